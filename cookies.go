@@ -1,0 +1,115 @@
+package anonymous
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// maxTokenLen bounds a token the middleware will look at: browsers cap a
+// cookie at 4 KB, and a longer value is not a token Descope issued.
+const maxTokenLen = 4096
+
+// varyCookie is shared by every response that does not set Vary itself. Its
+// capacity is 1, so a handler that appends to Vary gets a new array.
+var varyCookie = []string{"Cookie"}
+
+// cookieValue returns the value of the cookie called name in r without
+// allocating. dup is true when r carries two different values for it.
+func cookieValue(r *http.Request, name string) (value string, dup bool) {
+	found := false
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimSpace(part)
+			eq := strings.IndexByte(part, '=')
+			if eq < 0 || part[:eq] != name {
+				continue
+			}
+			v := part[eq+1:]
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if found && v != value {
+				return "", true
+			}
+			value, found = v, true
+		}
+	}
+	return value, false
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// markVary adds "Vary: Cookie": the response depends on who the visitor is.
+func markVary(h http.Header) {
+	v, ok := h["Vary"]
+	if !ok {
+		h["Vary"] = varyCookie[:1:1]
+		return
+	}
+	for _, s := range v {
+		if strings.Contains(s, "Cookie") || s == "*" {
+			return
+		}
+	}
+	h["Vary"] = append(v, "Cookie")
+}
+
+func (m *Middleware) cookie(name, value string, exp int64) *http.Cookie {
+	c := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     m.cfg.cookiePath,
+		Domain:   m.cfg.cookieDomain,
+		Secure:   m.cfg.cookieSecure,
+		HttpOnly: m.cfg.cookieHTTPOnly,
+		SameSite: m.cfg.cookieSameSite,
+	}
+	if exp > 0 {
+		c.Expires = time.Unix(exp, 0).UTC()
+		c.MaxAge = max(int(time.Until(c.Expires).Seconds()), 1)
+	}
+	return c
+}
+
+// writeTokens sets the session cookie and, when refresh is non-nil, the
+// refresh cookie, with the cache headers a response carrying a cookie needs.
+func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descope.Token) {
+	h := w.Header()
+	markVary(h)
+	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	if session != nil {
+		http.SetCookie(w, m.cookie(m.cfg.sessionCookie, session.JWT, session.Expiration))
+	}
+	if refresh != nil {
+		http.SetCookie(w, m.cookie(m.cfg.refreshCookie, refresh.JWT, refresh.Expiration))
+	}
+}
+
+// ClearCookies expires the session and refresh cookies, for logout. It does
+// not revoke the refresh token at Descope; Logout does both.
+func (m *Middleware) ClearCookies(w http.ResponseWriter) {
+	h := w.Header()
+	markVary(h)
+	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	for _, name := range []string{m.cfg.sessionCookie, m.cfg.refreshCookie} {
+		c := m.cookie(name, "", 0)
+		c.MaxAge = -1
+		http.SetCookie(w, c)
+	}
+}

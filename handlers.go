@@ -1,0 +1,124 @@
+package anonymous
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// errBadRequest marks a request to a conversion handler that is not the JSON
+// it expects.
+var errBadRequest = errors.New("anonymous: bad request")
+
+// maxBodyBytes bounds the JSON body of a conversion request.
+const maxBodyBytes = 4 << 10
+
+// ConvertRequest is the JSON body of the conversion handlers: one of Email or
+// Phone, and Code for the verify step.
+type ConvertRequest struct {
+	Email string `json:"email,omitempty"`
+	Phone string `json:"phone,omitempty"`
+	Code  string `json:"code,omitempty"`
+}
+
+// UserResponse is the JSON the verify handler answers with.
+type UserResponse struct {
+	UserID    string   `json:"userId"`
+	Anonymous bool     `json:"anonymous"`
+	LoginIDs  []string `json:"loginIds"`
+}
+
+// NewUserResponse describes u for a JSON answer.
+func NewUserResponse(u *User) UserResponse {
+	ids := u.LoginIDs
+	if ids == nil {
+		ids = []string{}
+	}
+	return UserResponse{UserID: u.ID, Anonymous: u.Anonymous, LoginIDs: ids}
+}
+
+// ConvertStartHandler answers POST {"email": …} or {"phone": …} by sending a
+// one-time code, with 200 {"maskedEmail": …} or {"maskedPhone": …}. Errors
+// are JSON {"error": …} with the status ErrorStatus gives. Mount it behind
+// the middleware.
+func (m *Middleware) ConvertStartHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, addr, err := decodeConvert(w, r)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		masked, err := m.StartConversion(r.Context(), r, addr)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		key := "maskedEmail"
+		if req.Phone != "" {
+			key = "maskedPhone"
+		}
+		writeJSON(w, http.StatusOK, map[string]string{key: masked})
+	})
+}
+
+// ConvertVerifyHandler answers POST {"email" or "phone", "code"} by finishing
+// the conversion, with 200 {"userId", "anonymous", "loginIds"} and fresh
+// cookies. Errors are JSON {"error": …} with the status ErrorStatus gives:
+// 400 for a wrong or expired code, 409 when the address belongs to another
+// user, 429 after too many attempts. Mount it behind the middleware.
+func (m *Middleware) ConvertVerifyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, addr, err := decodeConvert(w, r)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		u, err := m.FinishConversion(w, r, addr, req.Code)
+		if err != nil {
+			m.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, NewUserResponse(u))
+	})
+}
+
+// decodeConvert reads a ConvertRequest with exactly one address.
+func decodeConvert(w http.ResponseWriter, r *http.Request) (ConvertRequest, string, error) {
+	var req ConvertRequest
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return req, "", errMethod
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, "", fmt.Errorf("%w: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, "", fmt.Errorf("%w: trailing data", errBadRequest)
+	}
+	if (req.Email == "") == (req.Phone == "") {
+		return req, "", fmt.Errorf("%w: give exactly one of email and phone", errBadRequest)
+	}
+	return req, req.Email + req.Phone, nil
+}
+
+var errMethod = errors.New("anonymous: method not allowed")
+
+// writeError answers a conversion request with a JSON error.
+func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status := ErrorStatus(err)
+	msg := publicMessage(err)
+	switch {
+	case errors.Is(err, errMethod):
+		status, msg = http.StatusMethodNotAllowed, "method not allowed"
+	case errors.Is(err, errBadRequest):
+		msg = err.Error()[len("anonymous: "):]
+	}
+	if status >= 500 {
+		m.cfg.logger.Warn("conversion failed", "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}

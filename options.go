@@ -1,0 +1,353 @@
+package anonymous
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Option configures a Middleware. Options are applied in order after the
+// defaults; New validates the result.
+type Option func(*config) error
+
+type config struct {
+	projectID      string
+	tenantName     string
+	tenantID       string
+	lifetime       time.Duration
+	sessionTTL     time.Duration
+	sessionCookie  string
+	refreshCookie  string
+	cookieDomain   string
+	cookiePath     string
+	cookieSecure   bool
+	cookieHTTPOnly bool
+	cookieSameSite http.SameSite
+	acceptBearer   bool
+	timeout        time.Duration
+	errorHandler   func(http.ResponseWriter, *http.Request, error)
+	logger         *slog.Logger
+	loginID        func() string
+	isGenerated    func(string) bool
+	crawler        func(*http.Request) bool
+	skip           func(*http.Request) bool
+	clientKey      func(*http.Request) string
+	clientLimit    int
+	clientPer      time.Duration
+	globalLimit    int
+	globalPer      time.Duration
+	lazy           bool
+	cacheEntries   int
+	cacheBytes     int
+	onProvision    func(context.Context, *User)
+	onRefresh      func(context.Context, *User)
+	onConvert      func(context.Context, *User)
+	onMerge        func(ctx context.Context, anonymous, existing *User) error
+	allowMerge     bool
+	dropLoginID    bool
+	degraded       bool
+}
+
+func defaultConfig() config {
+	return config{
+		tenantName:     "Anonymous Users",
+		lifetime:       365 * 24 * time.Hour,
+		sessionTTL:     10 * time.Minute,
+		sessionCookie:  "DS",
+		refreshCookie:  "DSR",
+		cookiePath:     "/",
+		cookieSecure:   true,
+		cookieHTTPOnly: true,
+		cookieSameSite: http.SameSiteLaxMode,
+		acceptBearer:   true,
+		timeout:        5 * time.Second,
+		logger:         slog.New(slog.DiscardHandler),
+		loginID:        NewLoginID,
+		isGenerated:    IsGeneratedLoginID,
+		crawler:        IsCrawler,
+		clientKey:      ClientIP,
+		clientLimit:    10,
+		clientPer:      time.Minute,
+		globalLimit:    100,
+		globalPer:      time.Minute,
+		cacheEntries:   10000,
+		cacheBytes:     16 << 20,
+		dropLoginID:    true,
+		degraded:       true,
+	}
+}
+
+// WithProjectID sets the Descope project ID that tokens must belong to.
+// Defaults to the project ID the client was configured with.
+func WithProjectID(id string) Option {
+	return func(c *config) error { c.projectID = id; return nil }
+}
+
+// WithTenantName sets the name of the tenant anonymous users belong to; it is
+// looked up (and created when missing) once, on first use or in Init.
+// Defaults to "Anonymous Users".
+func WithTenantName(name string) Option {
+	return func(c *config) error {
+		if strings.TrimSpace(name) == "" {
+			return errors.New("anonymous: tenant name is empty")
+		}
+		c.tenantName = name
+		return nil
+	}
+}
+
+// WithTenantID sets the ID of the anonymous tenant, skipping the lookup by
+// name. The tenant is created with that ID when missing. Defaults to a lookup
+// by name.
+func WithTenantID(id string) Option {
+	return func(c *config) error { c.tenantID = id; return nil }
+}
+
+// WithLifetime sets how long an anonymous identity lives without conversion:
+// the refresh-token lifetime of the anonymous tenant, and the age past which
+// Cull deletes an anonymous user. Whole minutes (Descope's smallest unit),
+// except against the emulator's seconds mode. Defaults to one year.
+func WithLifetime(d time.Duration) Option {
+	return func(c *config) error { c.lifetime = d; return nil }
+}
+
+// WithSessionTTL sets the lifetime of an anonymous user's session token (DS).
+// Defaults to 10 minutes.
+func WithSessionTTL(d time.Duration) Option {
+	return func(c *config) error { c.sessionTTL = d; return nil }
+}
+
+// WithCookieNames sets the session and refresh cookie names. Defaults to
+// "DS" and "DSR", the names Descope's SDKs use.
+func WithCookieNames(session, refresh string) Option {
+	return func(c *config) error {
+		if !validCookieName(session) || !validCookieName(refresh) || session == refresh {
+			return fmt.Errorf("anonymous: invalid cookie names %q, %q", session, refresh)
+		}
+		c.sessionCookie, c.refreshCookie = session, refresh
+		return nil
+	}
+}
+
+// WithCookieDomain sets the Domain attribute of the cookies. Defaults to none
+// (host-only cookies).
+func WithCookieDomain(domain string) Option {
+	return func(c *config) error { c.cookieDomain = domain; return nil }
+}
+
+// WithCookiePath sets the Path attribute of the cookies. Defaults to "/".
+func WithCookiePath(path string) Option {
+	return func(c *config) error {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("anonymous: cookie path %q must start with /", path)
+		}
+		c.cookiePath = path
+		return nil
+	}
+}
+
+// WithCookieSecure sets the Secure attribute of the cookies. Defaults to true;
+// set it to false only for plain-http development servers.
+func WithCookieSecure(secure bool) Option {
+	return func(c *config) error { c.cookieSecure = secure; return nil }
+}
+
+// WithCookieHTTPOnly sets the HttpOnly attribute of the cookies. Defaults to
+// true, so scripts cannot read the tokens.
+func WithCookieHTTPOnly(httpOnly bool) Option {
+	return func(c *config) error { c.cookieHTTPOnly = httpOnly; return nil }
+}
+
+// WithCookieSameSite sets the SameSite attribute of the cookies. Defaults to
+// http.SameSiteLaxMode. SameSiteNoneMode requires Secure cookies.
+func WithCookieSameSite(s http.SameSite) Option {
+	return func(c *config) error { c.cookieSameSite = s; return nil }
+}
+
+// WithBearer sets whether a session token in an "Authorization: Bearer"
+// header is accepted. Bearer requests are never provisioned and never get
+// cookies. Defaults to true.
+func WithBearer(accept bool) Option {
+	return func(c *config) error { c.acceptBearer = accept; return nil }
+}
+
+// WithTimeout bounds every call to Descope the middleware makes on a request.
+// Defaults to 5 seconds.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error { c.timeout = d; return nil }
+}
+
+// WithErrorHandler sets the one hook called whenever the middleware cannot
+// identify, refresh or provision a visitor (and on conversion handler
+// errors). If the handler writes a response, the request ends there; if it
+// writes nothing, the request goes on without a user (or with a Degraded
+// user during an outage). Use Unavailable to answer 503 instead. Defaults to
+// none: requests go on.
+func WithErrorHandler(h func(http.ResponseWriter, *http.Request, error)) Option {
+	return func(c *config) error { c.errorHandler = h; return nil }
+}
+
+// WithLogger sets the logger for the middleware's own messages. Tokens are
+// never logged. Defaults to a logger that discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("anonymous: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithLoginIDGenerator sets how the random login ID of a new anonymous user is
+// made, and isGenerated tells such IDs apart from real ones (Cull and
+// conversion rely on it). Defaults to NewLoginID and IsGeneratedLoginID.
+func WithLoginIDGenerator(generate func() string, isGenerated func(string) bool) Option {
+	return func(c *config) error {
+		if generate == nil || isGenerated == nil {
+			return errors.New("anonymous: nil login ID generator")
+		}
+		c.loginID, c.isGenerated = generate, isGenerated
+		return nil
+	}
+}
+
+// WithCrawlerMatcher sets the function that recognises crawlers, which are
+// never provisioned. nil provisions crawlers too. Defaults to IsCrawler.
+func WithCrawlerMatcher(match func(*http.Request) bool) Option {
+	return func(c *config) error { c.crawler = match; return nil }
+}
+
+// WithSkip sets a function that, returning true, stops provisioning for a
+// request (existing sessions are still identified and refreshed). Defaults to
+// none.
+func WithSkip(skip func(*http.Request) bool) Option {
+	return func(c *config) error { c.skip = skip; return nil }
+}
+
+// WithClientKey sets how provisioning requests are attributed to a client for
+// the per-client limit. Behind a proxy, return the address the proxy reports.
+// Defaults to ClientIP (the connection's remote address).
+func WithClientKey(key func(*http.Request) string) Option {
+	return func(c *config) error {
+		if key == nil {
+			return errors.New("anonymous: nil client key function")
+		}
+		c.clientKey = key
+		return nil
+	}
+}
+
+// WithClientRateLimit allows each client at most n provisioned users per
+// period; 0 disables the limit. Defaults to 10 per minute.
+func WithClientRateLimit(n int, per time.Duration) Option {
+	return func(c *config) error { c.clientLimit, c.clientPer = n, per; return nil }
+}
+
+// WithGlobalRateLimit allows at most n provisioned users per period for the
+// whole process; 0 disables the limit. Defaults to 100 per minute, Descope's
+// own limit on user creation per project.
+func WithGlobalRateLimit(n int, per time.Duration) Option {
+	return func(c *config) error { c.globalLimit, c.globalPer = n, per; return nil }
+}
+
+// WithLazy makes the middleware identify and refresh visitors but never
+// provision them; handlers call (*Middleware).Ensure when a visitor first
+// needs an identity (to store something). Defaults to provisioning on every
+// request without a session.
+func WithLazy() Option {
+	return func(c *config) error { c.lazy = true; return nil }
+}
+
+// WithTokenCache bounds the cache of verified session tokens, by entries and
+// by bytes; 0 entries disables it. Defaults to 10,000 entries and 16 MiB.
+func WithTokenCache(entries, bytes int) Option {
+	return func(c *config) error { c.cacheEntries, c.cacheBytes = entries, bytes; return nil }
+}
+
+// WithDegradedIdentity sets whether, when Descope cannot be reached to refresh
+// an expired session, the request goes on with the user read from the locally
+// verified refresh token (User.Degraded). Defaults to true. Cookies are never
+// cleared during an outage either way.
+func WithDegradedIdentity(on bool) Option {
+	return func(c *config) error { c.degraded = on; return nil }
+}
+
+// WithOnProvision sets a hook called after a new anonymous user was
+// provisioned (for metrics). Defaults to none.
+func WithOnProvision(f func(context.Context, *User)) Option {
+	return func(c *config) error { c.onProvision = f; return nil }
+}
+
+// WithOnRefresh sets a hook called after a session was refreshed. Defaults to
+// none.
+func WithOnRefresh(f func(context.Context, *User)) Option {
+	return func(c *config) error { c.onRefresh = f; return nil }
+}
+
+// WithOnConvert sets a hook called after an anonymous user became a regular
+// one (same ID). Defaults to none.
+func WithOnConvert(f func(context.Context, *User)) Option {
+	return func(c *config) error { c.onConvert = f; return nil }
+}
+
+// WithMerge allows conversion to an email or phone that already belongs to
+// another user: once the one-time code proves the visitor owns it, the visitor
+// is signed in to the existing account, onMerge moves the application's data
+// from the anonymous user to the existing one, and the anonymous user is
+// deleted (only if onMerge returned nil). Defaults to refusing with
+// ErrIdentifierInUse.
+func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) error) Option {
+	return func(c *config) error {
+		if onMerge == nil {
+			return errors.New("anonymous: nil merge hook")
+		}
+		c.allowMerge, c.onMerge = true, onMerge
+		return nil
+	}
+}
+
+// WithKeepLoginID keeps the random login ID of a converted user next to the
+// verified email or phone. Defaults to removing it.
+func WithKeepLoginID() Option {
+	return func(c *config) error { c.dropLoginID = false; return nil }
+}
+
+func (c *config) validate() error {
+	switch {
+	case c.lifetime < time.Second:
+		return fmt.Errorf("anonymous: lifetime %v is too short", c.lifetime)
+	case c.sessionTTL < time.Second:
+		return fmt.Errorf("anonymous: session TTL %v is too short", c.sessionTTL)
+	case c.sessionTTL > c.lifetime:
+		return fmt.Errorf("anonymous: session TTL %v exceeds lifetime %v", c.sessionTTL, c.lifetime)
+	case c.timeout <= 0:
+		return fmt.Errorf("anonymous: timeout %v must be positive", c.timeout)
+	case c.clientLimit < 0 || c.globalLimit < 0:
+		return errors.New("anonymous: negative rate limit")
+	case c.clientLimit > 0 && c.clientPer <= 0, c.globalLimit > 0 && c.globalPer <= 0:
+		return errors.New("anonymous: rate limit period must be positive")
+	case c.cacheEntries < 0 || c.cacheBytes < 0:
+		return errors.New("anonymous: negative token cache bounds")
+	case c.cookieSameSite == http.SameSiteNoneMode && !c.cookieSecure:
+		return errors.New("anonymous: SameSite=None cookies must be Secure")
+	}
+	return nil
+}
+
+func validCookieName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b <= ' ' || b >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", b) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,117 @@
+package anonymous
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// refreshGrace is how long the outcome of a refresh is remembered for the
+// refresh token that was spent on it. Requests the browser sent in parallel
+// with the old token, or that arrive just after a rotation revoked it, get the
+// same new tokens instead of a second refresh (or a lost identity).
+const refreshGrace = 30 * time.Second
+
+// maxRecentRefreshes bounds the memory of refreshGrace.
+const maxRecentRefreshes = 10000
+
+type refreshResult struct {
+	session *descope.Token
+	refresh *descope.Token // non-nil only when Descope rotated the refresh token
+	at      time.Time
+}
+
+type refreshCall struct {
+	done chan struct{}
+	res  refreshResult
+	err  error
+}
+
+// refreshGroup makes concurrent refreshes of one refresh token share a single
+// call to Descope, and remembers successful outcomes for refreshGrace.
+type refreshGroup struct {
+	mu       sync.Mutex
+	inflight map[string]*refreshCall
+	recent   map[string]refreshResult
+}
+
+func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refreshResult, error) {
+	g.mu.Lock()
+	if g.inflight == nil {
+		g.inflight = make(map[string]*refreshCall)
+		g.recent = make(map[string]refreshResult)
+	}
+	if res, ok := g.recent[token]; ok {
+		if time.Since(res.at) < refreshGrace {
+			g.mu.Unlock()
+			return res, nil
+		}
+		delete(g.recent, token)
+	}
+	if c, ok := g.inflight[token]; ok {
+		g.mu.Unlock()
+		<-c.done
+		return c.res, c.err
+	}
+	c := &refreshCall{done: make(chan struct{})}
+	g.inflight[token] = c
+	g.mu.Unlock()
+
+	c.res, c.err = fn()
+
+	g.mu.Lock()
+	delete(g.inflight, token)
+	if c.err == nil {
+		if len(g.recent) >= maxRecentRefreshes {
+			for k, r := range g.recent {
+				if time.Since(r.at) >= refreshGrace || len(g.recent) >= maxRecentRefreshes {
+					delete(g.recent, k)
+				}
+			}
+		}
+		g.recent[token] = c.res
+	}
+	g.mu.Unlock()
+	close(c.done)
+	return c.res, c.err
+}
+
+// captureWriter collects the cookies the SDK writes while refreshing: the SDK
+// returns a rotated refresh token only that way.
+type captureWriter struct{ h http.Header }
+
+func (c *captureWriter) Header() http.Header       { return c.h }
+func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (c *captureWriter) WriteHeader(int)             {}
+
+// callRefresh asks Descope for a new session token. It runs detached from
+// the request that started it, so that one visitor's cancelled request does
+// not fail the others waiting on the same refresh.
+func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refreshResult, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+	defer cancel()
+	cw := &captureWriter{h: http.Header{}}
+	ok, session, err := m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
+	if err != nil || !ok || session == nil {
+		if err == nil {
+			err = ErrInvalidToken
+		}
+		return refreshResult{}, err
+	}
+	if err := m.checkClaims(session, "DS"); err != nil {
+		return refreshResult{}, err
+	}
+	res := refreshResult{session: session, at: time.Now()}
+	for _, ck := range (&http.Response{Header: cw.h}).Cookies() {
+		if ck.Value == "" || ck.Value == refreshJWT {
+			continue
+		}
+		if _, t, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value); err == nil && m.checkClaims(t, "DSR") == nil {
+			res.refresh = t
+		}
+	}
+	return res, nil
+}
