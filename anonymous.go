@@ -163,9 +163,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 type outcome int
 
 const (
-	noSession outcome = iota // no token, or only tokens Descope rejected: provisioning may follow
-	identified               // a user is known
-	refused                  // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
+	noSession  outcome = iota // no token, or only tokens Descope rejected: provisioning may follow
+	identified                // a user is known
+	refused                   // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
 )
 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -242,21 +242,27 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	if !ok {
 		return nil, ErrInvalidToken
 	}
-	if !m.kids.admit(kid) {
-		return nil, wrap(ErrUnavailable, errors.New("unknown signing key: key refetch throttled"))
-	}
 	tok = strings.Clone(tok) // do not pin the whole Cookie header in the cache
-	_, t, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
+	var t *descope.Token
+	err := m.kids.do(kid, m.cfg.timeout, func() error {
+		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
+		if err == nil {
+			err = m.checkClaims(vt, drn)
+		}
+		if err == nil {
+			t = vt
+		}
+		return err
+	})
 	if err != nil {
 		if isTransient(err) {
 			return nil, wrap(ErrUnavailable, err)
 		}
-		return nil, wrap(ErrInvalidToken, err)
-	}
-	if err := m.checkClaims(t, drn); err != nil {
+		if !errors.Is(err, ErrInvalidToken) {
+			err = wrap(ErrInvalidToken, err)
+		}
 		return nil, err
 	}
-	m.kids.learn(kid)
 	u := m.userFrom(t)
 	if drn == "DS" {
 		if _, known := m.knownTenant(); known || u.Anonymous {
@@ -522,26 +528,66 @@ func publicMessage(err error) string {
 	return "internal error"
 }
 
-// kidGate throttles verification of tokens whose key ID has never verified:
-// the SDK refetches the whole key set for every unknown kid, so forged tokens
-// with random kids would otherwise turn each request into a call to Descope.
+// kidGate serialises the verification of tokens whose key ID has never
+// verified. The SDK refetches the whole key set for every unknown kid (and
+// without a deadline), so forged tokens with random kids could otherwise make
+// every concurrent request a call to Descope; legitimate requests with a new
+// kid just wait for the first one to teach the gate that kid.
 type kidGate struct {
-	mu    sync.Mutex
-	known map[string]struct{}
-	last  time.Time
+	once    sync.Once
+	unknown chan struct{} // a one-slot semaphore held while an unknown kid is verified
+	mu      sync.RWMutex
+	known   map[string]struct{}
 }
 
-func (g *kidGate) admit(kid string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if _, ok := g.known[kid]; ok {
-		return true
+// maxKnownKids bounds the gate's memory; Descope projects have a few keys.
+const maxKnownKids = 64
+
+// errKeyWait reports that the verification of a token with an unknown key ID
+// did not finish in time (the key set could not be fetched).
+var errKeyWait = wrap(ErrUnavailable, errors.New("signing keys not fetched in time"))
+
+func (g *kidGate) isKnown(kid string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	_, ok := g.known[kid]
+	return ok
+}
+
+// do runs verify for a token with key ID kid. For an unknown kid it runs one
+// at a time and waits at most timeout; a verification that succeeds teaches
+// the gate the kid.
+func (g *kidGate) do(kid string, timeout time.Duration, verify func() error) error {
+	if g.isKnown(kid) {
+		return verify()
 	}
-	if now := time.Now(); now.Sub(g.last) >= time.Second {
-		g.last = now
-		return true
+	g.once.Do(func() { g.unknown = make(chan struct{}, 1) })
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case g.unknown <- struct{}{}:
+	case <-timer.C:
+		return errKeyWait
 	}
-	return false
+	if g.isKnown(kid) {
+		<-g.unknown
+		return verify()
+	}
+	done := make(chan error, 1)
+	go func() {
+		defer func() { <-g.unknown }()
+		err := verify()
+		if err == nil {
+			g.learn(kid)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return errKeyWait
+	}
 }
 
 func (g *kidGate) learn(kid string) {
@@ -550,7 +596,7 @@ func (g *kidGate) learn(kid string) {
 	if g.known == nil {
 		g.known = make(map[string]struct{})
 	}
-	if len(g.known) < 64 {
+	if len(g.known) < maxKnownKids {
 		g.known[kid] = struct{}{}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/descope/go-sdk/descope"
 )
@@ -92,9 +93,16 @@ func isTransient(err error) bool {
 	}
 	de := descope.AsError(err)
 	if de == nil {
-		return true // not an answer from Descope at all: transport failure
+		return errors.Is(err, ErrUnavailable)
 	}
-	if de.Code == descope.ErrPublicKey.Code || de.Code == descope.ErrInvalidResponse.Code ||
+	if de.Code == descope.ErrPublicKey.Code {
+		// The SDK reports both "keys could not be fetched" and "the token's
+		// key is not in the fetched set" this way; only the first is an outage.
+		return !strings.Contains(de.Message, "does not exist in key set") &&
+			!strings.Contains(de.Message, "signature algorithm") &&
+			!strings.Contains(de.Message, "does not match")
+	}
+	if de.Code == descope.ErrInvalidResponse.Code ||
 		de.Code == descope.ErrUnexpectedResponse.Code || de.Code == descope.ErrRateLimitExceeded.Code {
 		return true
 	}

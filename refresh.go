@@ -83,7 +83,7 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 // returns a rotated refresh token only that way.
 type captureWriter struct{ h http.Header }
 
-func (c *captureWriter) Header() http.Header       { return c.h }
+func (c *captureWriter) Header() http.Header         { return c.h }
 func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (c *captureWriter) WriteHeader(int)             {}
 

@@ -46,7 +46,7 @@ func fromUnit(n int32, unit string) (time.Duration, bool) {
 // tenantSpec says which tenant holds anonymous users and, when configure is
 // set, the session settings it must have.
 type tenantSpec struct {
-	id, name            string
+	id, name             string
 	lifetime, sessionTTL time.Duration
 	configure            bool
 }

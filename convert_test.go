@@ -1,0 +1,329 @@
+package anonymous_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
+)
+
+// visitor is a browser that got an anonymous user from env.
+func visitor(t *testing.T, env *anontest.Env) (*http.Client, anontest.Me) {
+	t.Helper()
+	b := env.Browser(t)
+	me := env.Get(t, b, "/whoami")
+	if !me.New || !me.Anonymous {
+		t.Fatalf("visitor not provisioned: %+v", me)
+	}
+	return b, me
+}
+
+func post(t *testing.T, env *anontest.Env, b *http.Client, path string, body map[string]string) anontest.Me {
+	t.Helper()
+	return env.Do(t, b, http.MethodPost, path, body, nil)
+}
+
+func TestConvertEmailAndPhone(t *testing.T) {
+	for _, tc := range []struct{ field, address, stored string }{
+		{"email", " Ada@Example.COM ", "ada@example.com"},
+		{"phone", "+1 (415) 555-0100", "+14155550100"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			env := anontest.NewEnv(t, netHTTP, nil)
+			b, first := visitor(t, env)
+			notes := map[string]string{first.UserID: "cart: 2 books"} // application data keyed by user ID
+			oldDS, oldDSR := env.Cookie(b, "DS"), env.Cookie(b, "DSR")
+			if st := post(t, env, b, "/convert/start", map[string]string{tc.field: tc.address}); st.Status != http.StatusOK {
+				t.Fatalf("start: %d", st.Status)
+			}
+			if u, _ := env.Emu.User(first.UserID); slices.Contains(u.LoginIDs, tc.stored) {
+				t.Fatal("address attached before verification")
+			}
+			code, ok := env.Emu.Outbox(tc.stored)
+			if !ok {
+				t.Fatal("no code sent")
+			}
+			me := post(t, env, b, "/convert/verify", map[string]string{tc.field: tc.address, "code": code})
+			if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+				t.Fatalf("verify: %+v", me)
+			}
+			if notes[me.UserID] != "cart: 2 books" {
+				t.Error("data keyed by the user ID lost")
+			}
+			if env.Cookie(b, "DS") == oldDS || env.Cookie(b, "DSR") == oldDSR {
+				t.Error("conversion did not issue a fresh token pair")
+			}
+			u, _ := env.Emu.User(first.UserID)
+			if !slices.Equal(u.LoginIDs, []string{tc.stored}) || len(u.UserTenants) != 0 {
+				t.Errorf("converted user %+v", u)
+			}
+			if tc.field == "email" && (!u.VerifiedEmail || u.Email != tc.stored) || tc.field == "phone" && (!u.VerifiedPhone || u.Phone != tc.stored) {
+				t.Errorf("address not verified on %+v", u)
+			}
+			// The new session token is no longer anonymous, and the old refresh token is revoked.
+			c := env.Emu.MustClient(t)
+			_, tok, err := c.Auth.ValidateSessionWithToken(context.Background(), env.Cookie(b, "DS"))
+			if err != nil || len(tok.GetTenants()) != 0 {
+				t.Errorf("new session token %v, %v", tok, err)
+			}
+			if _, _, err := c.Auth.RefreshSessionWithToken(context.Background(), oldDSR); err == nil {
+				t.Error("anonymous refresh token still works after conversion")
+			}
+			after := env.Get(t, b, "/whoami")
+			if after.UserID != first.UserID || after.Anonymous {
+				t.Errorf("after conversion: %+v", after)
+			}
+			if again := post(t, env, b, "/convert/start", map[string]string{"email": "second@example.com"}); again.Status != http.StatusConflict {
+				t.Errorf("converting a regular user: %d, want 409", again.Status)
+			}
+		})
+	}
+}
+
+func TestConvertConflictRefused(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, nil)
+	c := env.Emu.MustClient(t)
+	ctx := context.Background()
+	owner, err := c.Management.User().Create(ctx, "owner@example.com", &descope.UserRequest{User: descope.User{Email: "owner@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, first := visitor(t, env)
+	if st := post(t, env, b, "/convert/start", map[string]string{"email": "owner@example.com"}); st.Status != http.StatusOK {
+		t.Fatalf("start: %d", st.Status)
+	}
+	// Even the right code (the owner converting a second, anonymous session)
+	// does not attach an address that belongs to someone else.
+	code, _ := env.Emu.Outbox("owner@example.com")
+	me := post(t, env, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": code})
+	if me.Status != http.StatusConflict {
+		t.Fatalf("verify of a taken address: %+v", me)
+	}
+	anon, _ := env.Emu.User(first.UserID)
+	if slices.Contains(anon.LoginIDs, "owner@example.com") || anon.VerifiedEmail || len(anon.UserTenants) != 1 {
+		t.Errorf("anonymous user changed: %+v", anon)
+	}
+	got, _ := env.Emu.User(owner.UserID)
+	if !slices.Equal(got.LoginIDs, owner.LoginIDs) || got.UserID != owner.UserID {
+		t.Errorf("owner changed: %+v", got)
+	}
+	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID || !me.Anonymous {
+		t.Errorf("visitor after refused conversion: %+v", me)
+	}
+}
+
+func TestConvertMergeIntoExisting(t *testing.T) {
+	var mu sync.Mutex
+	data := map[string][]string{}
+	var merged [2]string
+	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithMerge(func(_ context.Context, anon, existing *anonymous.User) error {
+		mu.Lock()
+		defer mu.Unlock()
+		data[existing.ID] = append(data[existing.ID], data[anon.ID]...)
+		delete(data, anon.ID)
+		merged = [2]string{anon.ID, existing.ID}
+		return nil
+	}))
+	c := env.Emu.MustClient(t)
+	owner, err := c.Management.User().Create(context.Background(), "owner@example.com", &descope.UserRequest{User: descope.User{Email: "owner@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, first := visitor(t, env)
+	mu.Lock()
+	data[first.UserID] = []string{"draft"}
+	data[owner.UserID] = []string{"old order"}
+	mu.Unlock()
+	post(t, env, b, "/convert/start", map[string]string{"email": "owner@example.com"})
+	code, _ := env.Emu.Outbox("owner@example.com")
+	me := post(t, env, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": code})
+	if me.Status != http.StatusOK || me.UserID != owner.UserID || me.Anonymous {
+		t.Fatalf("merge: %+v", me)
+	}
+	if merged != [2]string{first.UserID, owner.UserID} || !slices.Equal(data[owner.UserID], []string{"old order", "draft"}) {
+		t.Errorf("merge hook: %v, data %v", merged, data)
+	}
+	if _, ok := env.Emu.User(first.UserID); ok {
+		t.Error("anonymous user not deleted after merge")
+	}
+	if after := env.Get(t, b, "/whoami"); after.UserID != owner.UserID {
+		t.Errorf("after merge: %+v", after)
+	}
+}
+
+func TestConvertCodeFailures(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, []descopetest.Option{descopetest.WithOTPTTL(time.Second)})
+	b, first := visitor(t, env)
+	start := func() string {
+		if st := post(t, env, b, "/convert/start", map[string]string{"email": "late@example.com"}); st.Status != http.StatusOK {
+			t.Fatalf("start: %d", st.Status)
+		}
+		code, _ := env.Emu.Outbox("late@example.com")
+		return code
+	}
+	verify := func(code string) int {
+		return post(t, env, b, "/convert/verify", map[string]string{"email": "late@example.com", "code": code}).Status
+	}
+	code := start()
+	if st := verify(wrongCode(code)); st != http.StatusBadRequest {
+		t.Errorf("wrong code: %d, want 400", st)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if st := verify(code); st != http.StatusBadRequest {
+		t.Errorf("expired code: %d, want 400", st)
+	}
+	code = start()
+	for i := range 5 {
+		if st := verify(wrongCode(code)); st != http.StatusBadRequest {
+			t.Fatalf("wrong attempt %d: %d", i+1, st)
+		}
+	}
+	if st := verify(code); st != http.StatusTooManyRequests {
+		t.Errorf("right code after 5 wrong ones: %d, want 429", st)
+	}
+	if u, _ := env.Emu.User(first.UserID); len(u.LoginIDs) != 1 || u.VerifiedEmail || len(u.UserTenants) != 1 {
+		t.Errorf("user changed by failed attempts: %+v", u)
+	}
+}
+
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// An attacker who knows the victim's email starts a conversion with it: the
+// code goes to the victim, and guessing gets the attacker nothing.
+func TestConvertTakeoverAttempt(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, nil)
+	c := env.Emu.MustClient(t)
+	victim, err := c.Management.User().Create(context.Background(), "victim@example.com", &descope.UserRequest{User: descope.User{Email: "victim@example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, anon := visitor(t, env)
+	if st := post(t, env, attacker, "/convert/start", map[string]string{"email": "victim@example.com"}); st.Status != http.StatusOK {
+		t.Fatalf("start: %d", st.Status)
+	}
+	sent, _ := env.Emu.Outbox("victim@example.com")
+	for _, guess := range []string{"123456", "000000", "999999", "111111", "654321", sent} {
+		me := post(t, env, attacker, "/convert/verify", map[string]string{"email": "victim@example.com", "code": guess})
+		if me.Status == http.StatusOK || me.UserID == victim.UserID {
+			t.Fatalf("attacker got in with %q: %+v", guess, me)
+		}
+	}
+	if me := env.Get(t, attacker, "/whoami"); me.UserID != anon.UserID || !me.Anonymous {
+		t.Errorf("attacker is now %+v", me)
+	}
+	if u, _ := env.Emu.User(victim.UserID); !slices.Equal(u.LoginIDs, []string{"victim@example.com"}) {
+		t.Errorf("victim changed: %+v", u)
+	}
+}
+
+func TestConvertBadRequests(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, nil)
+	b, _ := visitor(t, env)
+	raw := func(method, path, body string, client *http.Client) int {
+		return env.Do(t, client, method, path, nil, func(r *http.Request) {
+			if body != "" {
+				r.Body = http.NoBody
+				r.Body = readCloser(body)
+				r.ContentLength = int64(len(body))
+			}
+		}).Status
+	}
+	cases := []struct {
+		name, method, body string
+		client             *http.Client
+		want               int
+	}{
+		{"GET", http.MethodGet, "", b, http.StatusMethodNotAllowed},
+		{"not JSON", http.MethodPost, "email=a@b.c", b, http.StatusBadRequest},
+		{"wrong type", http.MethodPost, `{"email":5}`, b, http.StatusBadRequest},
+		{"array", http.MethodPost, `["a@b.c"]`, b, http.StatusBadRequest},
+		{"unknown field", http.MethodPost, `{"mail":"a@b.c"}`, b, http.StatusBadRequest},
+		{"both addresses", http.MethodPost, `{"email":"a@b.c","phone":"+14155550100"}`, b, http.StatusBadRequest},
+		{"no address", http.MethodPost, `{}`, b, http.StatusBadRequest},
+		{"trailing data", http.MethodPost, `{"email":"a@b.co"} {}`, b, http.StatusBadRequest},
+		{"malformed email", http.MethodPost, `{"email":"not-an-email"}`, b, http.StatusBadRequest},
+		{"named email", http.MethodPost, `{"email":"Ada <ada@example.com>"}`, b, http.StatusBadRequest},
+		{"malformed phone", http.MethodPost, `{"phone":"555-CALL-NOW"}`, b, http.StatusBadRequest},
+		{"huge body", http.MethodPost, `{"email":"` + strings.Repeat("a", 10000) + `@x.io"}`, b, http.StatusBadRequest},
+		{"no session", http.MethodPost, `{"email":"a@example.com"}`, crawler(env), http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		for _, path := range []string{"/convert/start", "/convert/verify"} {
+			if got := raw(tc.method, path, tc.body, tc.client); got != tc.want {
+				t.Errorf("%s %s: %d, want %d", tc.name, path, got, tc.want)
+			}
+		}
+	}
+	if n := env.Emu.Requests("/v1/auth/otp/update/email"); n != 0 {
+		t.Errorf("bad requests reached Descope %d times", n)
+	}
+}
+
+// crawler returns a client whose requests the middleware never provisions.
+func crawler(env *anontest.Env) *http.Client {
+	return &http.Client{Transport: uaTransport{"Googlebot/2.1"}}
+}
+
+type uaTransport struct{ ua string }
+
+func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r.Header.Set("User-Agent", u.ua)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestConvertResumesAfterFailureHalfway(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, nil)
+	b, first := visitor(t, env)
+	post(t, env, b, "/convert/start", map[string]string{"email": "half@example.com"})
+	code, _ := env.Emu.Outbox("half@example.com")
+	env.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: 502, Times: 1})
+	if me := post(t, env, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": code}); me.Status != http.StatusServiceUnavailable {
+		t.Fatalf("verify during fault: %+v", me)
+	}
+	if u, _ := env.Emu.User(first.UserID); !u.VerifiedEmail || len(u.UserTenants) != 1 {
+		t.Fatalf("state after fault: %+v", u)
+	}
+	me := post(t, env, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": "spent"})
+	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+		t.Fatalf("resumed verify: %+v", me)
+	}
+	if u, _ := env.Emu.User(first.UserID); len(u.UserTenants) != 0 || !slices.Equal(u.LoginIDs, []string{"half@example.com"}) {
+		t.Errorf("after resume: %+v", u)
+	}
+}
+
+func TestConvertPlainFunctionsNeedTheMiddleware(t *testing.T) {
+	env := anontest.NewEnv(t, netHTTP, nil)
+	r, _ := http.NewRequest(http.MethodPost, "/", nil)
+	if _, err := env.MW.StartConversion(context.Background(), r, "a@example.com"); !errors.Is(err, anonymous.ErrNoSession) {
+		t.Errorf("StartConversion without a user: %v", err)
+	}
+	if _, err := env.MW.StartConversion(context.Background(), r, "nope"); !errors.Is(err, anonymous.ErrInvalidAddress) {
+		t.Errorf("StartConversion with a bad address: %v", err)
+	}
+	r = r.WithContext(anonymous.NewContext(r.Context(), &anonymous.User{ID: "U1", Anonymous: false}))
+	if _, err := env.MW.FinishConversion(nil, r, "a@example.com", "1"); !errors.Is(err, anonymous.ErrNotAnonymous) {
+		t.Errorf("FinishConversion for a regular user: %v", err)
+	}
+}
+
+type stringBody struct{ *strings.Reader }
+
+func (stringBody) Close() error { return nil }
+
+func readCloser(s string) stringBody { return stringBody{strings.NewReader(s)} }

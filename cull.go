@@ -1,0 +1,355 @@
+package anonymous
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+	"github.com/descope/go-sdk/descope/client"
+)
+
+// CullOptions configures Cull. The zero value culls the "Anonymous Users"
+// tenant with its configured refresh lifetime.
+type CullOptions struct {
+	// TenantName names the anonymous tenant. Defaults to "Anonymous Users".
+	TenantName string
+	// TenantID selects the anonymous tenant by ID instead of by name.
+	TenantID string
+	// OlderThan is the age past which an anonymous user is stale. Defaults
+	// to the refresh-token lifetime in the tenant's session settings: by then
+	// the user's refresh token has expired and nobody can sign in as it.
+	OlderThan time.Duration
+	// BatchSize is the number of users per search page and per delete call.
+	// Defaults to 100; at most 1000.
+	BatchSize int
+	// DryRun reports what would be deleted without deleting anything.
+	DryRun bool
+	// IsGenerated tells generated login IDs from chosen ones. Defaults to
+	// IsGeneratedLoginID; set it when the middleware uses
+	// WithLoginIDGenerator.
+	IsGenerated func(string) bool
+	// Progress, when set, is called after every batch with the report so far.
+	Progress func(CullReport)
+	// SearchesPerMinute and DeletesPerMinute cap the calls Cull makes, below
+	// Descope's limits (200 searches and 500 other user calls a minute).
+	// Default to 150 and 400.
+	SearchesPerMinute, DeletesPerMinute int
+	// MaxRetries bounds the retries of one call after a 429 (honouring
+	// Retry-After) or a transient failure. Defaults to 5.
+	MaxRetries int
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+	// Logger receives progress and retry messages. Defaults to discarding.
+	Logger *slog.Logger
+}
+
+// CullReport says what Cull did.
+type CullReport struct {
+	TenantID    string         `json:"tenantId"`
+	Cutoff      time.Time      `json:"cutoff"`
+	DryRun      bool           `json:"dryRun"`
+	Scanned     int            `json:"scanned"`
+	Deleted     int            `json:"deleted"`
+	Skipped     map[string]int `json:"skipped"`
+	Failed      int            `json:"failed"`
+	SearchCalls int            `json:"searchCalls"`
+	DeleteCalls int            `json:"deleteCalls"`
+	Retries     int            `json:"retries"`
+	Duration    time.Duration  `json:"durationNs"`
+}
+
+// Reasons a scanned user is kept.
+const (
+	SkipNotInTenant   = "not in anonymous tenant"
+	SkipTooRecent     = "created after cutoff"
+	SkipVerified      = "verified email or phone"
+	SkipHasAddress    = "has email or phone"
+	SkipChosenLoginID = "login ID not generated"
+	SkipCredentials   = "has credentials"
+)
+
+// Cull deletes anonymous users that never converted and are older than the
+// anonymous lifetime. It deletes only users that are still members of the
+// anonymous tenant, have no email or phone (verified or not), no credentials
+// and only generated login IDs: a converted user is never touched, even one
+// whose move out of the tenant failed half-way.
+//
+// It streams the tenant's users a page at a time (memory does not grow with
+// their number), deletes in batches, honours ctx between batches, paces its
+// calls under Descope's rate limits and retries 429s after Retry-After. Two
+// replicas running it at once do no harm: a user deleted twice is simply gone.
+// The report is returned with the error when the run stops early.
+func Cull(ctx context.Context, c *client.DescopeClient, opts CullOptions) (*CullReport, error) {
+	if c == nil || c.Management == nil {
+		return nil, errors.New("anonymous: nil Descope client")
+	}
+	k, err := newCuller(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	return k.run(ctx)
+}
+
+type culler struct {
+	c        *client.DescopeClient
+	o        CullOptions
+	report   CullReport
+	searches *pacer
+	deletes  *pacer
+}
+
+func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
+	if o.TenantName == "" && o.TenantID == "" {
+		o.TenantName = "Anonymous Users"
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 100
+	}
+	if o.BatchSize < 1 || o.BatchSize > 1000 {
+		return nil, fmt.Errorf("anonymous: batch size %d out of 1..1000", o.BatchSize)
+	}
+	if o.OlderThan < 0 {
+		return nil, fmt.Errorf("anonymous: negative age %v", o.OlderThan)
+	}
+	if o.IsGenerated == nil {
+		o.IsGenerated = IsGeneratedLoginID
+	}
+	if o.SearchesPerMinute == 0 {
+		o.SearchesPerMinute = 150
+	}
+	if o.DeletesPerMinute == 0 {
+		o.DeletesPerMinute = 400
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = 5
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &culler{
+		c: c, o: o,
+		report:   CullReport{DryRun: o.DryRun, Skipped: map[string]int{}},
+		searches: newPacer(o.SearchesPerMinute, time.Minute),
+		deletes:  newPacer(o.DeletesPerMinute, time.Minute),
+	}, nil
+}
+
+func (k *culler) run(ctx context.Context) (*CullReport, error) {
+	start := time.Now()
+	defer func() { k.report.Duration = time.Since(start) }()
+	var tenant resolvedTenant
+	err := k.retry(ctx, func() (err error) {
+		tenant, err = resolveTenant(ctx, k.c, tenantSpec{id: k.o.TenantID, name: k.o.TenantName})
+		return err
+	})
+	if err != nil {
+		return &k.report, err
+	}
+	age := k.o.OlderThan
+	if age == 0 {
+		age = tenant.lifetime
+	}
+	if age <= 0 {
+		return &k.report, fmt.Errorf("anonymous: tenant %s has no session settings: set OlderThan", tenant.id)
+	}
+	k.report.TenantID = tenant.id
+	k.report.Cutoff = k.o.Now().Add(-age).Truncate(time.Second)
+	cutoffMs := k.report.Cutoff.UnixMilli()
+
+	// Deleted users leave the result list; kept ones stay in place, ahead of
+	// the users not yet seen (the order is by creation). So the next unseen
+	// user is at offset kept (or scanned, in a dry run).
+	kept := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return &k.report, err
+		}
+		offset := kept
+		if k.o.DryRun {
+			offset = k.report.Scanned
+		}
+		page := offset / k.o.BatchSize
+		var users []*descope.UserResponse
+		err := k.retry(ctx, func() (err error) {
+			if err = k.searches.wait(ctx); err != nil {
+				return err
+			}
+			k.report.SearchCalls++
+			users, _, err = k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
+				TenantIDs:     []string{tenant.id},
+				ToCreatedTime: cutoffMs,
+				Limit:         int32(k.o.BatchSize),
+				Page:          int32(page),
+			})
+			return err
+		})
+		if err != nil {
+			return &k.report, fmt.Errorf("anonymous: search users: %w", err)
+		}
+		if skip := offset - page*k.o.BatchSize; skip < len(users) {
+			users = users[skip:]
+		} else {
+			users = nil
+		}
+		if len(users) == 0 {
+			return &k.report, nil
+		}
+		var stale []string
+		for _, u := range users {
+			k.report.Scanned++
+			if reason := k.judge(u, tenant.id, cutoffMs); reason != "" {
+				k.report.Skipped[reason]++
+				kept++
+				continue
+			}
+			stale = append(stale, u.UserID)
+		}
+		if len(stale) > 0 && !k.o.DryRun {
+			err := k.retry(ctx, func() error {
+				if err := k.deletes.wait(ctx); err != nil {
+					return err
+				}
+				k.report.DeleteCalls++
+				return k.c.Management.User().DeleteBatch(ctx, stale)
+			})
+			if err != nil {
+				if ctx.Err() != nil {
+					return &k.report, ctx.Err()
+				}
+				k.report.Failed += len(stale)
+				kept += len(stale)
+				k.o.Logger.Warn("delete batch failed", "users", len(stale), "err", err)
+			} else {
+				k.report.Deleted += len(stale)
+			}
+		} else if k.o.DryRun {
+			k.report.Deleted += len(stale) // would be deleted
+		}
+		if k.o.Progress != nil {
+			k.o.Progress(k.snapshot())
+		}
+	}
+}
+
+// judge returns why u must be kept, or "" when it is a stale anonymous user.
+func (k *culler) judge(u *descope.UserResponse, tenantID string, cutoffMs int64) string {
+	switch {
+	case !slices.ContainsFunc(u.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenantID }):
+		return SkipNotInTenant
+	case int64(u.CreatedTime)*1000 > cutoffMs:
+		return SkipTooRecent
+	case u.VerifiedEmail || u.VerifiedPhone:
+		return SkipVerified
+	case u.Email != "" || u.Phone != "":
+		return SkipHasAddress
+	case len(u.LoginIDs) == 0 || !all(u.LoginIDs, k.o.IsGenerated):
+		return SkipChosenLoginID
+	case u.Password || u.WebAuthn || u.TOTP || u.SAML || u.SCIM || len(u.OAuth) > 0:
+		return SkipCredentials
+	}
+	return ""
+}
+
+func all(ids []string, ok func(string) bool) bool {
+	for _, id := range ids {
+		if !ok(id) {
+			return false
+		}
+	}
+	return true
+}
+
+func (k *culler) snapshot() CullReport {
+	r := k.report
+	r.Skipped = make(map[string]int, len(k.report.Skipped))
+	for key, v := range k.report.Skipped {
+		r.Skipped[key] = v
+	}
+	return r
+}
+
+// retry runs call until it succeeds, fails for good, or MaxRetries retries
+// are spent: after a 429 it waits Retry-After (default 10 s, at most a
+// minute), after a transient failure an exponential backoff from 200 ms.
+func (k *culler) retry(ctx context.Context, call func() error) error {
+	backoff := 200 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if err == nil || !isTransient(err) || ctx.Err() != nil || attempt >= k.o.MaxRetries {
+			return err
+		}
+		wait := backoff
+		backoff *= 2
+		if descope.IsError(err, descope.ErrRateLimitExceeded.Code) {
+			wait = 10 * time.Second
+			if de := descope.AsError(err); de.Info != nil {
+				if s, ok := de.Info[descope.ErrorInfoKeys.RateLimitExceededRetryAfter].(int); ok && s > 0 {
+					wait = time.Duration(s) * time.Second
+				}
+			}
+			wait = min(wait, time.Minute)
+		}
+		k.report.Retries++
+		k.o.Logger.Info("retrying after transient failure", "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// pacer allows at most n calls in any sliding period.
+type pacer struct {
+	n      int
+	period time.Duration
+	mu     sync.Mutex
+	times  []time.Time // ring of the last n call times
+	next   int
+}
+
+func newPacer(n int, period time.Duration) *pacer {
+	if n <= 0 {
+		return nil
+	}
+	return &pacer{n: n, period: period, times: make([]time.Time, 0, n)}
+}
+
+func (p *pacer) wait(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if len(p.times) < p.n {
+		p.times = append(p.times, now)
+		return nil
+	}
+	oldest := p.times[p.next]
+	if d := p.period - now.Sub(oldest); d > 0 {
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	p.times[p.next] = time.Now()
+	p.next = (p.next + 1) % p.n
+	return nil
+}

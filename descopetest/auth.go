@@ -1,0 +1,309 @@
+package descopetest
+
+import (
+	"crypto/subtle"
+	"strings"
+	"time"
+)
+
+func (e *Emulator) handleLicense(*call) (any, *apiError) {
+	return map[string]string{"rateLimitTier": "tier1"}, nil
+}
+
+func (e *Emulator) handleKeys(c *call) (any, *apiError) {
+	if c.arg != e.ProjectID {
+		return nil, invalid("unknown project ID %q", c.arg)
+	}
+	return map[string]any{"keys": []any{e.signer.jwk}}, nil
+}
+
+func (e *Emulator) handleOutbox(c *call) (any, *apiError) {
+	addr := c.r.URL.Query().Get("address")
+	if addr == "" {
+		return nil, missingArg("address")
+	}
+	code, ok := e.Outbox(addr)
+	if !ok {
+		return nil, &apiError{404, "E011001", "Not found", "no one-time code was sent to " + addr}
+	}
+	return map[string]string{"code": code}, nil
+}
+
+// userFields is the "user" object of sign-up requests.
+type userFields struct {
+	Name       string `json:"name"`
+	GivenName  string `json:"givenName"`
+	MiddleName string `json:"middleName"`
+	FamilyName string `json:"familyName"`
+	Phone      string `json:"phone"`
+	Email      string `json:"email"`
+}
+
+type loginOptions struct {
+	CustomClaims map[string]any `json:"customClaims"`
+}
+
+func (e *Emulator) handlePasswordSignUp(c *call) (any, *apiError) {
+	var req struct {
+		LoginID      string        `json:"loginId"`
+		Password     string        `json:"password"`
+		User         *userFields   `json:"user"`
+		LoginOptions *loginOptions `json:"loginOptions"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.LoginID == "" {
+		return nil, missingArg("loginId")
+	}
+	if req.Password == "" {
+		return nil, missingArg("password")
+	}
+	if req.User == nil {
+		req.User = &userFields{}
+	}
+	now := time.Now()
+	e.mu.Lock()
+	u, a := e.createUserLocked(&userInput{
+		loginIDs:   []string{req.LoginID},
+		name:       req.User.Name,
+		givenName:  req.User.GivenName,
+		middleName: req.User.MiddleName,
+		familyName: req.User.FamilyName,
+		email:      req.User.Email,
+		phone:      req.User.Phone,
+		password:   hashPassword(req.Password),
+	})
+	if a != nil {
+		e.mu.Unlock()
+		return nil, a
+	}
+	g := e.grantForUserLocked(u, "")
+	g.amr, g.firstSeen = []string{"pwd"}, true
+	if req.LoginOptions != nil {
+		g.custom = req.LoginOptions.CustomClaims
+	}
+	e.registerLocked(g, now)
+	e.mu.Unlock()
+	return e.mint(g, now)
+}
+
+func badPassword() *apiError {
+	return &apiError{401, "E062801", "Invalid credentials", "wrong login ID or password"}
+}
+
+// passwordUserLocked finds the user of a password operation and checks the
+// password.
+func (e *Emulator) passwordUserLocked(loginID, password string) (*user, *apiError) {
+	u := e.userByLoginLocked(loginID)
+	if u == nil {
+		return nil, authUserNotFound(loginID)
+	}
+	if u.password == nil || subtle.ConstantTimeCompare(u.password, hashPassword(password)) != 1 {
+		return nil, badPassword()
+	}
+	if u.status == "disabled" {
+		return nil, unauthorized("user is disabled")
+	}
+	return u, nil
+}
+
+func (e *Emulator) handlePasswordSignIn(c *call) (any, *apiError) {
+	var req struct {
+		LoginID      string        `json:"loginId"`
+		Password     string        `json:"password"`
+		LoginOptions *loginOptions `json:"loginOptions"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.LoginID == "" {
+		return nil, missingArg("loginId")
+	}
+	now := time.Now()
+	e.mu.Lock()
+	u, a := e.passwordUserLocked(req.LoginID, req.Password)
+	if a != nil {
+		e.mu.Unlock()
+		return nil, a
+	}
+	g := e.grantForUserLocked(u, "")
+	g.amr = []string{"pwd"}
+	if req.LoginOptions != nil {
+		g.custom = req.LoginOptions.CustomClaims
+	}
+	e.registerLocked(g, now)
+	e.mu.Unlock()
+	return e.mint(g, now)
+}
+
+func (e *Emulator) handlePasswordReplace(c *call) (any, *apiError) {
+	var req struct {
+		LoginID     string `json:"loginId"`
+		OldPassword string `json:"oldPassword"`
+		NewPassword string `json:"newPassword"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	switch {
+	case req.LoginID == "":
+		return nil, missingArg("loginId")
+	case req.NewPassword == "":
+		return nil, missingArg("newPassword")
+	}
+	now := time.Now()
+	e.mu.Lock()
+	u, a := e.passwordUserLocked(req.LoginID, req.OldPassword)
+	if a != nil {
+		e.mu.Unlock()
+		return nil, a
+	}
+	u.password = hashPassword(req.NewPassword)
+	e.touchLocked(u)
+	g := e.grantForUserLocked(u, "")
+	g.amr = []string{"pwd"}
+	e.registerLocked(g, now)
+	e.mu.Unlock()
+	return e.mint(g, now)
+}
+
+// grantFromRecordLocked prepares fresh tokens for the holder of rec,
+// re-reading the user so tenants and lifetimes are current.
+func (e *Emulator) grantFromRecordLocked(rec *refreshRecord, u *user, dct string) *grant {
+	var g *grant
+	if rec.anon {
+		g = e.grantForAnonLocked(rec.sub, dct)
+	} else {
+		g = e.grantForUserLocked(u, dct)
+	}
+	g.amr, g.custom, g.override = rec.amr, rec.custom, rec.override
+	return g
+}
+
+func (e *Emulator) handleRefresh(c *call) (any, *apiError) {
+	now := time.Now()
+	e.mu.Lock()
+	rec, u, a := e.liveRefreshLocked(c.refresh)
+	if a != nil {
+		e.mu.Unlock()
+		return nil, a
+	}
+	g := e.grantFromRecordLocked(rec, u, rec.dct)
+	if e.cfg.rotation {
+		e.registerLocked(g, now)
+		rec.revoked = true
+	} else {
+		g.refreshExp = rec.exp
+	}
+	e.mu.Unlock()
+	return e.mint(g, now)
+}
+
+func (e *Emulator) handleLogout(c *call) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, _, a := e.liveRefreshLocked(c.refresh)
+	if a != nil {
+		return nil, a
+	}
+	rec.revoked = true
+	return nil, nil
+}
+
+func (e *Emulator) handleLogoutAll(c *call) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, _, a := e.liveRefreshLocked(c.refresh)
+	if a != nil {
+		return nil, a
+	}
+	rec.revoked = true
+	e.revokeAllLocked(rec.sub)
+	return nil, nil
+}
+
+func (e *Emulator) handleMe(c *call) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, u, a := e.liveRefreshLocked(c.refresh)
+	if a != nil {
+		return nil, a
+	}
+	if rec.anon {
+		return nil, authUserNotFound(rec.sub)
+	}
+	return e.responseLocked(u), nil
+}
+
+func (e *Emulator) handleSelectTenant(c *call) (any, *apiError) {
+	var req struct {
+		Tenant string `json:"tenant"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.Tenant == "" {
+		return nil, missingArg("tenant")
+	}
+	now := time.Now()
+	e.mu.Lock()
+	rec, u, a := e.liveRefreshLocked(c.refresh)
+	if a == nil && e.tenants[req.Tenant] == nil {
+		a = tenantNotFound(req.Tenant)
+	}
+	if a == nil && !rec.anon && !u.inTenant(req.Tenant) {
+		a = invalid("user is not a member of tenant %q", req.Tenant)
+	}
+	if a != nil {
+		e.mu.Unlock()
+		return nil, a
+	}
+	g := e.grantFromRecordLocked(rec, u, req.Tenant)
+	e.registerLocked(g, now)
+	if e.cfg.rotation {
+		rec.revoked = true
+	}
+	e.mu.Unlock()
+	return e.mint(g, now)
+}
+
+// looksLikeEmail is a deliberately loose check: something@something.tld.
+func looksLikeEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && !strings.ContainsAny(s, " \t\r\n") &&
+		strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
+		!strings.Contains(domain, "@")
+}
+
+// looksLikePhone accepts an optional leading + and 6-15 digits, allowing
+// spaces, dashes, dots and parentheses between them.
+func looksLikePhone(s string) bool {
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0:
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
+		default:
+			return false
+		}
+	}
+	return digits >= 6 && digits <= 15
+}
+
+func maskEmail(s string) string {
+	local, domain, _ := strings.Cut(s, "@")
+	if local == "" {
+		return "***@" + domain
+	}
+	return local[:1] + "***@" + domain
+}
+
+func maskPhone(s string) string {
+	if len(s) <= 2 {
+		return "***"
+	}
+	return strings.Repeat("*", len(s)-2) + s[len(s)-2:]
+}

@@ -1,0 +1,148 @@
+// Command descope-emulator serves an in-process emulation of the Descope HTTP
+// API (package github.com/descope-contrib/anonymous/descopetest) on a TCP
+// address, for manual testing and for tests that cannot embed the emulator.
+//
+// Usage:
+//
+//	descope-emulator [-addr 127.0.0.1:4000] [-project-id P…] [-management-key K…]
+//	                 [-session-ttl 10m] [-refresh-ttl 672h] [-rotate] [-seconds-unit] [-rate-limits]
+//
+// Once listening it prints one line to standard output,
+//
+//	descope emulator listening on http://127.0.0.1:4000 project=P… key=K…
+//
+// and logs requests to standard error. It stops gracefully on SIGINT or
+// SIGTERM. With -addr 127.0.0.1:0 it picks a free port and prints it.
+//
+// Point the go-sdk at it with client.Config{ProjectID: "P…", ManagementKey: "K…",
+// DescopeBaseURL: "http://127.0.0.1:4000"}. One-time codes it "sends" can be
+// read at GET /emulator/v1/outbox?address=….
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run serves until ctx is done and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("descope-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:4000", "TCP `address` to listen on; port 0 picks a free port")
+	projectID := fs.String("project-id", "", "project `ID` (random when empty)")
+	key := fs.String("management-key", "", "management `key` (random when empty)")
+	sessionTTL := fs.Duration("session-ttl", descopetest.DefaultSessionTTL, "project default session token lifetime")
+	refreshTTL := fs.Duration("refresh-ttl", descopetest.DefaultRefreshTTL, "project default refresh token lifetime")
+	rotate := fs.Bool("rotate", false, "rotate refresh tokens on every refresh")
+	secondsUnit := fs.Bool("seconds-unit", false, `accept the unit "seconds" in tenant session settings`)
+	rateLimits := fs.Bool("rate-limits", false, "enforce Descope's management rate limits")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "descope-emulator: unexpected arguments %q\n", fs.Args())
+		fs.Usage()
+		return 2
+	}
+	if *sessionTTL <= 0 || *refreshTTL <= 0 {
+		fmt.Fprintln(stderr, "descope-emulator: -session-ttl and -refresh-ttl must be positive")
+		return 2
+	}
+
+	opts := []descopetest.Option{
+		descopetest.WithProjectID(*projectID),
+		descopetest.WithManagementKey(*key),
+		descopetest.WithSessionTTL(*sessionTTL),
+		descopetest.WithRefreshTTL(*refreshTTL),
+	}
+	if *rotate {
+		opts = append(opts, descopetest.WithRefreshRotation())
+	}
+	if *secondsUnit {
+		opts = append(opts, descopetest.WithSecondsUnit())
+	}
+	if *rateLimits {
+		opts = append(opts, descopetest.WithRateLimits())
+	}
+	logger := log.New(stderr, "descope-emulator: ", log.LstdFlags|log.Lmicroseconds)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		logger.Print(err)
+		return 1
+	}
+	emu := descopetest.NewHandler(opts...)
+	emu.URL = "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           logRequests(emu.Handler(), logger),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          logger,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "descope emulator listening on %s project=%s key=%s\n", emu.URL, emu.ProjectID, emu.ManagementKey)
+
+	select {
+	case err := <-serveErr:
+		logger.Printf("serving: %v", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Print("shutting down")
+	emu.Close() // releases requests held by latency faults
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		logger.Printf("shutting down: %v", err)
+		return 1
+	}
+	return 0
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func logRequests(h http.Handler, logger *log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			logger.Printf("%s %s %d %v", r.Method, r.URL.Path, rec.status, time.Since(start).Round(time.Microsecond))
+		}()
+		h.ServeHTTP(rec, r)
+	})
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+	"github.com/descope/go-sdk/descope/client"
+)
+
+var readyLine = regexp.MustCompile(`^descope emulator listening on (http://127\.0\.0\.1:\d+) project=(P\S+) key=(K\S+)$`)
+
+func TestCommand(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("the test stops the command with SIGTERM")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go command not found")
+	}
+	bin := filepath.Join(t.TempDir(), "descope-emulator")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-seconds-unit", "-rotate")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ready line within 10 s")
+	}
+	m := readyLine.FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("ready line = %q", line)
+	}
+
+	sdk, err := client.NewWithConfig(&client.Config{ProjectID: m[2], ManagementKey: m[3], DescopeBaseURL: m[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u, err := sdk.Management.User().Create(ctx, "cmd@example.com", &descope.UserRequest{})
+	if err != nil || u.UserID == "" {
+		t.Fatalf("create user: %v", err)
+	}
+	info, err := sdk.Management.JWT().SignIn(ctx, "cmd@example.com", nil)
+	if err != nil || info.SessionToken.ProjectID != m[2] {
+		t.Fatalf("sign in: %v", err)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		exited = true
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("command did not exit within 10 s of SIGTERM")
+	}
+}
+
+func TestRunFlags(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-session-ttl", "0s"}} {
+		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
+			t.Errorf("run(%q) = %d, want 2", args, code)
+		}
+	}
+	if code := run(context.Background(), []string{"-addr", "256.0.0.1:0"}, io.Discard, io.Discard); code != 1 {
+		t.Errorf("run with a bad address = %d, want 1", code)
+	}
+}

@@ -1,0 +1,46 @@
+// Package descopetest emulates the Descope HTTP API in process, so that code
+// using the real go-sdk client (github.com/descope/go-sdk) can be tested
+// without reaching Descope.
+//
+// An Emulator holds one project: users, tenants with session settings,
+// issued refresh tokens and one-time codes. It signs RS256 tokens that the
+// SDK validates against the emulator's JWKS, and answers with Descope's
+// error bodies and codes.
+//
+//	func TestSignIn(t *testing.T) {
+//		emu := descopetest.New()
+//		t.Cleanup(emu.Close)
+//		sdk := emu.MustClient(t)
+//
+//		ctx := context.Background()
+//		if _, err := sdk.Management.User().Create(ctx, "ada@example.com", &descope.UserRequest{}); err != nil {
+//			t.Fatal(err)
+//		}
+//		info, err := sdk.Management.JWT().SignIn(ctx, "ada@example.com", nil)
+//		if err != nil {
+//			t.Fatal(err)
+//		}
+//		ok, token, err := sdk.Auth.ValidateSessionWithToken(ctx, info.SessionToken.JWT)
+//		if !ok || err != nil || token.ProjectID != emu.ProjectID {
+//			t.Fatalf("validate: %v %v", ok, err)
+//		}
+//	}
+//
+// Besides the API, an Emulator has test controls: Outbox reads the one-time
+// codes it "sent", InjectFault makes paths fail, slow or drop the connection,
+// Requests and RequestLog count what arrived, User and SetUserCreatedTime
+// read and seed users, SignToken forges tokens with the emulator's key.
+//
+// Implemented endpoints: license; keys; password sign-up, sign-in and
+// replace; refresh (with optional rotation), logout, logout all, me; OTP
+// update email and phone, verify and sign-up-or-in; tenant select;
+// management user create (also test users and batch), load, update, patch,
+// add and remove tenant, update status, login ID, email and phone, search
+// (v2), delete, delete batch, delete test users, log out; management JWT
+// sign-in, sign-up, sign-up-or-in, anonymous and update; tenant create,
+// update, delete, load, load all, search and settings. Other paths answer
+// 404 with a Descope error body.
+//
+// The descope-emulator command (cmd/descope-emulator) serves an emulator on
+// a TCP address, for tests in other languages or by hand.
+package descopetest

@@ -1,0 +1,246 @@
+package descopetest
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+type tenantRequest struct {
+	ID                      string         `json:"id"`
+	Name                    string         `json:"name"`
+	SelfProvisioningDomains []string       `json:"selfProvisioningDomains"`
+	CustomAttributes        map[string]any `json:"customAttributes"`
+	Disabled                bool           `json:"disabled"`
+}
+
+// nameTakenLocked reports whether another tenant than self has name.
+func (e *Emulator) nameTakenLocked(name, self string) bool {
+	for id, t := range e.tenants {
+		if id != self && strings.EqualFold(t.name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Emulator) handleTenantCreate(c *call) (any, *apiError) {
+	var req tenantRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" {
+		return nil, missingArg("name")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id := strings.TrimSpace(req.ID)
+	if id == "" {
+		id = randomID("T", 27)
+	}
+	if e.tenants[id] != nil {
+		return nil, invalid("a tenant with ID %q already exists", id)
+	}
+	if e.nameTakenLocked(req.Name, "") {
+		return nil, invalid("a tenant named %q already exists", req.Name)
+	}
+	e.tenants[id] = &tenant{
+		id:       id,
+		name:     req.Name,
+		custom:   maps.Clone(req.CustomAttributes),
+		created:  e.now(),
+		disabled: req.Disabled,
+		settings: tenantSettings{
+			SelfProvisioningDomains: mergeStrings(nil, req.SelfProvisioningDomains),
+			Domains:                 []string{},
+		},
+	}
+	e.tenantList = append(e.tenantList, id)
+	return map[string]string{"id": id}, nil
+}
+
+func (e *Emulator) handleTenantUpdate(c *call) (any, *apiError) {
+	var req tenantRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.ID == "" {
+		return nil, missingArg("id")
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" {
+		return nil, missingArg("name")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[req.ID]
+	if t == nil {
+		return nil, tenantNotFound(req.ID)
+	}
+	if e.nameTakenLocked(req.Name, t.id) {
+		return nil, invalid("a tenant named %q already exists", req.Name)
+	}
+	t.name = req.Name
+	t.settings.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
+	t.custom = maps.Clone(req.CustomAttributes)
+	t.disabled = req.Disabled
+	return nil, nil
+}
+
+func (e *Emulator) handleTenantDelete(c *call) (any, *apiError) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.ID == "" {
+		return nil, missingArg("id")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.tenants[req.ID] == nil {
+		return nil, nil
+	}
+	delete(e.tenants, req.ID)
+	e.tenantList = slices.DeleteFunc(e.tenantList, func(id string) bool { return id == req.ID })
+	for _, u := range e.users {
+		u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.ID })
+	}
+	return nil, nil
+}
+
+func (e *Emulator) handleTenantLoad(c *call) (any, *apiError) {
+	id := c.r.URL.Query().Get("id")
+	if id == "" {
+		return nil, missingArg("id")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[id]
+	if t == nil {
+		return nil, tenantNotFound(id)
+	}
+	return e.tenantResponseLocked(t), nil
+}
+
+func (e *Emulator) handleTenantLoadAll(*call) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]any, 0, len(e.tenantList))
+	for _, id := range e.tenantList {
+		out = append(out, e.tenantResponseLocked(e.tenants[id]))
+	}
+	return map[string]any{"tenants": out}, nil
+}
+
+func (e *Emulator) handleTenantSearch(c *call) (any, *apiError) {
+	var req struct {
+		TenantIDs               []string       `json:"tenantIds"`
+		TenantNames             []string       `json:"tenantNames"`
+		SelfProvisioningDomains []string       `json:"tenantSelfProvisioningDomains"`
+		CustomAttributes        map[string]any `json:"customAttributes"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := []any{}
+	for _, id := range e.tenantList {
+		t := e.tenants[id]
+		if len(req.TenantIDs) > 0 && !slices.Contains(req.TenantIDs, t.id) ||
+			len(req.TenantNames) > 0 && !anyFold(req.TenantNames, t.name) ||
+			len(req.SelfProvisioningDomains) > 0 && !slices.ContainsFunc(t.settings.SelfProvisioningDomains, func(d string) bool { return anyFold(req.SelfProvisioningDomains, d) }) {
+			continue
+		}
+		match := true
+		for k, want := range req.CustomAttributes {
+			if !attributeMatches(t.custom[k], want) {
+				match = false
+				break
+			}
+		}
+		if match {
+			out = append(out, e.tenantResponseLocked(t))
+		}
+	}
+	return map[string]any{"tenants": out}, nil
+}
+
+// checkUnit validates a lifetime and its unit.
+func (e *Emulator) checkUnit(field string, n int32, unit string) *apiError {
+	if n < 0 {
+		return invalid("%s must not be negative", field)
+	}
+	switch unit {
+	case "minutes", "hours", "days", "weeks":
+		return nil
+	case "seconds":
+		if e.cfg.secondsUnit {
+			return nil
+		}
+	case "":
+		if n == 0 {
+			return nil
+		}
+	}
+	units := "minutes, hours, days or weeks"
+	if e.cfg.secondsUnit {
+		units = "seconds, " + units
+	}
+	return invalid("%sUnit must be one of %s, not %q", field, units, unit)
+}
+
+func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
+	var req tenantSettings
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.TenantID == "" {
+		return nil, missingArg("tenantId")
+	}
+	for _, chk := range []struct {
+		field string
+		n     int32
+		unit  string
+	}{
+		{"refreshTokenExpiration", req.RefreshTokenExpiration, req.RefreshTokenExpirationUnit},
+		{"sessionTokenExpiration", req.SessionTokenExpiration, req.SessionTokenExpirationUnit},
+		{"stepupTokenExpiration", req.StepupTokenExpiration, req.StepupTokenExpirationUnit},
+		{"inactivityTime", req.InactivityTime, req.InactivityTimeUnit},
+	} {
+		if a := e.checkUnit(chk.field, chk.n, chk.unit); a != nil {
+			return nil, a
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[req.TenantID]
+	if t == nil {
+		return nil, tenantNotFound(req.TenantID)
+	}
+	req.TenantID = ""
+	req.Domains = mergeStrings(nil, req.Domains)
+	req.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
+	t.settings = req
+	return nil, nil
+}
+
+func (e *Emulator) handleTenantGetSettings(c *call) (any, *apiError) {
+	id := c.r.URL.Query().Get("id")
+	if id == "" {
+		return nil, missingArg("id")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[id]
+	if t == nil {
+		return nil, tenantNotFound(id)
+	}
+	s := t.settings
+	s.Domains = slices.Clone(s.Domains)
+	s.SelfProvisioningDomains = slices.Clone(s.SelfProvisioningDomains)
+	return s, nil
+}

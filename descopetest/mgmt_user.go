@@ -1,0 +1,699 @@
+package descopetest
+
+import (
+	"encoding/json"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+)
+
+// userRequest is the body of user create and update, one entry of a batch
+// create, and (with fewer fields) the user of management sign-up.
+type userRequest struct {
+	LoginID            string         `json:"loginId"`
+	Email              string         `json:"email"`
+	Phone              string         `json:"phone"`
+	DisplayName        string         `json:"displayName"`
+	Name               string         `json:"name"`
+	GivenName          string         `json:"givenName"`
+	MiddleName         string         `json:"middleName"`
+	FamilyName         string         `json:"familyName"`
+	RoleNames          []string       `json:"roleNames"`
+	UserTenants        []tenantRef    `json:"userTenants"`
+	CustomAttributes   map[string]any `json:"customAttributes"`
+	Picture            string         `json:"picture"`
+	AdditionalLoginIDs []string       `json:"additionalLoginIds"`
+	SSOAppIDs          []string       `json:"ssoAppIDs"`
+	Invite             bool           `json:"invite"`
+	Test               bool           `json:"test"`
+	VerifiedEmail      *bool          `json:"verifiedEmail"`
+	VerifiedPhone      *bool          `json:"verifiedPhone"`
+	Status             string         `json:"status"`
+	Password           string         `json:"password"`
+}
+
+func (r *userRequest) displayName() string {
+	if r.DisplayName != "" {
+		return r.DisplayName
+	}
+	return r.Name
+}
+
+func (r *userRequest) input(test bool) *userInput {
+	in := &userInput{
+		loginIDs:   append([]string{r.LoginID}, r.AdditionalLoginIDs...),
+		name:       r.displayName(),
+		givenName:  r.GivenName,
+		middleName: r.MiddleName,
+		familyName: r.FamilyName,
+		email:      r.Email,
+		phone:      r.Phone,
+		picture:    r.Picture,
+		roles:      r.RoleNames,
+		tenants:    r.UserTenants,
+		custom:     r.CustomAttributes,
+		ssoApps:    r.SSOAppIDs,
+		status:     r.Status,
+		test:       test || r.Test,
+	}
+	if r.VerifiedEmail != nil {
+		in.verifiedEmail = *r.VerifiedEmail
+	}
+	if r.VerifiedPhone != nil {
+		in.verifiedPhone = *r.VerifiedPhone
+	}
+	if r.Invite && in.status == "" {
+		in.status = "invited"
+	}
+	if r.Password != "" {
+		in.password = hashPassword(r.Password)
+	}
+	return in
+}
+
+type userEnvelope struct {
+	User any `json:"user"`
+}
+
+func (e *Emulator) handleUserCreate(c *call) (any, *apiError) {
+	return e.userCreate(c, false)
+}
+
+func (e *Emulator) handleTestUserCreate(c *call) (any, *apiError) {
+	return e.userCreate(c, true)
+}
+
+func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
+	var req userRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if strings.TrimSpace(req.LoginID) == "" {
+		return nil, missingArg("loginId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.createUserLocked(req.input(test))
+	if a != nil {
+		return nil, a
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
+	var req struct {
+		Users  []*userRequest `json:"users"`
+		Invite bool           `json:"invite"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	type failed struct {
+		Failure string `json:"failure"`
+		User    any    `json:"user"`
+	}
+	created := []any{}
+	failures := []failed{}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range req.Users {
+		if r == nil {
+			failures = append(failures, failed{Failure: "user is null", User: map[string]any{}})
+			continue
+		}
+		r.Invite = r.Invite || req.Invite
+		u, a := e.createUserLocked(r.input(false))
+		if a != nil {
+			failures = append(failures, failed{
+				Failure: a.desc + ": " + a.msg,
+				User:    map[string]any{"loginIds": []string{r.LoginID}, "email": r.Email, "phone": r.Phone},
+			})
+			continue
+		}
+		created = append(created, e.responseLocked(u))
+	}
+	return map[string]any{"createdUsers": created, "failedUsers": failures}, nil
+}
+
+func (e *Emulator) handleUserLoad(c *call) (any, *apiError) {
+	q := c.r.URL.Query()
+	id := q.Get("loginId")
+	if id == "" {
+		id = q.Get("userId")
+	}
+	if id == "" {
+		return nil, missingArg("loginId or userId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.findUserLocked(id)
+	if u == nil {
+		return nil, mgmtUserNotFound(id)
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+// userForLocked finds the user named by a management body's loginId (a
+// login ID or user ID) or userId.
+func (e *Emulator) userForLocked(loginID, userID string) (*user, *apiError) {
+	id := loginID
+	if id == "" {
+		id = userID
+	}
+	if id == "" {
+		return nil, missingArg("loginId")
+	}
+	u := e.findUserLocked(id)
+	if u == nil {
+		return nil, mgmtUserNotFound(id)
+	}
+	return u, nil
+}
+
+// replaceAdditionalLocked sets u's login IDs to its first one plus extra.
+func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
+	var ids []string
+	if len(u.loginIDs) > 0 {
+		ids = append(ids, u.loginIDs[0])
+	}
+	for _, id := range extra {
+		if id = strings.TrimSpace(id); id != "" && !slices.ContainsFunc(ids, func(x string) bool { return normLogin(x) == normLogin(id) }) {
+			ids = append(ids, id)
+		}
+	}
+	if id, taken := e.loginConflictLocked(ids, u.id); taken {
+		return userExists(id)
+	}
+	e.setLoginIDsLocked(u, ids)
+	return nil
+}
+
+func (e *Emulator) handleUserUpdate(c *call) (any, *apiError) {
+	var req userRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	tenants, a := e.resolveTenantsLocked(req.UserTenants)
+	if a != nil {
+		return nil, a
+	}
+	if req.AdditionalLoginIDs != nil {
+		if a := e.replaceAdditionalLocked(u, req.AdditionalLoginIDs); a != nil {
+			return nil, a
+		}
+	}
+	if req.Email != u.email {
+		u.verifiedEmail = false
+	}
+	if req.Phone != u.phone {
+		u.verifiedPhone = false
+	}
+	u.email, u.phone = strings.TrimSpace(req.Email), strings.TrimSpace(req.Phone)
+	u.name, u.givenName, u.middleName, u.familyName = req.displayName(), req.GivenName, req.MiddleName, req.FamilyName
+	u.picture = req.Picture
+	u.roles = mergeStrings(nil, req.RoleNames)
+	u.tenants = tenants
+	u.custom = maps.Clone(req.CustomAttributes)
+	u.ssoApps = mergeStrings(nil, req.SSOAppIDs)
+	if req.VerifiedEmail != nil {
+		u.verifiedEmail = *req.VerifiedEmail
+	}
+	if req.VerifiedPhone != nil {
+		u.verifiedPhone = *req.VerifiedPhone
+	}
+	e.touchLocked(u)
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserPatch(c *call) (any, *apiError) {
+	var req struct {
+		LoginID            string         `json:"loginId"`
+		Name               *string        `json:"name"`
+		GivenName          *string        `json:"givenName"`
+		MiddleName         *string        `json:"middleName"`
+		FamilyName         *string        `json:"familyName"`
+		Phone              *string        `json:"phone"`
+		Email              *string        `json:"email"`
+		Picture            *string        `json:"picture"`
+		RoleNames          *[]string      `json:"roleNames"`
+		UserTenants        *[]tenantRef   `json:"userTenants"`
+		CustomAttributes   map[string]any `json:"customAttributes"`
+		VerifiedEmail      *bool          `json:"verifiedEmail"`
+		VerifiedPhone      *bool          `json:"verifiedPhone"`
+		SSOAppIDs          *[]string      `json:"ssoAppIds"`
+		Status             *string        `json:"status"`
+		AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	// Validate everything before changing anything.
+	var tenants []userTenant
+	if req.UserTenants != nil {
+		if tenants, a = e.resolveTenantsLocked(*req.UserTenants); a != nil {
+			return nil, a
+		}
+	}
+	if req.Status != nil && !validStatus(*req.Status) {
+		return nil, invalid("unknown user status %q", *req.Status)
+	}
+	if req.AdditionalLoginIDs != nil {
+		if a := e.replaceAdditionalLocked(u, *req.AdditionalLoginIDs); a != nil {
+			return nil, a
+		}
+	}
+	setStr := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if req.Email != nil && *req.Email != u.email {
+		u.verifiedEmail = false
+	}
+	if req.Phone != nil && *req.Phone != u.phone {
+		u.verifiedPhone = false
+	}
+	setStr(&u.name, req.Name)
+	setStr(&u.givenName, req.GivenName)
+	setStr(&u.middleName, req.MiddleName)
+	setStr(&u.familyName, req.FamilyName)
+	setStr(&u.phone, req.Phone)
+	setStr(&u.email, req.Email)
+	setStr(&u.picture, req.Picture)
+	setStr(&u.status, req.Status)
+	if req.RoleNames != nil {
+		u.roles = mergeStrings(nil, *req.RoleNames)
+	}
+	if req.UserTenants != nil {
+		u.tenants = tenants
+	}
+	if req.CustomAttributes != nil {
+		if u.custom == nil {
+			u.custom = map[string]any{}
+		}
+		maps.Copy(u.custom, req.CustomAttributes)
+	}
+	if req.SSOAppIDs != nil {
+		u.ssoApps = mergeStrings(nil, *req.SSOAppIDs)
+	}
+	if req.VerifiedEmail != nil {
+		u.verifiedEmail = *req.VerifiedEmail
+	}
+	if req.VerifiedPhone != nil {
+		u.verifiedPhone = *req.VerifiedPhone
+	}
+	e.touchLocked(u)
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+type userTenantRequest struct {
+	LoginID  string `json:"loginId"`
+	TenantID string `json:"tenantId"`
+}
+
+func (e *Emulator) handleUserAddTenant(c *call) (any, *apiError) {
+	var req userTenantRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.TenantID == "" {
+		return nil, missingArg("tenantId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	if e.tenants[req.TenantID] == nil {
+		return nil, tenantNotFound(req.TenantID)
+	}
+	if !u.inTenant(req.TenantID) {
+		u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
+		e.touchLocked(u)
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserRemoveTenant(c *call) (any, *apiError) {
+	var req userTenantRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.TenantID == "" {
+		return nil, missingArg("tenantId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	if u.inTenant(req.TenantID) {
+		u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
+		e.touchLocked(u)
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserUpdateStatus(c *call) (any, *apiError) {
+	var req struct {
+		LoginID string `json:"loginId"`
+		Status  string `json:"status"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if !validStatus(req.Status) {
+		return nil, invalid("unknown user status %q", req.Status)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	u.status = req.Status
+	e.touchLocked(u)
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserUpdateLoginID(c *call) (any, *apiError) {
+	var req struct {
+		LoginID    string `json:"loginId"`
+		NewLoginID string `json:"newLoginId"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.LoginID == "" {
+		return nil, missingArg("loginId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.userByLoginLocked(req.LoginID)
+	if u == nil {
+		return nil, mgmtUserNotFound(req.LoginID)
+	}
+	newID := strings.TrimSpace(req.NewLoginID)
+	if newID != "" {
+		if owner := e.userByLoginLocked(newID); owner != nil && owner != u {
+			return nil, userExists(newID)
+		}
+	}
+	ids := make([]string, 0, len(u.loginIDs))
+	for _, id := range u.loginIDs {
+		switch {
+		case normLogin(id) != normLogin(req.LoginID):
+			if newID == "" || normLogin(id) != normLogin(newID) {
+				ids = append(ids, id)
+			}
+		case newID != "":
+			ids = append(ids, newID)
+		}
+	}
+	e.setLoginIDsLocked(u, ids)
+	e.touchLocked(u)
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+type updateAddressBody struct {
+	LoginID        string `json:"loginId"`
+	Email          string `json:"email"`
+	Phone          string `json:"phone"`
+	Verified       bool   `json:"verified"`
+	FailOnConflict bool   `json:"failOnConflict"`
+}
+
+func (e *Emulator) handleUserUpdateEmail(c *call) (any, *apiError) {
+	return e.userUpdateAddress(c, "email")
+}
+
+func (e *Emulator) handleUserUpdatePhone(c *call) (any, *apiError) {
+	return e.userUpdateAddress(c, "phone")
+}
+
+func (e *Emulator) userUpdateAddress(c *call, class string) (any, *apiError) {
+	var req updateAddressBody
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	address := strings.TrimSpace(req.Email)
+	if class == "phone" {
+		address = strings.TrimSpace(req.Phone)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, "")
+	if a != nil {
+		return nil, a
+	}
+	if req.FailOnConflict && address != "" {
+		if owner := e.userByLoginLocked(address); owner != nil && owner != u {
+			return nil, userExists(address)
+		}
+		for _, other := range e.users {
+			cur := other.email
+			if class == "phone" {
+				cur = other.phone
+			}
+			if other != u && normLogin(cur) == normLogin(address) {
+				return nil, userExists(address)
+			}
+		}
+	}
+	if class == "email" {
+		u.email, u.verifiedEmail = address, req.Verified && address != ""
+	} else {
+		u.phone, u.verifiedPhone = address, req.Verified && address != ""
+	}
+	e.touchLocked(u)
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
+func (e *Emulator) handleUserDelete(c *call) (any, *apiError) {
+	var req struct {
+		LoginID string `json:"loginId"`
+		UserID  string `json:"userId"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.LoginID == "" && req.UserID == "" {
+		return nil, missingArg("loginId")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var u *user
+	if req.LoginID != "" {
+		u = e.findUserLocked(req.LoginID)
+	} else {
+		u = e.users[req.UserID]
+	}
+	if u != nil {
+		e.deleteUserLocked(u)
+	}
+	return nil, nil
+}
+
+func (e *Emulator) handleUserDeleteBatch(c *call) (any, *apiError) {
+	var req struct {
+		UserIDs []string `json:"userIds"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if len(req.UserIDs) == 0 {
+		return nil, missingArg("userIds")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range req.UserIDs {
+		if u := e.users[id]; u != nil {
+			e.deleteUserLocked(u)
+		}
+	}
+	return nil, nil
+}
+
+func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range e.users {
+		if u.test {
+			e.deleteUserLocked(u)
+		}
+	}
+	return nil, nil
+}
+
+func (e *Emulator) handleUserLogout(c *call) (any, *apiError) {
+	var req struct {
+		LoginID string `json:"loginId"`
+		UserID  string `json:"userId"`
+	}
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(req.LoginID, req.UserID)
+	if a != nil {
+		return nil, a
+	}
+	e.revokeAllLocked(u.id)
+	return nil, nil
+}
+
+type searchRequest struct {
+	TenantIDs        []string       `json:"tenantIds"`
+	RoleNames        []string       `json:"roleNames"`
+	Limit            int32          `json:"limit"`
+	Page             int32          `json:"page"`
+	Text             string         `json:"text"`
+	LoginIDs         []string       `json:"loginIds"`
+	Statuses         []string       `json:"statuses"`
+	Emails           []string       `json:"emails"`
+	Phones           []string       `json:"phones"`
+	UserIDs          []string       `json:"userIds"`
+	SSOAppIDs        []string       `json:"ssoAppIds"`
+	CustomAttributes map[string]any `json:"customAttributes"`
+	TestUsersOnly    bool           `json:"testUsersOnly"`
+	WithTestUser     bool           `json:"withTestUser"`
+	FromCreatedTime  int64          `json:"fromCreatedTime"`
+	ToCreatedTime    int64          `json:"toCreatedTime"`
+	FromModifiedTime int64          `json:"fromModifiedTime"`
+	ToModifiedTime   int64          `json:"toModifiedTime"`
+}
+
+// DefaultSearchLimit is the page size of user search when none is given.
+const DefaultSearchLimit = 100
+
+func anyFold(list []string, v string) bool {
+	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
+}
+
+func (r *searchRequest) matches(u *user) bool {
+	if r.TestUsersOnly && !u.test || !r.TestUsersOnly && !r.WithTestUser && u.test {
+		return false
+	}
+	if len(r.TenantIDs) > 0 && !slices.ContainsFunc(r.TenantIDs, u.inTenant) {
+		return false
+	}
+	if len(r.RoleNames) > 0 && !slices.ContainsFunc(r.RoleNames, func(role string) bool { return slices.Contains(u.roles, role) }) {
+		return false
+	}
+	if len(r.LoginIDs) > 0 && !slices.ContainsFunc(u.loginIDs, func(id string) bool {
+		return slices.ContainsFunc(r.LoginIDs, func(q string) bool { return normLogin(q) == normLogin(id) })
+	}) {
+		return false
+	}
+	if len(r.UserIDs) > 0 && !slices.Contains(r.UserIDs, u.id) {
+		return false
+	}
+	if len(r.Statuses) > 0 && !slices.Contains(r.Statuses, u.status) {
+		return false
+	}
+	if len(r.Emails) > 0 && (u.email == "" || !anyFold(r.Emails, u.email)) {
+		return false
+	}
+	if len(r.Phones) > 0 && (u.phone == "" || !slices.Contains(r.Phones, u.phone)) {
+		return false
+	}
+	if len(r.SSOAppIDs) > 0 && !slices.ContainsFunc(r.SSOAppIDs, func(id string) bool { return slices.Contains(u.ssoApps, id) }) {
+		return false
+	}
+	for k, want := range r.CustomAttributes {
+		if !attributeMatches(u.custom[k], want) {
+			return false
+		}
+	}
+	if r.Text != "" && !textMatches(u, strings.ToLower(r.Text)) {
+		return false
+	}
+	created, modified := u.created.UnixMilli(), u.modified.UnixMilli()
+	return (r.FromCreatedTime == 0 || created >= r.FromCreatedTime) &&
+		(r.ToCreatedTime == 0 || created <= r.ToCreatedTime) &&
+		(r.FromModifiedTime == 0 || modified >= r.FromModifiedTime) &&
+		(r.ToModifiedTime == 0 || modified <= r.ToModifiedTime)
+}
+
+// attributeMatches compares a stored custom attribute with a search value;
+// a list of values matches any of them.
+func attributeMatches(have, want any) bool {
+	if list, ok := want.([]any); ok {
+		return slices.ContainsFunc(list, func(w any) bool { return jsonEqual(have, w) })
+	}
+	return jsonEqual(have, want)
+}
+
+func jsonEqual(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	return string(ja) == string(jb)
+}
+
+func textMatches(u *user, text string) bool {
+	fields := append([]string{u.id, u.name, u.givenName, u.familyName, u.email, u.phone}, u.loginIDs...)
+	return slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(strings.ToLower(f), text) })
+}
+
+func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
+	var req searchRequest
+	if a := c.decode(&req); a != nil {
+		return nil, a
+	}
+	if req.Limit < 0 {
+		return nil, invalid("limit must not be negative")
+	}
+	if req.Page < 0 {
+		return nil, invalid("page must not be negative")
+	}
+	limit := int(req.Limit)
+	if limit == 0 {
+		limit = DefaultSearchLimit
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var found []*user
+	for _, u := range e.users {
+		if req.matches(u) {
+			found = append(found, u)
+		}
+	}
+	sortUsers(found)
+	users := []any{}
+	if start := int64(req.Page) * int64(limit); start < int64(len(found)) {
+		end := min(start+int64(limit), int64(len(found)))
+		for _, u := range found[start:end] {
+			users = append(users, e.responseLocked(u))
+		}
+	}
+	return map[string]any{"users": users, "total": len(found)}, nil
+}
+
+// sortUsers orders users by creation time, then user ID.
+func sortUsers(us []*user) {
+	slices.SortStableFunc(us, func(a, b *user) int {
+		if c := a.created.Compare(b.created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+}

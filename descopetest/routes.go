@@ -1,0 +1,79 @@
+package descopetest
+
+import "net/http"
+
+const (
+	get   = http.MethodGet
+	post  = http.MethodPost
+	patch = http.MethodPatch
+	del   = http.MethodDelete
+)
+
+func (e *Emulator) buildRoutes() {
+	e.exact = map[string]map[string]route{}
+
+	// emulator controls
+	e.add(get, "/emulator/v1/outbox", authNone, e.handleOutbox)
+
+	// authentication
+	e.add(post, "/v1/auth/password/signup", authProject, e.handlePasswordSignUp)
+	e.add(post, "/v1/auth/password/signin", authProject, e.handlePasswordSignIn)
+	e.add(post, "/v1/auth/password/replace", authProject, e.handlePasswordReplace)
+	e.add(post, "/v1/auth/refresh", authRefresh, e.handleRefresh)
+	e.add(post, "/v1/auth/logout", authRefresh, e.handleLogout)
+	e.add(post, "/v1/auth/logoutall", authRefresh, e.handleLogoutAll)
+	e.add(get, "/v1/auth/me", authRefresh, e.handleMe)
+	e.add(post, "/v1/auth/otp/update/email", authRefresh, e.handleOTPUpdateEmail)
+	e.add(post, "/v1/auth/tenant/select", authRefresh, e.handleSelectTenant)
+
+	// management: users
+	e.add(get, "/v1/mgmt/license", authManagement, e.handleLicense)
+	e.add(post, "/v1/mgmt/user/create", authManagement, e.handleUserCreate)
+	e.add(post, "/v1/mgmt/user/create/test", authManagement, e.handleTestUserCreate)
+	e.add(post, "/v1/mgmt/user/create/batch", authManagement, e.handleUserCreateBatch)
+	e.add(get, "/v1/mgmt/user", authManagement, e.handleUserLoad)
+	e.add(post, "/v1/mgmt/user/update", authManagement, e.handleUserUpdate)
+	e.add(patch, "/v1/mgmt/user/patch", authManagement, e.handleUserPatch)
+	e.add(post, "/v1/mgmt/user/update/tenant/add", authManagement, e.handleUserAddTenant)
+	e.add(post, "/v1/mgmt/user/update/tenant/remove", authManagement, e.handleUserRemoveTenant)
+	e.add(post, "/v1/mgmt/user/update/status", authManagement, e.handleUserUpdateStatus)
+	e.add(post, "/v1/mgmt/user/update/loginid", authManagement, e.handleUserUpdateLoginID)
+	e.add(post, "/v1/mgmt/user/update/email", authManagement, e.handleUserUpdateEmail)
+	e.add(post, "/v1/mgmt/user/update/phone", authManagement, e.handleUserUpdatePhone)
+	e.add(post, "/v2/mgmt/user/search", authManagement, e.handleUserSearch)
+	e.add(post, "/v1/mgmt/user/delete", authManagement, e.handleUserDelete)
+	e.add(post, "/v1/mgmt/user/delete/batch", authManagement, e.handleUserDeleteBatch)
+	e.add(del, "/v1/mgmt/user/test/delete/all", authManagement, e.handleDeleteTestUsers)
+	e.add(post, "/v1/mgmt/user/logout", authManagement, e.handleUserLogout)
+
+	// management: tokens
+	e.add(post, "/v1/mgmt/auth/signin", authManagement, e.handleMgmtSignIn)
+	e.add(post, "/v1/mgmt/auth/signup", authManagement, e.handleMgmtSignUp)
+	e.add(post, "/v1/mgmt/auth/signup-in", authManagement, e.handleMgmtSignUpOrIn)
+	e.add(post, "/v1/mgmt/auth/anonymous", authManagement, e.handleMgmtAnonymous)
+	e.add(post, "/v1/mgmt/jwt/update", authManagement, e.handleUpdateJWT)
+
+	// management: tenants
+	e.add(post, "/v1/mgmt/tenant/create", authManagement, e.handleTenantCreate)
+	e.add(post, "/v1/mgmt/tenant/update", authManagement, e.handleTenantUpdate)
+	e.add(post, "/v1/mgmt/tenant/delete", authManagement, e.handleTenantDelete)
+	e.add(get, "/v1/mgmt/tenant", authManagement, e.handleTenantLoad)
+	e.add(get, "/v1/mgmt/tenant/all", authManagement, e.handleTenantLoadAll)
+	e.add(post, "/v1/mgmt/tenant/settings", authManagement, e.handleTenantConfigureSettings)
+	e.add(get, "/v1/mgmt/tenant/settings", authManagement, e.handleTenantGetSettings)
+	e.add(post, "/v1/mgmt/tenant/search", authManagement, e.handleTenantSearch)
+
+	e.dynamic = []dynamicRoute{
+		{"/v2/keys/", map[string]route{get: {authNone, e.handleKeys}}},
+		{"/v1/auth/otp/update/phone/", map[string]route{post: {authRefresh, e.handleOTPUpdatePhone}}},
+		{"/v1/auth/otp/verify/", map[string]route{post: {authProject, e.handleOTPVerify}}},
+		{"/v1/auth/otp/signup-in/", map[string]route{post: {authProject, e.handleOTPSignUpIn}}},
+	}
+}
+
+func (e *Emulator) add(method, path string, auth authKind, h handlerFunc) {
+	if e.exact[path] == nil {
+		e.exact[path] = map[string]route{}
+	}
+	e.exact[path][method] = route{auth, h}
+}

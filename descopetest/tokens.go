@@ -1,0 +1,302 @@
+package descopetest
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// tokenClaims is a refresh token whose signature, issuer, drn and expiry
+// have been checked.
+type tokenClaims struct {
+	raw    string
+	jti    string
+	sub    string
+	claims map[string]any
+}
+
+// verifyRefresh checks everything about a refresh token that needs no
+// server state.
+func (e *Emulator) verifyRefresh(tok string) (*tokenClaims, *apiError) {
+	claims, err := e.signer.verify(tok)
+	if err != nil {
+		return nil, unauthorized("invalid refresh token")
+	}
+	if d, _ := claims["drn"].(string); d != "DSR" {
+		return nil, unauthorized("not a refresh token (drn is %q)", d)
+	}
+	if iss, _ := claims["iss"].(string); iss != e.issuer && iss != e.ProjectID {
+		return nil, unauthorized("refresh token was issued for another project")
+	}
+	exp, ok := claims["exp"].(float64)
+	if !ok || int64(exp) <= time.Now().Unix() {
+		return nil, unauthorized("refresh token expired")
+	}
+	jti, _ := claims["jti"].(string)
+	sub, _ := claims["sub"].(string)
+	if jti == "" || sub == "" {
+		return nil, unauthorized("refresh token lacks jti or sub")
+	}
+	return &tokenClaims{raw: tok, jti: jti, sub: sub, claims: claims}, nil
+}
+
+// liveRefreshLocked returns the record of a verified refresh token if it is
+// still usable: known here, not revoked, and its user still exists.
+func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *apiError) {
+	rec := e.tokens[tc.jti]
+	if rec == nil || rec.sub != tc.sub {
+		return nil, nil, unauthorized("unknown refresh token")
+	}
+	if rec.revoked {
+		return nil, nil, loggedOut()
+	}
+	if rec.anon {
+		return rec, nil, nil
+	}
+	u := e.users[rec.sub]
+	if u == nil {
+		return nil, nil, loggedOut()
+	}
+	if u.status == "disabled" {
+		return nil, nil, unauthorized("user is disabled")
+	}
+	return rec, u, nil
+}
+
+func (e *Emulator) revokeAllLocked(sub string) {
+	for jti := range e.userTokens[sub] {
+		if rec := e.tokens[jti]; rec != nil {
+			rec.revoked = true
+		}
+	}
+}
+
+// grant describes the tokens to mint for one response.
+type grant struct {
+	sub        string
+	anon       bool
+	dct        string
+	tenants    map[string]any
+	roles      []string
+	amr        []string
+	custom     map[string]any
+	sessionTTL time.Duration
+	refreshTTL time.Duration
+	override   time.Duration
+	user       *descope.UserResponse
+	firstSeen  bool
+
+	newRefresh bool      // mint a refresh token (registered by registerLocked)
+	jti        string    // of the new refresh token
+	refreshExp time.Time // expiry of the refresh token the client holds
+}
+
+// grantForUserLocked prepares tokens for u. dct is kept only if u is a
+// member of that tenant.
+func (e *Emulator) grantForUserLocked(u *user, dct string) *grant {
+	if dct != "" && !u.inTenant(dct) {
+		dct = ""
+	}
+	g := &grant{sub: u.id, dct: dct, roles: slices.Clone(u.roles), user: e.responseLocked(u)}
+	if len(u.tenants) > 0 {
+		g.tenants = map[string]any{}
+		for _, t := range u.tenants {
+			g.tenants[t.id] = map[string]any{"roles": mergeStrings(nil, t.roles), "permissions": []string{}}
+		}
+	}
+	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(u.tenantIDs(), dct)
+	return g
+}
+
+// grantForAnonLocked prepares tokens for an anonymous subject with no user
+// record, optionally in a selected tenant.
+func (e *Emulator) grantForAnonLocked(sub, dct string) *grant {
+	g := &grant{sub: sub, anon: true, dct: dct}
+	var ids []string
+	if dct != "" {
+		ids = []string{dct}
+		g.tenants = map[string]any{dct: map[string]any{"roles": []string{}, "permissions": []string{}}}
+	}
+	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(ids, dct)
+	return g
+}
+
+// lifetimesLocked returns the session and refresh lifetimes for a member of
+// tenantIDs: those of the selected tenant if its session settings are
+// enabled, else of the first such tenant, else the project defaults.
+func (e *Emulator) lifetimesLocked(tenantIDs []string, dct string) (time.Duration, time.Duration) {
+	enabled := func(id string) *tenant {
+		if t := e.tenants[id]; t != nil && t.settings.Enabled {
+			return t
+		}
+		return nil
+	}
+	var t *tenant
+	if dct != "" {
+		t = enabled(dct)
+	}
+	for i := 0; t == nil && i < len(tenantIDs); i++ {
+		t = enabled(tenantIDs[i])
+	}
+	session, refresh := e.cfg.sessionTTL, e.cfg.refreshTTL
+	if t != nil {
+		if d := unitDuration(t.settings.SessionTokenExpiration, t.settings.SessionTokenExpirationUnit); d > 0 {
+			session = d
+		}
+		if d := unitDuration(t.settings.RefreshTokenExpiration, t.settings.RefreshTokenExpirationUnit); d > 0 {
+			refresh = d
+		}
+	}
+	return session, refresh
+}
+
+func unitDuration(n int32, unit string) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	var u time.Duration
+	switch unit {
+	case "seconds":
+		u = time.Second
+	case "minutes":
+		u = time.Minute
+	case "hours":
+		u = time.Hour
+	case "days":
+		u = 24 * time.Hour
+	case "weeks":
+		u = 7 * 24 * time.Hour
+	default:
+		return 0
+	}
+	return time.Duration(n) * u
+}
+
+// pruneEvery is how many refresh tokens are issued between sweeps of
+// expired token records.
+const pruneEvery = 4096
+
+// registerLocked records a new refresh token for g, expiring refreshTTL (or
+// the override) after now.
+func (e *Emulator) registerLocked(g *grant, now time.Time) {
+	ttl := g.refreshTTL
+	if g.override > 0 {
+		ttl = g.override
+	}
+	g.newRefresh = true
+	g.jti = randomID("", 27)
+	g.refreshExp = now.Add(ttl)
+	e.tokens[g.jti] = &refreshRecord{
+		sub:      g.sub,
+		anon:     g.anon,
+		dct:      g.dct,
+		custom:   cloneAny(g.custom),
+		amr:      slices.Clone(g.amr),
+		override: g.override,
+		exp:      g.refreshExp,
+	}
+	set := e.userTokens[g.sub]
+	if set == nil {
+		set = map[string]struct{}{}
+		e.userTokens[g.sub] = set
+	}
+	set[g.jti] = struct{}{}
+
+	e.issued++
+	if e.issued%pruneEvery == 0 {
+		cutoff := time.Now().Add(-time.Minute)
+		for jti, rec := range e.tokens {
+			if rec.exp.Before(cutoff) {
+				delete(e.tokens, jti)
+				if s := e.userTokens[rec.sub]; s != nil {
+					delete(s, jti)
+					if len(s) == 0 {
+						delete(e.userTokens, rec.sub)
+					}
+				}
+			}
+		}
+	}
+}
+
+// reserved claims cannot be set through customClaims.
+var reserved = map[string]bool{
+	"sub": true, "iss": true, "aud": true, "iat": true, "exp": true, "nbf": true,
+	"jti": true, "drn": true, "amr": true, "tenants": true, "dct": true, "danu": true,
+	"roles": true, "permissions": true, "cnf": true, "dsub": true,
+}
+
+// jwtResponse is the JSON body of authentication responses. Unlike the
+// SDK's JWTResponse it always carries both cookie numbers.
+type jwtResponse struct {
+	SessionJwt       string                `json:"sessionJwt"`
+	RefreshJwt       string                `json:"refreshJwt,omitempty"`
+	CookieDomain     string                `json:"cookieDomain"`
+	CookiePath       string                `json:"cookiePath"`
+	CookieMaxAge     int32                 `json:"cookieMaxAge"`
+	CookieExpiration int32                 `json:"cookieExpiration"`
+	User             *descope.UserResponse `json:"user,omitempty"`
+	FirstSeen        bool                  `json:"firstSeen"`
+}
+
+// mint signs the tokens of g. Call it without holding e.mu.
+func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
+	iat := now.Unix()
+	session := map[string]any{}
+	for k, v := range g.custom {
+		if !reserved[k] {
+			session[k] = v
+		}
+	}
+	maps.Copy(session, map[string]any{
+		"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": iat + int64(g.sessionTTL/time.Second), "drn": "DS",
+	})
+	if len(g.amr) > 0 {
+		session["amr"] = g.amr
+	}
+	if g.tenants != nil {
+		session["tenants"] = g.tenants
+	}
+	if len(g.roles) > 0 {
+		session["roles"] = g.roles
+		session["permissions"] = []string{}
+	}
+	if g.dct != "" {
+		session["dct"] = g.dct
+	}
+	if g.anon {
+		session["danu"] = true
+	}
+	res := &jwtResponse{
+		CookiePath:       "/",
+		CookieMaxAge:     int32(max(g.refreshExp.Unix()-iat, 0)),
+		CookieExpiration: int32(g.refreshExp.Unix()),
+		User:             g.user,
+		FirstSeen:        g.firstSeen,
+	}
+	var err error
+	if res.SessionJwt, err = e.signer.sign(session); err != nil {
+		return nil, signingFailed(err)
+	}
+	if g.newRefresh {
+		refresh := map[string]any{
+			"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": g.refreshExp.Unix(), "drn": "DSR", "jti": g.jti,
+		}
+		if len(g.amr) > 0 {
+			refresh["amr"] = g.amr
+		}
+		if g.tenants != nil {
+			refresh["tenants"] = g.tenants
+		}
+		if res.RefreshJwt, err = e.signer.sign(refresh); err != nil {
+			return nil, signingFailed(err)
+		}
+	}
+	return res, nil
+}
+
+func signingFailed(err error) *apiError {
+	return &apiError{500, "E011001", "Internal error", "signing token: " + err.Error()}
+}

@@ -1,0 +1,253 @@
+// Package anontest holds the middleware's behaviour table, so that the
+// net/http middleware and every framework adapter run the very same cases
+// against the Descope emulator.
+package anontest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// Mount wires the middleware m in front of app the way one integration does
+// (plain net/http, chi, gin, echo) and returns the server's handler. Every
+// path must reach app through the middleware.
+type Mount func(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler
+
+// BrowserUA is the User-Agent the table's clients send.
+const BrowserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+// Env is one case's world: an emulator, the middleware and a real HTTP
+// server on loopback.
+type Env struct {
+	Emu    *descopetest.Emulator
+	MW     *anonymous.Middleware
+	Server *httptest.Server
+
+	mu        sync.Mutex
+	errs      []error
+	converted []*anonymous.User
+}
+
+// Errors returns the errors the error hook has seen so far.
+func (e *Env) Errors() []error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]error(nil), e.errs...)
+}
+
+// Me is what the app's /whoami answers, with the response's cookies.
+type Me struct {
+	Status    int
+	UserID    string   `json:"userId"`
+	Anonymous bool     `json:"anonymous"`
+	New       bool     `json:"new"`
+	Refreshed bool     `json:"refreshed"`
+	Degraded  bool     `json:"degraded"`
+	LoginIDs  []string `json:"loginIds"`
+	SetCookie []*http.Cookie
+	Header    http.Header
+}
+
+// App is the application the table drives: it reports the context's user and
+// exposes Ensure, conversion and logout.
+func App(m *anonymous.Middleware) http.Handler {
+	mux := http.NewServeMux()
+	me := func(w http.ResponseWriter, u *anonymous.User) {
+		w.Header().Set("Content-Type", "application/json")
+		if u == nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"no user"}`)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
+			"degraded": u.Degraded, "loginIds": u.LoginIDs,
+		})
+	}
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		u, _ := anonymous.FromContext(r.Context())
+		me(w, u)
+	})
+	mux.HandleFunc("/ensure", func(w http.ResponseWriter, r *http.Request) {
+		u, err := m.Ensure(w, r)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		me(w, u)
+	})
+	mux.Handle("/convert/start", m.ConvertStartHandler())
+	mux.Handle("/convert/verify", m.ConvertVerifyHandler())
+	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Logout(w, r); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	return mux
+}
+
+// NewEnv starts an emulator, builds the middleware with opts (after options
+// suited to plain http on loopback, and hooks the table inspects), resolves
+// the anonymous tenant, and serves everything through mount.
+func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
+	t.Helper()
+	env := &Env{Emu: descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)}
+	t.Cleanup(env.Emu.Close)
+	base := []anonymous.Option{
+		anonymous.WithCookieSecure(false), // plain http on loopback
+		anonymous.WithTimeout(2 * time.Second),
+		anonymous.WithClientRateLimit(0, 0),
+		anonymous.WithGlobalRateLimit(0, 0),
+		anonymous.WithErrorHandler(func(_ http.ResponseWriter, _ *http.Request, err error) {
+			env.mu.Lock()
+			env.errs = append(env.errs, err)
+			env.mu.Unlock()
+		}),
+		anonymous.WithOnConvert(func(_ context.Context, u *anonymous.User) {
+			env.mu.Lock()
+			env.converted = append(env.converted, u)
+			env.mu.Unlock()
+		}),
+	}
+	m, err := anonymous.New(env.Emu.MustClient(t), append(base, opts...)...)
+	if err != nil {
+		t.Fatalf("anonymous.New: %v", err)
+	}
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatalf("Init: %v", err)
+	}
+	env.MW = m
+	env.Server = httptest.NewServer(mount(t, m, App(m)))
+	t.Cleanup(env.Server.Close)
+	env.Emu.ResetRequests()
+	return env
+}
+
+// Browser returns an HTTP client with its own cookie jar, like one browser
+// profile.
+func (e *Env) Browser(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+}
+
+// Do sends a request through client and decodes a /whoami-shaped answer.
+// edit, when non-nil, changes the request before it is sent.
+func (e *Env) Do(t testing.TB, client *http.Client, method, path string, body any, edit func(*http.Request)) Me {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, e.Server.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("User-Agent", BrowserUA)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if edit != nil {
+		edit(req)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header}
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK && len(data) > 0 {
+		if err := json.Unmarshal(data, &me); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	return me
+}
+
+// Get is Do for a GET of path.
+func (e *Env) Get(t testing.TB, client *http.Client, path string) Me {
+	t.Helper()
+	return e.Do(t, client, http.MethodGet, path, nil, nil)
+}
+
+// Cookie returns the value client's jar holds for name.
+func (e *Env) Cookie(client *http.Client, name string) string {
+	u, _ := url.Parse(e.Server.URL)
+	for _, c := range client.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// SetCookie puts a cookie for the server into client's jar.
+func (e *Env) SetCookie(client *http.Client, name, value string) {
+	u, _ := url.Parse(e.Server.URL)
+	client.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// Calls counts the requests the emulator received, keys fetches excluded.
+func (e *Env) Calls() int {
+	n := 0
+	for _, r := range e.Emu.RequestLog() {
+		if !strings.HasPrefix(r.Path, "/v2/keys/") {
+			n++
+		}
+	}
+	return n
+}
+
+// Case is one behaviour of the middleware.
+type Case struct {
+	Name    string
+	Emu     []descopetest.Option
+	Options []anonymous.Option
+	Run     func(t *testing.T, env *Env)
+}
+
+// Run runs every case of the table through mount, each in a fresh Env.
+func Run(t *testing.T, mount Mount) {
+	for _, c := range Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			env := NewEnv(t, mount, c.Emu, c.Options...)
+			c.Run(t, env)
+		})
+	}
+}
+
+// findCookie returns the named cookie among cs.
+func findCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// waitPast sleeps until the unix second exp has passed.
+func waitPast(exp time.Time) {
+	if d := time.Until(exp); d > 0 {
+		time.Sleep(d + 50*time.Millisecond)
+	}
+}

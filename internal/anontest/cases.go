@@ -1,0 +1,340 @@
+package anontest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// shortTTL is the session lifetime of the cases that wait for expiry.
+const shortTTL = 2 * time.Second
+
+// Cases returns the behaviour table.
+func Cases() []Case {
+	return []Case{
+		{Name: "first visit provisions with two calls", Run: firstVisit},
+		{Name: "second visit reuses the session without calls", Run: secondVisit},
+		{Name: "expired session refreshes with one call", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: expiredSession},
+		{Name: "revoked refresh token provisions anew", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: revokedRefresh},
+		{Name: "outage keeps cookies and identity", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: outage},
+		{Name: "foreign project token rejected", Run: foreignToken},
+		{Name: "refresh token used as session rejected", Run: refreshAsSession},
+		{Name: "crawler and HEAD provision nothing", Run: noProvision},
+		{Name: "lazy mode provisions only on Ensure", Options: []anonymous.Option{anonymous.WithLazy()}, Run: lazy},
+		{Name: "regular user passes untouched", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: regularUser},
+		{Name: "bearer session accepted without cookies", Run: bearer},
+		{Name: "duplicate session cookies trusted for nothing", Run: duplicateCookies},
+		{Name: "conversion keeps the user ID", Run: conversion},
+	}
+}
+
+func firstVisit(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	me := env.Get(t, b, "/whoami")
+	if me.Status != http.StatusOK || me.UserID == "" || !me.New || !me.Anonymous {
+		t.Fatalf("first visit: %+v", me)
+	}
+	if len(me.LoginIDs) != 1 || !anonymous.IsGeneratedLoginID(me.LoginIDs[0]) {
+		t.Errorf("login IDs %v, want one generated", me.LoginIDs)
+	}
+	if n := env.Calls(); n != 2 {
+		t.Errorf("provisioning made %d Descope calls, want 2: %v", n, env.Emu.RequestLog())
+	}
+	if env.Emu.Requests("/v1/mgmt/user/create") != 1 || env.Emu.Requests("/v1/mgmt/auth/signin") != 1 {
+		t.Errorf("want one user create and one sign-in: %v", env.Emu.RequestLog())
+	}
+	for _, name := range []string{"DS", "DSR"} {
+		c := findCookie(me.SetCookie, name)
+		if c == nil {
+			t.Fatalf("no %s cookie set", name)
+		}
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge <= 0 {
+			t.Errorf("%s cookie attributes: %+v", name, c)
+		}
+	}
+	if got := me.Header.Get("Cache-Control"); got != `no-cache="Set-Cookie"` {
+		t.Errorf("Cache-Control %q", got)
+	}
+	if !strings.Contains(strings.Join(me.Header.Values("Vary"), ","), "Cookie") {
+		t.Errorf("Vary %q lacks Cookie", me.Header.Values("Vary"))
+	}
+	u, ok := env.Emu.User(me.UserID)
+	if !ok || len(u.UserTenants) != 1 || u.Password {
+		t.Errorf("provisioned user %+v: want one tenant and no password", u)
+	}
+}
+
+func secondVisit(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	env.Emu.ResetRequests()
+	again := env.Get(t, b, "/whoami")
+	if again.UserID != first.UserID || again.New || again.Refreshed || !again.Anonymous {
+		t.Fatalf("second visit %+v after %+v", again, first)
+	}
+	if n := env.Emu.TotalRequests(); n != 0 {
+		t.Errorf("second visit made %d Descope calls: %v", n, env.Emu.RequestLog())
+	}
+	if len(again.SetCookie) != 0 {
+		t.Errorf("second visit set cookies %v", again.SetCookie)
+	}
+}
+
+func expiredSession(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	ds := findCookie(first.SetCookie, "DS")
+	waitPast(ds.Expires)
+	env.Emu.ResetRequests()
+	me := env.Get(t, b, "/whoami")
+	if me.UserID != first.UserID || !me.Refreshed || me.New {
+		t.Fatalf("after expiry %+v, first %+v", me, first)
+	}
+	if n := env.Calls(); n != 1 || env.Emu.Requests("/v1/auth/refresh") != 1 {
+		t.Errorf("refresh made %d calls: %v", n, env.Emu.RequestLog())
+	}
+	if c := findCookie(me.SetCookie, "DS"); c == nil || c.Value == ds.Value {
+		t.Errorf("no new session cookie written: %v", me.SetCookie)
+	}
+}
+
+func revokedRefresh(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	c := env.Emu.MustClient(t)
+	if err := c.Auth.LogoutWithToken(env.Cookie(b, "DSR"), nil); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	waitPast(findCookie(first.SetCookie, "DS").Expires)
+	me := env.Get(t, b, "/whoami")
+	if !me.New || me.UserID == "" || me.UserID == first.UserID {
+		t.Fatalf("revoked refresh: %+v, first %s", me, first.UserID)
+	}
+}
+
+func outage(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	dsr := env.Cookie(b, "DSR")
+	waitPast(findCookie(first.SetCookie, "DS").Expires)
+	env.Emu.ResetRequests()
+	for _, f := range []descopetest.Fault{{Status: 500}, {Status: 502}, {Status: 429, RetryAfter: 7}, {Drop: true}} {
+		env.Emu.InjectFault("/v1/auth/refresh", f)
+		me := env.Get(t, b, "/whoami")
+		env.Emu.ClearFaults()
+		if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
+			t.Fatalf("outage %+v provisioned %d users: %+v", f, n, me)
+		}
+		if me.UserID != first.UserID || !me.Degraded || me.New {
+			t.Fatalf("during outage %+v: %+v", f, me)
+		}
+		if len(me.SetCookie) != 0 {
+			t.Fatalf("outage %+v wrote cookies %v", f, me.SetCookie)
+		}
+		if env.Cookie(b, "DSR") != dsr {
+			t.Fatalf("outage %+v changed the refresh cookie", f)
+		}
+	}
+	errs := env.Errors()
+	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], anonymous.ErrUnavailable) {
+		t.Errorf("error hook saw %v, want ErrUnavailable", errs)
+	}
+	if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
+		t.Errorf("outage provisioned %d users", n)
+	}
+	me := env.Get(t, b, "/whoami")
+	if me.UserID != first.UserID || !me.Refreshed {
+		t.Fatalf("after outage %+v", me)
+	}
+}
+
+func foreignToken(t *testing.T, env *Env) {
+	other := descopetest.New(descopetest.WithFreshKey())
+	defer other.Close()
+	now := time.Now()
+	claims := func(iss string) map[string]any {
+		return map[string]any{"sub": "Uforeign", "iss": iss, "drn": "DS", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	}
+	foreignKey, err := other.SignToken(claims(env.Emu.ProjectID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKeyOtherIssuer, err := env.Emu.SignToken(claims("https://api.descope.com/Pother"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"other key": foreignKey, "other issuer": sameKeyOtherIssuer} {
+		b := env.Browser(t)
+		env.SetCookie(b, "DS", tok)
+		me := env.Get(t, b, "/whoami")
+		if me.UserID == "Uforeign" || !me.New {
+			t.Errorf("%s: token accepted: %+v (errors %v)", name, me, env.Errors())
+		}
+		me = env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+tok)
+		})
+		if me.Status != http.StatusUnauthorized {
+			t.Errorf("%s as bearer: %+v", name, me)
+		}
+	}
+}
+
+func refreshAsSession(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	dsr := env.Cookie(b, "DSR")
+	attacker := env.Browser(t)
+	env.SetCookie(attacker, "DS", dsr)
+	me := env.Get(t, attacker, "/whoami")
+	if me.UserID == first.UserID {
+		t.Errorf("refresh token accepted as session cookie: %+v", me)
+	}
+	me = env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+dsr)
+	})
+	if me.Status != http.StatusUnauthorized {
+		t.Errorf("refresh token accepted as bearer: %+v", me)
+	}
+}
+
+func noProvision(t *testing.T, env *Env) {
+	for name, edit := range map[string]func(*http.Request){
+		"googlebot": func(r *http.Request) { r.Header.Set("User-Agent", "Mozilla/5.0 (compatible; Googlebot/2.1)") },
+		"no agent":  func(r *http.Request) { r.Header.Set("User-Agent", "") },
+	} {
+		me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, edit)
+		if me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 {
+			t.Errorf("%s: %+v", name, me)
+		}
+	}
+	me := env.Do(t, env.Browser(t), http.MethodHead, "/whoami", nil, nil)
+	if len(me.SetCookie) != 0 {
+		t.Errorf("HEAD set cookies %v", me.SetCookie)
+	}
+	me = env.Do(t, env.Browser(t), http.MethodOptions, "/whoami", nil, nil)
+	if len(me.SetCookie) != 0 {
+		t.Errorf("OPTIONS set cookies %v", me.SetCookie)
+	}
+	if n := env.Calls(); n != 0 {
+		t.Errorf("made %d Descope calls: %v", n, env.Emu.RequestLog())
+	}
+}
+
+func lazy(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	if me := env.Get(t, b, "/whoami"); me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 {
+		t.Fatalf("lazy mode identified a new visitor: %+v", me)
+	}
+	if n := env.Calls(); n != 0 {
+		t.Fatalf("lazy mode called Descope %d times", n)
+	}
+	me := env.Get(t, b, "/ensure")
+	if me.Status != http.StatusOK || !me.New || !me.Anonymous {
+		t.Fatalf("Ensure: %+v", me)
+	}
+	if n := env.Calls(); n != 2 {
+		t.Errorf("Ensure made %d calls", n)
+	}
+	again := env.Get(t, b, "/whoami")
+	if again.UserID != me.UserID || again.New {
+		t.Errorf("after Ensure: %+v", again)
+	}
+	if ens := env.Get(t, b, "/ensure"); ens.UserID != me.UserID || ens.New {
+		t.Errorf("second Ensure: %+v", ens)
+	}
+}
+
+func regularUser(t *testing.T, env *Env) {
+	c := env.Emu.MustClient(t)
+	ctx := context.Background()
+	if _, err := c.Management.User().Create(ctx, "reg@example.com", &descope.UserRequest{User: descope.User{Email: "reg@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Management.JWT().SignIn(ctx, "reg@example.com", &descope.MgmLoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := env.Browser(t)
+	env.SetCookie(b, "DS", info.SessionToken.JWT)
+	env.SetCookie(b, "DSR", info.RefreshToken.JWT)
+	env.Emu.ResetRequests()
+	me := env.Get(t, b, "/whoami")
+	if me.UserID != info.SessionToken.ID || me.Anonymous || me.New || env.Calls() != 0 {
+		t.Fatalf("regular user: %+v, %d calls", me, env.Calls())
+	}
+	// Without a session cookie the refresh keeps the user regular.
+	b2 := env.Browser(t)
+	env.SetCookie(b2, "DSR", info.RefreshToken.JWT)
+	me = env.Get(t, b2, "/whoami")
+	if me.UserID != info.SessionToken.ID || me.Anonymous || me.New || !me.Refreshed {
+		t.Fatalf("regular user refreshed: %+v", me)
+	}
+	if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
+		t.Errorf("regular user re-provisioned")
+	}
+}
+
+func bearer(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	ds := env.Cookie(b, "DS")
+	env.Emu.ResetRequests()
+	me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+ds)
+	})
+	if me.UserID != first.UserID || len(me.SetCookie) != 0 || env.Calls() != 0 {
+		t.Errorf("bearer: %+v", me)
+	}
+}
+
+func duplicateCookies(t *testing.T, env *Env) {
+	victim := env.Browser(t)
+	v := env.Get(t, victim, "/whoami")
+	attacker := env.Browser(t)
+	a := env.Get(t, attacker, "/whoami")
+	env.Emu.ResetRequests()
+	me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+		r.Header.Add("Cookie", "DS="+env.Cookie(attacker, "DS"))
+		r.Header.Add("Cookie", "DS="+env.Cookie(victim, "DS"))
+	})
+	if me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 || env.Calls() != 0 {
+		t.Errorf("duplicate cookies (%s, %s): %+v", a.UserID, v.UserID, me)
+	}
+	errs := env.Errors()
+	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], anonymous.ErrDuplicateCookie) {
+		t.Errorf("error hook saw %v", errs)
+	}
+}
+
+func conversion(t *testing.T, env *Env) {
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	oldDS := env.Cookie(b, "DS")
+	start := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "Visitor@Example.com"}, nil)
+	if start.Status != http.StatusOK {
+		t.Fatalf("start: %d", start.Status)
+	}
+	code, ok := env.Emu.Outbox("visitor@example.com")
+	if !ok {
+		t.Fatal("no code in the outbox")
+	}
+	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "visitor@example.com", "code": code}, nil)
+	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+		t.Fatalf("verify: %+v", me)
+	}
+	if env.Cookie(b, "DS") == oldDS || findCookie(me.SetCookie, "DSR") == nil {
+		t.Errorf("cookies not renewed: %v", me.SetCookie)
+	}
+	after := env.Get(t, b, "/whoami")
+	if after.UserID != first.UserID || after.Anonymous || after.New {
+		t.Errorf("after conversion: %+v", after)
+	}
+}
