@@ -1,0 +1,247 @@
+package anonymous_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+	"github.com/descope/go-sdk/descope/client"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// cullWorld is an emulator whose anonymous tenant has a one-hour lifetime.
+type cullWorld struct {
+	emu    *descopetest.Emulator
+	c      *client.DescopeClient
+	tenant string
+}
+
+func newCullWorld(t testing.TB) *cullWorld {
+	t.Helper()
+	emu := descopetest.New()
+	t.Cleanup(emu.Close)
+	c := emu.MustClient(t)
+	m, err := anonymous.New(c, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := c.Management.Tenant().LoadAll(context.Background())
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("tenants %v %v", ts, err)
+	}
+	return &cullWorld{emu: emu, c: c, tenant: ts[0].ID}
+}
+
+// seed creates users in batches and backdates them by age.
+func (w *cullWorld) seed(t testing.TB, age time.Duration, users ...*descope.BatchUser) []string {
+	t.Helper()
+	var ids []string
+	for len(users) > 0 {
+		n := min(len(users), 500)
+		res, err := w.c.Management.User().CreateBatch(context.Background(), users[:n])
+		if err != nil || len(res.FailedUsers) > 0 {
+			t.Fatalf("seed: %v %v", err, res)
+		}
+		for _, u := range res.CreatedUsers {
+			ids = append(ids, u.UserID)
+			if err := w.emu.SetUserCreatedTime(u.UserID, time.Now().Add(-age)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		users = users[n:]
+	}
+	return ids
+}
+
+func (w *cullWorld) anon(n int) []*descope.BatchUser {
+	us := make([]*descope.BatchUser, n)
+	for i := range us {
+		us[i] = &descope.BatchUser{LoginID: anonymous.NewLoginID(), UserRequest: descope.UserRequest{
+			Tenants: []*descope.AssociatedTenant{{TenantID: w.tenant}},
+		}}
+	}
+	return us
+}
+
+func (w *cullWorld) exists(ids ...string) int {
+	n := 0
+	for _, id := range ids {
+		if _, ok := w.emu.User(id); ok {
+			n++
+		}
+	}
+	return n
+}
+
+func TestCullDeletesOnlyStaleAnonymousUsers(t *testing.T) {
+	w := newCullWorld(t)
+	yes := true
+	stale := w.seed(t, 2*time.Hour, w.anon(7)...)
+	fresh := w.seed(t, 10*time.Minute, w.anon(3)...)
+	inTenant := []*descope.AssociatedTenant{{TenantID: w.tenant}}
+	keep := w.seed(t, 2*time.Hour,
+		// converted: left the tenant
+		&descope.BatchUser{LoginID: "conv@example.com", UserRequest: descope.UserRequest{User: descope.User{Email: "conv@example.com"}, VerifiedEmail: &yes}},
+		// converted, but the move out of the tenant failed half-way
+		&descope.BatchUser{LoginID: "half@example.com", UserRequest: descope.UserRequest{User: descope.User{Email: "half@example.com"}, VerifiedEmail: &yes, Tenants: inTenant, AdditionalLoginIDs: []string{anonymous.NewLoginID()}}},
+		// verified phone, generated login ID kept
+		&descope.BatchUser{LoginID: anonymous.NewLoginID(), UserRequest: descope.UserRequest{User: descope.User{Phone: "+14155550100"}, VerifiedPhone: &yes, Tenants: inTenant}},
+		// in the tenant with a login ID a person chose
+		&descope.BatchUser{LoginID: "chosen-name", UserRequest: descope.UserRequest{Tenants: inTenant}},
+		// unverified email set by an admin
+		&descope.BatchUser{LoginID: anonymous.NewLoginID(), UserRequest: descope.UserRequest{User: descope.User{Email: "x@example.com"}, Tenants: inTenant}},
+		// a regular user
+		&descope.BatchUser{LoginID: "reg@example.com", UserRequest: descope.UserRequest{User: descope.User{Email: "reg@example.com"}}},
+	)
+	ctx := context.Background()
+
+	dry, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{DryRun: true, BatchSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.Deleted != 7 || dry.DeleteCalls != 0 || w.exists(stale...) != 7 {
+		t.Fatalf("dry run: %+v", dry)
+	}
+
+	var progress []anonymous.CullReport
+	rep, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{BatchSize: 3, Progress: func(r anonymous.CullReport) { progress = append(progress, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.exists(stale...) != 0 || w.exists(fresh...) != 3 || w.exists(keep...) != len(keep) {
+		t.Fatalf("after cull: stale %d fresh %d keep %d/%d", w.exists(stale...), w.exists(fresh...), w.exists(keep...), len(keep))
+	}
+	want := map[string]int{anonymous.SkipVerified: 2, anonymous.SkipChosenLoginID: 1, anonymous.SkipHasAddress: 1}
+	if rep.Deleted != 7 || rep.Scanned != 11 || rep.Failed != 0 || len(rep.Skipped) != len(want) {
+		t.Errorf("report %+v", rep)
+	}
+	for k, v := range want {
+		if rep.Skipped[k] != v {
+			t.Errorf("skipped %q: %d, want %d", k, rep.Skipped[k], v)
+		}
+	}
+	if len(progress) == 0 || progress[len(progress)-1].Deleted != 7 {
+		t.Errorf("progress %+v", progress)
+	}
+	again, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{})
+	if err != nil || again.Deleted != 0 || again.Scanned != 4 {
+		t.Errorf("second run: %+v, %v", again, err)
+	}
+}
+
+func TestCullTenThousand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 10,000 users")
+	}
+	w := newCullWorld(t)
+	ids := w.seed(t, 2*time.Hour, w.anon(10000)...)
+	w.emu.ResetRequests()
+	var base, peak runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&base)
+	rep, err := anonymous.Cull(context.Background(), w.c, anonymous.CullOptions{
+		BatchSize: 500,
+		Progress: func(anonymous.CullReport) {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.HeapInuse {
+				peak = m
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 10000 || w.exists(ids...) != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	// 20 full pages and one empty one; one delete call per page.
+	if rep.SearchCalls != 21 || rep.DeleteCalls != 20 ||
+		w.emu.Requests("/v2/mgmt/user/search") != 21 || w.emu.Requests("/v1/mgmt/user/delete/batch") != 20 {
+		t.Errorf("calls: report %d/%d, emulator %d/%d", rep.SearchCalls, rep.DeleteCalls,
+			w.emu.Requests("/v2/mgmt/user/search"), w.emu.Requests("/v1/mgmt/user/delete/batch"))
+	}
+	grown := int64(peak.HeapInuse) - int64(base.HeapInuse)
+	t.Logf("heap in use grew by %d KiB at most during the cull", grown>>10)
+	if grown > 64<<20 {
+		t.Errorf("heap grew by %d MiB", grown>>20)
+	}
+}
+
+func TestCullSurvivesFaults(t *testing.T) {
+	w := newCullWorld(t)
+	yes := true
+	stale := w.seed(t, 2*time.Hour, w.anon(6)...)
+	keep := w.seed(t, 2*time.Hour, &descope.BatchUser{LoginID: "half@example.com", UserRequest: descope.UserRequest{
+		User: descope.User{Email: "half@example.com"}, VerifiedEmail: &yes,
+		Tenants: []*descope.AssociatedTenant{{TenantID: w.tenant}}, AdditionalLoginIDs: []string{anonymous.NewLoginID()},
+	}})
+	ctx := context.Background()
+
+	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: 429, RetryAfter: 1, Times: 1})
+	w.emu.InjectFault("/v1/mgmt/user/delete/batch", descopetest.Fault{Status: 500, Times: 1})
+	start := time.Now()
+	rep, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != 6 || rep.Retries != 2 || w.exists(stale...) != 0 || w.exists(keep...) != 1 {
+		t.Errorf("after transient faults: %+v", rep)
+	}
+	if time.Since(start) < time.Second {
+		t.Error("Retry-After not honoured")
+	}
+
+	// A delete that keeps failing is reported, and nothing else is touched.
+	more := w.seed(t, 2*time.Hour, w.anon(3)...)
+	w.emu.InjectFault("/v1/mgmt/user/delete/batch", descopetest.Fault{Status: 502})
+	rep, err = anonymous.Cull(ctx, w.c, anonymous.CullOptions{MaxRetries: 1})
+	w.emu.ClearFaults()
+	if err != nil || rep.Failed != 3 || rep.Deleted != 0 || w.exists(more...) != 3 || w.exists(keep...) != 1 {
+		t.Errorf("persistent delete fault: %+v, %v", rep, err)
+	}
+	// A search that keeps failing stops the run with an error.
+	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: 500})
+	rep, err = anonymous.Cull(ctx, w.c, anonymous.CullOptions{MaxRetries: 1})
+	w.emu.ClearFaults()
+	if err == nil || rep.Deleted != 0 || w.exists(more...) != 3 {
+		t.Errorf("persistent search fault: %+v, %v", rep, err)
+	}
+}
+
+func TestCullStopsOnCancel(t *testing.T) {
+	w := newCullWorld(t)
+	w.seed(t, 2*time.Hour, w.anon(10)...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rep, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{BatchSize: 4, Progress: func(anonymous.CullReport) { cancel() }})
+	if !errors.Is(err, context.Canceled) || rep.Deleted != 4 || w.emu.UserCount() != 6 {
+		t.Errorf("cancelled cull: %+v, %v, %d users left", rep, err, w.emu.UserCount())
+	}
+}
+
+func TestCullOptionsAndTenant(t *testing.T) {
+	w := newCullWorld(t)
+	ctx := context.Background()
+	if _, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{BatchSize: 5000}); err == nil {
+		t.Error("batch 5000 accepted")
+	}
+	if _, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{TenantName: "No Such Tenant"}); err == nil {
+		t.Error("missing tenant accepted")
+	}
+	rep, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{TenantID: w.tenant, OlderThan: 30 * time.Minute, DryRun: true})
+	if err != nil || rep.TenantID != w.tenant || time.Since(rep.Cutoff) < 29*time.Minute {
+		t.Errorf("by ID: %+v, %v", rep, err)
+	}
+	if _, err := anonymous.Cull(ctx, nil, anonymous.CullOptions{}); err == nil {
+		t.Error("nil client accepted")
+	}
+}
