@@ -3,10 +3,13 @@ module github.com/descope-contrib/anonymous
 go 1.25.0
 
 require (
+	github.com/descope/go-sdk v1.28.0
+	github.com/google/uuid v1.6.0
+)
+
+require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
-	github.com/descope/go-sdk v1.28.0 // indirect
 	github.com/goccy/go-json v0.10.6 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect
 	github.com/lestrrat-go/httprc v1.0.6 // indirect
