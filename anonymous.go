@@ -301,11 +301,20 @@ func (m *Middleware) isAnonymous(t *descope.Token) bool {
 	if danu, _ := t.Claims["danu"].(bool); danu {
 		return true
 	}
-	tid, ok := m.knownTenant()
-	if !ok {
+	tenants, _ := t.Claims["tenants"].(map[string]any)
+	if len(tenants) == 0 {
 		return false
 	}
-	tenants, _ := t.Claims["tenants"].(map[string]any)
+	tid, ok := m.knownTenant()
+	if !ok {
+		// First token with tenants since start-up (Init was not called):
+		// resolve the tenant now. Until that succeeds the answer is false and
+		// the token is not cached.
+		var err error
+		if tid, err = m.anonTenant(context.Background(), false); err != nil {
+			return false
+		}
+	}
 	_, member := tenants[tid]
 	return member
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 func (e *Emulator) handleLicense(*call) (any, *apiError) {
@@ -295,10 +296,11 @@ func looksLikePhone(s string) bool {
 
 func maskEmail(s string) string {
 	local, domain, _ := strings.Cut(s, "@")
-	if local == "" {
+	first, _ := utf8.DecodeRuneInString(local)
+	if first == utf8.RuneError {
 		return "***@" + domain
 	}
-	return local[:1] + "***@" + domain
+	return string(first) + "***@" + domain
 }
 
 func maskPhone(s string) string {

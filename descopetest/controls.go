@@ -21,7 +21,12 @@ type Fault struct {
 	// context is cancelled (then nothing is answered) or the emulator is
 	// closed. Without Status or Drop the request is then handled normally.
 	Latency time.Duration
-	// Drop closes the connection without any response.
+	// Drop closes the connection without any response. Go's HTTP client
+	// may resend an idempotent request (such as a GET) once on a fresh
+	// connection, so with Times 1 such a request can still succeed. When
+	// the ResponseWriter cannot be hijacked (HTTP/2, a recorder), the
+	// handler panics with http.ErrAbortHandler, which net/http servers
+	// turn into an aborted response.
 	Drop bool
 	// Times limits the fault to the next Times requests on the path;
 	// 0 applies it until ClearFaults.

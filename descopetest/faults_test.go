@@ -290,3 +290,43 @@ func TestNewHandler(t *testing.T) {
 	}
 	emu.Close()
 }
+
+func TestGarbageInput(t *testing.T) {
+	emu, sdk, ctx := setup(t)
+	_, refresh := signIn(t, sdk, ctx, "g@example.com")
+	paths := []string{
+		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
+		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
+		"/v1/auth/otp/update/email", "/v1/auth/otp/update/phone/sms", "/v1/auth/otp/verify/email",
+		"/v1/auth/otp/signup-in/sms", "/v1/auth/tenant/select",
+		"/v1/mgmt/user/create", "/v1/mgmt/user/create/test", "/v1/mgmt/user/create/batch", "/v1/mgmt/user",
+		"/v1/mgmt/user/update", "/v1/mgmt/user/patch", "/v1/mgmt/user/update/tenant/add",
+		"/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/user/update/status", "/v1/mgmt/user/update/loginid",
+		"/v1/mgmt/user/update/email", "/v1/mgmt/user/update/phone", "/v2/mgmt/user/search",
+		"/v1/mgmt/user/delete", "/v1/mgmt/user/delete/batch", "/v1/mgmt/user/logout",
+		"/v1/mgmt/auth/signin", "/v1/mgmt/auth/signup", "/v1/mgmt/auth/signup-in", "/v1/mgmt/auth/anonymous",
+		"/v1/mgmt/jwt/update", "/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete",
+		"/v1/mgmt/tenant", "/v1/mgmt/tenant/all", "/v1/mgmt/tenant/search", "/v1/mgmt/tenant/settings",
+		"/v2/keys/" + emu.ProjectID, "/emulator/v1/outbox", "/v1/mgmt/license",
+	}
+	bodies := []string{
+		"", "null", "[]", `"x"`, "{}", `{"loginId":null,"users":[null,{}],"userTenants":[{}]}`,
+		`{"loginId":"g@example.com","userTenants":[{"tenantId":""}],"status":"weird","limit":-5,"page":2147483647}`,
+		`{"loginId":"g@example.com","newLoginId":"","tenantId":"nope","jwt":"a.b.c","code":"x","tenant":"nope"}`,
+		`{"tenantId":"x","refreshTokenExpiration":2147483647,"refreshTokenExpirationUnit":"weeks"}`,
+		`{"limit":2147483647,"page":2147483647}`, "\x00\xff{",
+	}
+	auths := []string{"", emu.ProjectID, mgmtAuth(emu), emu.ProjectID + ":" + refresh, emu.ProjectID + ":a.b.c", "::::"}
+	for _, path := range paths {
+		for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodPatch} {
+			for _, auth := range auths {
+				for _, body := range bodies {
+					status, out := rawCall(t, emu, method, path, auth, body)
+					if status >= 500 || status != http.StatusOK && out["errorCode"] == nil {
+						t.Fatalf("%s %s auth %q body %q: %d %v", method, path, auth, body, status, out)
+					}
+				}
+			}
+		}
+	}
+}

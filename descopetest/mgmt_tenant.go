@@ -176,10 +176,10 @@ func (e *Emulator) checkUnit(field string, n int32, unit string) *apiError {
 	}
 	switch unit {
 	case "minutes", "hours", "days", "weeks":
-		return nil
+		return e.checkSize(field, n, unit)
 	case "seconds":
 		if e.cfg.secondsUnit {
-			return nil
+			return e.checkSize(field, n, unit)
 		}
 	case "":
 		if n == 0 {
@@ -191,6 +191,13 @@ func (e *Emulator) checkUnit(field string, n int32, unit string) *apiError {
 		units = "seconds, " + units
 	}
 	return invalid("%sUnit must be one of %s, not %q", field, units, unit)
+}
+
+func (e *Emulator) checkSize(field string, n int32, unit string) *apiError {
+	if n > 0 && unitDuration(n, unit) == 0 {
+		return invalid("%s of %d %s is too long", field, n, unit)
+	}
+	return nil
 }
 
 func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {

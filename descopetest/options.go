@@ -5,11 +5,16 @@ import (
 	"time"
 )
 
-// Default lifetimes of the emulated project.
 const (
+	// DefaultSessionTTL is the project's session token lifetime unless
+	// WithSessionTTL sets another.
 	DefaultSessionTTL = 10 * time.Minute
+	// DefaultRefreshTTL is the project's refresh token lifetime unless
+	// WithRefreshTTL sets another: 4 weeks.
 	DefaultRefreshTTL = 4 * 7 * 24 * time.Hour
-	DefaultOTPTTL     = 5 * time.Minute
+	// DefaultOTPTTL is how long a one-time code stays valid unless
+	// WithOTPTTL sets another.
+	DefaultOTPTTL = 5 * time.Minute
 )
 
 // config is what the options set. Zero values mean "use the default".

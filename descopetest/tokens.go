@@ -2,6 +2,7 @@ package descopetest
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -11,10 +12,8 @@ import (
 // tokenClaims is a refresh token whose signature, issuer, drn and expiry
 // have been checked.
 type tokenClaims struct {
-	raw    string
-	jti    string
-	sub    string
-	claims map[string]any
+	jti string
+	sub string
 }
 
 // verifyRefresh checks everything about a refresh token that needs no
@@ -39,7 +38,7 @@ func (e *Emulator) verifyRefresh(tok string) (*tokenClaims, *apiError) {
 	if jti == "" || sub == "" {
 		return nil, unauthorized("refresh token lacks jti or sub")
 	}
-	return &tokenClaims{raw: tok, jti: jti, sub: sub, claims: claims}, nil
+	return &tokenClaims{jti: jti, sub: sub}, nil
 }
 
 // liveRefreshLocked returns the record of a verified refresh token if it is
@@ -170,6 +169,9 @@ func unitDuration(n int32, unit string) time.Duration {
 		u = 7 * 24 * time.Hour
 	default:
 		return 0
+	}
+	if time.Duration(n) > math.MaxInt64/u {
+		return 0 // overflows; checkUnit rejects it
 	}
 	return time.Duration(n) * u
 }

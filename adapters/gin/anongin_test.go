@@ -1,0 +1,145 @@
+package anongin_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/descope-contrib/anonymous"
+	anongin "github.com/descope-contrib/anonymous/adapters/gin"
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
+)
+
+func TestMain(m *testing.M) {
+	gin.SetMode(gin.TestMode)
+	os.Exit(m.Run())
+}
+
+// mount routes every path and method through the gin middleware to app.
+func mount(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+	r := gin.New()
+	r.Use(anongin.Middleware(m))
+	r.Any("/*path", gin.WrapH(app))
+	return r
+}
+
+func TestBehaviour(t *testing.T) {
+	anontest.Run(t, mount)
+}
+
+// native mounts the gin way: a gin handler reading the user with User, and
+// the conversion handlers as gin handlers.
+func native(_ testing.TB, m *anonymous.Middleware, _ http.Handler) http.Handler {
+	r := gin.New()
+	r.Use(anongin.Middleware(m))
+	r.GET("/whoami", func(c *gin.Context) {
+		u, ok := anongin.User(c)
+		fromCtx, ok2 := anonymous.FromContext(c.Request.Context())
+		if ok != ok2 || u != fromCtx {
+			c.String(http.StatusInternalServerError, "User %v, FromContext %v", u, fromCtx)
+			return
+		}
+		if !ok {
+			c.Status(http.StatusUnauthorized)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "loginIds": u.LoginIDs})
+	})
+	r.POST("/convert/start", anongin.ConvertStart(m))
+	r.POST("/convert/verify", anongin.ConvertVerify(m))
+	return r
+}
+
+func TestUserAndConversion(t *testing.T) {
+	env := anontest.NewEnv(t, native, nil)
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	if first.Status != http.StatusOK || first.UserID == "" || !first.New || !first.Anonymous {
+		t.Fatalf("first visit: %+v", first)
+	}
+	if again := env.Get(t, b, "/whoami"); again.UserID != first.UserID || again.New {
+		t.Fatalf("second visit: %+v", again)
+	}
+	if me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+		r.Header.Set("User-Agent", "Googlebot/2.1")
+	}); me.Status != http.StatusUnauthorized {
+		t.Errorf("crawler without cookies: %+v", me)
+	}
+	start := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "gin@example.com"}, nil)
+	if start.Status != http.StatusOK {
+		t.Fatalf("start: %d", start.Status)
+	}
+	code, ok := env.Emu.Outbox("gin@example.com")
+	if !ok {
+		t.Fatal("no code in the outbox")
+	}
+	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "gin@example.com", "code": code}, nil)
+	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+		t.Fatalf("verify: %+v", me)
+	}
+	after := env.Get(t, b, "/whoami")
+	if after.UserID != first.UserID || after.Anonymous || after.New {
+		t.Errorf("after conversion: %+v", after)
+	}
+}
+
+func TestErrorResponseAbortsChain(t *testing.T) {
+	var reached atomic.Int32
+	mountCounting := func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+		r := gin.New()
+		r.Use(anongin.Middleware(m), func(c *gin.Context) { reached.Add(1) })
+		r.Any("/*path", gin.WrapH(app))
+		return r
+	}
+	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.Unavailable))
+	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
+	me := env.Get(t, env.Browser(t), "/whoami")
+	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {
+		t.Errorf("fail-closed: %+v", me)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the chain went on %d times after the error hook answered", n)
+	}
+	env.Emu.ClearFaults()
+	if me := env.Get(t, env.Browser(t), "/whoami"); me.Status != http.StatusOK || reached.Load() != 1 {
+		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
+	}
+}
+
+func TestNilMiddleware(t *testing.T) {
+	r := gin.New()
+	r.Use(anongin.Middleware(nil))
+	r.GET("/", func(c *gin.Context) { c.Status(http.StatusOK) })
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("nil middleware answered %d", rec.Code)
+	}
+}
+
+// BenchmarkKnownVisitor measures a request whose session token is already
+// verified and cached: the common case.
+func BenchmarkKnownVisitor(b *testing.B) {
+	env := anontest.NewEnv(b, mount, nil)
+	client := env.Browser(b)
+	env.Get(b, client, "/whoami")
+	ds := env.Cookie(client, "DS")
+	r := gin.New()
+	r.Use(anongin.Middleware(env.MW))
+	r.GET("/", func(c *gin.Context) {
+		if _, ok := anongin.User(c); !ok {
+			b.Fatal("no user")
+		}
+	})
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("Cookie", "DS="+ds)
+	b.ReportAllocs()
+	for b.Loop() {
+		r.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+//go:embed index.html
+var indexHTML []byte
+
+// pageCSP allows the page's own inline script and style (by hash) and calls
+// to this origin, nothing else.
+var pageCSP = "default-src 'none'; " +
+	"script-src " + strings.Join(inlineHashes(indexHTML, "script"), " ") + "; " +
+	"style-src " + strings.Join(inlineHashes(indexHTML, "style"), " ") + "; " +
+	"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// inlineHashes returns the CSP source expressions ('sha256-…') of the bodies
+// of every <tag>…</tag> element in page (written without attributes).
+func inlineHashes(page []byte, tag string) []string {
+	open, end := "<"+tag+">", "</"+tag+">"
+	var out []string
+	rest := string(page)
+	for {
+		i := strings.Index(rest, open)
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+len(open):]
+		j := strings.Index(rest, end)
+		if j < 0 {
+			return out
+		}
+		sum := sha256.Sum256([]byte(rest[:j]))
+		out = append(out, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+		rest = rest[j+len(end):]
+	}
+}
+
+// site holds the application's state and serves its routes.
+type site struct {
+	anon   *anonymous.Middleware
+	emu    *descopetest.Emulator // nil against real Descope
+	notes  *noteStore
+	logger *slog.Logger
+}
+
+// newHandler returns the application: the page, the JSON API and (with an
+// embedded emulator) the dev outbox, behind the anonymous middleware, behind
+// cross-origin protection so no other site can post to the API with the
+// visitor's cookies.
+func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, logger *slog.Logger) http.Handler {
+	s := &site{anon: anon, emu: emu, notes: newNoteStore(), logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /api/me", s.me)
+	mux.HandleFunc("GET /api/notes", s.listNotes)
+	mux.HandleFunc("POST /api/notes", s.addNote)
+	mux.Handle("POST /api/convert/start", anon.ConvertStartHandler())
+	mux.Handle("POST /api/convert/verify", anon.ConvertVerifyHandler())
+	mux.HandleFunc("POST /api/logout", s.logout)
+	if emu != nil {
+		mux.HandleFunc("GET /dev/otp", s.devOTP)
+	}
+	return http.NewCrossOriginProtection().Handler(anon.Handler(mux))
+}
+
+func (s *site) index(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	if h.Get("Cache-Control") == "" { // the middleware may have set no-cache="Set-Cookie"
+		h.Set("Cache-Control", "no-cache")
+	}
+	_, _ = w.Write(indexHTML)
+}
+
+// me answers {"userId", "anonymous", "loginIds"}, or 401 without a user.
+func (s *site) me(w http.ResponseWriter, r *http.Request) {
+	u, ok := anonymous.FromContext(r.Context())
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "no user")
+		return
+	}
+	res := anonymous.NewUserResponse(u)
+	if !u.Anonymous && len(u.LoginIDs) == 0 && !u.Degraded {
+		// A regular user's email is not in its session token: load the
+		// profile (one management call; a real application would keep its
+		// own copy).
+		if p, err := s.anon.LoadUser(r.Context(), u); err != nil {
+			s.logger.Warn("load user", "user", u.ID, "err", err)
+		} else {
+			res.LoginIDs = p.LoginIDs
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *site) listNotes(w http.ResponseWriter, r *http.Request) {
+	u, ok := anonymous.FromContext(r.Context())
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "no user")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]note{"notes": s.notes.list(u.ID)})
+}
+
+func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
+	u, ok := anonymous.FromContext(r.Context())
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "no user")
+		return
+	}
+	var req struct {
+		Text string `json:"text"`
+	}
+	if err := decodeJSON(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	n, err := s.notes.add(u.ID, req.Text)
+	switch {
+	case errors.Is(err, errNoteFull):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+	default:
+		writeJSON(w, http.StatusCreated, n)
+	}
+}
+
+// logout revokes the refresh token and clears the cookies. An anonymous user
+// cannot be reached again once its cookies are gone, so its notes go too.
+func (s *site) logout(w http.ResponseWriter, r *http.Request) {
+	if u, ok := anonymous.FromContext(r.Context()); ok && u.Anonymous {
+		s.notes.drop(u.ID)
+	}
+	if err := s.anon.Logout(w, r); err != nil {
+		s.logger.Warn("logout: refresh token not revoked", "err", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// devOTP answers {"code"} with the last one-time code the embedded emulator
+// "sent" to ?address=, so the page can show it. It exists only in embedded
+// mode: real Descope emails the code.
+func (s *site) devOTP(w http.ResponseWriter, r *http.Request) {
+	code, ok := s.emu.Outbox(r.URL.Query().Get("address"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no code sent to this address")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+}
+
+// maxBody bounds a JSON request body.
+const maxBody = 4 << 10
+
+// decodeJSON reads exactly one JSON object of at most maxBody bytes into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errors.New("body must be a small JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("body must be one JSON object")
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store") // per-user answers
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

@@ -1,0 +1,249 @@
+// Command server is a small web application on the anonymous middleware:
+// every visitor gets an anonymous Descope user at once, keeps notes under its
+// user ID, and can turn it into a regular account by email code without
+// losing them, because the user ID stays the same.
+//
+// Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
+// it needs no account and no network:
+//
+//	go run ./examples/server
+//
+// then open the URL it logs. With a real project:
+//
+//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
+//
+// Flags (each with an environment fallback):
+//
+//	-addr         listen address (ADDR, default 127.0.0.1:8080; port 0 picks a free one)
+//	-session-ttl  anonymous session token lifetime (ANON_SESSION_TTL, default 10m)
+//	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope/go-sdk/descope/client"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg, err := parseConfig(os.Args[1:], os.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("server failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags and the environment say.
+type config struct {
+	addr          string
+	sessionTTL    time.Duration
+	lifetime      time.Duration
+	projectID     string // empty: run the embedded emulator
+	managementKey string
+	baseURL       string
+}
+
+// parseConfig reads the flags in args; each flag defaults to its environment
+// variable, read through getenv, and then to the built-in default.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	cfg := config{
+		projectID:     getenv("DESCOPE_PROJECT_ID"),
+		managementKey: getenv("DESCOPE_MANAGEMENT_KEY"),
+		baseURL:       getenv("DESCOPE_BASE_URL"),
+	}
+	sessionTTL, err := envDuration(getenv, "ANON_SESSION_TTL", 10*time.Minute)
+	if err != nil {
+		return cfg, err
+	}
+	lifetime, err := envDuration(getenv, "ANON_LIFETIME", 365*24*time.Hour)
+	if err != nil {
+		return cfg, err
+	}
+	addr := getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
+	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
+	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return cfg, nil
+}
+
+func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
+
+// run serves the application until ctx is cancelled, then shuts down
+// gracefully.
+func run(ctx context.Context, cfg config, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	a, err := build(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("serving", "url", displayURL(ln.Addr()))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// app is the application build returns.
+type app struct {
+	// Handler serves the page and the JSON API behind the middleware.
+	Handler http.Handler
+	// Emulator is the embedded Descope emulator; nil against real Descope.
+	Emulator *descopetest.Emulator
+}
+
+// Close stops the embedded emulator, if any.
+func (a *app) Close() {
+	if a.Emulator != nil {
+		a.Emulator.Close()
+	}
+}
+
+// build connects to Descope (or starts the embedded emulator when no project
+// ID is configured), builds the middleware, checks that it can resolve its
+// anonymous tenant, and returns the application's handler.
+func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
+	a := &app{}
+	var (
+		c   *client.DescopeClient
+		err error
+	)
+	if cfg.projectID == "" {
+		// Seconds mode lets the anonymous tenant take a session TTL that is
+		// not whole minutes (such as 3s, to watch refreshes happen).
+		a.Emulator = descopetest.New(descopetest.WithSecondsUnit())
+		logger.Info("no DESCOPE_PROJECT_ID: using the embedded Descope emulator",
+			"emulator", a.Emulator.URL, "project", a.Emulator.ProjectID)
+		c, err = a.Emulator.Client()
+	} else {
+		c, err = client.NewWithConfig(&client.Config{
+			ProjectID:      cfg.projectID,
+			ManagementKey:  cfg.managementKey,
+			DescopeBaseURL: cfg.baseURL,
+		})
+	}
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+
+	opts := []anonymous.Option{
+		anonymous.WithSessionTTL(cfg.sessionTTL),
+		anonymous.WithLifetime(cfg.lifetime),
+		anonymous.WithLogger(logger),
+		// Logging out and reading the dev outbox need no identity: do not
+		// create one for them.
+		anonymous.WithSkip(func(r *http.Request) bool {
+			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp"
+		}),
+	}
+	if isLoopback(cfg.addr) {
+		// This server speaks plain http, and a browser drops Secure cookies
+		// that arrive over http from anywhere but localhost. On loopback,
+		// for development, send them without Secure. On any other address
+		// the cookies stay Secure: put a TLS-terminating proxy in front.
+		opts = append(opts, anonymous.WithCookieSecure(false))
+	} else {
+		logger.Warn("cookies are Secure: serve this over https (behind a TLS proxy)", "addr", cfg.addr)
+	}
+	anon, err := anonymous.New(c, opts...)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	initCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := anon.Init(initCtx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
+	}
+	a.Handler = newHandler(anon, a.Emulator, logger)
+	return a, nil
+}
+
+// isLoopback reports whether a listen address only accepts local
+// connections. An empty host (":8080") listens on every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// displayURL is the URL to open for a listener's address.
+func displayURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
