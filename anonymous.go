@@ -362,63 +362,6 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	return u, identified, nil
 }
 
-// shouldProvision reports whether a request without a session may get a new
-// anonymous user.
-func (m *Middleware) shouldProvision(r *http.Request) bool {
-	if m.cfg.lazy || r.Method == http.MethodHead || r.Method == http.MethodOptions {
-		return false
-	}
-	if m.cfg.crawler != nil && m.cfg.crawler(r) {
-		return false
-	}
-	return m.cfg.skip == nil || !m.cfg.skip(r)
-}
-
-// provision creates an anonymous user in the anonymous tenant and signs it
-// in: two calls to Descope, no password ever set.
-func (m *Middleware) provision(w http.ResponseWriter, r *http.Request) (*User, error) {
-	ctx := r.Context()
-	tenant, err := m.anonTenant(ctx, false)
-	if err != nil {
-		return nil, err
-	}
-	if !m.limiter.allow(m.cfg.clientKey(r), time.Now()) {
-		return nil, ErrRateLimited
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-	defer cancel()
-	loginID := m.cfg.loginID()
-	_, err = m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
-		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
-	})
-	if err != nil {
-		return nil, m.descopeFailure("create anonymous user", err)
-	}
-	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
-		RefreshDuration: int32(m.cfg.lifetime / time.Second),
-	})
-	if err == nil && (info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil) {
-		err = fmt.Errorf("%w: sign-in returned unusable tokens", ErrInvalidToken)
-	}
-	if err != nil {
-		// Do not leave a user nobody can sign in to; Cull would find it too.
-		if derr := m.c.Management.User().Delete(ctx, loginID); derr != nil {
-			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
-		}
-		return nil, m.descopeFailure("sign in anonymous user", err)
-	}
-	u := &User{ID: info.SessionToken.ID, LoginIDs: []string{loginID}, Anonymous: true, New: true, Token: info.SessionToken}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	cached := *u
-	cached.New = false
-	m.cache.put(&cached, info.SessionToken.Expiration)
-	m.cfg.logger.Debug("anonymous user provisioned", "user", u.ID)
-	if m.cfg.onProvision != nil {
-		m.cfg.onProvision(ctx, u)
-	}
-	return u, nil
-}
-
 // descopeFailure wraps an error from Descope under ErrUnavailable when it is
 // transient, with what was being done.
 func (m *Middleware) descopeFailure(doing string, err error) error {

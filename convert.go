@@ -145,6 +145,14 @@ func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr 
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
+	if isNative(u) {
+		// No user record yet: the code signs the visitor up or in.
+		masked, err := m.c.Auth.OTP().SignUpOrIn(ctx, a.method(), a.value, nil)
+		if err != nil {
+			return "", m.codeFailure("start conversion", err)
+		}
+		return masked, nil
+	}
 	_, loginID, err := m.generatedLoginID(ctx, u.ID)
 	if err != nil {
 		return "", err
@@ -182,6 +190,9 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	anon, oldDSR, err := m.convertible(r)
 	if err != nil {
 		return nil, err
+	}
+	if isNative(anon) {
+		return m.finishNative(w, r, anon, oldDSR, a, code)
 	}
 	tenant, err := m.anonTenant(r.Context(), false)
 	if err != nil {
@@ -241,11 +252,50 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 		loginIDs = append(loginIDs, loginID)
 	}
 	u := &User{ID: info.SessionToken.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
+	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
-	if m.cfg.onConvert != nil {
-		m.cfg.onConvert(ctx, u)
+	return u, nil
+}
+
+// finishNative verifies the code of a Descope-native anonymous visitor: the
+// visitor is signed up or in to the real user that owns the address, the
+// OnConvert hook moves the data from the anonymous ID, and that user's tokens
+// replace the anonymous ones.
+func (m *Middleware) finishNative(w http.ResponseWriter, r *http.Request, anon *User, oldDSR string, a address, code string) (*User, error) {
+	code = strings.TrimSpace(code)
+	if code == "" || len(code) > 32 {
+		return nil, ErrInvalidCode
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*m.cfg.timeout)
+	defer cancel()
+	info, err := m.c.Auth.OTP().VerifyCode(ctx, a.method(), a.value, code, nil)
+	if err != nil {
+		return nil, m.codeFailure("verify code", err)
+	}
+	if info == nil || info.SessionToken == nil || info.RefreshToken == nil {
+		return nil, fmt.Errorf("anonymous: verify code: %w", descope.ErrUnexpectedResponse)
+	}
+	if err := m.checkClaims(info.SessionToken, "DS"); err != nil {
+		return nil, err
+	}
+	if err := m.checkClaims(info.RefreshToken, "DSR"); err != nil {
+		return nil, err
+	}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	if info.User != nil {
+		u.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.revoke(info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.revoke(oldDSR)
+	m.forget(anon)
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
 	return u, nil
 }
 
@@ -276,9 +326,6 @@ func (m *Middleware) merge(ctx context.Context, w http.ResponseWriter, r *http.R
 	m.forget(anon)
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
-	if m.cfg.onConvert != nil {
-		m.cfg.onConvert(ctx, existing)
-	}
 	return existing, nil
 }
 

@@ -45,11 +45,13 @@ type config struct {
 	cacheBytes     int
 	onProvision    func(context.Context, *User)
 	onRefresh      func(context.Context, *User)
-	onConvert      func(context.Context, *User)
+	onConvert      func(ctx context.Context, anonymousID string, u *User) error
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool
 	dropLoginID    bool
 	degraded       bool
+	strategy       Strategy
+	globalSet      bool
 }
 
 func defaultConfig() config {
@@ -248,11 +250,12 @@ func WithClientRateLimit(n int, per time.Duration) Option {
 	return func(c *config) error { c.clientLimit, c.clientPer = n, per; return nil }
 }
 
-// WithGlobalRateLimit allows at most n provisioned users per period for the
-// whole process; 0 disables the limit. Defaults to 100 per minute, Descope's
-// own limit on user creation per project.
+// WithGlobalRateLimit allows at most n provisioned visitors per period for
+// the whole process; 0 disables the limit. Defaults to 100 per minute,
+// Descope's own limit on user creation per project, or with NativeTokens to
+// 6,000 per minute (Descope's backend limit of 1,000 calls per 10 seconds).
 func WithGlobalRateLimit(n int, per time.Duration) Option {
-	return func(c *config) error { c.globalLimit, c.globalPer = n, per; return nil }
+	return func(c *config) error { c.globalLimit, c.globalPer, c.globalSet = n, per, true; return nil }
 }
 
 // WithLazy makes the middleware identify and refresh visitors but never
@@ -289,9 +292,15 @@ func WithOnRefresh(f func(context.Context, *User)) Option {
 	return func(c *config) error { c.onRefresh = f; return nil }
 }
 
-// WithOnConvert sets a hook called after an anonymous user became a regular
-// one (same ID). Defaults to none.
-func WithOnConvert(f func(context.Context, *User)) Option {
+// WithOnConvert sets a hook called when a visitor's anonymous identity turns
+// into another: after a verified conversion, and on Promote. anonymousID is
+// the ID the application keyed the visitor's data by; u is the visitor now.
+// With UserBacked conversion u.ID equals anonymousID and the change is
+// already made at Descope (a hook error is logged, not undone). With
+// NativeTokens conversion and with Promote the ID changes: the hook moves the
+// data, and if it returns an error the visitor keeps the anonymous identity
+// and the call fails. Defaults to none.
+func WithOnConvert(f func(ctx context.Context, anonymousID string, u *User) error) Option {
 	return func(c *config) error { c.onConvert = f; return nil }
 }
 
@@ -311,6 +320,18 @@ func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) erro
 	}
 }
 
+// WithStrategy selects how new visitors get an identity: UserBacked (the
+// default) or NativeTokens.
+func WithStrategy(s Strategy) Option {
+	return func(c *config) error {
+		if s != UserBacked && s != NativeTokens {
+			return fmt.Errorf("anonymous: unknown strategy %d", int(s))
+		}
+		c.strategy = s
+		return nil
+	}
+}
+
 // WithKeepLoginID keeps the random login ID of a converted user next to the
 // verified email or phone. Defaults to removing it.
 func WithKeepLoginID() Option {
@@ -318,6 +339,9 @@ func WithKeepLoginID() Option {
 }
 
 func (c *config) validate() error {
+	if c.strategy == NativeTokens && !c.globalSet {
+		c.globalLimit, c.globalPer = 6000, time.Minute
+	}
 	switch {
 	case c.lifetime < time.Second:
 		return fmt.Errorf("anonymous: lifetime %v is too short", c.lifetime)

@@ -32,13 +32,21 @@ const BrowserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, li
 // Env is one case's world: an emulator, the middleware and a real HTTP
 // server on loopback.
 type Env struct {
-	Emu    *descopetest.Emulator
-	MW     *anonymous.Middleware
-	Server *httptest.Server
+	Emu      *descopetest.Emulator
+	MW       *anonymous.Middleware
+	Server   *httptest.Server
+	Strategy anonymous.Strategy
 
 	mu        sync.Mutex
 	errs      []error
-	converted []*anonymous.User
+	converted [][2]string // anonymous ID, user ID, per OnConvert call
+}
+
+// Converted returns the (anonymous ID, user ID) pairs the OnConvert hook saw.
+func (e *Env) Converted() [][2]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([][2]string(nil), e.converted...)
 }
 
 // Errors returns the errors the error hook has seen so far.
@@ -116,10 +124,11 @@ func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...ano
 			env.errs = append(env.errs, err)
 			env.mu.Unlock()
 		}),
-		anonymous.WithOnConvert(func(_ context.Context, u *anonymous.User) {
+		anonymous.WithOnConvert(func(_ context.Context, anonymousID string, u *anonymous.User) error {
 			env.mu.Lock()
-			env.converted = append(env.converted, u)
+			env.converted = append(env.converted, [2]string{anonymousID, u.ID})
 			env.mu.Unlock()
+			return nil
 		}),
 	}
 	m, err := anonymous.New(env.Emu.MustClient(t), append(base, opts...)...)
@@ -224,15 +233,39 @@ type Case struct {
 	Run     func(t *testing.T, env *Env)
 }
 
-// Run runs every case of the table through mount, each in a fresh Env.
+// Run runs every case of the table through mount, in both provisioning
+// strategies, each case in a fresh Env.
 func Run(t *testing.T, mount Mount) {
-	for _, c := range Cases() {
-		t.Run(c.Name, func(t *testing.T) {
-			t.Parallel()
-			env := NewEnv(t, mount, c.Emu, c.Options...)
-			c.Run(t, env)
+	for _, s := range []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens} {
+		t.Run(s.String(), func(t *testing.T) {
+			for _, c := range Cases() {
+				t.Run(c.Name, func(t *testing.T) {
+					t.Parallel()
+					env := NewEnv(t, mount, c.Emu, append([]anonymous.Option{anonymous.WithStrategy(s)}, c.Options...)...)
+					env.Strategy = s
+					c.Run(t, env)
+				})
+			}
 		})
 	}
+}
+
+// ProvisionCalls is the number of Descope calls provisioning one visitor
+// takes in the Env's strategy.
+func (e *Env) ProvisionCalls() int {
+	if e.Strategy == anonymous.NativeTokens {
+		return 1
+	}
+	return 2
+}
+
+// ProvisionPath is the Descope path that provisioning a visitor always calls
+// in the Env's strategy.
+func (e *Env) ProvisionPath() string {
+	if e.Strategy == anonymous.NativeTokens {
+		return "/v1/mgmt/auth/anonymous"
+	}
+	return "/v1/mgmt/user/create"
 }
 
 // findCookie returns the named cookie among cs.

@@ -42,14 +42,24 @@ func firstVisit(t *testing.T, env *Env) {
 	if me.Status != http.StatusOK || me.UserID == "" || !me.New || !me.Anonymous {
 		t.Fatalf("first visit: %+v", me)
 	}
-	if len(me.LoginIDs) != 1 || !anonymous.IsGeneratedLoginID(me.LoginIDs[0]) {
-		t.Errorf("login IDs %v, want one generated", me.LoginIDs)
+	if n := env.Calls(); n != env.ProvisionCalls() {
+		t.Errorf("provisioning made %d Descope calls, want %d: %v", n, env.ProvisionCalls(), env.Emu.RequestLog())
 	}
-	if n := env.Calls(); n != 2 {
-		t.Errorf("provisioning made %d Descope calls, want 2: %v", n, env.Emu.RequestLog())
-	}
-	if env.Emu.Requests("/v1/mgmt/user/create") != 1 || env.Emu.Requests("/v1/mgmt/auth/signin") != 1 {
-		t.Errorf("want one user create and one sign-in: %v", env.Emu.RequestLog())
+	if env.Strategy == anonymous.NativeTokens {
+		if len(me.LoginIDs) != 0 || env.Emu.UserCount() != 0 || env.Emu.Requests("/v1/mgmt/auth/anonymous") != 1 {
+			t.Errorf("native provisioning: login IDs %v, %d users, log %v", me.LoginIDs, env.Emu.UserCount(), env.Emu.RequestLog())
+		}
+	} else {
+		if len(me.LoginIDs) != 1 || !anonymous.IsGeneratedLoginID(me.LoginIDs[0]) {
+			t.Errorf("login IDs %v, want one generated", me.LoginIDs)
+		}
+		if env.Emu.Requests("/v1/mgmt/user/create") != 1 || env.Emu.Requests("/v1/mgmt/auth/signin") != 1 {
+			t.Errorf("want one user create and one sign-in: %v", env.Emu.RequestLog())
+		}
+		u, ok := env.Emu.User(me.UserID)
+		if !ok || len(u.UserTenants) != 1 || u.Password {
+			t.Errorf("provisioned user %+v: want one tenant and no password", u)
+		}
 	}
 	for _, name := range []string{"DS", "DSR"} {
 		c := findCookie(me.SetCookie, name)
@@ -65,10 +75,6 @@ func firstVisit(t *testing.T, env *Env) {
 	}
 	if !strings.Contains(strings.Join(me.Header.Values("Vary"), ","), "Cookie") {
 		t.Errorf("Vary %q lacks Cookie", me.Header.Values("Vary"))
-	}
-	u, ok := env.Emu.User(me.UserID)
-	if !ok || len(u.UserTenants) != 1 || u.Password {
-		t.Errorf("provisioned user %+v: want one tenant and no password", u)
 	}
 }
 
@@ -130,8 +136,8 @@ func outage(t *testing.T, env *Env) {
 		env.Emu.InjectFault("/v1/auth/refresh", f)
 		me := env.Get(t, b, "/whoami")
 		env.Emu.ClearFaults()
-		if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
-			t.Fatalf("outage %+v provisioned %d users: %+v", f, n, me)
+		if n := env.Emu.Requests(env.ProvisionPath()); n != 0 {
+			t.Fatalf("outage %+v provisioned %d visitors: %+v", f, n, me)
 		}
 		if me.UserID != first.UserID || !me.Degraded || me.New {
 			t.Fatalf("during outage %+v: %+v", f, me)
@@ -147,8 +153,8 @@ func outage(t *testing.T, env *Env) {
 	if len(errs) == 0 || !errors.Is(errs[len(errs)-1], anonymous.ErrUnavailable) {
 		t.Errorf("error hook saw %v, want ErrUnavailable", errs)
 	}
-	if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
-		t.Errorf("outage provisioned %d users", n)
+	if n := env.Emu.Requests(env.ProvisionPath()); n != 0 {
+		t.Errorf("outage provisioned %d visitors", n)
 	}
 	me := env.Get(t, b, "/whoami")
 	if me.UserID != first.UserID || !me.Refreshed {
@@ -240,8 +246,8 @@ func lazy(t *testing.T, env *Env) {
 	if me.Status != http.StatusOK || !me.New || !me.Anonymous {
 		t.Fatalf("Ensure: %+v", me)
 	}
-	if n := env.Calls(); n != 2 {
-		t.Errorf("Ensure made %d calls", n)
+	if n := env.Calls(); n != env.ProvisionCalls() {
+		t.Errorf("Ensure made %d calls, want %d", n, env.ProvisionCalls())
 	}
 	again := env.Get(t, b, "/whoami")
 	if again.UserID != me.UserID || again.New {
@@ -277,7 +283,7 @@ func regularUser(t *testing.T, env *Env) {
 	if me.UserID != info.SessionToken.ID || me.Anonymous || me.New || !me.Refreshed {
 		t.Fatalf("regular user refreshed: %+v", me)
 	}
-	if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
+	if n := env.Emu.Requests(env.ProvisionPath()); n != 0 {
 		t.Errorf("regular user re-provisioned")
 	}
 }
@@ -327,14 +333,22 @@ func conversion(t *testing.T, env *Env) {
 		t.Fatal("no code in the outbox")
 	}
 	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "visitor@example.com", "code": code}, nil)
-	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+	if me.Status != http.StatusOK || me.UserID == "" || me.Anonymous {
 		t.Fatalf("verify: %+v", me)
+	}
+	// User-backed conversion keeps the ID; native conversion signs up a new
+	// user, and the hook hears which ID the data was kept under.
+	if sameID := me.UserID == first.UserID; sameID != (env.Strategy == anonymous.UserBacked) {
+		t.Errorf("%s conversion: user %s, anonymous %s", env.Strategy, me.UserID, first.UserID)
+	}
+	if got := env.Converted(); len(got) != 1 || got[0] != [2]string{first.UserID, me.UserID} {
+		t.Errorf("OnConvert saw %v", got)
 	}
 	if env.Cookie(b, "DS") == oldDS || findCookie(me.SetCookie, "DSR") == nil {
 		t.Errorf("cookies not renewed: %v", me.SetCookie)
 	}
 	after := env.Get(t, b, "/whoami")
-	if after.UserID != first.UserID || after.Anonymous || after.New {
+	if after.UserID != me.UserID || after.Anonymous || after.New {
 		t.Errorf("after conversion: %+v", after)
 	}
 }

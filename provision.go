@@ -1,0 +1,214 @@
+package anonymous
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// Strategy is how the middleware gives a new visitor an identity.
+type Strategy int
+
+const (
+	// UserBacked creates a real Descope user per visitor, in the anonymous
+	// tenant (two calls: user create, then management sign-in). Conversion
+	// keeps the user ID. Descope caps user creation at 100 a minute per
+	// project, and stale users must be culled. It is the default.
+	UserBacked Strategy = iota
+	// NativeTokens asks Descope for anonymous tokens with no user behind them
+	// (one call; the tokens carry danu: true). Nothing to cull, no user-create
+	// limit; conversion signs the visitor up or in to a real user whose ID
+	// differs, and the OnConvert hook moves the application's data.
+	NativeTokens
+)
+
+func (s Strategy) String() string {
+	switch s {
+	case UserBacked:
+		return "user-backed"
+	case NativeTokens:
+		return "native"
+	}
+	return fmt.Sprintf("Strategy(%d)", int(s))
+}
+
+// shouldProvision reports whether a request without a session may get a new
+// anonymous identity.
+func (m *Middleware) shouldProvision(r *http.Request) bool {
+	if m.cfg.lazy || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return false
+	}
+	if m.cfg.crawler != nil && m.cfg.crawler(r) {
+		return false
+	}
+	return m.cfg.skip == nil || !m.cfg.skip(r)
+}
+
+// provision gives the request's visitor a new anonymous identity and writes
+// its cookies.
+func (m *Middleware) provision(w http.ResponseWriter, r *http.Request) (*User, error) {
+	return m.provisionAs(w, r, m.cfg.strategy)
+}
+
+func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strategy Strategy) (*User, error) {
+	ctx := r.Context()
+	tenant, err := m.anonTenant(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	if !m.limiter.allow(m.cfg.clientKey(r), time.Now()) {
+		return nil, ErrRateLimited
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+	defer cancel()
+	var session, refresh *descope.Token
+	var loginIDs []string
+	if strategy == NativeTokens {
+		session, refresh, err = m.mintNative(ctx, tenant)
+	} else {
+		var loginID string
+		loginID, session, refresh, err = m.mintUser(ctx, tenant)
+		loginIDs = []string{loginID}
+	}
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, Token: session}
+	m.writeTokens(w, session, refresh)
+	cached := *u
+	cached.New = false
+	m.cache.put(&cached, session.Expiration)
+	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
+	if m.cfg.onProvision != nil {
+		m.cfg.onProvision(ctx, u)
+	}
+	return u, nil
+}
+
+// mintUser creates an anonymous user in the tenant and signs it in: two calls
+// to Descope, and no password is ever set.
+func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *descope.Token, *descope.Token, error) {
+	loginID := m.cfg.loginID()
+	_, err := m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
+		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
+	})
+	if err != nil {
+		return "", nil, nil, m.descopeFailure("create anonymous user", err)
+	}
+	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
+		RefreshDuration: int32(m.cfg.lifetime / time.Second),
+	})
+	if err == nil && (info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil) {
+		err = fmt.Errorf("%w: sign-in returned unusable tokens", ErrInvalidToken)
+	}
+	if err != nil {
+		// Do not leave a user nobody can sign in to; Cull would find it too.
+		if derr := m.c.Management.User().Delete(ctx, loginID); derr != nil {
+			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
+		}
+		return "", nil, nil, m.descopeFailure("sign in anonymous user", err)
+	}
+	return loginID, info.SessionToken, info.RefreshToken, nil
+}
+
+// mintNative asks Descope for anonymous tokens with no user record: one
+// call, with the anonymous tenant selected for its session settings.
+func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.Token, *descope.Token, error) {
+	info, err := m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
+	if err != nil {
+		return nil, nil, m.descopeFailure("issue anonymous tokens", err)
+	}
+	if info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil {
+		return nil, nil, fmt.Errorf("anonymous: %w: anonymous sign-in returned unusable tokens", ErrInvalidToken)
+	}
+	if danu, _ := info.SessionToken.Claims["danu"].(bool); !danu {
+		return nil, nil, fmt.Errorf("anonymous: %w: anonymous token without danu", ErrInvalidToken)
+	}
+	return info.SessionToken, info.RefreshToken, nil
+}
+
+// Promote turns the request's Descope-native anonymous visitor into a
+// user-backed anonymous user, for applications that want a user record only
+// once a visitor stores something. The OnConvert hook moves the data from the
+// native ID to the new user's ID; when it fails, the visitor keeps the native
+// identity and the new user is deleted. It writes the new cookies on w.
+// A visitor that is already user-backed is returned as is.
+func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, error) {
+	u, ok := FromContext(r.Context())
+	if !ok {
+		return nil, ErrNoSession
+	}
+	if u.Degraded {
+		return nil, ErrUnavailable
+	}
+	if !u.Anonymous {
+		return nil, ErrNotAnonymous
+	}
+	if !isNative(u) {
+		return u, nil
+	}
+	oldDSR, _ := cookieValue(r, m.cfg.refreshCookie)
+	hold := &headerBuffer{h: http.Header{}}
+	nu, err := m.provisionAs(hold, r, UserBacked)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.cfg.timeout)
+		defer cancel()
+		if derr := m.c.Management.User().Delete(ctx, nu.ID); derr != nil {
+			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
+		}
+		m.forget(nu)
+		return nil, err
+	}
+	hold.copyTo(w)
+	m.revoke(oldDSR)
+	m.forget(u)
+	return nu, nil
+}
+
+// isNative reports whether u holds a Descope-native anonymous token.
+func isNative(u *User) bool {
+	if u == nil || u.Token == nil {
+		return false
+	}
+	danu, _ := u.Token.Claims["danu"].(bool)
+	return danu
+}
+
+// convertHook calls the OnConvert hook, if any.
+func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *User) error {
+	if m.cfg.onConvert == nil {
+		return nil
+	}
+	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
+		return fmt.Errorf("anonymous: convert hook: %w", err)
+	}
+	return nil
+}
+
+// headerBuffer holds the cookies a step writes until the step is sure to
+// stand.
+type headerBuffer struct{ h http.Header }
+
+func (b *headerBuffer) Header() http.Header         { return b.h }
+func (b *headerBuffer) Write(p []byte) (int, error) { return len(p), nil }
+func (b *headerBuffer) WriteHeader(int)             {}
+
+func (b *headerBuffer) copyTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k, vs := range b.h {
+		switch k {
+		case "Vary":
+			markVary(h)
+		case "Set-Cookie":
+			h[k] = append(h[k], vs...) // later cookies win in the browser
+		default:
+			h[k] = append([]string(nil), vs...)
+		}
+	}
+}
