@@ -152,7 +152,9 @@ func (m *Middleware) knownTenant() (string, bool) {
 	}
 }
 
-// Handler returns next wrapped by the middleware.
+// Handler returns next wrapped by the middleware. next is called with the
+// ResponseWriter the middleware was given (never a wrapper of its own), and
+// a request whose context carries the User, when there is one.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.serve(w, r, next)

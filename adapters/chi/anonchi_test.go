@@ -55,15 +55,7 @@ func TestUserAndConversion(t *testing.T) {
 	if again := env.Get(t, b, "/whoami"); again.UserID != first.UserID || again.New {
 		t.Fatalf("second visit: %+v", again)
 	}
-	start := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "chi@example.com"}, nil)
-	if start.Status != http.StatusOK {
-		t.Fatalf("start: %d", start.Status)
-	}
-	code, ok := env.Emu.Outbox("chi@example.com")
-	if !ok {
-		t.Fatal("no code in the outbox")
-	}
-	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "chi@example.com", "code": code}, nil)
+	me := env.Convert(t, b, "chi@example.com")
 	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
 		t.Fatalf("verify: %+v", me)
 	}

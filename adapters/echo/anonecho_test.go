@@ -63,15 +63,7 @@ func TestUserAndConversion(t *testing.T) {
 	}); me.Status != http.StatusUnauthorized {
 		t.Errorf("crawler: %+v", me)
 	}
-	start := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "echo@example.com"}, nil)
-	if start.Status != http.StatusOK {
-		t.Fatalf("start: %d", start.Status)
-	}
-	code, ok := env.Emu.Outbox("echo@example.com")
-	if !ok {
-		t.Fatal("no code in the outbox")
-	}
-	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "echo@example.com", "code": code}, nil)
+	me := env.Convert(t, b, "echo@example.com")
 	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
 		t.Fatalf("verify: %+v", me)
 	}

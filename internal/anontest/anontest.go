@@ -284,3 +284,18 @@ func waitPast(exp time.Time) {
 		time.Sleep(d + 50*time.Millisecond)
 	}
 }
+
+// Convert runs a whole email conversion for the visitor b: start, read the
+// code from the emulator's outbox, verify. It returns the verify answer.
+func (e *Env) Convert(t testing.TB, b *http.Client, email string) Me {
+	t.Helper()
+	start := e.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": email}, nil)
+	if start.Status != http.StatusOK {
+		t.Fatalf("convert start: %d", start.Status)
+	}
+	code, ok := e.Emu.Outbox(strings.ToLower(email))
+	if !ok {
+		t.Fatalf("no code sent to %s", email)
+	}
+	return e.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": email, "code": code}, nil)
+}

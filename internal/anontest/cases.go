@@ -324,15 +324,7 @@ func conversion(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	oldDS := env.Cookie(b, "DS")
-	start := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "Visitor@Example.com"}, nil)
-	if start.Status != http.StatusOK {
-		t.Fatalf("start: %d", start.Status)
-	}
-	code, ok := env.Emu.Outbox("visitor@example.com")
-	if !ok {
-		t.Fatal("no code in the outbox")
-	}
-	me := env.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": "visitor@example.com", "code": code}, nil)
+	me := env.Convert(t, b, "Visitor@Example.com")
 	if me.Status != http.StatusOK || me.UserID == "" || me.Anonymous {
 		t.Fatalf("verify: %+v", me)
 	}
