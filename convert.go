@@ -368,6 +368,10 @@ func (m *Middleware) codeFailure(doing string, err error) error {
 		return wrap(ErrIdentifierInUse, err)
 	case descope.IsError(err, descope.ErrRefreshToken.Code), descope.IsError(err, descope.ErrTokenExpiredByLoggedOut.Code):
 		return wrap(ErrNoSession, err)
+	case descope.IsError(err, descope.ErrInvalidArguments.Code),
+		descope.IsError(err, descope.ErrBadRequest.Code, descope.ErrValidationFailure.Code) && statusOf(err) == http.StatusBadRequest:
+		// The SDK's or Descope's own check of the address is stricter than ours.
+		return wrap(ErrInvalidAddress, err)
 	}
 	return m.descopeFailure(doing, err)
 }
