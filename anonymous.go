@@ -29,7 +29,7 @@ type Middleware struct {
 	refreshes refreshGroup
 	kids      kidGate
 
-	convertStarts    provisionLimiter // conversion codes per user
+	convertStarts    provisionLimiter // conversion codes per user and per address
 	sdkRefreshCookie string           // the refresh cookie name the SDK client reads
 
 	tenantMu   sync.Mutex
@@ -282,6 +282,10 @@ func (m *Middleware) checkClaims(t *descope.Token, drn string) error {
 	}
 	if t.ProjectID != m.projectID {
 		return fmt.Errorf("%w: token of another project", ErrInvalidToken)
+	}
+	if t.GetDPoPThumbprint() != "" {
+		// Bound to a key whose proof the middleware does not check.
+		return fmt.Errorf("%w: DPoP-bound token", ErrInvalidToken)
 	}
 	if got, _ := t.Claims["drn"].(string); got != drn {
 		return fmt.Errorf("%w: %q token where %q was expected", ErrInvalidToken, got, drn)

@@ -28,8 +28,9 @@ import (
 // changes; with WithMerge the visitor, having proved ownership with the code,
 // is signed in to the existing user and the anonymous one is deleted.
 
-// maxConversionStarts bounds how many codes one user may request per
-// conversionWindow, so the flow cannot be used to pump emails or SMS.
+// maxConversionStarts bounds how many codes one user may request, and how
+// many codes one address may be sent, per conversionWindow, so the flow
+// cannot be used to pump emails or SMS.
 const (
 	maxConversionStarts = 5
 	conversionWindow    = 10 * time.Minute
@@ -82,8 +83,11 @@ func (a address) method() descope.DeliveryMethod {
 	return descope.MethodEmail
 }
 
-// convertible returns the request's user if it may be converted.
-func (m *Middleware) convertible(r *http.Request) (*User, string, error) {
+// convertible returns the request's user if it may be converted. With
+// resume, a user that is no longer anonymous passes too: FinishConversion
+// then lets it through only to finish a conversion whose address is already
+// verified.
+func (m *Middleware) convertible(r *http.Request, resume bool) (*User, string, error) {
 	u, ok := FromContext(r.Context())
 	if !ok {
 		return nil, "", ErrNoSession
@@ -91,7 +95,7 @@ func (m *Middleware) convertible(r *http.Request) (*User, string, error) {
 	if u.Degraded {
 		return nil, "", ErrUnavailable
 	}
-	if !u.Anonymous {
+	if !u.Anonymous && !resume {
 		return nil, "", ErrNotAnonymous
 	}
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
@@ -136,11 +140,12 @@ func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr 
 	if err != nil {
 		return "", err
 	}
-	u, dsr, err := m.convertible(r)
+	u, dsr, err := m.convertible(r, false)
 	if err != nil {
 		return "", err
 	}
-	if !m.convertStarts.allow(u.ID, time.Now()) {
+	now := time.Now()
+	if !m.convertStarts.allow(u.ID, now) || !m.convertStarts.allow("to:"+a.value, now) {
 		return "", ErrRateLimited
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
@@ -187,7 +192,14 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err != nil {
 		return nil, err
 	}
-	anon, oldDSR, err := m.convertible(r)
+	anon, oldDSR, err := m.convertible(r, false)
+	if errors.Is(err, ErrNotAnonymous) {
+		// Perhaps a conversion verified earlier, whose session was refreshed
+		// since: it may resume (checked below against the profile).
+		if u, dsr, rerr := m.convertible(r, true); rerr == nil {
+			anon, oldDSR, err = u, dsr, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +217,9 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 		return nil, err
 	}
 	fresh := !ownsVerified(profile, a)
+	if fresh && !anon.Anonymous {
+		return nil, ErrNotAnonymous // only a conversion already verified may be resumed
+	}
 	if fresh {
 		code = strings.TrimSpace(code)
 		if code == "" || len(code) > 32 {

@@ -119,6 +119,13 @@ func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	if status >= 500 {
 		m.cfg.logger.Warn("conversion failed", "path", r.URL.Path, "err", err)
+		if m.cfg.errorHandler != nil {
+			tw := &trackingWriter{ResponseWriter: w}
+			m.cfg.errorHandler(tw, r, err)
+			if tw.wrote {
+				return
+			}
+		}
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
 }

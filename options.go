@@ -184,8 +184,8 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithErrorHandler sets the one hook called whenever the middleware cannot
-// identify, refresh or provision a visitor (and on conversion handler
-// errors). If the handler writes a response, the request ends there; if it
+// identify, refresh or provision a visitor (and when a conversion handler
+// fails with a 5xx). If the handler writes a response, the request ends there; if it
 // writes nothing, the request goes on without a user (or with a Degraded
 // user during an outage). Use Unavailable to answer 503 instead. Defaults to
 // none: requests go on.

@@ -41,6 +41,9 @@ func (m *Middleware) shouldProvision(r *http.Request) bool {
 	if m.cfg.lazy || r.Method == http.MethodHead || r.Method == http.MethodOptions {
 		return false
 	}
+	if r.Header.Get("Authorization") != "" {
+		return false // an API client with credentials of its own kind: no cookies for it
+	}
 	if m.cfg.crawler != nil && m.cfg.crawler(r) {
 		return false
 	}
@@ -106,7 +109,9 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 	}
 	if err != nil {
 		// Do not leave a user nobody can sign in to; Cull would find it too.
-		if derr := m.c.Management.User().Delete(ctx, loginID); derr != nil {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+		defer dcancel()
+		if derr := m.c.Management.User().Delete(dctx, loginID); derr != nil {
 			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
 		}
 		return "", nil, nil, m.descopeFailure("sign in anonymous user", err)

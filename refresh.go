@@ -15,13 +15,27 @@ import (
 // same new tokens instead of a second refresh (or a lost identity).
 const refreshGrace = 30 * time.Second
 
-// maxRecentRefreshes bounds the memory of refreshGrace.
+// failureMemory is how long a failed refresh is remembered for its refresh
+// token: during an outage, a visitor's next requests are served (Degraded) at
+// once instead of each waiting for Descope's timeout again.
+const failureMemory = 2 * time.Second
+
+// maxRecentRefreshes bounds the memory of refreshGrace and failureMemory.
 const maxRecentRefreshes = 10000
 
 type refreshResult struct {
 	session *descope.Token
 	refresh *descope.Token // non-nil only when Descope rotated the refresh token
 	at      time.Time
+	err     error // a failed refresh, remembered for failureMemory
+}
+
+// fresh reports whether a remembered outcome may still be handed out.
+func (r refreshResult) fresh(now time.Time) bool {
+	if r.err != nil {
+		return now.Sub(r.at) < failureMemory
+	}
+	return now.Sub(r.at) < refreshGrace && r.session.Expiration > now.Unix()
 }
 
 type refreshCall struct {
@@ -31,7 +45,8 @@ type refreshCall struct {
 }
 
 // refreshGroup makes concurrent refreshes of one refresh token share a single
-// call to Descope, and remembers successful outcomes for refreshGrace.
+// call to Descope, and remembers outcomes: successes for refreshGrace (never
+// past the new session's expiry), failures for failureMemory.
 type refreshGroup struct {
 	mu       sync.Mutex
 	inflight map[string]*refreshCall
@@ -45,9 +60,9 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 		g.recent = make(map[string]refreshResult)
 	}
 	if res, ok := g.recent[token]; ok {
-		if time.Since(res.at) < refreshGrace {
+		if res.fresh(time.Now()) {
 			g.mu.Unlock()
-			return res, nil
+			return res, res.err
 		}
 		delete(g.recent, token)
 	}
@@ -64,16 +79,17 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 
 	g.mu.Lock()
 	delete(g.inflight, token)
-	if c.err == nil {
-		if len(g.recent) >= maxRecentRefreshes {
-			for k, r := range g.recent {
-				if time.Since(r.at) >= refreshGrace || len(g.recent) >= maxRecentRefreshes {
-					delete(g.recent, k)
-				}
+	now := time.Now()
+	if len(g.recent) >= maxRecentRefreshes {
+		for k, r := range g.recent {
+			if !r.fresh(now) || len(g.recent) >= maxRecentRefreshes {
+				delete(g.recent, k)
 			}
 		}
-		g.recent[token] = c.res
 	}
+	remembered := c.res
+	remembered.at, remembered.err = now, c.err
+	g.recent[token] = remembered
 	g.mu.Unlock()
 	close(c.done)
 	return c.res, c.err

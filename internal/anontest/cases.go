@@ -156,11 +156,22 @@ func outage(t *testing.T, env *Env) {
 	if n := env.Emu.Requests(env.ProvisionPath()); n != 0 {
 		t.Errorf("outage provisioned %d visitors", n)
 	}
+	// A failed refresh is remembered for two seconds: the next request is
+	// served at once, without asking Descope again.
+	calls := env.Emu.Requests("/v1/auth/refresh")
+	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID || !me.Degraded || env.Emu.Requests("/v1/auth/refresh") != calls {
+		t.Errorf("right after the outage: %+v, %d refresh calls before, %d now", me, calls, env.Emu.Requests("/v1/auth/refresh"))
+	}
+	time.Sleep(failureMemory)
 	me := env.Get(t, b, "/whoami")
 	if me.UserID != first.UserID || !me.Refreshed {
 		t.Fatalf("after outage %+v", me)
 	}
 }
+
+// failureMemory is a little longer than the middleware remembers a failed
+// refresh.
+const failureMemory = 2100 * time.Millisecond
 
 func foreignToken(t *testing.T, env *Env) {
 	other := descopetest.New(descopetest.WithFreshKey())

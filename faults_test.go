@@ -1,0 +1,600 @@
+package anonymous_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// The fault matrix: every kind of Descope failure on every call the library
+// makes, each cell in a fresh world, with the outcome asserted.
+
+const (
+	faultTimeout = 300 * time.Millisecond // the middleware's WithTimeout in every cell
+	faultLatency = time.Second            // beyond the timeout
+	// timingMargin is what a request may take beyond the timeouts it waits
+	// out. It stays below faultLatency-2*faultTimeout, so a request bounded
+	// by it provably did not wait for a slow Descope.
+	timingMargin = 350 * time.Millisecond
+)
+
+// faultKinds are the failures injected. 503 and 520-530 are left out: the
+// SDK retries those itself with 5-second pauses. Drops and everything else
+// apply until ClearFaults, so a GET the HTTP client replays on a fresh
+// connection meets the fault again.
+var faultKinds = []struct {
+	name  string
+	fault descopetest.Fault
+}{
+	{"500", descopetest.Fault{Status: http.StatusInternalServerError}},
+	{"502", descopetest.Fault{Status: http.StatusBadGateway}},
+	{"429", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 1}},
+	{"latency", descopetest.Fault{Latency: faultLatency}},
+	{"drop", descopetest.Fault{Drop: true}},
+}
+
+// cell is one (call, fault) pair of the matrix.
+type cell struct {
+	w     *world
+	label string // of the faulted call
+	path  string
+	kind  string
+	fault descopetest.Fault
+	base  int // goroutines before the fault
+}
+
+// arm closes idle connections, notes the goroutine baseline, clears the
+// logs and injects the fault.
+func (c *cell) arm() {
+	c.w.closeIdle()
+	c.base = settledGoroutines()
+	c.w.hooks.reset()
+	c.w.convs.reset()
+	c.w.emu.ResetRequests()
+	c.w.emu.InjectFault(c.path, c.fault)
+}
+
+// disarm removes the fault and checks that no goroutine outlives the
+// faulted request (the world itself stays up).
+func (c *cell) disarm(t *testing.T) {
+	t.Helper()
+	c.w.emu.ClearFaults()
+	expectNoLeak(t, c.base, c.w.closeIdle)
+}
+
+// bounded checks that d stayed under n timeouts plus the margin, and under
+// the injected latency.
+func (c *cell) bounded(t *testing.T, d time.Duration, n int) {
+	t.Helper()
+	if limit := time.Duration(n)*faultTimeout + timingMargin; d >= limit {
+		t.Errorf("took %v, want < %v", d, limit)
+	}
+	if c.fault.Latency > 0 && d >= c.fault.Latency {
+		t.Errorf("took %v: waited out Descope's latency", d)
+	}
+}
+
+// calls checks that the faulted path was called at least once (the fault
+// was met) and at most max times (no retry storm).
+func (c *cell) calls(t *testing.T, max int) {
+	t.Helper()
+	if n := c.w.emu.Requests(c.path); n < 1 || n > max {
+		t.Errorf("%d calls to %s, want 1..%d", n, c.path, max)
+	}
+}
+
+func (c *cell) hookSawUnavailable(t *testing.T) {
+	t.Helper()
+	if errs := c.w.hooks.all(); !allUnavailable(errs) {
+		t.Errorf("error hook saw %v, want errors wrapping ErrUnavailable", errs)
+	}
+}
+
+type faultCall struct{ label, path string }
+
+type faultOp struct {
+	name  string
+	calls []faultCall
+	run   func(t *testing.T, c *cell)
+}
+
+func TestFaultMatrix(t *testing.T) {
+	ops := []faultOp{
+		{"provision", []faultCall{{"user-create", "/v1/mgmt/user/create"}, {"signin", "/v1/mgmt/auth/signin"}}, faultProvision},
+		{"refresh", []faultCall{{"refresh", "/v1/auth/refresh"}}, faultRefresh},
+		{"convert-start", []faultCall{{"otp-update-email", "/v1/auth/otp/update/email"}, {"user-load", "/v1/mgmt/user"}}, faultConvertStart},
+		{"convert-verify", []faultCall{
+			{"otp-verify-email", "/v1/auth/otp/verify/email"},
+			{"tenant-remove", "/v1/mgmt/user/update/tenant/remove"},
+			{"loginid-update", "/v1/mgmt/user/update/loginid"},
+			{"signin", "/v1/mgmt/auth/signin"},
+		}, faultConvertVerify},
+		{"cull-search", []faultCall{{"user-search", "/v2/mgmt/user/search"}}, faultCullSearch},
+		{"cull-delete", []faultCall{{"delete-batch", "/v1/mgmt/user/delete/batch"}}, faultCullDelete},
+		{"key-fetch", []faultCall{{"keys", "/v2/keys/{pid}"}}, faultKeyFetch},
+	}
+	cells := 0
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			for _, call := range op.calls {
+				for _, k := range faultKinds {
+					cells++
+					t.Run(call.label+"/"+k.name, func(t *testing.T) {
+						w := newWorld(t, nil)
+						c := &cell{w: w, label: call.label, kind: k.name, fault: k.fault,
+							path: strings.ReplaceAll(call.path, "{pid}", w.emu.ProjectID)}
+						op.run(t, c)
+					})
+				}
+			}
+		})
+	}
+	t.Logf("fault matrix: %d cells", cells)
+}
+
+// Provisioning: the new visitor is served without a user and without
+// cookies, and no half-made user is left behind.
+func faultProvision(t *testing.T, c *cell) {
+	w := c.w
+	b := w.browser(t)
+	users := w.emu.UserCount()
+	c.arm()
+	p := w.get(t, b, "/")
+	c.disarm(t)
+	if p.Status != http.StatusOK || p.UserID != "" {
+		t.Errorf("want the request served without a user: %+v", p)
+	}
+	if len(p.SetCookie) != 0 || len(w.jar(b)) != 0 {
+		t.Errorf("cookies written for a failed provisioning: %v", p.SetCookie)
+	}
+	c.bounded(t, p.Took, 1)
+	c.hookSawUnavailable(t)
+	c.calls(t, 1)
+	if c.label == "user-create" && w.emu.Requests("/v1/mgmt/auth/signin") != 0 {
+		t.Error("signed in a user that was not created")
+	}
+	// A failed sign-in deletes the user just created. Under latency on the
+	// create, Descope carries out the call after the middleware gave up (a
+	// POST body keeps the server from noticing the client left): one user is
+	// left for Cull, so it must look like an untouched anonymous user.
+	switch left := w.emu.UserCount() - users; {
+	case left == 0:
+	case left == 1 && c.kind == "latency" && c.label == "signin":
+		t.Errorf("BUG: the user created before a timed-out sign-in was not deleted: " +
+			"the delete ran on the request's spent deadline")
+	case left == 1 && c.kind == "latency":
+		all, _, err := w.sdk.Management.User().SearchAll(context.Background(), &descope.UserSearchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range all {
+			if !generatedOnly(*u) || len(u.UserTenants) != 1 {
+				t.Errorf("leftover user Cull would not take: %+v", u)
+			}
+		}
+	default:
+		t.Errorf("%d users left behind by a failed provisioning", left)
+	}
+	if again := w.get(t, b, "/"); !again.New || again.UserID == "" || !hasCookie(again.SetCookie, "DS") {
+		t.Errorf("after recovery: %+v", again)
+	}
+}
+
+// Refresh: the visitor whose session cookie has expired keeps its identity
+// (Degraded, same ID), and its refresh cookie is neither overwritten nor
+// cleared.
+func faultRefresh(t *testing.T, c *cell) {
+	w := c.w
+	b, first := w.visitor(t)
+	w.dropCookie(b, "DS") // what the browser does once DS's Max-Age has passed
+	jar := w.jar(b)
+	c.arm()
+	p := w.get(t, b, "/")
+	c.disarm(t)
+	if p.Status != http.StatusOK || p.UserID != first.UserID || !p.Degraded || p.New {
+		t.Errorf("want the same user, degraded: %+v (first %s)", p, first.UserID)
+	}
+	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+		t.Errorf("cookies changed during the outage: Set-Cookie %v", p.SetCookie)
+	}
+	if n := w.emu.Requests("/v1/mgmt/user/create"); n != 0 {
+		t.Errorf("the outage provisioned %d users", n)
+	}
+	c.bounded(t, p.Took, 1)
+	c.hookSawUnavailable(t)
+	c.calls(t, 1)
+	time.Sleep(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
+	again := w.get(t, b, "/")
+	if again.UserID != first.UserID || !again.Refreshed || !hasCookie(again.SetCookie, "DS") {
+		t.Errorf("after recovery: %+v", again)
+	}
+}
+
+// Conversion start: the call fails with ErrUnavailable (503), no code is
+// sent, nothing of the user or the cookies changes, and a later attempt
+// converts.
+func faultConvertStart(t *testing.T, c *cell) {
+	w := c.w
+	b, first := w.visitor(t)
+	const addr = "start@example.com"
+	jar, before := w.jar(b), stateOf(w.emu, first.UserID)
+	c.arm()
+	p := w.start(t, b, addr)
+	c.disarm(t)
+	if p.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", p.Status)
+	}
+	if errs := w.convs.all(); !allUnavailable(errs) {
+		t.Errorf("StartConversion returned %v, want ErrUnavailable", errs)
+	}
+	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+		t.Errorf("cookies changed: %v", p.SetCookie)
+	}
+	if after := stateOf(w.emu, first.UserID); !after.equal(before) {
+		t.Errorf("user changed by a failed start: %+v, was %+v", after, before)
+	}
+	if _, sent := w.emu.Outbox(addr); sent && c.kind != "latency" {
+		// Under latency Descope sends the code after the middleware gave
+		// up; the visitor just asks again.
+		t.Error("a code was sent although the start failed")
+	}
+	c.bounded(t, p.Took, 1)
+	c.calls(t, 2)
+	if p := w.start(t, b, addr); p.Status != http.StatusOK {
+		t.Fatalf("start after recovery: %d %v", p.Status, w.convs.all())
+	}
+	code, _ := w.emu.Outbox(addr)
+	if p := w.verify(t, b, addr, code); p.Status != http.StatusOK || p.UserID != first.UserID || p.Anonymous {
+		t.Errorf("verify after recovery: %+v %v", p, w.convs.all())
+	}
+}
+
+// Conversion verify: the call fails with ErrUnavailable and leaves the
+// visitor's cookies alone; the user is untouched (the code was not checked)
+// or verified but unfinished, and retrying with the same address and code
+// completes the conversion.
+func faultConvertVerify(t *testing.T, c *cell) {
+	w := c.w
+	b, first := w.visitor(t)
+	const addr = "verify@example.com"
+	if p := w.start(t, b, addr); p.Status != http.StatusOK {
+		t.Fatalf("start: %d %v", p.Status, w.convs.all())
+	}
+	code, _ := w.emu.Outbox(addr)
+	jar, before := w.jar(b), stateOf(w.emu, first.UserID)
+	c.arm()
+	p := w.verify(t, b, addr, code)
+	c.disarm(t)
+	if p.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", p.Status)
+	}
+	if errs := w.convs.all(); !allUnavailable(errs) {
+		t.Errorf("FinishConversion returned %v, want ErrUnavailable", errs)
+	}
+	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+		t.Errorf("cookies changed: %v", p.SetCookie)
+	}
+	c.bounded(t, p.Took, 2) // FinishConversion's deadline is twice the timeout
+	c.calls(t, 1)
+	// Untouched, or the address verified and the rest to resume. A fault
+	// on the verify call itself leaves the user untouched, except under
+	// latency, where Descope checks the code after the middleware gave up.
+	mid := stateOf(w.emu, first.UserID)
+	untouched := mid.equal(before)
+	verified := slices.Contains(mid.LoginIDs, addr) && mid.VerifiedEmail
+	switch {
+	case c.label == "otp-verify-email" && c.kind != "latency" && !untouched:
+		t.Errorf("user changed although the code was never checked: %+v", mid)
+	case !untouched && !verified:
+		t.Errorf("user half-converted: %+v, was %+v", mid, before)
+	case c.label != "otp-verify-email" && !verified:
+		t.Errorf("want the address verified before %s: %+v", c.label, mid)
+	}
+	// The visitor is still who it was, and its refresh token still works.
+	if me := w.get(t, b, "/"); me.UserID != first.UserID || me.New {
+		t.Errorf("visitor after the failed verify: %+v", me)
+	}
+	if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err != nil {
+		t.Errorf("refresh token unusable after the failed verify: %v", err)
+	}
+	done := w.verify(t, b, addr, code)
+	if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
+		t.Fatalf("retry of the verify: %+v %v", done, w.convs.all())
+	}
+	if !hasCookie(done.SetCookie, "DS") || !hasCookie(done.SetCookie, "DSR") {
+		t.Errorf("retry did not issue a fresh pair: %v", done.SetCookie)
+	}
+	if end := stateOf(w.emu, first.UserID); !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
+		t.Errorf("after the retry: %+v", end)
+	}
+	if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err == nil {
+		t.Error("the anonymous refresh token still works after conversion")
+	}
+}
+
+// cullSeed makes 5 stale anonymous users and 3 to keep (a fresh one, a
+// converted one still in the tenant, a regular one) in w's anonymous tenant.
+func cullSeed(t *testing.T, w *world) (stale, keep []string) {
+	t.Helper()
+	ctx := context.Background()
+	ts, err := w.sdk.Management.Tenant().LoadAll(ctx)
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("tenants %v %v", ts, err)
+	}
+	in := []*descope.AssociatedTenant{{TenantID: ts[0].ID}}
+	yes := true
+	create := func(age time.Duration, u *descope.BatchUser) string {
+		res, err := w.sdk.Management.User().CreateBatch(ctx, []*descope.BatchUser{u})
+		if err != nil || len(res.CreatedUsers) != 1 {
+			t.Fatalf("seed: %v %v", err, res)
+		}
+		id := res.CreatedUsers[0].UserID
+		if err := w.emu.SetUserCreatedTime(id, time.Now().Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	for range 5 {
+		stale = append(stale, create(2*time.Hour, &descope.BatchUser{LoginID: anonymous.NewLoginID(), UserRequest: descope.UserRequest{Tenants: in}}))
+	}
+	keep = append(keep,
+		create(time.Minute, &descope.BatchUser{LoginID: anonymous.NewLoginID(), UserRequest: descope.UserRequest{Tenants: in}}),
+		create(2*time.Hour, &descope.BatchUser{LoginID: "half@example.com", UserRequest: descope.UserRequest{
+			User: descope.User{Email: "half@example.com"}, VerifiedEmail: &yes, Tenants: in, AdditionalLoginIDs: []string{anonymous.NewLoginID()}}}),
+		create(2*time.Hour, &descope.BatchUser{LoginID: "reg@example.com", UserRequest: descope.UserRequest{User: descope.User{Email: "reg@example.com"}}}),
+	)
+	return stale, keep
+}
+
+func existing(emu *descopetest.Emulator, ids []string) int {
+	n := 0
+	for _, id := range ids {
+		if _, ok := emu.User(id); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// cullUnderFault runs Cull with one retry; under latency the caller's
+// deadline is the timeout, as a scheduled job would set one.
+func cullUnderFault(t *testing.T, c *cell) (*anonymous.CullReport, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if c.fault.Latency > 0 {
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), faultTimeout)
+	}
+	defer cancel()
+	c.arm()
+	start := time.Now()
+	rep, err := anonymous.Cull(ctx, c.w.sdk, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
+	took := time.Since(start)
+	c.disarm(t)
+	if rep == nil {
+		t.Fatalf("Cull returned no report: %v", err)
+	}
+	switch c.kind {
+	case "latency":
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Cull under latency: %v, want the caller's deadline", err)
+		}
+		c.bounded(t, took, 1)
+		c.calls(t, 1)
+	case "429":
+		if took < time.Second || took > 3*time.Second || rep.Retries != 1 {
+			t.Errorf("Cull after a 429 with Retry-After 1: took %v, %d retries", took, rep.Retries)
+		}
+		c.calls(t, 2)
+	default:
+		if took > 2*time.Second || rep.Retries != 1 {
+			t.Errorf("Cull after %s: took %v, %d retries", c.kind, took, rep.Retries)
+		}
+		c.calls(t, 2)
+	}
+	return rep, took, err
+}
+
+// cullRecovers checks that, the fault gone, Cull deletes exactly the stale
+// users.
+func cullRecovers(t *testing.T, w *world, stale, keep []string) {
+	t.Helper()
+	left := existing(w.emu, stale)
+	rep, err := anonymous.Cull(context.Background(), w.sdk, anonymous.CullOptions{OlderThan: time.Hour})
+	if err != nil || rep.Deleted != left || existing(w.emu, stale) != 0 || existing(w.emu, keep) != len(keep) {
+		t.Errorf("cull after recovery: %+v, %v", rep, err)
+	}
+}
+
+// Cull search: the run stops with an error, deleting nothing.
+func faultCullSearch(t *testing.T, c *cell) {
+	stale, keep := cullSeed(t, c.w)
+	rep, _, err := cullUnderFault(t, c)
+	if err == nil || rep.Deleted != 0 || existing(c.w.emu, stale) != len(stale) || existing(c.w.emu, keep) != len(keep) {
+		t.Errorf("search fault: %+v, %v", rep, err)
+	}
+	cullRecovers(t, c.w, stale, keep)
+}
+
+// Cull delete: the batch is reported failed (or the deadline stops the run)
+// and no user to keep is deleted. Under latency Descope carries out the
+// delete after the caller gave up: the stale users may be gone, though the
+// report cannot count them.
+func faultCullDelete(t *testing.T, c *cell) {
+	stale, keep := cullSeed(t, c.w)
+	rep, _, err := cullUnderFault(t, c)
+	if existing(c.w.emu, keep) != len(keep) || rep.Deleted != 0 {
+		t.Errorf("delete fault: %+v, %d of %d users to keep left", rep, existing(c.w.emu, keep), len(keep))
+	}
+	if c.kind != "latency" && existing(c.w.emu, stale) != len(stale) {
+		t.Errorf("a failed delete deleted users: %+v", rep)
+	}
+	if c.kind != "latency" && (err != nil || rep.Failed != len(stale)) {
+		t.Errorf("delete fault: want the batch reported failed: %+v, %v", rep, err)
+	}
+	cullRecovers(t, c.w, stale, keep)
+}
+
+// Key fetch: a fresh middleware that never fetched Descope's keys meets a
+// visitor with valid cookies. The visitor is served without a user, its
+// cookies stay, and nothing is provisioned; once the keys can be fetched it
+// is recognised.
+func faultKeyFetch(t *testing.T, c *cell) {
+	w := c.w
+	b, first := w.visitor(t)
+	fresh := w.sibling(t)
+	jar := w.jar(b)
+	c.arm()
+	p := fresh.get(t, b, "/")
+	c.disarm(t)
+	if p.Status != http.StatusOK || p.UserID != "" {
+		t.Errorf("want the request served without a user: %+v", p)
+	}
+	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+		t.Errorf("cookies changed: %v", p.SetCookie)
+	}
+	if n := w.emu.Requests("/v1/mgmt/user/create"); n != 0 {
+		t.Errorf("provisioned %d users for a visitor with valid cookies", n)
+	}
+	c.bounded(t, p.Took, 2) // the session then the refresh token each wait for the keys
+	c.hookSawUnavailable(t)
+	c.calls(t, 4)
+	again := fresh.get(t, b, "/")
+	if again.UserID != first.UserID || again.New || len(again.SetCookie) != 0 {
+		t.Errorf("after recovery: %+v", again)
+	}
+}
+
+// Cull's error after a transient failure wraps ErrUnavailable, as the
+// errors' documentation says of every error the library returns, so a
+// scheduler can tell an outage from a misconfiguration.
+func TestCullErrorWrapsUnavailable(t *testing.T) {
+	w := newWorld(t, nil)
+	stale, keep := cullSeed(t, w)
+	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: http.StatusBadGateway})
+	rep, err := anonymous.Cull(context.Background(), w.sdk, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
+	w.emu.ClearFaults()
+	if err == nil || rep.Deleted != 0 || existing(w.emu, stale)+existing(w.emu, keep) != len(stale)+len(keep) {
+		t.Fatalf("cull during a search outage: %+v, %v", rep, err)
+	}
+	if !errors.Is(err, anonymous.ErrUnavailable) {
+		t.Errorf("BUG: Cull's error after a 502 does not wrap ErrUnavailable: %v", err)
+	}
+	if descope.AsError(err) == nil {
+		t.Errorf("Cull's error does not reach the *descope.Error: %v", err)
+	}
+}
+
+// The conversion handlers report their errors to the error hook, as
+// WithErrorHandler's documentation says ("and on conversion handler
+// errors").
+func TestConvertHandlerErrorsReachHook(t *testing.T) {
+	w := newWorld(t, nil)
+	b, _ := w.visitor(t)
+	w.hooks.reset()
+	w.emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
+	p := w.do(t, b, http.MethodPost, "/convert/start", func(r *http.Request) {
+		r.Body = io.NopCloser(strings.NewReader(`{"email":"hook@example.com"}`))
+		r.Header.Set("Content-Type", "application/json")
+	})
+	w.emu.ClearFaults()
+	if p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", p.Status)
+	}
+	if errs := w.hooks.all(); !allUnavailable(errs) {
+		t.Errorf("BUG: the error hook saw %v after a conversion handler failed with ErrUnavailable", errs)
+	}
+}
+
+// A refresh remembered for the grace period is reused only while the session
+// it produced is still valid: a session shorter than the grace must not be
+// handed out again once expired.
+func TestRefreshGraceServesOnlyLiveSessions(t *testing.T) {
+	w := newWorld(t, nil, anonymous.WithSessionTTL(time.Second))
+	b, first := w.visitor(t)
+	sessionOf := func(p probe) (string, int64) {
+		for _, c := range p.SetCookie {
+			if c.Name == "DS" {
+				exp, _ := claimsOf(t, c.Value)["exp"].(float64)
+				return c.Value, int64(exp)
+			}
+		}
+		return "", 0
+	}
+	w.dropCookie(b, "DS")
+	p := w.get(t, b, "/")
+	ds, exp := sessionOf(p)
+	if !p.Refreshed || p.UserID != first.UserID || ds == "" {
+		t.Fatalf("first refresh: %+v", p)
+	}
+	time.Sleep(time.Until(time.Unix(exp, 0)) + 100*time.Millisecond)
+	w.dropCookie(b, "DS")
+	w.emu.ResetRequests()
+	p = w.get(t, b, "/")
+	ds2, exp2 := sessionOf(p)
+	if p.UserID != first.UserID || ds2 == "" {
+		t.Fatalf("second refresh: %+v", p)
+	}
+	if now := time.Now().Unix(); exp2 <= now || ds2 == ds {
+		t.Errorf("BUG: the refresh grace handed out the session token that expired at %d (now %d) again", exp2, now)
+	}
+	if n := w.emu.Requests("/v1/auth/refresh"); n != 1 {
+		t.Errorf("%d refresh calls for an expired session, want 1", n)
+	}
+}
+
+// A conversion that failed half-way is resumable even after the visitor's
+// session was refreshed in between (as it is within minutes): the refreshed
+// session no longer says anonymous once the user left the anonymous tenant,
+// and the retry must still finish the conversion (drop the generated login
+// ID, issue a fresh pair, revoke the anonymous refresh token).
+func TestConvertResumesAfterRefresh(t *testing.T) {
+	for _, call := range []faultCall{
+		{"tenant-remove", "/v1/mgmt/user/update/tenant/remove"},
+		{"loginid-update", "/v1/mgmt/user/update/loginid"},
+		{"signin", "/v1/mgmt/auth/signin"},
+	} {
+		t.Run(call.label, func(t *testing.T) {
+			w := newWorld(t, nil)
+			b, first := w.visitor(t)
+			const addr = "later@example.com"
+			if p := w.start(t, b, addr); p.Status != http.StatusOK {
+				t.Fatalf("start: %d", p.Status)
+			}
+			code, _ := w.emu.Outbox(addr)
+			oldDSR := w.jar(b)["DSR"]
+			w.emu.InjectFault(call.path, descopetest.Fault{Status: http.StatusBadGateway})
+			if p := w.verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
+				t.Fatalf("verify during the fault: %d", p.Status)
+			}
+			w.emu.ClearFaults()
+			w.dropCookie(b, "DS") // the session expires before the visitor retries
+			if me := w.get(t, b, "/"); me.UserID != first.UserID || !me.Refreshed {
+				t.Fatalf("refresh in between: %+v", me)
+			}
+			w.convs.reset()
+			done := w.verify(t, b, addr, code)
+			if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
+				t.Errorf("BUG: retry after a refresh: %d %v (the conversion can no longer be finished)", done.Status, w.convs.all())
+			}
+			end := stateOf(w.emu, first.UserID)
+			if !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
+				t.Errorf("left half-converted: %+v", end)
+			}
+			if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), oldDSR); err == nil {
+				t.Error("the anonymous refresh token still works")
+			}
+		})
+	}
+}

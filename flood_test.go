@@ -1,0 +1,184 @@
+package anonymous_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// defaultMiddleware builds a middleware on w's emulator with the library's
+// defaults (rate limits included) and the given options, resolved, behind
+// the probe application.
+func defaultMiddleware(t *testing.T, w *world, opts ...anonymous.Option) http.Handler {
+	t.Helper()
+	m, err := anonymous.New(w.sdk, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m.Handler(probeApp(m, &errLog{}))
+}
+
+// 10,000 cookie-less requests from one address provision exactly the
+// per-client allowance (10 a minute by default); the rest are served
+// without a user.
+func TestFloodOneClient(t *testing.T) {
+	w := newWorld(t, nil)
+	h := defaultMiddleware(t, w)
+	w.emu.ResetRequests()
+	users := w.emu.UserCount()
+	const n = 10000
+	served, provisioned := 0, 0
+	start := time.Now()
+	for range n {
+		res := serve(h, http.MethodGet, "/", "", "203.0.113.7:1234", nil)
+		if res.Status == http.StatusOK {
+			served++
+		}
+		if res.New {
+			provisioned++
+		}
+	}
+	took := time.Since(start)
+	creates := w.emu.Requests("/v1/mgmt/user/create")
+	if served != n || provisioned != 10 || creates != 10 || w.emu.UserCount()-users != 10 {
+		t.Errorf("%d served, %d provisioned, %d user creates, %d users; want %d, 10, 10, 10",
+			served, provisioned, creates, w.emu.UserCount()-users, n)
+	}
+	t.Logf("flood of %d requests from one address: %d users created, %v (%.0f requests/s)",
+		n, creates, took.Round(time.Millisecond), float64(n)/took.Seconds())
+}
+
+// Crawlers and link previewers provision nothing, whatever their address.
+func TestFloodCrawlers(t *testing.T) {
+	w := newWorld(t, nil)
+	h := defaultMiddleware(t, w)
+	w.emu.ResetRequests()
+	agents := []string{
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+		"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0 Safari/537.36",
+		"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+		"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+		"",
+	}
+	for i, ua := range agents {
+		for j := range 40 {
+			res := serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.18.%d.%d:1234", i, j+1), func(r *http.Request) {
+				r.Header.Set("User-Agent", ua)
+			})
+			if res.Status != http.StatusOK || res.UserID != "" || len(res.SetCookie) != 0 {
+				t.Fatalf("crawler %q: %+v", ua, res)
+			}
+		}
+	}
+	if n := w.emu.TotalRequests(); n != 0 {
+		t.Errorf("crawlers caused %d Descope calls", n)
+	}
+}
+
+// burst sends n concurrent cookie-less requests from n addresses.
+func burst(h http.Handler, n int) []recorded {
+	out := make([]recorded, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.19.%d.%d:1234", i/250, i%250+1), nil)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func status429(emu *descopetest.Emulator) int {
+	n := 0
+	for _, r := range emu.RequestLog() {
+		if r.Status == http.StatusTooManyRequests {
+			n++
+		}
+	}
+	return n
+}
+
+// With the middleware's own limits off, Descope's limit on user creation
+// (100 a minute) is what stops a burst of new visitors: the rest are served
+// without a user, the hook sees ErrUnavailable, and nothing retries.
+func TestFloodDescopeRateLimit(t *testing.T) {
+	// The middleware's limits off; the default timeout, so that only
+	// Descope's limit, not a slow machine, stops provisioning.
+	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()}, anonymous.WithTimeout(5*time.Second))
+	h := w.mw.Handler(probeApp(w.mw, &errLog{}))
+	w.emu.ResetRequests()
+	const n = 150
+	res := burst(h, n)
+	created, bare := 0, 0
+	for _, r := range res {
+		switch {
+		case r.Status != http.StatusOK:
+			t.Errorf("status %d: %s", r.Status, r.Body)
+		case r.New:
+			created++
+		case r.UserID == "" && len(r.SetCookie) == 0:
+			bare++
+		default:
+			t.Errorf("unexpected answer %+v", r)
+		}
+	}
+	creates := w.emu.Requests("/v1/mgmt/user/create")
+	if created > 100 || created+bare != n || w.emu.UserCount() != created {
+		t.Errorf("%d created, %d served without a user, %d users at Descope", created, bare, w.emu.UserCount())
+	}
+	if creates > n+2 || w.emu.Requests("/v1/mgmt/auth/signin") != created {
+		t.Errorf("calls: %d user creates, %d sign-ins for %d visitors: a retry storm", creates, w.emu.Requests("/v1/mgmt/auth/signin"), n)
+	}
+	errs := w.hooks.all()
+	if len(errs) != bare || !allUnavailable(errs) {
+		t.Errorf("error hook saw %d errors (want %d ErrUnavailable): %v", len(errs), bare, errs[:min(len(errs), 3)])
+	}
+	t.Logf("burst of %d with Descope's limits: %d created, %d served without a user, %d user creates, %d answered 429",
+		n, created, bare, creates, status429(w.emu))
+}
+
+// With the default global limit (100 a minute) the burst never meets
+// Descope's limit: at most 100 create calls and no 429.
+func TestFloodGlobalLimit(t *testing.T) {
+	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()})
+	limited := &errLog{}
+	h := defaultMiddleware(t, w, anonymous.WithErrorHandler(limited.hook))
+	w.emu.ResetRequests()
+	const n = 150
+	res := burst(h, n)
+	created := 0
+	for _, r := range res {
+		if r.Status != http.StatusOK {
+			t.Errorf("status %d: %s", r.Status, r.Body)
+		}
+		if r.New {
+			created++
+		}
+	}
+	creates := w.emu.Requests("/v1/mgmt/user/create")
+	if creates > 100 || created != creates || status429(w.emu) != 0 {
+		t.Errorf("%d created, %d user creates, %d answered 429", created, creates, status429(w.emu))
+	}
+	for _, err := range limited.all() {
+		if !errors.Is(err, anonymous.ErrRateLimited) {
+			t.Errorf("error hook saw %v, want ErrRateLimited", err)
+		}
+	}
+	if len(limited.all()) != n-created {
+		t.Errorf("error hook saw %d errors, want %d", len(limited.all()), n-created)
+	}
+	t.Logf("burst of %d under the default global limit: %d created, %d create calls, %d answered 429",
+		n, created, creates, status429(w.emu))
+}
