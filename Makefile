@@ -3,7 +3,7 @@ MODULES := . adapters/chi adapters/gin adapters/echo e2e
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test vet staticcheck fuzz example bench
+.PHONY: test vet staticcheck fuzz soak example bench
 
 # The one command that runs every module's tests, race detector on.
 test:
@@ -20,6 +20,16 @@ staticcheck:
 	@set -e; for m in $(MODULES); do \
 		if [ -f $$m/go.mod ]; then echo "== staticcheck $$m"; (cd $$m && staticcheck ./...); fi; \
 	done
+
+# Each fuzz target briefly (FUZZTIME=2m for a longer run by hand).
+fuzz:
+	@set -e; for f in FuzzCookies FuzzToken FuzzConvertBody; do \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s . ; \
+	done
+
+# 200 clients for 30 s through refreshes and an outage (race detector on).
+soak:
+	$(GO) test -race -count=1 -run '^TestLoad$$' -v . -soak
 
 # Runs the example on the embedded emulator.
 example:
