@@ -36,4 +36,4 @@ example:
 	$(GO) run ./examples/server
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem .
+	$(GO) test -run '^$$' -bench . -benchmem -count 3 .
