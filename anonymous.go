@@ -57,7 +57,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pid := firstNonEmpty(cfg.projectID, clientProjectID(c), os.Getenv("DESCOPE_PROJECT_ID"))
+	pid := firstNonEmpty(cfg.projectID, sdkConfig(c, "ProjectID"), os.Getenv("DESCOPE_PROJECT_ID"))
 	if pid == "" {
 		return nil, errors.New("anonymous: unknown project ID: use WithProjectID")
 	}
@@ -72,25 +72,26 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		},
 		tenantOK:         make(chan struct{}),
 		convertStarts:    provisionLimiter{client: newWindow(maxConversionStarts, conversionWindow)},
-		sdkRefreshCookie: sdkRefreshCookieName(c),
+		sdkRefreshCookie: firstNonEmpty(sdkConfig(c, "RefreshCookieName"), "DSR"),
 	}
 	return m, nil
 }
 
-// clientProjectID reads the project ID the client was configured with. The
-// go-sdk keeps its Config unexported; reading one string field through
-// reflection spares every caller from repeating the project ID.
-func clientProjectID(c *client.DescopeClient) (pid string) {
+// sdkConfig reads a string field of the Config the client was built with
+// (ProjectID, RefreshCookieName). The go-sdk keeps that Config unexported;
+// reading it spares every caller from repeating what the client already
+// knows. It returns "" when the field cannot be read.
+func sdkConfig(c *client.DescopeClient, field string) (value string) {
 	defer func() {
 		if recover() != nil {
-			pid = ""
+			value = ""
 		}
 	}()
 	v := reflect.ValueOf(c).Elem().FieldByName("config")
 	if !v.IsValid() || v.IsNil() {
 		return ""
 	}
-	f := v.Elem().FieldByName("ProjectID")
+	f := v.Elem().FieldByName(field)
 	if !f.IsValid() || f.Kind() != reflect.String {
 		return ""
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/mail"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -400,20 +399,6 @@ func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request,
 	}
 	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
 	return sr, nil
-}
-
-// sdkRefreshCookieName reads the refresh cookie name the client was
-// configured with ("DSR" unless set), the name its OTP update calls read.
-func sdkRefreshCookieName(c any) (name string) {
-	name = "DSR"
-	defer func() { _ = recover() }()
-	v := reflect.ValueOf(c).Elem().FieldByName("config")
-	if v.IsValid() && !v.IsNil() {
-		if f := v.Elem().FieldByName("RefreshCookieName"); f.IsValid() && f.Kind() == reflect.String && f.String() != "" {
-			name = f.String()
-		}
-	}
-	return name
 }
 
 // ErrorStatus returns the HTTP status the conversion handlers answer err with.
