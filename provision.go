@@ -25,6 +25,7 @@ const (
 	NativeTokens
 )
 
+// String returns "user-backed" or "native".
 func (s Strategy) String() string {
 	switch s {
 	case UserBacked:
@@ -196,8 +197,8 @@ func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *Use
 	return nil
 }
 
-// headerBuffer holds the cookies a step writes until the step is sure to
-// stand.
+// headerBuffer is a ResponseWriter that only collects headers: the cookies
+// the SDK writes during a refresh, or those of a step not yet sure to stand.
 type headerBuffer struct{ h http.Header }
 
 func (b *headerBuffer) Header() http.Header         { return b.h }

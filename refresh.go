@@ -95,21 +95,14 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	return c.res, c.err
 }
 
-// captureWriter collects the cookies the SDK writes while refreshing: the SDK
-// returns a rotated refresh token only that way.
-type captureWriter struct{ h http.Header }
-
-func (c *captureWriter) Header() http.Header         { return c.h }
-func (c *captureWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (c *captureWriter) WriteHeader(int)             {}
-
 // callRefresh asks Descope for a new session token. It runs detached from
 // the request that started it, so that one visitor's cancelled request does
 // not fail the others waiting on the same refresh.
 func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refreshResult, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
 	defer cancel()
-	cw := &captureWriter{h: http.Header{}}
+	// The SDK hands over a rotated refresh token only as a cookie it writes.
+	cw := &headerBuffer{h: http.Header{}}
 	ok, session, err := m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
 	if err != nil || !ok || session == nil {
 		if err == nil {
