@@ -325,30 +325,16 @@ type userTenantRequest struct {
 }
 
 func (e *Emulator) handleUserAddTenant(c *call) (any, *apiError) {
-	var req userTenantRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	if req.TenantID == "" {
-		return nil, missingArg("tenantId")
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	if e.tenants[req.TenantID] == nil {
-		return nil, tenantNotFound(req.TenantID)
-	}
-	if !u.inTenant(req.TenantID) {
-		u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
-		e.touchLocked(u)
-	}
-	return userEnvelope{e.responseLocked(u)}, nil
+	return e.changeUserTenant(c, true)
 }
 
 func (e *Emulator) handleUserRemoveTenant(c *call) (any, *apiError) {
+	return e.changeUserTenant(c, false)
+}
+
+// changeUserTenant adds the user to a tenant (which must exist) or removes it
+// from one; either is a no-op when already so.
+func (e *Emulator) changeUserTenant(c *call, add bool) (any, *apiError) {
 	var req userTenantRequest
 	if a := c.decode(&req); a != nil {
 		return nil, a
@@ -362,7 +348,13 @@ func (e *Emulator) handleUserRemoveTenant(c *call) (any, *apiError) {
 	if a != nil {
 		return nil, a
 	}
-	if u.inTenant(req.TenantID) {
+	if add && e.tenants[req.TenantID] == nil {
+		return nil, tenantNotFound(req.TenantID)
+	}
+	if member := u.inTenant(req.TenantID); add && !member {
+		u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
+		e.touchLocked(u)
+	} else if !add && member {
 		u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
 		e.touchLocked(u)
 	}
