@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +9,8 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/descope/go-sdk/descope"
@@ -25,12 +24,13 @@ type Middleware struct {
 	cfg       config
 	projectID string
 	cache     *tokenCache
-	limiter   provisionLimiter
 	refreshes refreshGroup
 	kids      kidGate
+	state     *memStore        // rate limits, pending conversions, conversion locks
+	now       func() time.Time // the clock
 
-	convertStarts    provisionLimiter // conversion codes per user and per address
-	sdkRefreshCookie string           // the refresh cookie name the SDK client reads
+	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
+	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads
 
 	tenantMu   sync.Mutex
 	tenantID   string // set once resolved; read under tenantMu or via anonTenant
@@ -62,18 +62,17 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		return nil, errors.New("anonymous: unknown project ID: use WithProjectID")
 	}
 	m := &Middleware{
-		c:         c,
-		cfg:       cfg,
-		projectID: pid,
-		cache:     newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
-		limiter: provisionLimiter{
-			client: newWindow(cfg.clientLimit, cfg.clientPer),
-			global: newWindow(cfg.globalLimit, cfg.globalPer),
-		},
+		c:                c,
+		cfg:              cfg,
+		projectID:        pid,
+		cache:            newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
+		state:            newMemStore(cfg.now, 0),
+		now:              cfg.now,
 		tenantOK:         make(chan struct{}),
-		convertStarts:    provisionLimiter{client: newWindow(maxConversionStarts, conversionWindow)},
 		sdkRefreshCookie: firstNonEmpty(sdkConfig(c, "RefreshCookieName"), "DSR"),
 	}
+	m.refreshes.now = cfg.now
+	m.kids.now = cfg.now
 	return m, nil
 }
 
@@ -120,7 +119,7 @@ func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error)
 	if m.tenantID != "" {
 		return m.tenantID, nil
 	}
-	if !force && time.Now().Before(m.tenantNext) {
+	if !force && m.now().Before(m.tenantNext) {
 		return "", m.tenantErr
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
@@ -133,7 +132,7 @@ func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error)
 		if isTransient(err) && !errors.Is(err, ErrUnavailable) {
 			err = wrap(ErrUnavailable, err)
 		}
-		m.tenantErr, m.tenantNext = err, time.Now().Add(5*time.Second)
+		m.tenantErr, m.tenantNext = err, m.now().Add(5*time.Second)
 		m.cfg.logger.Warn("anonymous tenant not resolved", "err", err)
 		return "", err
 	}
@@ -228,151 +227,6 @@ func (m *Middleware) identify(w http.ResponseWriter, r *http.Request) (*User, ou
 	return m.refresh(w, r, dsr)
 }
 
-// verify checks a token locally: signature against Descope's keys (fetched
-// once by the SDK), expiry, this project, and the token type (drn). Verified
-// session tokens are cached until they expire.
-func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error) {
-	now := time.Now().Unix()
-	if drn == "DS" {
-		if u, ok := m.cache.get(tok, now); ok {
-			return u, nil
-		}
-	}
-	if len(tok) > maxTokenLen {
-		return nil, ErrInvalidToken
-	}
-	kid, ok := tokenKid(tok)
-	if !ok {
-		return nil, ErrInvalidToken
-	}
-	if exp, ok := unverifiedExp(tok); ok && exp <= now {
-		// Expired whatever its signature: spare the RSA check.
-		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
-	}
-	tok = strings.Clone(tok) // do not pin the whole Cookie header in the cache
-	var t *descope.Token
-	err := m.kids.do(kid, m.cfg.timeout, func() error {
-		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
-		if err == nil {
-			err = m.checkClaims(vt, drn)
-		}
-		if err == nil {
-			t = vt
-		}
-		return err
-	})
-	if err != nil {
-		if isTransient(err) {
-			return nil, wrap(ErrUnavailable, err)
-		}
-		if !errors.Is(err, ErrInvalidToken) {
-			err = wrap(ErrInvalidToken, err)
-		}
-		return nil, err
-	}
-	u := m.userFrom(t)
-	if drn == "DS" {
-		if _, known := m.knownTenant(); known || u.Anonymous {
-			m.cache.put(u, t.Expiration)
-		}
-	}
-	return u, nil
-}
-
-// checkClaims makes the checks the SDK leaves out: the token belongs to this
-// project, is of the expected type (drn), and has an expiry not yet passed.
-func (m *Middleware) checkClaims(t *descope.Token, drn string) error {
-	if t == nil || t.ID == "" {
-		return ErrInvalidToken
-	}
-	if t.ProjectID != m.projectID {
-		return fmt.Errorf("%w: token of another project", ErrInvalidToken)
-	}
-	if t.GetDPoPThumbprint() != "" {
-		// Bound to a key whose proof the middleware does not check.
-		return fmt.Errorf("%w: DPoP-bound token", ErrInvalidToken)
-	}
-	if got, _ := t.Claims["drn"].(string); got != drn {
-		return fmt.Errorf("%w: %q token where %q was expected", ErrInvalidToken, got, drn)
-	}
-	if t.Expiration <= time.Now().Unix() {
-		return fmt.Errorf("%w: expired", ErrInvalidToken)
-	}
-	return nil
-}
-
-// userFrom builds the User a verified session token describes.
-func (m *Middleware) userFrom(t *descope.Token) *User {
-	return &User{ID: t.ID, Anonymous: m.isAnonymous(t), Token: t}
-}
-
-// isAnonymous reports whether a token says its user is anonymous: a member of
-// the anonymous tenant, or a Descope-native anonymous token (danu).
-func (m *Middleware) isAnonymous(t *descope.Token) bool {
-	if danu, _ := t.Claims["danu"].(bool); danu {
-		return true
-	}
-	tenants, _ := t.Claims["tenants"].(map[string]any)
-	if len(tenants) == 0 {
-		return false
-	}
-	tid, ok := m.knownTenant()
-	if !ok {
-		// First token with tenants since start-up (Init was not called):
-		// resolve the tenant now. Until that succeeds the answer is false and
-		// the token is not cached.
-		var err error
-		if tid, err = m.anonTenant(context.Background(), false); err != nil {
-			return false
-		}
-	}
-	_, member := tenants[tid]
-	return member
-}
-
-// refresh trades a refresh token for a new session token. Concurrent requests
-// with the same refresh token share one call to Descope. A transient failure
-// leaves the visitor's cookies alone; a rejected refresh token lets the
-// visitor be provisioned anew.
-func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string) (*User, outcome, error) {
-	ctx := r.Context()
-	rt, err := m.verify(ctx, dsr, "DSR")
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return nil, refused, err
-		}
-		return nil, noSession, nil
-	}
-	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
-		return m.callRefresh(ctx, rt.Token.JWT)
-	})
-	if err != nil {
-		if isTransient(err) {
-			err = wrap(ErrUnavailable, err)
-			if !m.cfg.degraded {
-				return nil, refused, err
-			}
-			// Degraded: the refresh token is genuine, unexpired and ours; keep
-			// the visitor's identity for this request and touch no cookie.
-			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
-		}
-		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
-		return nil, noSession, nil
-	}
-	u := m.userFrom(res.session)
-	u.Refreshed = true
-	m.writeTokens(w, res.session, res.refresh)
-	if _, known := m.knownTenant(); known || u.Anonymous {
-		cached := *u
-		cached.Refreshed = false
-		m.cache.put(&cached, res.session.Expiration)
-	}
-	if m.cfg.onRefresh != nil {
-		m.cfg.onRefresh(ctx, u)
-	}
-	return u, identified, nil
-}
-
 // descopeFailure wraps an error from Descope under ErrUnavailable when it is
 // transient, with what was being done.
 func (m *Middleware) descopeFailure(doing string, err error) error {
@@ -419,16 +273,6 @@ func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, err error) boo
 	return tw.wrote
 }
 
-// Unavailable is a ready-made error handler for WithErrorHandler that answers
-// 503 with a JSON error, for applications that prefer failing closed.
-func Unavailable(w http.ResponseWriter, _ *http.Request, err error) {
-	status := http.StatusServiceUnavailable
-	if errors.Is(err, ErrRateLimited) {
-		status = http.StatusTooManyRequests
-	}
-	writeJSON(w, status, map[string]string{"error": publicMessage(err)})
-}
-
 // trackingWriter notes whether the error hook wrote a response.
 type trackingWriter struct {
 	http.ResponseWriter
@@ -456,14 +300,33 @@ func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserRespon
 
 // Logout revokes the visitor's refresh token at Descope and clears the
 // cookies. The cookies are cleared even when Descope cannot be reached; the
-// error says so.
+// error says so. The refresh token passes the same local checks as any other
+// first (a forged one costs no call to Descope), the call is bounded by the
+// configured timeout, and a refresh remembered for that token is forgotten.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	dsr, _ := cookieValue(r, m.cfg.refreshCookie)
+	ds, _ := cookieValue(r, m.cfg.sessionCookie)
 	m.ClearCookies(w)
+	if ds != "" {
+		m.cache.drop(ds)
+	}
 	if dsr == "" {
 		return nil
 	}
-	if err := m.c.Auth.LogoutWithToken(dsr, nil); err != nil {
+	m.refreshes.forget(dsr)
+	if _, err := m.verify(r.Context(), dsr, "DSR"); err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return fmt.Errorf("logout: %w", err)
+		}
+		return nil // not a live refresh token of this project: nothing to revoke
+	}
+	ctx, cancel := m.callContext(r.Context())
+	defer cancel()
+	sr, err := m.sdkRequest(ctx, dsr)
+	if err == nil {
+		err = m.c.Auth.Logout(sr, nil)
+	}
+	if err != nil {
 		return m.descopeFailure("logout", err)
 	}
 	return nil
@@ -476,138 +339,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// publicMessage is the text of err that is safe to show a visitor: the
-// sentinel's message, never Descope's details.
-func publicMessage(err error) string {
-	for _, s := range []error{ErrRateLimited, ErrUnavailable, ErrNoSession, ErrInvalidToken, ErrDuplicateCookie,
-		ErrNotAnonymous, ErrInvalidAddress, ErrIdentifierInUse, ErrInvalidCode, ErrTooManyAttempts,
-		ErrNoPendingConversion, ErrNotProvisioned} {
-		if errors.Is(err, s) {
-			return strings.TrimPrefix(s.Error(), "anonymous: ")
-		}
-	}
-	return "internal error"
-}
-
-// kidGate serialises the verification of tokens whose key ID has never
-// verified. The SDK refetches the whole key set for every unknown kid (and
-// without a deadline), so forged tokens with random kids could otherwise make
-// every concurrent request a call to Descope; legitimate requests with a new
-// kid just wait for the first one to teach the gate that kid.
-type kidGate struct {
-	once    sync.Once
-	unknown chan struct{} // a one-slot semaphore held while an unknown kid is verified
-	mu      sync.RWMutex
-	known   map[string]struct{}
-}
-
-// maxKnownKids bounds the gate's memory; Descope projects have a few keys.
-const maxKnownKids = 64
-
-// errKeyWait reports that the verification of a token with an unknown key ID
-// did not finish in time (the key set could not be fetched).
-var errKeyWait = wrap(ErrUnavailable, errors.New("signing keys not fetched in time"))
-
-func (g *kidGate) isKnown(kid string) bool {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	_, ok := g.known[kid]
-	return ok
-}
-
-// do runs verify for a token with key ID kid. For an unknown kid it runs one
-// at a time and waits at most timeout; a verification that succeeds teaches
-// the gate the kid.
-func (g *kidGate) do(kid string, timeout time.Duration, verify func() error) error {
-	if g.isKnown(kid) {
-		return verify()
-	}
-	g.once.Do(func() { g.unknown = make(chan struct{}, 1) })
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case g.unknown <- struct{}{}:
-	case <-timer.C:
-		return errKeyWait
-	}
-	if g.isKnown(kid) {
-		<-g.unknown
-		return verify()
-	}
-	done := make(chan error, 1)
-	go func() {
-		defer func() { <-g.unknown }()
-		err := verify()
-		if err == nil {
-			g.learn(kid)
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-timer.C:
-		return errKeyWait
-	}
-}
-
-func (g *kidGate) learn(kid string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.known == nil {
-		g.known = make(map[string]struct{})
-	}
-	if len(g.known) < maxKnownKids {
-		g.known[kid] = struct{}{}
-	}
-}
-
-// unverifiedExp reads the exp claim of a compact JWS without verifying it,
-// only to skip work on a token that is expired anyway.
-func unverifiedExp(tok string) (int64, bool) {
-	first := strings.IndexByte(tok, '.')
-	last := strings.LastIndexByte(tok, '.')
-	if first < 0 || last <= first {
-		return 0, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(tok[first+1 : last])
-	if err != nil {
-		return 0, false
-	}
-	var c struct {
-		Exp *json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &c) != nil || c.Exp == nil {
-		return 0, false
-	}
-	f, err := c.Exp.Float64()
-	return int64(f), err == nil
-}
-
-// tokenKid reads the kid of a compact JWS header, rejecting anything that is
-// not three base64url segments with an RS/ES/PS-signed header.
-func tokenKid(tok string) (string, bool) {
-	dot := strings.IndexByte(tok, '.')
-	if dot <= 0 || strings.Count(tok, ".") != 2 || dot > 1024 {
-		return "", false
-	}
-	var buf [768]byte
-	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(tok[:dot]))
-	if err != nil {
-		return "", false
-	}
-	var h struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-	}
-	if json.Unmarshal(buf[:n], &h) != nil || h.Kid == "" {
-		return "", false
-	}
-	switch h.Alg {
-	case "RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512":
-		return h.Kid, true
-	}
-	return "", false
 }

@@ -2,90 +2,36 @@ package anonymous
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/descope/go-sdk/descope"
 )
 
-// Conversion turns the anonymous user into a regular one, keeping its user ID:
-//
-//  1. StartConversion sends a one-time code to the email or phone, through
-//     Descope's OTP update flow authorised by the visitor's refresh token. The
-//     address is added as a login ID only once the code is verified.
-//  2. FinishConversion verifies the code; the address becomes a verified login
-//     ID, the user leaves the anonymous tenant, the random login ID is dropped,
-//     and a fresh session and refresh token pair replaces the anonymous one.
-//
-// An address that belongs to another user is never attached: without
-// WithMerge the verification fails with ErrIdentifierInUse and neither user
-// changes; with WithMerge the visitor, having proved ownership with the code,
-// is signed in to the existing user and the anonymous one is deleted.
+// pendingConversion is what StartConversion records for FinishConversion, so
+// that a code only ever verifies the address it was sent to.
+type pendingConversion struct {
+	Address string `json:"a"`
+	Phone   bool   `json:"p,omitempty"`
+	// ExistingID is set when the address belongs to another account and
+	// merging is allowed: the code then signs in to that account.
+	ExistingID string `json:"e,omitempty"`
+}
 
-// maxConversionStarts bounds how many codes one user may request, and how
-// many codes one address may be sent, per conversionWindow, so the flow
-// cannot be used to pump emails or SMS.
 const (
-	maxConversionStarts = 5
-	conversionWindow    = 10 * time.Minute
+	pendingKey = "conv:pending:" // + user ID: the pendingConversion
+	lockKey    = "conv:lock:"    // + user ID: held while a conversion finishes
 )
 
-// address is a parsed email address or phone number.
-type address struct {
-	value string
-	phone bool
-}
-
-// parseAddress accepts a bare email address or an E.164 phone number
-// (+ and 7 to 15 digits; spaces, dots, dashes and parentheses are dropped).
-func parseAddress(s string) (address, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || len(s) > 254 {
-		return address{}, ErrInvalidAddress
-	}
-	if strings.Contains(s, "@") {
-		a, err := mail.ParseAddress(s)
-		if err != nil || a.Address != s || a.Name != "" || !strings.Contains(s[strings.LastIndexByte(s, '@'):], ".") {
-			return address{}, ErrInvalidAddress
-		}
-		return address{value: strings.ToLower(s)}, nil
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case strings.ContainsRune(" .-()", r):
-		default:
-			return address{}, ErrInvalidAddress
-		}
-	}
-	p := b.String()
-	if len(p) < 8 || len(p) > 16 || p[0] != '+' || p[1] == '0' {
-		return address{}, ErrInvalidAddress
-	}
-	return address{value: p, phone: true}, nil
-}
-
-// method is the OTP delivery method for the address.
-func (a address) method() descope.DeliveryMethod {
-	if a.phone {
-		return descope.MethodSMS
-	}
-	return descope.MethodEmail
-}
-
-// convertible returns the request's user if it may be converted. With
-// resume, a user that is no longer anonymous passes too: FinishConversion
-// then lets it through only to finish a conversion whose address is already
-// verified.
+// convertible returns the request's user and its refresh token if the user
+// may be converted: a session of this middleware, not Degraded, with a
+// refresh cookie of the same user that verifies locally. With resume, a user
+// that is no longer anonymous passes too; FinishConversion then lets it
+// through only to finish a conversion whose address is already verified.
 func (m *Middleware) convertible(r *http.Request, resume bool) (*User, string, error) {
 	u, ok := FromContext(r.Context())
 	if !ok {
@@ -112,9 +58,360 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, string, e
 	return u, dsr, nil
 }
 
+// StartConversion sends a one-time code to addr (an email address or an E.164
+// phone number) for the anonymous user of r, and returns the masked address
+// Descope reports. r must have passed through the middleware and carry the
+// visitor's refresh cookie. Nothing changes on the user until
+// FinishConversion verifies the code, and only for this address.
+//
+// An address that is already another account's login ID gets no code and
+// ErrIdentifierInUse, unless WithMerge is set: the code then signs in to that
+// account. The codes sent are limited per visitor and per address
+// (ErrTooManyCodes).
+func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr string) (string, error) {
+	a, err := parseAddress(addr)
+	if err != nil {
+		return "", err
+	}
+	u, dsr, err := m.convertible(r, false)
+	if err != nil {
+		return "", err
+	}
+	ctx = context.WithoutCancel(ctx)
+	p := pendingConversion{Address: a.value, Phone: a.phone}
+	if !isNative(u) {
+		// A native visitor has no user to merge: its code signs up or in,
+		// which changes no account. A user-backed one must not take over
+		// an account's login ID.
+		owner, err := m.ownerOf(ctx, a)
+		if err != nil {
+			return "", err
+		}
+		if owner != "" && owner != u.ID {
+			if !m.cfg.allowMerge {
+				return "", ErrIdentifierInUse
+			}
+			p.ExistingID = owner
+		}
+	}
+	release, err := m.takeCodeSlot(ctx, u.ID, a)
+	if err != nil {
+		return "", err
+	}
+	masked, err := m.sendCode(ctx, u, dsr, a, p)
+	if err != nil {
+		release()
+		return "", err
+	}
+	if err := m.setPending(ctx, u.ID, p); err != nil {
+		return "", err
+	}
+	return masked, nil
+}
+
+// sendCode asks Descope to send the code: an update of the user's email or
+// phone for a user-backed visitor, a sign-up-or-in code for a native one or
+// for the existing account of a merge.
+func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a address, p pendingConversion) (string, error) {
+	if isNative(u) || p.ExistingID != "" {
+		cctx, cancel := m.callContext(ctx)
+		defer cancel()
+		masked, err := m.c.Auth.OTP().SignUpOrIn(cctx, a.method(), a.value, nil)
+		if err != nil {
+			return "", m.codeFailure("send code", err)
+		}
+		return masked, nil
+	}
+	_, loginID, err := m.generatedLoginID(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	sr, err := m.sdkRequest(cctx, dsr)
+	if err != nil {
+		return "", err
+	}
+	// OnMergeUseExisting: should the address become another account's login
+	// ID before the code is verified (the checks before and after this call
+	// make that a narrow race), Descope then keeps that account and merges
+	// the anonymous user into it, instead of deleting it (Descope's default,
+	// per its SDK docs: swift-sdk UpdateOptions.onMergeUseExisting,
+	// flutter-sdk others.dart).
+	opts := &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true}
+	var masked string
+	if a.phone {
+		masked, err = m.c.Auth.OTP().UpdateUserPhone(cctx, descope.MethodSMS, loginID, a.value, opts, sr)
+	} else {
+		masked, err = m.c.Auth.OTP().UpdateUserEmail(cctx, loginID, a.value, opts, sr)
+	}
+	if err != nil {
+		return "", m.codeFailure("send code", err)
+	}
+	return masked, nil
+}
+
+// FinishConversion verifies the code that StartConversion sent to addr. On
+// success the same user ID is now a regular user with addr as a verified login
+// ID, and w carries a fresh session and refresh cookie pair. The returned user
+// is the converted one (or, after a merge, the existing one).
+//
+// The code verifies only the address it was sent to (ErrNoPendingConversion
+// otherwise), and the new tokens are issued for the verified user ID. A
+// conversion that verified the code but failed half-way (Descope went away)
+// is finished by calling FinishConversion again with the same address: no
+// code is needed once the address is a verified login ID of the user, but
+// the visitor's refresh token must still be live at Descope (one refresh
+// call proves it), so a revoked session cannot come back this way.
+func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (*User, error) {
+	a, err := parseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	anon, dsr, err := m.convertible(r, false)
+	if errors.Is(err, ErrNotAnonymous) {
+		// Perhaps a conversion verified earlier whose session was refreshed
+		// since: it may resume (checked against the profile below).
+		if u, rdsr, rerr := m.convertible(r, true); rerr == nil {
+			anon, dsr, err = u, rdsr, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The steps run to their end even if the visitor goes away.
+	ctx := context.WithoutCancel(r.Context())
+	unlock, err := m.lockConversion(ctx, anon.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, ok, err := m.getPending(ctx, anon.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ok && p.Address != a.value {
+		return nil, ErrNoPendingConversion
+	}
+	switch {
+	case ok && p.ExistingID != "":
+		return m.finishMerge(ctx, w, anon, dsr, a, p, code)
+	case isNative(anon):
+		if !ok {
+			return nil, ErrNoPendingConversion
+		}
+		return m.finishNative(ctx, w, anon, dsr, a, code)
+	}
+	var pending *pendingConversion
+	if ok {
+		pending = &p
+	}
+	return m.finishUpdate(ctx, w, anon, dsr, a, pending, code)
+}
+
+// finishUpdate verifies the code of an email or phone update, and moves the
+// user out of the anonymous tenant.
+func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, p *pendingConversion, code string) (*User, error) {
+	tenant, err := m.anonTenant(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	profile, loginID, err := m.generatedLoginID(ctx, anon.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ownsVerified(profile, a) {
+		return m.resume(ctx, w, anon, dsr, a, profile, loginID, tenant)
+	}
+	if p == nil {
+		return nil, ErrNoPendingConversion
+	}
+	if !anon.Anonymous {
+		return nil, ErrNotAnonymous
+	}
+	code, err = cleanCode(code)
+	if err != nil {
+		return nil, err
+	}
+	// Again right before the code: the address may have become another
+	// account's since the code was sent.
+	if owner, err := m.ownerOf(ctx, a); err != nil {
+		return nil, err
+	} else if owner != "" && owner != anon.ID {
+		m.dropPending(ctx, anon.ID)
+		return nil, ErrIdentifierInUse
+	}
+	info, err := m.verifyCode(ctx, a, loginID, code)
+	if err != nil {
+		return nil, err
+	}
+	m.revoke(ctx, info.RefreshToken.JWT) // tokens of the anonymous tenant: not handed out
+	if info.SessionToken.ID != anon.ID || foreignLoginIDs(info.User, profile, a) != nil {
+		return nil, m.descopeMerged(ctx, anon, info, profile, a, loginID, tenant)
+	}
+	if info.User != nil && !ownsVerified(info.User, a) {
+		// Descope attached some other address than the one the code was
+		// sent to: never issue tokens on that.
+		return nil, fmt.Errorf("%w: descope verified another address", ErrNoPendingConversion)
+	}
+	return m.complete(ctx, w, anon, []string{dsr}, a, profile, loginID, tenant)
+}
+
+// resume finishes a conversion whose address is already a verified login ID
+// of the user. It needs no code, but it proves with a refresh call that the
+// visitor's refresh token is still live at Descope: a revoked or logged-out
+// session gets ErrNoSession.
+func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
+	res, err := m.callRefresh(ctx, dsr)
+	if err != nil {
+		if isTransient(err) {
+			return nil, m.descopeFailure("check session", err)
+		}
+		return nil, fmt.Errorf("%w: refresh token no longer valid", ErrNoSession)
+	}
+	if res.session.ID != anon.ID {
+		return nil, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	}
+	spent := []string{dsr}
+	if res.refresh != nil {
+		spent = append(spent, res.refresh.JWT)
+	}
+	m.cfg.logger.Info("resuming conversion", "user", anon.ID)
+	return m.complete(ctx, w, anon, spent, a, profile, loginID, tenant)
+}
+
+// complete moves a user whose address is verified out of the anonymous
+// tenant, drops its generated login ID, and replaces the visitor's tokens
+// with a fresh pair issued for that user ID. Each step is idempotent, so a
+// conversion that failed half-way can be finished again.
+func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *User, spent []string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
+	if slices.ContainsFunc(profile.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant }) {
+		cctx, cancel := m.callContext(ctx)
+		_, err := m.c.Management.User().RemoveTenant(cctx, anon.ID, tenant)
+		cancel()
+		if err != nil {
+			return nil, m.descopeFailure("leave anonymous tenant", err)
+		}
+	}
+	if m.cfg.dropLoginID && m.cfg.isGenerated(loginID) && slices.Contains(profile.LoginIDs, loginID) {
+		cctx, cancel := m.callContext(ctx)
+		_, err := m.c.Management.User().UpdateLoginID(cctx, loginID, "")
+		cancel()
+		if err != nil {
+			return nil, m.descopeFailure("drop generated login ID", err)
+		}
+	}
+	cctx, cancel := m.callContext(ctx)
+	info, err := m.c.Management.JWT().SignIn(cctx, a.value, nil)
+	cancel()
+	if err != nil {
+		return nil, m.descopeFailure("issue regular tokens", err)
+	}
+	if err := m.checkPair(info); err != nil {
+		return nil, err
+	}
+	if info.SessionToken.ID != anon.ID {
+		// Tokens are only ever issued for the user ID that was verified.
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, fmt.Errorf("%w: sign-in returned another user", ErrInvalidToken)
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	m.retire(ctx, anon, spent...)
+	loginIDs := []string{a.value}
+	if !m.cfg.dropLoginID {
+		loginIDs = append(loginIDs, loginID)
+	}
+	u := &User{ID: anon.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
+	}
+	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
+	return u, nil
+}
+
+// retire ends what the visitor held before a conversion: its refresh tokens
+// are revoked at Descope, its session token leaves the cache, remembered
+// refreshes of those tokens are forgotten, and the pending conversion is done.
+func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...string) {
+	for _, t := range refreshJWTs {
+		m.revoke(ctx, t)
+		m.refreshes.forget(t)
+	}
+	m.forget(anon)
+	m.dropPending(ctx, anon.ID)
+}
+
+// verifyCode checks a one-time code for loginID and the tokens Descope
+// answers with.
+func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code string) (*descope.AuthenticationInfo, error) {
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	info, err := m.c.Auth.OTP().VerifyCode(cctx, a.method(), loginID, code, nil)
+	if err != nil {
+		return nil, m.codeFailure("verify code", err)
+	}
+	if err := m.checkPair(info); err != nil {
+		if info != nil && info.RefreshToken != nil {
+			m.revoke(ctx, info.RefreshToken.JWT)
+		}
+		return nil, err
+	}
+	return info, nil
+}
+
+// checkPair checks the session and refresh token Descope issued.
+func (m *Middleware) checkPair(info *descope.AuthenticationInfo) error {
+	if info == nil || info.SessionToken == nil || info.RefreshToken == nil {
+		return fmt.Errorf("anonymous: %w", descope.ErrUnexpectedResponse)
+	}
+	if err := m.checkClaims(info.SessionToken, "DS"); err != nil {
+		return err
+	}
+	if err := m.checkClaims(info.RefreshToken, "DSR"); err != nil {
+		return err
+	}
+	if info.SessionToken.ID != info.RefreshToken.ID {
+		return fmt.Errorf("%w: session and refresh token of different users", ErrInvalidToken)
+	}
+	return nil
+}
+
+// cleanCode trims a one-time code and refuses an empty or oversized one.
+func cleanCode(code string) (string, error) {
+	code = strings.TrimSpace(code)
+	if code == "" || len(code) > 32 {
+		return "", ErrInvalidCode
+	}
+	return code, nil
+}
+
+// ownerOf returns the ID of the user whose login ID is a, or "" if none.
+func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	p, err := m.c.Management.User().Load(cctx, a.value)
+	if err != nil {
+		if isUserNotFound(err) {
+			return "", nil
+		}
+		return "", m.descopeFailure("look up address", err)
+	}
+	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
+		return "", nil // found by user ID, or by an address that is no login ID
+	}
+	return p.UserID, nil
+}
+
+// isUserNotFound reports whether Descope answered that no such user exists.
+func isUserNotFound(err error) bool {
+	return descope.IsError(err, "E112102", "E062108") || descope.IsNotFoundError(err)
+}
+
 // generatedLoginID loads the user and returns its generated login ID.
 func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*descope.UserResponse, string, error) {
-	p, err := m.c.Management.User().Load(ctx, userID)
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	p, err := m.c.Management.User().Load(cctx, userID)
 	if err != nil {
 		return nil, "", m.descopeFailure("load user", err)
 	}
@@ -129,238 +426,63 @@ func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*desc
 	return p, p.LoginIDs[0], nil
 }
 
-// StartConversion sends a one-time code to addr (an email address or an E.164
-// phone number) for the anonymous user of r, and returns the masked address
-// Descope reports. r must have passed through the middleware and carry the
-// visitor's refresh cookie. Nothing changes on the user until
-// FinishConversion verifies the code.
-func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr string) (string, error) {
-	a, err := parseAddress(addr)
-	if err != nil {
-		return "", err
-	}
-	u, dsr, err := m.convertible(r, false)
-	if err != nil {
-		return "", err
-	}
-	now := time.Now()
-	if !m.convertStarts.allow(u.ID, now) || !m.convertStarts.allow("to:"+a.value, now) {
-		return "", ErrRateLimited
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
-	defer cancel()
-	if isNative(u) {
-		// No user record yet: the code signs the visitor up or in.
-		masked, err := m.c.Auth.OTP().SignUpOrIn(ctx, a.method(), a.value, nil)
-		if err != nil {
-			return "", m.codeFailure("start conversion", err)
-		}
-		return masked, nil
-	}
-	_, loginID, err := m.generatedLoginID(ctx, u.ID)
-	if err != nil {
-		return "", err
-	}
-	sr, err := m.sdkRequest(ctx, dsr)
-	if err != nil {
-		return "", err
-	}
-	opts := &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: m.cfg.allowMerge}
-	var masked string
-	if a.phone {
-		masked, err = m.c.Auth.OTP().UpdateUserPhone(ctx, descope.MethodSMS, loginID, a.value, opts, sr)
-	} else {
-		masked, err = m.c.Auth.OTP().UpdateUserEmail(ctx, loginID, a.value, opts, sr)
-	}
-	if err != nil {
-		return "", m.codeFailure("start conversion", err)
-	}
-	return masked, nil
+// callContext bounds one call to Descope by the configured timeout. It is
+// detached from the request: a step that Descope has begun runs to its end.
+func (m *Middleware) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
 }
 
-// FinishConversion verifies the code sent by StartConversion for addr. On
-// success the same user ID is now a regular user with addr as a verified login
-// ID, and w carries a fresh session and refresh cookie pair. The returned user
-// is the converted one (or, after a merge, the existing one).
-//
-// A conversion that verified the code but failed half-way (Descope went away)
-// is finished by calling FinishConversion again with the same address: a code
-// is not needed once the address is a verified login ID of the user.
-func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (*User, error) {
-	a, err := parseAddress(addr)
+// lockConversion makes concurrent FinishConversion calls for one user (a
+// double submit) wait their turn: the second gets ErrConversionInProgress.
+func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
+	ok, err := m.state.setNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
 	if err != nil {
-		return nil, err
+		return nil, wrap(ErrUnavailable, err)
 	}
-	anon, oldDSR, err := m.convertible(r, false)
-	if errors.Is(err, ErrNotAnonymous) {
-		// Perhaps a conversion verified earlier, whose session was refreshed
-		// since: it may resume (checked below against the profile).
-		if u, dsr, rerr := m.convertible(r, true); rerr == nil {
-			anon, oldDSR, err = u, dsr, nil
-		}
+	if !ok {
+		return nil, ErrConversionInProgress
 	}
-	if err != nil {
-		return nil, err
-	}
-	if isNative(anon) {
-		return m.finishNative(w, r, anon, oldDSR, a, code)
-	}
-	tenant, err := m.anonTenant(r.Context(), false)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*m.cfg.timeout)
-	defer cancel()
-	profile, loginID, err := m.generatedLoginID(ctx, anon.ID)
-	if err != nil {
-		return nil, err
-	}
-	fresh := !ownsVerified(profile, a)
-	if fresh && !anon.Anonymous {
-		return nil, ErrNotAnonymous // only a conversion already verified may be resumed
-	}
-	if fresh {
-		code = strings.TrimSpace(code)
-		if code == "" || len(code) > 32 {
-			return nil, ErrInvalidCode
-		}
-		info, err := m.c.Auth.OTP().VerifyCode(ctx, a.method(), loginID, code, nil)
-		if err != nil {
-			return nil, m.codeFailure("verify code", err)
-		}
-		if info == nil || info.SessionToken == nil || info.RefreshToken == nil {
-			return nil, fmt.Errorf("anonymous: verify code: %w", descope.ErrUnexpectedResponse)
-		}
-		if info.SessionToken.ID != anon.ID {
-			return m.merge(ctx, w, r, anon, oldDSR, info)
-		}
-		m.revoke(info.RefreshToken.JWT)
-	}
-	// The address is now a verified login ID of this user: finish the move
-	// out of the anonymous tenant. Each step is idempotent.
-	inTenant := slices.ContainsFunc(profile.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant })
-	if fresh || inTenant {
-		if _, err := m.c.Management.User().RemoveTenant(ctx, anon.ID, tenant); err != nil {
-			return nil, m.descopeFailure("leave anonymous tenant", err)
-		}
-	}
-	if m.cfg.dropLoginID && m.cfg.isGenerated(loginID) && (fresh || slices.Contains(profile.LoginIDs, loginID)) {
-		if _, err := m.c.Management.User().UpdateLoginID(ctx, loginID, ""); err != nil {
-			return nil, m.descopeFailure("drop generated login ID", err)
-		}
-	}
-	info, err := m.c.Management.JWT().SignIn(ctx, a.value, nil)
-	if err != nil {
-		return nil, m.descopeFailure("issue regular tokens", err)
-	}
-	if err := m.checkClaims(info.SessionToken, "DS"); err != nil {
-		return nil, err
-	}
-	if err := m.checkClaims(info.RefreshToken, "DSR"); err != nil {
-		return nil, err
-	}
-	m.revoke(oldDSR)
-	m.forget(anon)
-	loginIDs := []string{a.value}
-	if !m.cfg.dropLoginID {
-		loginIDs = append(loginIDs, loginID)
-	}
-	u := &User{ID: info.SessionToken.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
-	}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
-	return u, nil
+	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
 }
 
-// finishNative verifies the code of a Descope-native anonymous visitor: the
-// visitor is signed up or in to the real user that owns the address, the
-// OnConvert hook moves the data from the anonymous ID, and that user's tokens
-// replace the anonymous ones.
-func (m *Middleware) finishNative(w http.ResponseWriter, r *http.Request, anon *User, oldDSR string, a address, code string) (*User, error) {
-	code = strings.TrimSpace(code)
-	if code == "" || len(code) > 32 {
-		return nil, ErrInvalidCode
+func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
+	b, _ := json.Marshal(p)
+	if err := m.state.set(ctx, pendingKey+userID, b, codeWindow); err != nil {
+		return wrap(ErrUnavailable, err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*m.cfg.timeout)
-	defer cancel()
-	info, err := m.c.Auth.OTP().VerifyCode(ctx, a.method(), a.value, code, nil)
+	return nil
+}
+
+func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
+	var p pendingConversion
+	b, ok, err := m.state.get(ctx, pendingKey+userID)
 	if err != nil {
-		return nil, m.codeFailure("verify code", err)
+		return p, false, wrap(ErrUnavailable, err)
 	}
-	if info == nil || info.SessionToken == nil || info.RefreshToken == nil {
-		return nil, fmt.Errorf("anonymous: verify code: %w", descope.ErrUnexpectedResponse)
+	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+		return p, false, nil
 	}
-	if err := m.checkClaims(info.SessionToken, "DS"); err != nil {
-		return nil, err
-	}
-	if err := m.checkClaims(info.RefreshToken, "DSR"); err != nil {
-		return nil, err
-	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
-	if info.User != nil {
-		u.LoginIDs = info.User.LoginIDs
-	}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.revoke(info.RefreshToken.JWT)
-		return nil, err
-	}
-	m.revoke(oldDSR)
-	m.forget(anon)
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	return u, nil
+	return p, true, nil
 }
 
-// merge signs the visitor in to the existing user that owns the verified
-// address, lets the application move its data, and deletes the anonymous user.
-func (m *Middleware) merge(ctx context.Context, w http.ResponseWriter, r *http.Request, anon *User, oldDSR string, info *descope.AuthenticationInfo) (*User, error) {
-	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
-	if info.User != nil {
-		existing.LoginIDs = info.User.LoginIDs
-	}
-	if !m.cfg.allowMerge {
-		// Descope merged although we did not ask: keep the anonymous user.
-		m.revoke(info.RefreshToken.JWT)
-		return nil, ErrIdentifierInUse
-	}
-	if err := m.checkClaims(info.SessionToken, "DS"); err != nil {
-		return nil, err
-	}
-	if err := m.cfg.onMerge(ctx, anon, existing); err != nil {
-		m.revoke(info.RefreshToken.JWT)
-		return nil, fmt.Errorf("anonymous: merge hook: %w", err)
-	}
-	if err := m.c.Management.User().Delete(ctx, anon.ID); err != nil {
-		// The data has moved; a leftover anonymous user is culled later.
-		m.cfg.logger.Warn("delete of merged anonymous user failed", "user", anon.ID, "err", err)
-	}
-	m.revoke(oldDSR)
-	m.forget(anon)
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
-	return existing, nil
+func (m *Middleware) dropPending(ctx context.Context, userID string) {
+	_ = m.state.del(ctx, pendingKey+userID)
 }
 
-// ownsVerified reports whether the profile has a as a verified login ID.
-func ownsVerified(p *descope.UserResponse, a address) bool {
-	if !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
-		return false
-	}
-	if a.phone {
-		return p.VerifiedPhone && p.Phone == a.value
-	}
-	return p.VerifiedEmail && strings.EqualFold(p.Email, a.value)
-}
-
-// revoke logs a refresh token out at Descope, best effort.
-func (m *Middleware) revoke(refreshJWT string) {
+// revoke logs a refresh token out at Descope, best effort, within the
+// configured timeout.
+func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	if refreshJWT == "" {
 		return
 	}
-	if err := m.c.Auth.LogoutWithToken(refreshJWT, nil); err != nil {
-		m.cfg.logger.Debug("revoke of replaced refresh token failed", "err", err)
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	sr, err := m.sdkRequest(cctx, refreshJWT)
+	if err == nil {
+		err = m.c.Auth.Logout(sr, nil)
+	}
+	if err != nil {
+		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
 	}
 }
 
@@ -399,21 +521,4 @@ func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request,
 	}
 	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
 	return sr, nil
-}
-
-// ErrorStatus returns the HTTP status the conversion handlers answer err with.
-func ErrorStatus(err error) int {
-	switch {
-	case errors.Is(err, ErrInvalidAddress), errors.Is(err, ErrInvalidCode), errors.Is(err, errBadRequest):
-		return http.StatusBadRequest
-	case errors.Is(err, ErrNoSession), errors.Is(err, ErrInvalidToken), errors.Is(err, ErrDuplicateCookie):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrNotAnonymous), errors.Is(err, ErrIdentifierInUse):
-		return http.StatusConflict
-	case errors.Is(err, ErrTooManyAttempts), errors.Is(err, ErrRateLimited):
-		return http.StatusTooManyRequests
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }

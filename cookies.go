@@ -90,7 +90,7 @@ func (m *Middleware) cookie(name, value string, exp int64) *http.Cookie {
 // writeTokens sets the session cookie and, when refresh is non-nil, the
 // refresh cookie, with the cache headers a response carrying a cookie needs.
 func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descope.Token) {
-	now := time.Now().Unix()
+	now := m.now().Unix()
 	if session != nil && session.Expiration <= now {
 		session = nil // already expired: the browser would only send it back in vain
 	}

@@ -292,12 +292,7 @@ func (k *culler) retry(ctx context.Context, call func() error) error {
 		wait := backoff
 		backoff *= 2
 		if descope.IsError(err, descope.ErrRateLimitExceeded.Code) {
-			wait = 10 * time.Second
-			if de := descope.AsError(err); de.Info != nil {
-				if s, ok := de.Info[descope.ErrorInfoKeys.RateLimitExceededRetryAfter].(int); ok && s > 0 {
-					wait = time.Duration(s) * time.Second
-				}
-			}
+			wait = retryAfter(err, 10*time.Second)
 			wait = min(wait, time.Minute)
 		}
 		k.report.Retries++

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/descope/go-sdk/descope"
 )
@@ -26,11 +27,9 @@ var (
 	// transient failure (5xx, 429, timeout). The visitor's cookies are kept.
 	ErrUnavailable = errors.New("anonymous: descope unavailable")
 	// ErrRateLimited means provisioning was refused by the middleware's own
-	// per-client or global provisioning limit.
+	// per-client or global provisioning limit, or because Descope answered
+	// the last user creation with 429; the error says which.
 	ErrRateLimited = errors.New("anonymous: provisioning rate limit exceeded")
-	// ErrNotProvisioned means provisioning was skipped on purpose for this
-	// request: lazy mode, a crawler, a HEAD/OPTIONS request or the skip function.
-	ErrNotProvisioned = errors.New("anonymous: visitor not provisioned")
 	// ErrNotAnonymous means the operation needs an anonymous user and the
 	// current user is a regular one.
 	ErrNotAnonymous = errors.New("anonymous: user is not anonymous")
@@ -44,10 +43,93 @@ var (
 	// ErrTooManyAttempts means the one-time code was locked after too many
 	// wrong attempts; start the conversion again to get a new code.
 	ErrTooManyAttempts = errors.New("anonymous: too many attempts")
-	// ErrNoPendingConversion means verify was called with no conversion
-	// started for this visitor and address.
-	ErrNoPendingConversion = errors.New("anonymous: no conversion in progress")
+	// ErrNoPendingConversion means verify was called with no code sent to
+	// that address for this visitor (or the code's time has passed): a code
+	// only ever verifies the address it was sent to.
+	ErrNoPendingConversion = errors.New("anonymous: no code was sent to this address")
+	// ErrTooManyCodes means the visitor, or the address, was sent as many
+	// one-time codes as the limits allow for now; the error says which.
+	ErrTooManyCodes = errors.New("anonymous: too many codes requested, try again later")
+	// ErrConversionInProgress means another request is finishing the same
+	// visitor's conversion right now (a double submit).
+	ErrConversionInProgress = errors.New("anonymous: conversion already in progress")
+	// ErrDescopeMerged means Descope merged the visitor with another account
+	// while the address was being verified (the address was registered by
+	// someone else between the check and the code). Nothing was deleted by
+	// the middleware; the error names both user IDs so the application can
+	// repair its data. It reaches the error hook and is logged at error level.
+	ErrDescopeMerged = errors.New("anonymous: descope merged the visitor with another account")
 )
+
+// errBadRequest marks a request to a conversion handler that is not the JSON
+// it expects; errMethod one with the wrong method.
+var (
+	errBadRequest = errors.New("anonymous: bad request")
+	errMethod     = errors.New("anonymous: method not allowed")
+)
+
+// errorTable is the one place that turns errors into HTTP answers: the status
+// and the message a visitor may see. The first sentinel err matches wins.
+var errorTable = []struct {
+	err    error
+	status int
+}{
+	{errMethod, http.StatusMethodNotAllowed},
+	{errBadRequest, http.StatusBadRequest},
+	{ErrInvalidAddress, http.StatusBadRequest},
+	{ErrInvalidCode, http.StatusBadRequest},
+	{ErrNoSession, http.StatusUnauthorized},
+	{ErrInvalidToken, http.StatusUnauthorized},
+	{ErrDuplicateCookie, http.StatusBadRequest},
+	{ErrNotAnonymous, http.StatusConflict},
+	{ErrIdentifierInUse, http.StatusConflict},
+	{ErrNoPendingConversion, http.StatusConflict},
+	{ErrConversionInProgress, http.StatusConflict},
+	{ErrDescopeMerged, http.StatusConflict},
+	{ErrTooManyAttempts, http.StatusTooManyRequests},
+	{ErrTooManyCodes, http.StatusTooManyRequests},
+	{ErrRateLimited, http.StatusTooManyRequests},
+	{ErrUnavailable, http.StatusServiceUnavailable},
+}
+
+// ErrorStatus returns the HTTP status for err: 400 for bad input, 401 for a
+// missing or invalid session, 409 for a conflict with the visitor's or the
+// address's state, 429 for a limit, 503 when Descope is unavailable, and 500
+// for anything else. The conversion handlers and FailClosed answer with it.
+func ErrorStatus(err error) int {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.status
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// publicMessage is the text of err that is safe to show a visitor: the
+// sentinel's message (with the detail of a bad request), never Descope's.
+func publicMessage(err error) string {
+	if errors.Is(err, errBadRequest) {
+		return strings.TrimPrefix(err.Error(), "anonymous: ")
+	}
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return strings.TrimPrefix(e.err.Error(), "anonymous: ")
+		}
+	}
+	return "internal error"
+}
+
+// FailClosed is a ready-made error handler for WithErrorHandler, for
+// applications that prefer failing closed: it answers with a JSON error and
+// the status ErrorStatus gives (503 while Descope is unavailable, 429 over a
+// provisioning limit), and the request goes no further.
+func FailClosed(w http.ResponseWriter, _ *http.Request, err error) {
+	status := ErrorStatus(err)
+	if status == http.StatusInternalServerError {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]string{"error": publicMessage(err)})
+}
 
 // descopeError wraps err from Descope under a sentinel so both errors.Is(err,
 // sentinel) and errors.As(err, **descope.Error) work.
@@ -108,4 +190,15 @@ func isTransient(err error) bool {
 	}
 	s := statusOf(err)
 	return s >= http.StatusInternalServerError || s == http.StatusTooManyRequests
+}
+
+// retryAfter returns the Retry-After that came with a 429 from Descope, or
+// def when it carried none.
+func retryAfter(err error, def time.Duration) time.Duration {
+	if de := descope.AsError(err); de != nil && de.Info != nil {
+		if s, ok := de.Info[descope.ErrorInfoKeys.RateLimitExceededRetryAfter].(int); ok && s > 0 {
+			return time.Duration(s) * time.Second
+		}
+	}
+	return def
 }

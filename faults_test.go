@@ -186,6 +186,14 @@ func faultProvision(t *testing.T, c *cell) {
 	default:
 		t.Errorf("%d users left behind by a failed provisioning", left)
 	}
+	if c.kind == "429" && c.label == "user-create" {
+		// Descope's user-create limit is per project: provisioning waits
+		// out Retry-After for every visitor before asking again.
+		if again := w.get(t, w.browser(t), "/"); again.UserID != "" || w.emu.Requests("/v1/mgmt/user/create") != 1 {
+			t.Errorf("user create called again within Retry-After: %+v", again)
+		}
+		w.clock.advance(2 * time.Second)
+	}
 	if again := w.get(t, b, "/"); !again.New || again.UserID == "" || !hasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
 	}

@@ -8,10 +8,6 @@ import (
 	"net/http"
 )
 
-// errBadRequest marks a request to a conversion handler that is not the JSON
-// it expects.
-var errBadRequest = errors.New("anonymous: bad request")
-
 // maxBodyBytes bounds the JSON body of a conversion request.
 const maxBodyBytes = 4 << 10
 
@@ -105,19 +101,10 @@ func decodeConvert(w http.ResponseWriter, r *http.Request) (ConvertRequest, stri
 	return req, req.Email + req.Phone, nil
 }
 
-var errMethod = errors.New("anonymous: method not allowed")
-
 // writeError answers a conversion request with a JSON error.
 func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := ErrorStatus(err)
-	msg := publicMessage(err)
-	switch {
-	case errors.Is(err, errMethod):
-		status, msg = http.StatusMethodNotAllowed, "method not allowed"
-	case errors.Is(err, errBadRequest):
-		msg = err.Error()[len("anonymous: "):]
-	}
-	if status >= 500 {
+	status, msg := ErrorStatus(err), publicMessage(err)
+	if status >= 500 || errors.Is(err, ErrDescopeMerged) {
 		m.cfg.logger.Warn("conversion failed", "path", r.URL.Path, "err", err)
 		if m.cfg.errorHandler != nil {
 			tw := &trackingWriter{ResponseWriter: w}

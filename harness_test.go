@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,9 +70,17 @@ type world struct {
 	hooks *errLog // what the error hook saw
 	convs *errLog // what the conversion endpoints returned
 
+	clock *testClock // the middleware's clock
+
 	mu  sync.Mutex
 	trs []*http.Transport
 }
+
+// testClock is real time plus an offset a test moves forward.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // newWorld starts an emulator (seconds unit on) and a middleware with a 300 ms
 // timeout, its own rate limits off, and an error hook that records and lets
@@ -80,7 +89,7 @@ func newWorld(t testing.TB, emuOpts []descopetest.Option, opts ...anonymous.Opti
 	t.Helper()
 	emu := descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)
 	t.Cleanup(emu.Close)
-	w := &world{emu: emu, hooks: &errLog{}, convs: &errLog{}}
+	w := &world{emu: emu, hooks: &errLog{}, convs: &errLog{}, clock: &testClock{}}
 	w.build(t, opts...)
 	return w
 }
@@ -95,6 +104,7 @@ func (w *world) build(t testing.TB, opts ...anonymous.Option) {
 		anonymous.WithClientRateLimit(0, 0),
 		anonymous.WithGlobalRateLimit(0, 0),
 		anonymous.WithErrorHandler(w.hooks.hook),
+		anonymous.WithClock(w.clock.now),
 	}
 	m, err := anonymous.New(w.sdk, append(base, opts...)...)
 	if err != nil {
@@ -114,7 +124,7 @@ func (w *world) build(t testing.TB, opts ...anonymous.Option) {
 // It shares w's error logs and transports.
 func (w *world) sibling(t testing.TB, opts ...anonymous.Option) *world {
 	t.Helper()
-	s := &world{emu: w.emu, hooks: w.hooks, convs: w.convs}
+	s := &world{emu: w.emu, hooks: w.hooks, convs: w.convs, clock: w.clock}
 	s.build(t, opts...)
 	w.mu.Lock()
 	w.trs = append(w.trs, s.trs...)

@@ -158,7 +158,7 @@ func TestProvisionRateLimits(t *testing.T) {
 }
 
 func TestErrorHandlerCanFailClosed(t *testing.T) {
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithErrorHandler(anonymous.Unavailable))
+	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
 	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
 	me := env.Get(t, env.Browser(t), "/whoami")
 	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {

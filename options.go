@@ -52,6 +52,8 @@ type config struct {
 	degraded       bool
 	strategy       Strategy
 	globalSet      bool
+	ipv6PrefixBits int
+	now            func() time.Time // the clock; tests set it
 }
 
 func defaultConfig() config {
@@ -71,7 +73,8 @@ func defaultConfig() config {
 		loginID:        NewLoginID,
 		isGenerated:    IsGeneratedLoginID,
 		crawler:        IsCrawler,
-		clientKey:      ClientIP,
+		ipv6PrefixBits: 64,
+		now:            time.Now,
 		clientLimit:    10,
 		clientPer:      time.Minute,
 		globalLimit:    100,
@@ -232,14 +235,31 @@ func WithSkip(skip func(*http.Request) bool) Option {
 }
 
 // WithClientKey sets how provisioning requests are attributed to a client for
-// the per-client limit. Behind a proxy, return the address the proxy reports.
-// Defaults to ClientIP (the connection's remote address).
+// the per-client limit. Behind a proxy, return the address the proxy reports
+// (and cut IPv6 addresses to a prefix, as the default does). Defaults to
+// ClientIP (the connection's remote address), with IPv6 addresses cut to the
+// prefix WithIPv6Prefix sets.
 func WithClientKey(key func(*http.Request) string) Option {
 	return func(c *config) error {
 		if key == nil {
 			return errors.New("anonymous: nil client key function")
 		}
 		c.clientKey = key
+		return nil
+	}
+}
+
+// WithIPv6Prefix sets the prefix length to which the default client key cuts
+// an IPv6 address: a host or a home network usually holds a whole /64, so
+// counting single addresses would let one client spend the global limit.
+// IPv4 addresses are counted whole. Defaults to 64; 128 counts single
+// addresses.
+func WithIPv6Prefix(bits int) Option {
+	return func(c *config) error {
+		if bits < 16 || bits > 128 {
+			return fmt.Errorf("anonymous: IPv6 prefix length %d outside 16..128", bits)
+		}
+		c.ipv6PrefixBits = bits
 		return nil
 	}
 }

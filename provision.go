@@ -63,10 +63,16 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	if err != nil {
 		return nil, err
 	}
-	if !m.limiter.allow(m.cfg.clientKey(r), time.Now()) {
-		return nil, ErrRateLimited
+	if strategy == UserBacked {
+		if until := m.createPausedUntil.Load(); m.now().UnixNano() < until {
+			return nil, fmt.Errorf("%w: descope's user-create limit was hit; paused until %s",
+				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
+		return nil, err
+	}
+	ctx, cancel := m.callContext(ctx)
 	defer cancel()
 	var session, refresh *descope.Token
 	var loginIDs []string
@@ -100,6 +106,11 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
 	})
 	if err != nil {
+		if statusOf(err) == http.StatusTooManyRequests {
+			// Descope's limit is per project: stop asking for every visitor
+			// until it has passed (Descope blocks for 60 s after a 429).
+			m.createPausedUntil.Store(m.now().Add(retryAfter(err, time.Minute)).UnixNano())
+		}
 		return "", nil, nil, m.descopeFailure("create anonymous user", err)
 	}
 	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
@@ -163,7 +174,7 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 		return nil, err
 	}
 	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.cfg.timeout)
+		ctx, cancel := m.callContext(r.Context())
 		defer cancel()
 		if derr := m.c.Management.User().Delete(ctx, nu.ID); derr != nil {
 			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
@@ -172,7 +183,8 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 		return nil, err
 	}
 	hold.copyTo(w)
-	m.revoke(oldDSR)
+	m.revoke(r.Context(), oldDSR)
+	m.refreshes.forget(oldDSR)
 	m.forget(u)
 	return nu, nil
 }

@@ -1,72 +1,97 @@
 package anonymous
 
 import (
-	"sync"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
-// maxTrackedClients bounds the per-client counters of one window. Past it,
-// clients not yet seen in the window are refused: under a flood that wide the
-// global limit would refuse them anyway.
-const maxTrackedClients = 100000
+// Limits on one-time codes, so the conversion flow cannot pump email or SMS
+// and one attacker cannot lock a victim's address: a visitor may request at
+// most maxCodesPerVisitor codes per codeWindow, and an address may be sent at
+// most maxCodesPerAddress, a ceiling above what any one visitor can spend.
+const (
+	maxCodesPerVisitor = 5
+	maxCodesPerAddress = 10
+	codeWindow         = 10 * time.Minute
+)
 
-// window counts events in fixed windows of length per, in total and per key.
-type window struct {
-	limit int
-	per   time.Duration
-
-	mu     sync.Mutex
-	start  time.Time
-	total  int
-	counts map[string]int
+// windowKey names the counter of key in the fixed window of length per that
+// holds now.
+func windowKey(prefix, key string, per time.Duration, now time.Time) string {
+	return prefix + key + "@" + strconv.FormatInt(now.UnixNano()/int64(per), 36)
 }
 
-func newWindow(limit int, per time.Duration) *window {
-	if limit <= 0 {
-		return nil
+// take counts one event against the window counter of key and reports
+// whether it stays within limit. An event over the limit is not counted.
+func (m *Middleware) take(ctx context.Context, prefix, key string, limit int, per time.Duration) (counter string, ok bool) {
+	counter = windowKey(prefix, key, per, m.now())
+	n, _ := m.state.incr(ctx, counter, 1, per)
+	if n > int64(limit) {
+		_, _ = m.state.incr(ctx, counter, -1, per)
+		return counter, false
 	}
-	return &window{limit: limit, per: per, counts: make(map[string]int)}
+	return counter, true
 }
 
-func (w *window) roll(now time.Time) {
-	if now.Sub(w.start) >= w.per {
-		w.start = now
-		w.total = 0
-		clear(w.counts)
+// give returns an event counted by take, for work that did not happen.
+func (m *Middleware) give(ctx context.Context, counter string, per time.Duration) {
+	_, _ = m.state.incr(ctx, counter, -1, per)
+}
+
+// takeProvisionSlot takes one slot from the per-client and from the global
+// provisioning limit, or from neither.
+func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error {
+	var clientCounter string
+	if l := m.cfg.clientLimit; l > 0 {
+		c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
+		if !ok {
+			return fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
+		}
+		clientCounter = c
 	}
-}
-
-// provisionLimiter enforces the per-client and the global provisioning limit.
-type provisionLimiter struct {
-	client *window
-	global *window
-}
-
-// allow takes one provisioning slot for key, or reports that a limit is hit.
-// A slot is taken from both limits or from neither.
-func (l *provisionLimiter) allow(key string, now time.Time) bool {
-	c, g := l.client, l.global
-	if c != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.roll(now)
-		n, seen := c.counts[key]
-		if n >= c.limit || (!seen && len(c.counts) >= maxTrackedClients) {
-			return false
+	if l := m.cfg.globalLimit; l > 0 {
+		if _, ok := m.take(ctx, "prov:g", "", l, m.cfg.globalPer); !ok {
+			if clientCounter != "" {
+				m.give(ctx, clientCounter, m.cfg.clientPer)
+			}
+			return fmt.Errorf("%w: global limit of %d per %v", ErrRateLimited, l, m.cfg.globalPer)
 		}
 	}
-	if g != nil {
-		g.mu.Lock()
-		g.roll(now)
-		if g.total >= g.limit {
-			g.mu.Unlock()
-			return false
-		}
-		g.total++
-		g.mu.Unlock()
+	return nil
+}
+
+// takeCodeSlot counts a one-time code about to be sent to a for the visitor
+// userID. It returns a function that gives the slot back, for a code that was
+// not sent after all.
+func (m *Middleware) takeCodeSlot(ctx context.Context, userID string, a address) (release func(), err error) {
+	byVisitor, ok := m.take(ctx, "code:u:", userID, maxCodesPerVisitor, codeWindow)
+	if !ok {
+		return nil, fmt.Errorf("%w: at most %d codes per visitor in %v", ErrTooManyCodes, maxCodesPerVisitor, codeWindow)
 	}
-	if c != nil {
-		c.counts[key]++
+	byAddress, ok := m.take(ctx, "code:a:", a.limitKey(), maxCodesPerAddress, codeWindow)
+	if !ok {
+		m.give(ctx, byVisitor, codeWindow)
+		return nil, fmt.Errorf("%w: at most %d codes per address in %v", ErrTooManyCodes, maxCodesPerAddress, codeWindow)
 	}
-	return true
+	return func() {
+		m.give(ctx, byVisitor, codeWindow)
+		m.give(ctx, byAddress, codeWindow)
+	}, nil
+}
+
+// limitKey is the address as the code limits count it: an email without its
+// "+tag" (ada+1@x and ada+2@x reach one mailbox), a phone as it is.
+func (a address) limitKey() string {
+	if a.phone {
+		return a.value
+	}
+	at := strings.LastIndexByte(a.value, '@')
+	local, domain := a.value[:at], a.value[at:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	return local + domain
 }

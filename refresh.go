@@ -2,6 +2,8 @@ package anonymous
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -48,9 +50,11 @@ type refreshCall struct {
 // call to Descope, and remembers outcomes: successes for refreshGrace (never
 // past the new session's expiry), failures for failureMemory.
 type refreshGroup struct {
+	now      func() time.Time
 	mu       sync.Mutex
 	inflight map[string]*refreshCall
 	recent   map[string]refreshResult
+	spentFor map[string]string // rotated-in refresh token -> the one spent for it
 }
 
 func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refreshResult, error) {
@@ -58,13 +62,14 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	if g.inflight == nil {
 		g.inflight = make(map[string]*refreshCall)
 		g.recent = make(map[string]refreshResult)
+		g.spentFor = make(map[string]string)
 	}
 	if res, ok := g.recent[token]; ok {
-		if res.fresh(time.Now()) {
+		if res.fresh(g.now()) {
 			g.mu.Unlock()
 			return res, res.err
 		}
-		delete(g.recent, token)
+		g.dropLocked(token)
 	}
 	if c, ok := g.inflight[token]; ok {
 		g.mu.Unlock()
@@ -75,24 +80,59 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	g.inflight[token] = c
 	g.mu.Unlock()
 
+	defer func() {
+		// Release the waiters whatever happens, a panic in fn included.
+		if p := recover(); p != nil {
+			c.res, c.err = refreshResult{}, fmt.Errorf("%w: refresh panicked: %v", ErrUnavailable, p)
+			g.mu.Lock()
+			delete(g.inflight, token)
+			g.mu.Unlock()
+			close(c.done)
+			panic(p)
+		}
+	}()
 	c.res, c.err = fn()
 
 	g.mu.Lock()
 	delete(g.inflight, token)
-	now := time.Now()
+	now := g.now()
 	if len(g.recent) >= maxRecentRefreshes {
 		for k, r := range g.recent {
 			if !r.fresh(now) || len(g.recent) >= maxRecentRefreshes {
-				delete(g.recent, k)
+				g.dropLocked(k)
 			}
 		}
 	}
 	remembered := c.res
 	remembered.at, remembered.err = now, c.err
 	g.recent[token] = remembered
+	if c.err == nil && c.res.refresh != nil {
+		g.spentFor[c.res.refresh.JWT] = token
+	}
 	g.mu.Unlock()
 	close(c.done)
 	return c.res, c.err
+}
+
+// dropLocked forgets the outcome remembered for token.
+func (g *refreshGroup) dropLocked(token string) {
+	if r, ok := g.recent[token]; ok && r.refresh != nil {
+		delete(g.spentFor, r.refresh.JWT)
+	}
+	delete(g.recent, token)
+}
+
+// forget drops what is remembered of a refresh token that was revoked
+// (logout, conversion): the outcome of spending it, and the outcome of the
+// refresh that rotated it in, which would otherwise still hand it out.
+func (g *refreshGroup) forget(token string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if old, ok := g.spentFor[token]; ok {
+		g.dropLocked(old)
+		delete(g.spentFor, token)
+	}
+	g.dropLocked(token)
 }
 
 // callRefresh asks Descope for a new session token. It runs detached from
@@ -113,7 +153,7 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 	if err := m.checkClaims(session, "DS"); err != nil {
 		return refreshResult{}, err
 	}
-	res := refreshResult{session: session, at: time.Now()}
+	res := refreshResult{session: session, at: m.now()}
 	for _, ck := range (&http.Response{Header: cw.h}).Cookies() {
 		if ck.Value == "" || ck.Value == refreshJWT {
 			continue
@@ -123,4 +163,47 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		}
 	}
 	return res, nil
+}
+
+// refresh trades a refresh token for a new session token. Concurrent requests
+// with the same refresh token share one call to Descope. A transient failure
+// leaves the visitor's cookies alone; a rejected refresh token lets the
+// visitor be provisioned anew.
+func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string) (*User, outcome, error) {
+	ctx := r.Context()
+	rt, err := m.verify(ctx, dsr, "DSR")
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			return nil, refused, err
+		}
+		return nil, noSession, nil
+	}
+	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
+		return m.callRefresh(ctx, rt.Token.JWT)
+	})
+	if err != nil {
+		if isTransient(err) {
+			err = wrap(ErrUnavailable, err)
+			if !m.cfg.degraded {
+				return nil, refused, err
+			}
+			// Degraded: the refresh token is genuine, unexpired and ours; keep
+			// the visitor's identity for this request and touch no cookie.
+			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
+		}
+		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
+		return nil, noSession, nil
+	}
+	u := m.userFrom(res.session)
+	u.Refreshed = true
+	m.writeTokens(w, res.session, res.refresh)
+	if _, known := m.knownTenant(); known || u.Anonymous {
+		cached := *u
+		cached.Refreshed = false
+		m.cache.put(&cached, res.session.Expiration)
+	}
+	if m.cfg.onRefresh != nil {
+		m.cfg.onRefresh(ctx, u)
+	}
+	return u, identified, nil
 }

@@ -78,7 +78,7 @@ func TestErrorResponseStopsChain(t *testing.T) {
 		r.Handle("/*", app)
 		return r
 	}
-	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.Unavailable))
+	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
 	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
 	me := env.Get(t, env.Browser(t), "/whoami")
 	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {

@@ -7,7 +7,7 @@
 // way, with User, and the net/http way, with
 // anonymous.FromContext(c.Request().Context()). When the error hook set by
 // anonymous.WithErrorHandler writes a response (for example
-// anonymous.Unavailable), the next handler is not called.
+// anonymous.FailClosed), the next handler is not called.
 //
 //	anon, err := anonymous.New(client)
 //	if err != nil { ... }

@@ -6,7 +6,7 @@
 // following handlers. The user is then reachable both the gin way, with User,
 // and the net/http way, with anonymous.FromContext(c.Request.Context()). When
 // the error hook set by anonymous.WithErrorHandler writes a response (for
-// example anonymous.Unavailable), the chain is aborted there.
+// example anonymous.FailClosed), the chain is aborted there.
 //
 //	anon, err := anonymous.New(client)
 //	if err != nil { ... }

@@ -1,0 +1,8 @@
+package anonymous
+
+import "time"
+
+// WithClock sets the middleware's clock, for tests.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error { c.now = now; return nil }
+}

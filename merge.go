@@ -1,0 +1,163 @@
+package anonymous
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// Merging. Descope's own merge (verifying an update onto another account's
+// login ID) deletes one of the two accounts at verify, before the application
+// could move any data, so the middleware never asks for it: an address that is
+// already an account's login ID is refused (ErrIdentifierInUse) before any code
+// is sent and again right before the code is verified. With WithMerge the
+// visitor instead proves the address with a sign-in code for the existing
+// account; the merge hook moves the data; only when it succeeded is the
+// anonymous user deleted and the visitor switched to the existing account,
+// which gains neither the anonymous tenant nor the generated login ID.
+
+// finishMerge verifies a sign-in code for the existing account that owns the
+// address, and moves the visitor there.
+func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, p pendingConversion, code string) (*User, error) {
+	code, err := cleanCode(code)
+	if err != nil {
+		return nil, err
+	}
+	if !anon.Anonymous {
+		return nil, ErrNotAnonymous
+	}
+	if owner, err := m.ownerOf(ctx, a); err != nil {
+		return nil, err
+	} else if owner != p.ExistingID {
+		// The account changed hands or went away since the code was sent.
+		m.dropPending(ctx, anon.ID)
+		return nil, fmt.Errorf("%w: the address changed owner; start again", ErrNoPendingConversion)
+	}
+	info, err := m.verifyCode(ctx, a, a.value, code)
+	if err != nil {
+		return nil, err
+	}
+	if info.SessionToken.ID != p.ExistingID {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		m.dropPending(ctx, anon.ID)
+		return nil, fmt.Errorf("%w: the code signed in another account; start again", ErrNoPendingConversion)
+	}
+	return m.switchTo(ctx, w, anon, dsr, info)
+}
+
+// switchTo runs the merge hook and, when it succeeded, deletes the anonymous
+// user (a user-backed one) and hands the visitor the existing account's
+// tokens. When the hook fails, nothing changes and the tokens are revoked.
+func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, info *descope.AuthenticationInfo) (*User, error) {
+	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	if info.User != nil {
+		existing.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.cfg.onMerge(ctx, anon, existing); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, fmt.Errorf("anonymous: merge hook: %w", err)
+	}
+	if !isNative(anon) {
+		cctx, cancel := m.callContext(ctx)
+		err := m.c.Management.User().Delete(cctx, anon.ID)
+		cancel()
+		if err != nil {
+			// The data has moved; a leftover anonymous user is culled later.
+			m.cfg.logger.Warn("delete of merged anonymous user failed", "user", anon.ID, "err", err)
+		}
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	m.retire(ctx, anon, dsr)
+	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
+	return existing, nil
+}
+
+// finishNative verifies the code of a Descope-native anonymous visitor: the
+// code, sent to the address by sign-up-or-in, signs the visitor up or in to
+// the user that owns the address (no account is changed or deleted: the code
+// proves the visitor owns it), the OnConvert hook moves the data from the
+// anonymous ID, and that user's tokens replace the anonymous ones.
+func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
+	code, err := cleanCode(code)
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.verifyCode(ctx, a, a.value, code)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	if info.User != nil {
+		u.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	m.retire(ctx, anon, dsr)
+	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
+	return u, nil
+}
+
+// descopeMerged handles a verify at which Descope merged the visitor with
+// another account anyway: the address became that account's login ID after
+// the last check. Descope keeps the other account (onMergeUseExisting), so
+// its data is safe, but it gained the anonymous tenant and the generated
+// login ID: both are taken away again. The application learns both user IDs
+// through the error (ErrDescopeMerged), the error hook and an error log.
+func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descope.AuthenticationInfo, before *descope.UserResponse, a address, loginID, tenant string) error {
+	kept := info.SessionToken.ID
+	m.dropPending(ctx, anon.ID)
+	if kept != anon.ID {
+		cctx, cancel := m.callContext(ctx)
+		if _, err := m.c.Management.User().RemoveTenant(cctx, kept, tenant); err != nil {
+			m.cfg.logger.Warn("removing the anonymous tenant from a merged account failed", "user", kept, "err", err)
+		}
+		cancel()
+		if m.cfg.isGenerated(loginID) {
+			cctx, cancel := m.callContext(ctx)
+			if _, err := m.c.Management.User().UpdateLoginID(cctx, loginID, ""); err != nil {
+				m.cfg.logger.Warn("removing a generated login ID from a merged account failed", "user", kept, "err", err)
+			}
+			cancel()
+		}
+		m.forget(anon)
+		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)
+		return fmt.Errorf("%w: anonymous user %s merged into user %s", ErrDescopeMerged, anon.ID, kept)
+	}
+	foreign := foreignLoginIDs(info.User, before, a)
+	m.cfg.logger.Error("descope merged another account into the anonymous user", "anonymous", anon.ID, "loginIds", foreign)
+	return fmt.Errorf("%w: account with login IDs %v merged into anonymous user %s", ErrDescopeMerged, foreign, anon.ID)
+}
+
+// foreignLoginIDs returns the login IDs of after that were neither on before
+// nor the address being verified: the mark of a merge by Descope.
+func foreignLoginIDs(after, before *descope.UserResponse, a address) []string {
+	if after == nil || before == nil {
+		return nil
+	}
+	var out []string
+	for _, id := range after.LoginIDs {
+		if (a.value != "" && strings.EqualFold(id, a.value)) || slices.Contains(before.LoginIDs, id) {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// ownsVerified reports whether the profile has a as a verified login ID.
+func ownsVerified(p *descope.UserResponse, a address) bool {
+	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
+		return false
+	}
+	if a.phone {
+		return p.VerifiedPhone && p.Phone == a.value
+	}
+	return p.VerifiedEmail && strings.EqualFold(p.Email, a.value)
+}
