@@ -79,7 +79,7 @@ type world struct {
 // testClock is real time plus an offset a test moves forward.
 type testClock struct{ offset atomic.Int64 }
 
-func (c *testClock) now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // newWorld starts an emulator (seconds unit on) and a middleware with a 300 ms
@@ -234,6 +234,20 @@ func (w *world) verify(t testing.TB, b *http.Client, addr, code string) probe {
 	return w.do(t, b, http.MethodPost, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil)
 }
 
+// jsonBody returns a request edit that sends v as the JSON body.
+func jsonBody(t testing.TB, v any) func(*http.Request) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(r *http.Request) {
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		r.ContentLength = int64(len(data))
+		r.Header.Set("Content-Type", "application/json")
+	}
+}
+
 // visitor returns a browser that was just given an anonymous user.
 func (w *world) visitor(t testing.TB) (*http.Client, probe) {
 	t.Helper()
@@ -295,6 +309,20 @@ func probeApp(m *anonymous.Middleware, convs *errLog) http.Handler {
 	mux.HandleFunc("POST /x/verify", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		u, err := m.FinishConversion(w, r, q.Get("addr"), q.Get("code"))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeUser(w, u)
+	})
+	mux.HandleFunc("POST /x/logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Logout(w, r); err != nil {
+			convs.add(err)
+		}
+		writeUser(w, nil)
+	})
+	mux.HandleFunc("POST /x/promote", func(w http.ResponseWriter, r *http.Request) {
+		u, err := m.Promote(w, r)
 		if err != nil {
 			fail(w, err)
 			return

@@ -1,0 +1,441 @@
+package anonymous_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/descope/go-sdk/descope"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// Regression tests for account takeover and abuse of conversion, one per
+// finding of an outside attack on the library. An attacker controls the
+// request body, the cookies, the timing and the number of parallel requests,
+// and owns some addresses but not others.
+
+// registered makes a regular user whose login ID is addr.
+func registered(t *testing.T, w *world, addr string) *descope.UserResponse {
+	t.Helper()
+	req := &descope.UserRequest{}
+	if strings.Contains(addr, "@") {
+		req.Email = addr
+	} else {
+		req.Phone = addr
+	}
+	u, err := w.sdk.Management.User().Create(context.Background(), addr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// 1. A code for the attacker's own address must not sign the attacker in as
+// the owner of the address named at verify: through the handlers, through
+// the plain functions, for phones written either way, and after Promote.
+func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name, own, victim, named string
+		native                   bool
+	}{
+		{"email", "attacker@example.com", "victim@example.com", "victim@example.com", false},
+		{"email in another case", "attacker@example.com", "victim@example.com", "VICTIM@example.com", false},
+		{"phone", "+14155550100", "+14155550199", "+14155550199", false},
+		{"phone written otherwise", "+14155550100", "+14155550199", "+1 415 555 0199", false},
+		{"native visitor after Promote", "attacker@example.com", "victim@example.com", "victim@example.com", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hooked [][2]string
+			var mu sync.Mutex
+			opts := []anonymous.Option{anonymous.WithOnConvert(func(_ context.Context, anonID string, u *anonymous.User) error {
+				mu.Lock()
+				defer mu.Unlock()
+				hooked = append(hooked, [2]string{anonID, u.ID})
+				return nil
+			})}
+			if tc.native {
+				opts = append(opts, anonymous.WithStrategy(anonymous.NativeTokens))
+			}
+			w := newWorld(t, nil, opts...)
+			victim := registered(t, w, strings.ReplaceAll(tc.victim, " ", ""))
+			field := "email"
+			if !strings.Contains(tc.own, "@") {
+				field = "phone"
+			}
+			b, anon := w.visitor(t)
+			if tc.native {
+				promoted := promote(t, w, b)
+				anon.UserID = promoted
+				mu.Lock()
+				hooked = nil
+				mu.Unlock()
+			}
+			before := stateOf(w.emu, victim.UserID)
+			for _, via := range []string{"handler", "function"} {
+				if st := w.do(t, b, http.MethodPost, "/convert/start", jsonBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
+					t.Fatalf("start with the attacker's own address: %+v", st)
+				}
+				code, ok := w.emu.Outbox(strings.ToLower(tc.own))
+				if !ok {
+					t.Fatal("no code for the attacker's own address")
+				}
+				var p probe
+				if via == "handler" {
+					p = w.do(t, b, http.MethodPost, "/convert/verify", jsonBody(t, map[string]string{field: tc.named, "code": code}))
+				} else {
+					p = w.verify(t, b, tc.named, code)
+				}
+				if p.Status == http.StatusOK || p.UserID == victim.UserID || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
+					t.Fatalf("%s: verify naming the victim's address answered %+v", via, p)
+				}
+				if p.Status != http.StatusConflict {
+					t.Errorf("%s: status %d, want 409 (no code was sent to that address)", via, p.Status)
+				}
+				if me := w.get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
+					t.Fatalf("%s: attacker is now %+v", via, me)
+				}
+			}
+			if after := stateOf(w.emu, victim.UserID); !after.equal(before) {
+				t.Errorf("victim changed: %+v -> %+v", before, after)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, h := range hooked {
+				if h[1] == victim.UserID {
+					t.Errorf("conversion hook called with the victim: %v", h)
+				}
+			}
+		})
+	}
+}
+
+// promote lifts a native visitor to a user-backed one through the probe
+// app's /x/promote, and returns its new user ID.
+func promote(t *testing.T, w *world, b *http.Client) string {
+	t.Helper()
+	p := w.do(t, b, http.MethodPost, "/x/promote", nil)
+	if p.Status != http.StatusOK || p.UserID == "" {
+		t.Fatalf("promote: %+v", p)
+	}
+	return p.UserID
+}
+
+// 2. A session whose refresh token was revoked at Descope does not come back
+// through the no-code resume path, with the session as a cookie or a bearer.
+func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
+	for _, revoke := range []string{"logout", "management logout"} {
+		for _, bearer := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bearer=%v", revoke, bearer), func(t *testing.T) {
+				w := newWorld(t, nil)
+				b, anon := w.visitor(t)
+				if st := w.start(t, b, "own@example.com"); st.Status != http.StatusOK {
+					t.Fatalf("start: %+v", st)
+				}
+				code, _ := w.emu.Outbox("own@example.com")
+				if p := w.verify(t, b, "own@example.com", code); p.Status != http.StatusOK || p.UserID != anon.UserID {
+					t.Fatalf("verify: %+v", p)
+				}
+				stolen := w.jar(b) // a copy of the converted session
+				switch revoke {
+				case "logout":
+					if p := w.do(t, b, http.MethodPost, "/x/logout", nil); p.Status != http.StatusOK {
+						t.Fatalf("logout: %+v", p)
+					}
+				default:
+					if err := w.sdk.Management.User().LogoutUserByUserID(context.Background(), anon.UserID); err != nil {
+						t.Fatal(err)
+					}
+				}
+				thief := w.browser(t)
+				keys := w.emu.Requests("/v1/mgmt/auth/signin")
+				p := w.do(t, thief, http.MethodPost, "/convert/verify", func(r *http.Request) {
+					jsonBody(t, map[string]string{"email": "own@example.com"})(r)
+					r.AddCookie(&http.Cookie{Name: "DSR", Value: stolen["DSR"]})
+					if bearer {
+						r.Header.Set("Authorization", "Bearer "+stolen["DS"])
+					} else {
+						r.AddCookie(&http.Cookie{Name: "DS", Value: stolen["DS"]})
+					}
+				})
+				if p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
+					t.Fatalf("a revoked session was revived: %+v", p)
+				}
+				if p.Status != http.StatusUnauthorized {
+					t.Errorf("status %d, want 401", p.Status)
+				}
+				if n := w.emu.Requests("/v1/mgmt/auth/signin") - keys; n != 0 {
+					t.Errorf("%d tokens minted for a revoked session", n)
+				}
+			})
+		}
+	}
+}
+
+// 3a. Logout and the revokes inside conversion are bounded by the timeout.
+func TestSecurityLogoutAndRevokesHonourTimeout(t *testing.T) {
+	w := newWorld(t, nil)
+	b, anon := w.visitor(t)
+	w.emu.InjectFault("/v1/auth/logout", descopetest.Fault{Latency: 20 * faultTimeout})
+	p := w.do(t, b, http.MethodPost, "/x/logout", nil)
+	if p.Took >= 3*faultTimeout {
+		t.Errorf("logout took %v with a %v timeout", p.Took, faultTimeout)
+	}
+	if len(w.jar(b)) != 0 {
+		t.Error("cookies not cleared by a logout Descope did not answer")
+	}
+
+	// A conversion whose revokes are slow still finishes, whole.
+	b, anon = w.visitor(t)
+	if st := w.start(t, b, "slow@example.com"); st.Status != http.StatusOK {
+		t.Fatalf("start: %+v", st)
+	}
+	code, _ := w.emu.Outbox("slow@example.com")
+	v := w.verify(t, b, "slow@example.com", code)
+	if v.Status != http.StatusOK || v.UserID != anon.UserID || v.Anonymous {
+		t.Fatalf("verify with slow revokes: %+v", v)
+	}
+	if s := stateOf(w.emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"slow@example.com"}) {
+		t.Errorf("half-converted: %+v", s)
+	}
+	w.emu.ClearFaults()
+}
+
+// 3b. A valid session with a forged refresh token of an unknown key, sent to
+// logout by many clients at once, costs at most one key fetch at a time, and
+// the forged kid is remembered: the flood makes about one fetch.
+func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
+	w := newWorld(t, nil)
+	b, anon := w.visitor(t)
+	ds := w.jar(b)["DS"]
+	forged := rs256(t, map[string]any{"alg": "RS256", "kid": "forged-kid", "typ": "JWT"}, map[string]any{
+		"sub": anon.UserID, "iss": w.emu.ProjectID, "drn": "DSR", "exp": time.Now().Add(time.Hour).Unix(),
+	}, attackerKey(t))
+	keysPath := "/v2/keys/" + w.emu.ProjectID
+	before := w.emu.Requests(keysPath)
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.do(t, w.browser(t), http.MethodPost, "/x/logout", func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "DS", Value: ds})
+				r.AddCookie(&http.Cookie{Name: "DSR", Value: forged})
+			})
+		}()
+	}
+	wg.Wait()
+	if n := w.emu.Requests(keysPath) - before; n > 2 {
+		t.Errorf("100 logouts with one forged refresh token made %d key fetches", n)
+	}
+	if n := w.emu.Requests("/v1/auth/logout"); n != 0 {
+		t.Errorf("forged refresh tokens reached Descope's logout %d times", n)
+	}
+}
+
+// 4. The code limits cannot be filled to lock conversion for everyone: a
+// code that Descope did not send is given back, and new visitors are counted
+// even after many others (the store evicts its oldest keys, tested inside).
+func TestSecurityCodeLimitNotSpentOnFailures(t *testing.T) {
+	w := newWorld(t, nil)
+	b, _ := w.visitor(t)
+	w.emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
+	for i := range 8 {
+		if st := w.start(t, b, "me@example.com"); st.Status != http.StatusServiceUnavailable {
+			t.Fatalf("start %d during an outage: %+v", i, st)
+		}
+	}
+	w.emu.ClearFaults()
+	if st := w.start(t, b, "me@example.com"); st.Status != http.StatusOK {
+		t.Fatalf("start after the outage: %+v (codes not sent were counted)", st)
+	}
+}
+
+// 5. One IPv6 /64 counts as one client for the provisioning limit.
+func TestSecurityIPv6PrefixIsOneClient(t *testing.T) {
+	for _, tc := range []struct {
+		opts []anonymous.Option
+		want int
+	}{
+		{nil, 10},
+		{[]anonymous.Option{anonymous.WithIPv6Prefix(128)}, 40},
+		{[]anonymous.Option{anonymous.WithIPv6Prefix(48)}, 10},
+	} {
+		w := newWorld(t, nil, append([]anonymous.Option{anonymous.WithClientRateLimit(10, time.Minute), anonymous.WithGlobalRateLimit(100, time.Minute)}, tc.opts...)...)
+		h := w.mw.Handler(probeApp(w.mw, w.convs))
+		users := w.emu.UserCount()
+		for i := range 40 {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("User-Agent", "Mozilla/5.0")
+			r.RemoteAddr = fmt.Sprintf("[2001:db8:0:1:%x::%x]:4242", i%3, i+1)
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+		if got := w.emu.UserCount() - users; got != tc.want {
+			t.Errorf("%d addresses of one /64 (options %d) created %d users, want %d", 40, len(tc.opts), got, tc.want)
+		}
+	}
+}
+
+// 6. One attacker session cannot lock a victim's address, plus-address
+// variants count as one address, and the refusal names the right limit.
+func TestSecurityOneAttackerCannotLockAnAddress(t *testing.T) {
+	// Sessions outlive the code window, so the clock can pass it.
+	w := newWorld(t, nil, anonymous.WithSessionTTL(time.Hour))
+	attacker, _ := w.visitor(t)
+	for i := range 5 {
+		if st := w.start(t, attacker, fmt.Sprintf("victim+%d@example.com", i)); st.Status != http.StatusOK {
+			t.Fatalf("attacker start %d: %+v", i, st)
+		}
+	}
+	w.convs.reset()
+	if st := w.start(t, attacker, "victim@example.com"); st.Status != http.StatusTooManyRequests {
+		t.Fatalf("sixth code for one visitor: %+v", st)
+	}
+	if errs := w.convs.all(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrTooManyCodes) || errors.Is(errs[0], anonymous.ErrRateLimited) ||
+		!strings.Contains(errs[0].Error(), "per visitor") {
+		t.Errorf("refusal: %v", errs)
+	}
+	victim, _ := w.visitor(t)
+	if st := w.start(t, victim, "victim@example.com"); st.Status != http.StatusOK {
+		t.Fatalf("the victim's own conversion after an attacker's five codes: %+v", st)
+	}
+	// Five other visitors each send one code to a plus-variant: the address
+	// has had its ten codes, whatever the tag.
+	for i := range 4 {
+		v, _ := w.visitor(t)
+		if st := w.start(t, v, fmt.Sprintf("Victim+x%d@example.com", i)); st.Status != http.StatusOK {
+			t.Fatalf("visitor %d: %+v", i, st)
+		}
+	}
+	late, _ := w.visitor(t)
+	w.convs.reset()
+	if st := w.start(t, late, "victim+late@example.com"); st.Status != http.StatusTooManyRequests {
+		t.Fatalf("eleventh code to one mailbox: %+v", st)
+	}
+	if errs := w.convs.all(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "per address") {
+		t.Errorf("refusal: %v", errs)
+	}
+	w.clock.advance(11 * time.Minute)
+	if st := w.start(t, late, "victim+late@example.com"); st.Status != http.StatusOK {
+		t.Fatalf("after the window: %+v", st)
+	}
+}
+
+// 7. With rotation, a refresh remembered for the token it spent does not
+// outlive a logout of the token it handed out.
+func TestSecurityRememberedRefreshForgottenOnLogout(t *testing.T) {
+	w := newWorld(t, []descopetest.Option{descopetest.WithRefreshRotation()})
+	b, anon := w.visitor(t)
+	oldDSR := w.jar(b)["DSR"]
+	w.dropCookie(b, "DS")
+	if p := w.get(t, b, "/"); !p.Refreshed || p.UserID != anon.UserID {
+		t.Fatalf("refresh: %+v", p)
+	}
+	if w.jar(b)["DSR"] == oldDSR {
+		t.Fatal("refresh token not rotated")
+	}
+	if p := w.do(t, b, http.MethodPost, "/x/logout", nil); p.Status != http.StatusOK {
+		t.Fatalf("logout: %+v", p)
+	}
+	thief := w.browser(t)
+	p := w.do(t, thief, http.MethodGet, "/", func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: "DSR", Value: oldDSR})
+	})
+	if p.UserID == anon.UserID {
+		t.Fatalf("the spent refresh token still returned the identity after logout: %+v", p)
+	}
+}
+
+// 8. A double-submitted verify gets one success; the others a clear 409 (or
+// 401 once the first has replaced the session), never a 5xx.
+func TestSecurityConcurrentVerify(t *testing.T) {
+	w := newWorld(t, nil)
+	b, anon := w.visitor(t)
+	if st := w.start(t, b, "twice@example.com"); st.Status != http.StatusOK {
+		t.Fatalf("start: %+v", st)
+	}
+	code, _ := w.emu.Outbox("twice@example.com")
+	cookies := w.jar(b)
+	w.hooks.reset()
+	var ok, conflict, other atomic.Int32
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := w.do(t, w.browser(t), http.MethodPost, "/convert/verify", func(r *http.Request) {
+				jsonBody(t, map[string]string{"email": "twice@example.com", "code": code})(r)
+				r.AddCookie(&http.Cookie{Name: "DS", Value: cookies["DS"]})
+				r.AddCookie(&http.Cookie{Name: "DSR", Value: cookies["DSR"]})
+			})
+			switch {
+			case p.Status == http.StatusOK && p.UserID == anon.UserID:
+				ok.Add(1)
+			case p.Status == http.StatusConflict, p.Status == http.StatusUnauthorized:
+				conflict.Add(1)
+			default:
+				other.Add(1)
+				t.Errorf("duplicate verify answered %+v", p)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 || other.Load() != 0 {
+		t.Errorf("%d successes, %d conflicts, %d others; want exactly one success", ok.Load(), conflict.Load(), other.Load())
+	}
+	if errs := w.hooks.all(); len(errs) != 0 {
+		t.Errorf("error hook called for duplicates: %v", errs)
+	}
+	if s := stateOf(w.emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"twice@example.com"}) {
+		t.Errorf("user after duplicates: %+v", s)
+	}
+}
+
+// 9. A fresh process under a flood of one forged unknown-kid token serves
+// its first genuine returning visitor without waiting out the flood.
+func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
+	w := newWorld(t, nil)
+	b, anon := w.visitor(t)
+	fresh := w.sibling(t) // a new process: its SDK client has fetched no keys
+	forged := rs256(t, map[string]any{"alg": "RS256", "kid": "flood-kid", "typ": "JWT"}, map[string]any{
+		"sub": "x", "iss": w.emu.ProjectID, "drn": "DS", "exp": time.Now().Add(time.Hour).Unix(),
+	}, attackerKey(t))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := fresh.browser(t)
+			for i := 0; i < 200; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				fresh.do(t, c, http.MethodGet, "/", func(r *http.Request) {
+					r.Header.Set("Authorization", "Bearer "+forged)
+				})
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	p := fresh.do(t, w.browser(t), http.MethodGet, "/", func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: "DS", Value: w.jar(b)["DS"]})
+	})
+	if p.UserID != anon.UserID {
+		t.Fatalf("genuine visitor during the flood: %+v", p)
+	}
+	if p.Took >= faultTimeout {
+		t.Errorf("genuine visitor waited %v behind the flood (timeout %v)", p.Took, faultTimeout)
+	}
+}
