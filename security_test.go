@@ -406,6 +406,9 @@ func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
 	w := newWorld(t, nil)
 	b, anon := w.visitor(t)
 	fresh := w.sibling(t) // a new process: its SDK client has fetched no keys
+	// Each key fetch takes a third of the timeout, as over a slow link.
+	w.emu.InjectFault("/v2/keys/"+w.emu.ProjectID, descopetest.Fault{Latency: faultTimeout / 3})
+	defer w.emu.ClearFaults()
 	forged := rs256(t, map[string]any{"alg": "RS256", "kid": "flood-kid", "typ": "JWT"}, map[string]any{
 		"sub": "x", "iss": w.emu.ProjectID, "drn": "DS", "exp": time.Now().Add(time.Hour).Unix(),
 	}, attackerKey(t))
