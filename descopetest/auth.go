@@ -128,6 +128,7 @@ func (e *Emulator) handlePasswordSignIn(c *call) (any, *apiError) {
 		e.mu.Unlock()
 		return nil, a
 	}
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.amr = []string{"pwd"}
 	if req.LoginOptions != nil {
@@ -162,6 +163,7 @@ func (e *Emulator) handlePasswordReplace(c *call) (any, *apiError) {
 	}
 	u.password = hashPassword(req.NewPassword)
 	e.touchLocked(u)
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.amr = []string{"pwd"}
 	e.registerLocked(g, now)

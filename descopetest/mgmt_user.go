@@ -63,7 +63,9 @@ func (r *userRequest) input(test bool) *userInput {
 	if r.VerifiedPhone != nil {
 		in.verifiedPhone = *r.VerifiedPhone
 	}
-	if r.Invite && in.status == "" {
+	if in.status == "" {
+		// Invited until the first sign-in, with or without invite: see
+		// signedInLocked.
 		in.status = "invited"
 	}
 	if r.Password != "" {
@@ -103,8 +105,7 @@ func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
 
 func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 	var req struct {
-		Users  []*userRequest `json:"users"`
-		Invite bool           `json:"invite"`
+		Users []*userRequest `json:"users"`
 	}
 	if a := c.decode(&req); a != nil {
 		return nil, a
@@ -122,7 +123,6 @@ func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 			failures = append(failures, failed{Failure: "user is null", User: map[string]any{}})
 			continue
 		}
-		r.Invite = r.Invite || req.Invite
 		u, a := e.createUserLocked(r.input(false))
 		if a != nil {
 			failures = append(failures, failed{

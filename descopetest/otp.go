@@ -323,6 +323,7 @@ func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiEr
 		}
 		markVerified(u, op.class, op.address)
 		e.touchLocked(u)
+		e.signedInLocked(u)
 	}
 	g := e.grantForUserLocked(u, "")
 	g.amr, g.custom, g.firstSeen = []string{method}, op.custom, first

@@ -267,6 +267,19 @@ func (e *Emulator) deleteUserLocked(u *user) {
 
 func (e *Emulator) touchLocked(u *user) { u.modified = e.now() }
 
+// signedInLocked records a sign-in of u, that is, any call that issues
+// tokens for it other than refresh and tenant select. A user made by
+// management create stays "invited" until its first sign-in (Descope's
+// anonymous-users recipe shows "status":"invited" for such a user; the
+// python-sdk README says a new user "starts out in the 'invited' status"),
+// which enables it and updates its modified time.
+func (e *Emulator) signedInLocked(u *user) {
+	if u.status == "invited" {
+		u.status = "enabled"
+		e.touchLocked(u)
+	}
+}
+
 func validStatus(s string) bool {
 	switch s {
 	case "enabled", "disabled", "invited", "expired":

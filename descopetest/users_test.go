@@ -26,7 +26,7 @@ func TestUserLifecycle(t *testing.T) {
 		AdditionalLoginIDs: []string{"eve"},
 		Roles:              []string{"viewer"},
 	}))
-	if len(u.UserID) != 28 || u.UserID[0] != 'U' || u.Status != "enabled" || u.CreatedTime == 0 || !u.VerifiedEmail || u.VerifiedPhone {
+	if len(u.UserID) != 28 || u.UserID[0] != 'U' || u.Status != "invited" || u.CreatedTime == 0 || !u.VerifiedEmail || u.VerifiedPhone {
 		t.Fatalf("created user = %+v", u)
 	}
 	if len(u.UserTenants) != 1 || u.UserTenants[0].TenantName != "Acme" || !slices.Equal(u.UserTenants[0].Roles, []string{"member"}) {
