@@ -58,10 +58,13 @@ func TestOTPUpdateEmail(t *testing.T) {
 	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "visitor-1", code, nil)
 	wantCode(t, err, "E061102", http.StatusBadRequest)
 
-	// Without addToLoginIDs only the email changes; verifying by the new
-	// address works too.
+	// Without addToLoginIDs only the email changes. The code is verified
+	// under the existing login ID, never the new address.
 	startEmailUpdate(t, sdk, ctx, "visitor-1", "other@example.com", nil)
-	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "other@example.com", outbox(t, emu, "other@example.com"), nil))
+	code = outbox(t, emu, "other@example.com")
+	_, err = sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "other@example.com", code, nil)
+	wantCode(t, err, "E061102", http.StatusBadRequest)
+	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "visitor-1", code, nil))
 	if info.User.Email != "other@example.com" || len(info.User.LoginIDs) != 2 {
 		t.Fatalf("user after plain update = %+v", info.User)
 	}
@@ -114,9 +117,16 @@ func TestOTPUpdatePhone(t *testing.T) {
 	if info.User.Phone != "+15551234567" || !info.User.VerifiedPhone || !slices.Contains(info.User.LoginIDs, "+15551234567") {
 		t.Fatalf("user after phone update = %+v", info.User)
 	}
-	// WhatsApp and voice are accepted as delivery methods.
+	// WhatsApp and voice are accepted as delivery methods; the code is
+	// verified under the existing login ID only.
 	must[string](t)(sdk.Auth.OTP().UpdateUserPhone(ctx, descope.MethodWhatsApp, "phone-user", "+15557654321", nil, withRefresh(refresh)))
-	must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "+15557654321", outbox(t, emu, "+15557654321"), nil))
+	code := outbox(t, emu, "+15557654321")
+	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "+15557654321", code, nil)
+	wantCode(t, err, "E061102", http.StatusBadRequest)
+	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "phone-user", code, nil))
+	if info.User.Phone != "+15557654321" || slices.Contains(info.User.LoginIDs, "+15557654321") {
+		t.Fatalf("user after plain phone update = %+v", info.User)
+	}
 }
 
 func TestOTPAttemptLimit(t *testing.T) {
