@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 )
@@ -280,29 +281,39 @@ func markVerified(u *user, class, address string) {
 	}
 }
 
+// applyUpdateLocked finishes a verified email or phone update: the address
+// becomes the user's verified email or phone and, with addToLoginIDs, one of
+// its login IDs. When it is already another user's login ID, the two users
+// are merged first (see mergeUsersLocked) and the tokens returned are those
+// of the user that is kept.
 func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiError) {
 	u := e.users[op.userID]
 	if u == nil {
 		return nil, authUserNotFound(op.loginID)
 	}
-	result := u
+	kept := u
 	if op.addToLoginIDs {
-		if owner := e.userByLoginLocked(op.address); owner != nil && owner != u {
-			if !op.onMergeUseExisting {
-				return nil, userExists(op.address)
+		if other := e.userByLoginLocked(op.address); other != nil && other != u {
+			gone := other
+			if op.onMergeUseExisting {
+				kept, gone = other, u
 			}
-			result = owner
-			markVerified(owner, op.class, op.address)
+			if u.status == "disabled" || kept.status == "disabled" {
+				return nil, unauthorized("user is disabled")
+			}
+			e.mergeUsersLocked(kept, gone)
 		}
 	}
-	if result == u {
-		setAddress(u, op.class, op.address)
-		if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
-			e.setLoginIDsLocked(u, append(u.loginIDs[:len(u.loginIDs):len(u.loginIDs)], op.address))
-		}
+	if kept.status == "disabled" {
+		return nil, unauthorized("user is disabled")
 	}
-	e.touchLocked(result)
-	g := e.grantForUserLocked(result, "")
+	setAddress(kept, op.class, op.address)
+	if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
+		e.setLoginIDsLocked(kept, append(slices.Clone(kept.loginIDs), op.address))
+	}
+	e.signedInLocked(kept)
+	e.touchLocked(kept)
+	g := e.grantForUserLocked(kept, "")
 	g.amr = []string{method}
 	return g, nil
 }

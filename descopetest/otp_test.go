@@ -77,35 +77,6 @@ func TestOTPUpdateEmail(t *testing.T) {
 	}
 }
 
-func TestOTPUpdateConflictAndMerge(t *testing.T) {
-	emu, sdk, ctx := setup(t)
-	existing := must[*descope.UserResponse](t)(sdk.Management.User().Create(ctx, "taken@example.com", &descope.UserRequest{
-		User: descope.User{Email: "taken@example.com"},
-	}))
-
-	// Conflict without merge: nothing changes on either user.
-	startEmailUpdate(t, sdk, ctx, "anon-1", "Taken@example.com", &descope.UpdateOptions{AddToLoginIDs: true})
-	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "anon-1", outbox(t, emu, "taken@example.com"), nil)
-	wantCode(t, err, "E062107", http.StatusBadRequest)
-	anon, _ := emu.User("anon-1")
-	if anon.Email != "" || anon.VerifiedEmail || len(anon.LoginIDs) != 1 {
-		t.Fatalf("updating user changed: %+v", anon)
-	}
-	if ex, _ := emu.User("taken@example.com"); ex.VerifiedEmail || !slices.Equal(ex.LoginIDs, existing.LoginIDs) {
-		t.Fatalf("existing user changed: %+v", ex)
-	}
-
-	// Merge: the existing user is the result.
-	startEmailUpdate(t, sdk, ctx, "anon-1", "taken@example.com", &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true})
-	info := must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "anon-1", outbox(t, emu, "taken@example.com"), nil))
-	if info.User.UserID != existing.UserID || info.SessionToken.ID != existing.UserID || !info.User.VerifiedEmail {
-		t.Fatalf("merge result = %+v", info.User)
-	}
-	if anon, ok := emu.User("anon-1"); !ok || anon.Email != "" {
-		t.Fatalf("updating user after merge = %+v, %v", anon, ok)
-	}
-}
-
 func TestOTPUpdatePhone(t *testing.T) {
 	emu, sdk, ctx := setup(t)
 	_, refresh := signIn(t, sdk, ctx, "phone-user")
