@@ -1,7 +1,9 @@
 package descopetest
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"maps"
 	"slices"
 	"strings"
@@ -32,6 +34,7 @@ type user struct {
 	password      []byte // SHA-256 of the password, nil when none
 	created       time.Time
 	modified      time.Time
+	rank          uint64 // random; the default search order (see sortUsers)
 }
 
 type userTenant struct {
@@ -232,6 +235,7 @@ func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 		password:      in.password,
 		created:       now,
 		modified:      now,
+		rank:          randomRank(),
 	}
 	e.users[u.id] = u
 	for _, id := range ids {
@@ -263,6 +267,12 @@ func (e *Emulator) deleteUserLocked(u *user) {
 			delete(e.pending, k)
 		}
 	}
+}
+
+func randomRank() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 func (e *Emulator) touchLocked(u *user) { u.modified = e.now() }
