@@ -180,7 +180,7 @@ func (e *Emulator) grantFromRecordLocked(rec *refreshRecord, u *user, dct string
 	} else {
 		g = e.grantForUserLocked(u, dct)
 	}
-	g.amr, g.custom, g.override = rec.amr, rec.custom, rec.override
+	g.amr, g.custom, g.override, g.chain = rec.amr, rec.custom, rec.override, rec.chain
 	return g
 }
 
@@ -195,7 +195,7 @@ func (e *Emulator) handleRefresh(c *call) (any, *apiError) {
 	g := e.grantFromRecordLocked(rec, u, rec.dct)
 	if e.cfg.rotation {
 		e.registerLocked(g, now)
-		rec.revoked = true
+		rotateLocked(rec)
 	} else {
 		g.refreshExp = rec.exp
 	}
@@ -265,7 +265,7 @@ func (e *Emulator) handleSelectTenant(c *call) (any, *apiError) {
 	g := e.grantFromRecordLocked(rec, u, req.Tenant)
 	e.registerLocked(g, now)
 	if e.cfg.rotation {
-		rec.revoked = true
+		rotateLocked(rec)
 	}
 	e.mu.Unlock()
 	return e.mint(g, now)

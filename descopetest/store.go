@@ -99,6 +99,8 @@ type refreshRecord struct {
 	override time.Duration // refreshDuration given at sign-in, 0 if none
 	exp      time.Time
 	revoked  bool
+	rotated  bool   // revoked because a refresh or tenant select replaced it
+	chain    string // jti of the sign-in token this one descends from
 }
 
 // normLogin is the key under which a login ID is unique: emails compare

@@ -49,6 +49,9 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 		return nil, nil, unauthorized("unknown refresh token")
 	}
 	if rec.revoked {
+		if rec.rotated && !e.cfg.reuseOff {
+			e.revokeChainLocked(rec)
+		}
 		return nil, nil, loggedOut()
 	}
 	if rec.anon {
@@ -62,6 +65,22 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 		return nil, nil, unauthorized("user is disabled")
 	}
 	return rec, u, nil
+}
+
+// rotateLocked revokes rec because a rotated token replaced it.
+func rotateLocked(rec *refreshRecord) {
+	rec.revoked = true
+	rec.rotated = true
+}
+
+// revokeChainLocked revokes every refresh token descended from the same
+// sign-in as rec: presenting a rotated-out token is taken as token theft.
+func (e *Emulator) revokeChainLocked(rec *refreshRecord) {
+	for jti := range e.userTokens[rec.sub] {
+		if r := e.tokens[jti]; r != nil && r.chain == rec.chain {
+			r.revoked = true
+		}
+	}
 }
 
 func (e *Emulator) revokeAllLocked(sub string) {
@@ -87,6 +106,7 @@ type grant struct {
 	user       *descope.UserResponse
 	firstSeen  bool
 
+	chain      string    // of the token this grant replaces, "" for a sign-in
 	newRefresh bool      // mint a refresh token (registered by registerLocked)
 	jti        string    // of the new refresh token
 	refreshExp time.Time // expiry of the refresh token the client holds
@@ -193,7 +213,11 @@ func (e *Emulator) registerLocked(g *grant, now time.Time) {
 	g.newRefresh = true
 	g.jti = randomID("", 27)
 	g.refreshExp = now.Add(ttl)
+	if g.chain == "" {
+		g.chain = g.jti
+	}
 	e.tokens[g.jti] = &refreshRecord{
+		chain:    g.chain,
 		sub:      g.sub,
 		anon:     g.anon,
 		dct:      g.dct,
