@@ -128,6 +128,7 @@ func (e *Emulator) handlePasswordSignIn(c *call) (any, *apiError) {
 		e.mu.Unlock()
 		return nil, a
 	}
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.amr = []string{"pwd"}
 	if req.LoginOptions != nil {
@@ -162,6 +163,7 @@ func (e *Emulator) handlePasswordReplace(c *call) (any, *apiError) {
 	}
 	u.password = hashPassword(req.NewPassword)
 	e.touchLocked(u)
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.amr = []string{"pwd"}
 	e.registerLocked(g, now)
@@ -178,7 +180,7 @@ func (e *Emulator) grantFromRecordLocked(rec *refreshRecord, u *user, dct string
 	} else {
 		g = e.grantForUserLocked(u, dct)
 	}
-	g.amr, g.custom, g.override = rec.amr, rec.custom, rec.override
+	g.amr, g.custom, g.override, g.chain = rec.amr, rec.custom, rec.override, rec.chain
 	return g
 }
 
@@ -193,7 +195,7 @@ func (e *Emulator) handleRefresh(c *call) (any, *apiError) {
 	g := e.grantFromRecordLocked(rec, u, rec.dct)
 	if e.cfg.rotation {
 		e.registerLocked(g, now)
-		rec.revoked = true
+		rotateLocked(rec)
 	} else {
 		g.refreshExp = rec.exp
 	}
@@ -263,7 +265,7 @@ func (e *Emulator) handleSelectTenant(c *call) (any, *apiError) {
 	g := e.grantFromRecordLocked(rec, u, req.Tenant)
 	e.registerLocked(g, now)
 	if e.cfg.rotation {
-		rec.revoked = true
+		rotateLocked(rec)
 	}
 	e.mu.Unlock()
 	return e.mint(g, now)

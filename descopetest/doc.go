@@ -31,6 +31,20 @@
 // Requests and RequestLog count what arrived, User and SetUserCreatedTime
 // read and seed users, SignToken forges tokens with the emulator's key.
 //
+// The emulator does what Descope documents, even where that is inconvenient
+// for a library, and where Descope's documents are silent it picks the least
+// convenient plausible answer; each such choice is described where it is
+// made. So: verifying an OTP email or phone update with addToLoginIDs onto
+// another user's login ID merges the two users and deletes one; the code of
+// an update verifies only under the user's existing login ID; users made by
+// management create stay "invited" until their first sign-in; tenant
+// session settings refuse a session lifetime under 3 minutes (MinSessionTTL,
+// unless WithSecondsUnit) or over the refresh lifetime, and a member of
+// several tenants gets the shorter of each lifetime; user search sorts by
+// createdTime or modifiedTime when asked, and otherwise in a stable order
+// that is not creation order; with refresh rotation, presenting a
+// rotated-out refresh token revokes its whole session.
+//
 // Implemented endpoints: license; keys; password sign-up, sign-in and
 // replace; refresh (with optional rotation), logout, logout all, me; OTP
 // update email and phone, verify and sign-up-or-in; tenant select;

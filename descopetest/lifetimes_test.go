@@ -40,16 +40,16 @@ func TestTenantLifetimes(t *testing.T) {
 	}))
 	info := must[*descope.AuthenticationInfo](t)(sdk.Management.JWT().SignIn(ctx, "ten@example.com", nil))
 	if got := lifetime(t, info.SessionToken.JWT); got != 30*time.Second {
-		t.Fatalf("session lifetime = %v, want the first tenant's 30s", got)
+		t.Fatalf("session lifetime = %v, want the stricter tenant's 30s", got)
 	}
 	if got := lifetime(t, info.RefreshToken.JWT); got != 2*time.Minute {
 		t.Fatalf("refresh lifetime = %v, want 2m", got)
 	}
 
-	// The selected tenant's lifetimes win.
+	// Selecting the laxer tenant does not lift the stricter policy.
 	sel := must[*descope.AuthenticationInfo](t)(sdk.Auth.SelectTenantWithToken(ctx, long, info.RefreshToken.JWT))
-	if got := lifetime(t, sel.SessionToken.JWT); got != 2*time.Hour {
-		t.Fatalf("selected tenant session lifetime = %v, want 2h", got)
+	if got := lifetime(t, sel.SessionToken.JWT); got != 30*time.Second {
+		t.Fatalf("selected tenant session lifetime = %v, want the stricter 30s", got)
 	}
 
 	// Cookie numbers of a raw sign-in carry the refresh lifetime.
@@ -186,4 +186,122 @@ func TestAnonymous(t *testing.T) {
 
 	_, err = sdk.Management.JWT().Anonymous(ctx, nil, "Tmissing", 0)
 	wantCode(t, err, "E011003", http.StatusBadRequest)
+}
+
+func TestTenantSessionLifetimeLimits(t *testing.T) {
+	for _, seconds := range []bool{false, true} {
+		opts := []descopetest.Option{descopetest.WithRefreshTTL(time.Hour)}
+		if seconds {
+			opts = append(opts, descopetest.WithSecondsUnit())
+		}
+		_, sdk, ctx := setup(t, opts...)
+		tenants := sdk.Management.Tenant()
+		tid := must[string](t)(tenants.Create(ctx, &descope.TenantRequest{Name: "Limits"}))
+		good := &descope.TenantSettings{
+			SessionSettingsEnabled: true, SessionTokenExpiration: 3, SessionTokenExpirationUnit: "minutes",
+			RefreshTokenExpiration: 1, RefreshTokenExpirationUnit: "days",
+		}
+		check(t, tenants.ConfigureSettings(ctx, tid, good))
+
+		type limit struct {
+			session, refresh int32
+			sUnit, rUnit     string
+		}
+		refused := []limit{
+			{5, 1, "hours", "hours"},       // longer than the tenant's refresh lifetime
+			{2, 0, "hours", ""},            // longer than the project's (1h)
+			{2, 1, "days", "days"},         // same, in days
+			{1, 1, "weeks", "days"},        // same, across units
+			{61, 60, "minutes", "minutes"}, // one minute over
+		}
+		if !seconds {
+			refused = append(refused,
+				limit{2, 1, "minutes", "days"}, // under 3 minutes
+				limit{1, 1, "minutes", "days"},
+			)
+		}
+		for _, l := range refused {
+			err := tenants.ConfigureSettings(ctx, tid, &descope.TenantSettings{
+				SessionSettingsEnabled: true, SessionTokenExpiration: l.session, SessionTokenExpirationUnit: l.sUnit,
+				RefreshTokenExpiration: l.refresh, RefreshTokenExpirationUnit: l.rUnit,
+			})
+			wantCode(t, err, "E011003", http.StatusBadRequest)
+		}
+		// Nothing changed.
+		s := must[*descope.TenantSettings](t)(tenants.GetSettings(ctx, tid))
+		if s.SessionTokenExpiration != 3 || s.SessionTokenExpirationUnit != "minutes" || s.RefreshTokenExpirationUnit != "days" {
+			t.Fatalf("seconds=%v: settings after refusals = %+v", seconds, s)
+		}
+		// Exactly the refresh lifetime is allowed.
+		check(t, tenants.ConfigureSettings(ctx, tid, &descope.TenantSettings{
+			SessionSettingsEnabled: true, SessionTokenExpiration: 60, SessionTokenExpirationUnit: "minutes",
+		}))
+		// Short lifetimes only in seconds-unit mode.
+		err := tenants.ConfigureSettings(ctx, tid, &descope.TenantSettings{
+			SessionSettingsEnabled: true, SessionTokenExpiration: 2, SessionTokenExpirationUnit: "minutes",
+		})
+		if seconds {
+			check(t, err)
+		} else {
+			wantCode(t, err, "E011003", http.StatusBadRequest)
+		}
+	}
+}
+
+func TestStricterTenantLifetimesWin(t *testing.T) {
+	_, sdk, ctx := setup(t, descopetest.WithSessionTTL(15*time.Minute), descopetest.WithRefreshTTL(30*24*time.Hour))
+	tenants := sdk.Management.Tenant()
+	configure := func(name string, s *descope.TenantSettings) string {
+		t.Helper()
+		id := must[string](t)(tenants.Create(ctx, &descope.TenantRequest{Name: name}))
+		check(t, tenants.ConfigureSettings(ctx, id, s))
+		return id
+	}
+	// A: short session, long refresh. B: long session, short refresh.
+	// C: the shortest of all, but its settings are off. D: refresh only.
+	a := configure("A", &descope.TenantSettings{SessionSettingsEnabled: true,
+		SessionTokenExpiration: 5, SessionTokenExpirationUnit: "minutes", RefreshTokenExpiration: 2, RefreshTokenExpirationUnit: "weeks"})
+	b := configure("B", &descope.TenantSettings{SessionSettingsEnabled: true,
+		SessionTokenExpiration: 1, SessionTokenExpirationUnit: "hours", RefreshTokenExpiration: 2, RefreshTokenExpirationUnit: "days"})
+	c := configure("C", &descope.TenantSettings{
+		SessionTokenExpiration: 3, SessionTokenExpirationUnit: "minutes", RefreshTokenExpiration: 1, RefreshTokenExpirationUnit: "hours"})
+	d := configure("D", &descope.TenantSettings{SessionSettingsEnabled: true, RefreshTokenExpiration: 40, RefreshTokenExpirationUnit: "days"})
+
+	lifetimes := func(loginID string, tenantIDs ...string) (time.Duration, time.Duration, string) {
+		t.Helper()
+		req := &descope.UserRequest{}
+		for _, id := range tenantIDs {
+			req.Tenants = append(req.Tenants, &descope.AssociatedTenant{TenantID: id})
+		}
+		must[*descope.UserResponse](t)(sdk.Management.User().Create(ctx, loginID, req))
+		info := must[*descope.AuthenticationInfo](t)(sdk.Management.JWT().SignIn(ctx, loginID, nil))
+		return lifetime(t, info.SessionToken.JWT), lifetime(t, info.RefreshToken.JWT), info.RefreshToken.JWT
+	}
+	for _, tc := range []struct {
+		name             string
+		tenants          []string
+		session, refresh time.Duration
+	}{
+		{"A and B", []string{a, b}, 5 * time.Minute, 48 * time.Hour},
+		{"B and A", []string{b, a}, 5 * time.Minute, 48 * time.Hour},
+		{"B and C", []string{b, c}, time.Hour, 48 * time.Hour},
+		{"A and D", []string{a, d}, 5 * time.Minute, 2 * 7 * 24 * time.Hour},
+		{"D alone", []string{d}, 15 * time.Minute, 40 * 24 * time.Hour}, // a tenant's refresh beats the project's
+		{"none", nil, 15 * time.Minute, 30 * 24 * time.Hour},
+	} {
+		session, refresh, _ := lifetimes("user-"+tc.name, tc.tenants...)
+		if session != tc.session || refresh != tc.refresh {
+			t.Errorf("%s: lifetimes %v/%v, want %v/%v", tc.name, session, refresh, tc.session, tc.refresh)
+		}
+	}
+
+	// Selecting the laxer tenant keeps the stricter policy.
+	_, _, dsr := lifetimes("selector", a, b)
+	sel := must[*descope.AuthenticationInfo](t)(sdk.Auth.SelectTenantWithToken(ctx, b, dsr))
+	if got := lifetime(t, sel.SessionToken.JWT); got != 5*time.Minute {
+		t.Fatalf("session after selecting B = %v, want 5m", got)
+	}
+	if got := lifetime(t, sel.RefreshToken.JWT); got != 48*time.Hour {
+		t.Fatalf("refresh after selecting B = %v, want 48h", got)
+	}
 }

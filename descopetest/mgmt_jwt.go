@@ -32,6 +32,7 @@ func (e *Emulator) handleMgmtSignIn(c *call) (any, *apiError) {
 		e.mu.Unlock()
 		return nil, unauthorized("user is disabled")
 	}
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.custom = req.CustomClaims
 	g.override = time.Duration(req.RefreshDuration) * time.Second
@@ -100,6 +101,7 @@ func (e *Emulator) mgmtSignUp(c *call, orIn bool) (any, *apiError) {
 			return nil, a
 		}
 	}
+	e.signedInLocked(u)
 	g := e.grantForUserLocked(u, "")
 	g.custom, g.firstSeen = req.CustomClaims, first
 	g.override = time.Duration(req.RefreshDuration) * time.Second

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 type tenantRequest struct {
@@ -200,6 +201,34 @@ func (e *Emulator) checkSize(field string, n int32, unit string) *apiError {
 	return nil
 }
 
+// MinSessionTTL is the shortest session token lifetime tenant session
+// settings accept, unless WithSecondsUnit is on.
+const MinSessionTTL = 3 * time.Minute
+
+// checkLifetimes refuses what Descope's tenant management documents as
+// invalid: a session token lifetime under 3 minutes (MinSessionTTL, waived
+// by WithSecondsUnit so tests can use short lifetimes) or longer than the
+// refresh token lifetime (the tenant's, or the project's when the tenant
+// sets none; always enforced). Refused either way, whether or not the
+// settings are enabled.
+func (e *Emulator) checkLifetimes(s *tenantSettings) *apiError {
+	session := unitDuration(s.SessionTokenExpiration, s.SessionTokenExpirationUnit)
+	if session == 0 {
+		return nil
+	}
+	refresh := unitDuration(s.RefreshTokenExpiration, s.RefreshTokenExpirationUnit)
+	if refresh == 0 {
+		refresh = e.cfg.refreshTTL
+	}
+	switch {
+	case session < MinSessionTTL && !e.cfg.secondsUnit:
+		return invalid("sessionTokenExpiration of %d %s is shorter than 3 minutes", s.SessionTokenExpiration, s.SessionTokenExpirationUnit)
+	case session > refresh:
+		return invalid("sessionTokenExpiration (%v) must not be longer than refreshTokenExpiration (%v)", session, refresh)
+	}
+	return nil
+}
+
 func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
 	var req tenantSettings
 	if a := c.decode(&req); a != nil {
@@ -221,6 +250,9 @@ func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
 		if a := e.checkUnit(chk.field, chk.n, chk.unit); a != nil {
 			return nil, a
 		}
+	}
+	if a := e.checkLifetimes(&req); a != nil {
+		return nil, a
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,6 +1,7 @@
 package descopetest
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -63,7 +64,9 @@ func (r *userRequest) input(test bool) *userInput {
 	if r.VerifiedPhone != nil {
 		in.verifiedPhone = *r.VerifiedPhone
 	}
-	if r.Invite && in.status == "" {
+	if in.status == "" {
+		// Invited until the first sign-in, with or without invite: see
+		// signedInLocked.
 		in.status = "invited"
 	}
 	if r.Password != "" {
@@ -103,8 +106,7 @@ func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
 
 func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 	var req struct {
-		Users  []*userRequest `json:"users"`
-		Invite bool           `json:"invite"`
+		Users []*userRequest `json:"users"`
 	}
 	if a := c.decode(&req); a != nil {
 		return nil, a
@@ -122,7 +124,6 @@ func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 			failures = append(failures, failed{Failure: "user is null", User: map[string]any{}})
 			continue
 		}
-		r.Invite = r.Invite || req.Invite
 		u, a := e.createUserLocked(r.input(false))
 		if a != nil {
 			failures = append(failures, failed{
@@ -555,6 +556,7 @@ type searchRequest struct {
 	RoleNames        []string       `json:"roleNames"`
 	Limit            int32          `json:"limit"`
 	Page             int32          `json:"page"`
+	Sort             []searchSort   `json:"sort"`
 	Text             string         `json:"text"`
 	LoginIDs         []string       `json:"loginIds"`
 	Statuses         []string       `json:"statuses"`
@@ -657,6 +659,11 @@ func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
 	if req.Page < 0 {
 		return nil, invalid("page must not be negative")
 	}
+	for _, o := range req.Sort {
+		if !sortable[o.Field] {
+			return nil, invalid("cannot sort users by %q: the emulator sorts by createdTime or modifiedTime", o.Field)
+		}
+	}
 	limit := int(req.Limit)
 	if limit == 0 {
 		limit = DefaultSearchLimit
@@ -669,7 +676,7 @@ func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
 			found = append(found, u)
 		}
 	}
-	sortUsers(found)
+	sortUsers(found, req.Sort)
 	users := []any{}
 	if start := int64(req.Page) * int64(limit); start < int64(len(found)) {
 		end := min(start+int64(limit), int64(len(found)))
@@ -680,10 +687,43 @@ func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
 	return map[string]any{"users": users, "total": len(found)}, nil
 }
 
-// sortUsers orders users by creation time, then user ID.
-func sortUsers(us []*user) {
-	slices.SortStableFunc(us, func(a, b *user) int {
-		if c := a.created.Compare(b.created); c != 0 {
+// searchSort is one entry of a search's sort list, as go-sdk's
+// UserSearchSort sends it.
+type searchSort struct {
+	Field string `json:"field"`
+	Desc  bool   `json:"desc"`
+}
+
+// sortable are the fields search can sort by.
+var sortable = map[string]bool{"createdTime": true, "modifiedTime": true}
+
+// sortUsers orders search results by the sort list, each entry breaking the
+// ties of the one before, then by the default order.
+//
+// Descope documents that search accepts a sort (the OpenAPI SortField) but
+// not the order without one. The emulator picks one no caller can lean on:
+// a random rank each user draws at creation, then user ID. It is not
+// creation order, yet it is the same on every call while the set of users
+// does not change, so paging a stable result never repeats or skips a user.
+// Deleting users shifts the pages after them, as it would with any order.
+func sortUsers(us []*user, by []searchSort) {
+	slices.SortFunc(us, func(a, b *user) int {
+		for _, o := range by {
+			var c int
+			switch o.Field {
+			case "createdTime":
+				c = a.created.Compare(b.created)
+			case "modifiedTime":
+				c = a.modified.Compare(b.modified)
+			}
+			if o.Desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		if c := cmp.Compare(a.rank, b.rank); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)

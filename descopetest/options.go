@@ -25,6 +25,7 @@ type config struct {
 	refreshTTL    time.Duration
 	otpTTL        time.Duration
 	rotation      bool
+	reuseOff      bool
 	secondsUnit   bool
 	rateLimits    bool
 	key           *rsa.PrivateKey
@@ -68,11 +69,32 @@ func WithRefreshTTL(d time.Duration) Option {
 	}
 }
 
-// WithRefreshRotation makes every refresh return a new refresh token and
-// revoke the one presented. Default: off, refresh returns only a new session
-// token and the refresh token stays valid until it expires or is revoked.
+// WithRefreshRotation makes every refresh (and tenant select) return a new
+// refresh token and revoke the one presented. Default: off, as on Descope:
+// refresh returns only a new session token and the refresh token stays valid
+// until it expires or is revoked. With rotation on, presenting a rotated-out
+// token revokes its whole session unless WithRefreshReuseDetection(false)
+// is given.
 func WithRefreshRotation() Option {
 	return func(c *config) { c.rotation = true }
+}
+
+// WithRefreshReuseDetection sets whether, with WithRefreshRotation,
+// presenting a refresh token that rotation has already replaced counts as
+// reuse, as of a stolen token. On reuse the emulator revokes every refresh
+// token descended from the same sign-in (through refreshes and tenant
+// selects), the newest included, and answers E064001.
+//
+// Descope documents that with rotation on, presenting a rotated-out token
+// may be treated as reuse and the whole session revoked (docs.descope.com
+// refresh-token rotation). It does not say whether it always is, nor
+// whether there is a grace period, so the emulator takes the least
+// convenient reading: on by default, no grace period. Two concurrent
+// refreshes with the same token end the session. Without WithRefreshRotation
+// no token is rotated out and this setting changes nothing.
+// Default: on (with rotation).
+func WithRefreshReuseDetection(on bool) Option {
+	return func(c *config) { c.reuseOff = !on }
 }
 
 // WithSecondsUnit lets tenant session settings use the unit "seconds" in

@@ -58,10 +58,13 @@ func TestOTPUpdateEmail(t *testing.T) {
 	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "visitor-1", code, nil)
 	wantCode(t, err, "E061102", http.StatusBadRequest)
 
-	// Without addToLoginIDs only the email changes; verifying by the new
-	// address works too.
+	// Without addToLoginIDs only the email changes. The code is verified
+	// under the existing login ID, never the new address.
 	startEmailUpdate(t, sdk, ctx, "visitor-1", "other@example.com", nil)
-	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "other@example.com", outbox(t, emu, "other@example.com"), nil))
+	code = outbox(t, emu, "other@example.com")
+	_, err = sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "other@example.com", code, nil)
+	wantCode(t, err, "E061102", http.StatusBadRequest)
+	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "visitor-1", code, nil))
 	if info.User.Email != "other@example.com" || len(info.User.LoginIDs) != 2 {
 		t.Fatalf("user after plain update = %+v", info.User)
 	}
@@ -71,35 +74,6 @@ func TestOTPUpdateEmail(t *testing.T) {
 	_, err = sdk.Auth.OTP().UpdateUserEmail(ctx, "visitor-1", "x@example.com", nil, withRefresh(refresh))
 	if !isDescope(err) || !(descope.IsUnauthorizedError(err) || descope.IsBadRequestError(err)) {
 		t.Fatalf("update with another user's login ID: %v", err)
-	}
-}
-
-func TestOTPUpdateConflictAndMerge(t *testing.T) {
-	emu, sdk, ctx := setup(t)
-	existing := must[*descope.UserResponse](t)(sdk.Management.User().Create(ctx, "taken@example.com", &descope.UserRequest{
-		User: descope.User{Email: "taken@example.com"},
-	}))
-
-	// Conflict without merge: nothing changes on either user.
-	startEmailUpdate(t, sdk, ctx, "anon-1", "Taken@example.com", &descope.UpdateOptions{AddToLoginIDs: true})
-	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "anon-1", outbox(t, emu, "taken@example.com"), nil)
-	wantCode(t, err, "E062107", http.StatusBadRequest)
-	anon, _ := emu.User("anon-1")
-	if anon.Email != "" || anon.VerifiedEmail || len(anon.LoginIDs) != 1 {
-		t.Fatalf("updating user changed: %+v", anon)
-	}
-	if ex, _ := emu.User("taken@example.com"); ex.VerifiedEmail || !slices.Equal(ex.LoginIDs, existing.LoginIDs) {
-		t.Fatalf("existing user changed: %+v", ex)
-	}
-
-	// Merge: the existing user is the result.
-	startEmailUpdate(t, sdk, ctx, "anon-1", "taken@example.com", &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true})
-	info := must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "anon-1", outbox(t, emu, "taken@example.com"), nil))
-	if info.User.UserID != existing.UserID || info.SessionToken.ID != existing.UserID || !info.User.VerifiedEmail {
-		t.Fatalf("merge result = %+v", info.User)
-	}
-	if anon, ok := emu.User("anon-1"); !ok || anon.Email != "" {
-		t.Fatalf("updating user after merge = %+v, %v", anon, ok)
 	}
 }
 
@@ -114,9 +88,16 @@ func TestOTPUpdatePhone(t *testing.T) {
 	if info.User.Phone != "+15551234567" || !info.User.VerifiedPhone || !slices.Contains(info.User.LoginIDs, "+15551234567") {
 		t.Fatalf("user after phone update = %+v", info.User)
 	}
-	// WhatsApp and voice are accepted as delivery methods.
+	// WhatsApp and voice are accepted as delivery methods; the code is
+	// verified under the existing login ID only.
 	must[string](t)(sdk.Auth.OTP().UpdateUserPhone(ctx, descope.MethodWhatsApp, "phone-user", "+15557654321", nil, withRefresh(refresh)))
-	must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "+15557654321", outbox(t, emu, "+15557654321"), nil))
+	code := outbox(t, emu, "+15557654321")
+	_, err := sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "+15557654321", code, nil)
+	wantCode(t, err, "E061102", http.StatusBadRequest)
+	info = must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodVoice, "phone-user", code, nil))
+	if info.User.Phone != "+15557654321" || slices.Contains(info.User.LoginIDs, "+15557654321") {
+		t.Fatalf("user after plain phone update = %+v", info.User)
+	}
 }
 
 func TestOTPAttemptLimit(t *testing.T) {

@@ -1,7 +1,9 @@
 package descopetest
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"maps"
 	"slices"
 	"strings"
@@ -32,6 +34,7 @@ type user struct {
 	password      []byte // SHA-256 of the password, nil when none
 	created       time.Time
 	modified      time.Time
+	rank          uint64 // random; the default search order (see sortUsers)
 }
 
 type userTenant struct {
@@ -96,6 +99,8 @@ type refreshRecord struct {
 	override time.Duration // refreshDuration given at sign-in, 0 if none
 	exp      time.Time
 	revoked  bool
+	rotated  bool   // revoked because a refresh or tenant select replaced it
+	chain    string // jti of the sign-in token this one descends from
 }
 
 // normLogin is the key under which a login ID is unique: emails compare
@@ -232,6 +237,7 @@ func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 		password:      in.password,
 		created:       now,
 		modified:      now,
+		rank:          randomRank(),
 	}
 	e.users[u.id] = u
 	for _, id := range ids {
@@ -265,7 +271,26 @@ func (e *Emulator) deleteUserLocked(u *user) {
 	}
 }
 
+func randomRank() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails
+	return binary.LittleEndian.Uint64(b[:])
+}
+
 func (e *Emulator) touchLocked(u *user) { u.modified = e.now() }
+
+// signedInLocked records a sign-in of u, that is, any call that issues
+// tokens for it other than refresh and tenant select. A user made by
+// management create stays "invited" until its first sign-in (Descope's
+// anonymous-users recipe shows "status":"invited" for such a user; the
+// python-sdk README says a new user "starts out in the 'invited' status"),
+// which enables it and updates its modified time.
+func (e *Emulator) signedInLocked(u *user) {
+	if u.status == "invited" {
+		u.status = "enabled"
+		e.touchLocked(u)
+	}
+}
 
 func validStatus(s string) bool {
 	switch s {

@@ -49,6 +49,9 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 		return nil, nil, unauthorized("unknown refresh token")
 	}
 	if rec.revoked {
+		if rec.rotated && !e.cfg.reuseOff {
+			e.revokeChainLocked(rec)
+		}
 		return nil, nil, loggedOut()
 	}
 	if rec.anon {
@@ -62,6 +65,22 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 		return nil, nil, unauthorized("user is disabled")
 	}
 	return rec, u, nil
+}
+
+// rotateLocked revokes rec because a rotated token replaced it.
+func rotateLocked(rec *refreshRecord) {
+	rec.revoked = true
+	rec.rotated = true
+}
+
+// revokeChainLocked revokes every refresh token descended from the same
+// sign-in as rec: presenting a rotated-out token is taken as token theft.
+func (e *Emulator) revokeChainLocked(rec *refreshRecord) {
+	for jti := range e.userTokens[rec.sub] {
+		if r := e.tokens[jti]; r != nil && r.chain == rec.chain {
+			r.revoked = true
+		}
+	}
 }
 
 func (e *Emulator) revokeAllLocked(sub string) {
@@ -87,6 +106,7 @@ type grant struct {
 	user       *descope.UserResponse
 	firstSeen  bool
 
+	chain      string    // of the token this grant replaces, "" for a sign-in
 	newRefresh bool      // mint a refresh token (registered by registerLocked)
 	jti        string    // of the new refresh token
 	refreshExp time.Time // expiry of the refresh token the client holds
@@ -105,7 +125,7 @@ func (e *Emulator) grantForUserLocked(u *user, dct string) *grant {
 			g.tenants[t.id] = map[string]any{"roles": mergeStrings(nil, t.roles), "permissions": []string{}}
 		}
 	}
-	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(u.tenantIDs(), dct)
+	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(u.tenantIDs())
 	return g
 }
 
@@ -118,37 +138,40 @@ func (e *Emulator) grantForAnonLocked(sub, dct string) *grant {
 		ids = []string{dct}
 		g.tenants = map[string]any{dct: map[string]any{"roles": []string{}, "permissions": []string{}}}
 	}
-	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(ids, dct)
+	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(ids)
 	return g
 }
 
 // lifetimesLocked returns the session and refresh lifetimes for a member of
-// tenantIDs: those of the selected tenant if its session settings are
-// enabled, else of the first such tenant, else the project defaults.
-func (e *Emulator) lifetimesLocked(tenantIDs []string, dct string) (time.Duration, time.Duration) {
-	enabled := func(id string) *tenant {
-		if t := e.tenants[id]; t != nil && t.settings.Enabled {
-			return t
+// tenantIDs. Tenant settings take precedence over the project's; a member of
+// several tenants with session settings enabled gets the stricter (shorter)
+// of their lifetimes, session and refresh each on its own, whichever tenant
+// is selected (Descope documents a merged policy "favoring stricter
+// security"). A lifetime no such tenant sets is the project's. The session
+// lifetime never exceeds the refresh lifetime that comes with it.
+func (e *Emulator) lifetimesLocked(tenantIDs []string) (time.Duration, time.Duration) {
+	var session, refresh time.Duration
+	stricter := func(cur, d time.Duration) time.Duration {
+		if d > 0 && (cur == 0 || d < cur) {
+			return d
 		}
-		return nil
+		return cur
 	}
-	var t *tenant
-	if dct != "" {
-		t = enabled(dct)
-	}
-	for i := 0; t == nil && i < len(tenantIDs); i++ {
-		t = enabled(tenantIDs[i])
-	}
-	session, refresh := e.cfg.sessionTTL, e.cfg.refreshTTL
-	if t != nil {
-		if d := unitDuration(t.settings.SessionTokenExpiration, t.settings.SessionTokenExpirationUnit); d > 0 {
-			session = d
+	for _, id := range tenantIDs {
+		t := e.tenants[id]
+		if t == nil || !t.settings.Enabled {
+			continue
 		}
-		if d := unitDuration(t.settings.RefreshTokenExpiration, t.settings.RefreshTokenExpirationUnit); d > 0 {
-			refresh = d
-		}
+		session = stricter(session, unitDuration(t.settings.SessionTokenExpiration, t.settings.SessionTokenExpirationUnit))
+		refresh = stricter(refresh, unitDuration(t.settings.RefreshTokenExpiration, t.settings.RefreshTokenExpirationUnit))
 	}
-	return session, refresh
+	if session == 0 {
+		session = e.cfg.sessionTTL
+	}
+	if refresh == 0 {
+		refresh = e.cfg.refreshTTL
+	}
+	return min(session, refresh), refresh
 }
 
 func unitDuration(n int32, unit string) time.Duration {
@@ -190,7 +213,11 @@ func (e *Emulator) registerLocked(g *grant, now time.Time) {
 	g.newRefresh = true
 	g.jti = randomID("", 27)
 	g.refreshExp = now.Add(ttl)
+	if g.chain == "" {
+		g.chain = g.jti
+	}
 	e.tokens[g.jti] = &refreshRecord{
+		chain:    g.chain,
 		sub:      g.sub,
 		anon:     g.anon,
 		dct:      g.dct,

@@ -1,6 +1,7 @@
 package descopetest_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -26,7 +27,7 @@ func TestUserLifecycle(t *testing.T) {
 		AdditionalLoginIDs: []string{"eve"},
 		Roles:              []string{"viewer"},
 	}))
-	if len(u.UserID) != 28 || u.UserID[0] != 'U' || u.Status != "enabled" || u.CreatedTime == 0 || !u.VerifiedEmail || u.VerifiedPhone {
+	if len(u.UserID) != 28 || u.UserID[0] != 'U' || u.Status != "invited" || u.CreatedTime == 0 || !u.VerifiedEmail || u.VerifiedPhone {
 		t.Fatalf("created user = %+v", u)
 	}
 	if len(u.UserTenants) != 1 || u.UserTenants[0].TenantName != "Acme" || !slices.Equal(u.UserTenants[0].Roles, []string{"member"}) {
@@ -173,8 +174,15 @@ func TestSearch(t *testing.T) {
 	must[*descope.UserResponse](t)(users.Deactivate(ctx, "b-login"))
 	must[*descope.UserResponse](t)(users.CreateTestUser(ctx, "test-user", nil))
 
+	// Results in creation order, unless the test sorts otherwise.
 	search := func(o *descope.UserSearchOptions) ([]string, int) {
 		t.Helper()
+		if o == nil {
+			o = &descope.UserSearchOptions{}
+		}
+		if o.Sort == nil {
+			o.Sort = []descope.UserSearchSort{{Field: "createdTime"}}
+		}
 		found, total, err := users.SearchAll(ctx, o)
 		check(t, err)
 		var out []string
@@ -307,4 +315,106 @@ func TestTenants(t *testing.T) {
 	if u := must[*descope.UserResponse](t)(sdk.Management.User().Load(ctx, "member")); len(u.UserTenants) != 0 {
 		t.Fatalf("member of deleted tenant: %+v", u.UserTenants)
 	}
+}
+
+func TestSearchSort(t *testing.T) {
+	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	_, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
+	users := sdk.Management.User()
+	var created []string
+	for i := range 20 {
+		u := must[*descope.UserResponse](t)(users.Create(ctx, fmt.Sprintf("user-%02d", i), nil))
+		created = append(created, u.UserID)
+		clk.Add(time.Second)
+	}
+	search := func(o *descope.UserSearchOptions) []string {
+		t.Helper()
+		found, total, err := users.SearchAll(ctx, o)
+		check(t, err)
+		if total != len(created) {
+			t.Fatalf("total = %d", total)
+		}
+		var ids []string
+		for _, u := range found {
+			ids = append(ids, u.UserID)
+		}
+		return ids
+	}
+	// pages collects every page of o, 7 users a page.
+	pages := func(o descope.UserSearchOptions) []string {
+		t.Helper()
+		var all []string
+		o.Limit = 7
+		for o.Page = 0; ; o.Page++ {
+			got := search(&o)
+			if len(got) == 0 {
+				return all
+			}
+			all = append(all, got...)
+		}
+	}
+	reversed := slices.Clone(created)
+	slices.Reverse(reversed)
+
+	asc := []descope.UserSearchSort{{Field: "createdTime"}}
+	desc := []descope.UserSearchSort{{Field: "createdTime", Desc: true}}
+	if got := search(&descope.UserSearchOptions{Sort: asc}); !slices.Equal(got, created) {
+		t.Fatalf("ascending = %v", got)
+	}
+	if got := search(&descope.UserSearchOptions{Sort: desc}); !slices.Equal(got, reversed) {
+		t.Fatalf("descending = %v", got)
+	}
+	if got := pages(descope.UserSearchOptions{Sort: desc}); !slices.Equal(got, reversed) {
+		t.Fatalf("descending, paged = %v", got)
+	}
+	// Keyset paging: the next page starts after the last created time seen.
+	from := int64(0)
+	var keyset []string
+	for {
+		found, _, err := users.SearchAll(ctx, &descope.UserSearchOptions{Sort: asc, Limit: 6, FromCreatedTime: from})
+		check(t, err)
+		if len(found) == 0 {
+			break
+		}
+		for _, u := range found {
+			keyset = append(keyset, u.UserID)
+		}
+		from = int64(found[len(found)-1].CreatedTime)*1000 + 1000
+	}
+	if !slices.Equal(keyset, created) {
+		t.Fatalf("keyset paged = %v", keyset)
+	}
+
+	// A later sort entry breaks the ties of an earlier one: the two users
+	// patched at the same instant come first, by creation; the others were
+	// last modified when created.
+	for _, id := range []string{"user-11", "user-03"} {
+		must[*descope.UserResponse](t)(users.Patch(ctx, id, &descope.PatchUserRequest{GivenName: ptr("x")}))
+	}
+	got := search(&descope.UserSearchOptions{Sort: []descope.UserSearchSort{{Field: "modifiedTime", Desc: true}, {Field: "createdTime"}}})
+	if want := append([]string{created[3], created[11]}, slices.DeleteFunc(slices.Clone(reversed), func(id string) bool {
+		return id == created[3] || id == created[11]
+	})...); !slices.Equal(got, want) {
+		t.Fatalf("modified desc, created asc = %v, want %v", got, want)
+	}
+
+	// Without sort: every user exactly once, the same order on every call
+	// and through pages, and not creation order in either direction.
+	plain := search(nil)
+	if sorted := slices.Sorted(slices.Values(plain)); !slices.Equal(sorted, slices.Sorted(slices.Values(created))) {
+		t.Fatalf("unsorted result is not the whole set: %v", plain)
+	}
+	if slices.Equal(plain, created) || slices.Equal(plain, reversed) {
+		t.Fatal("the default order is creation order")
+	}
+	if again := search(nil); !slices.Equal(again, plain) {
+		t.Fatalf("default order changed between calls: %v then %v", plain, again)
+	}
+	if paged := pages(descope.UserSearchOptions{}); !slices.Equal(paged, plain) {
+		t.Fatalf("default order paged = %v, want %v", paged, plain)
+	}
+
+	// Unknown sort fields are refused.
+	_, _, err := users.SearchAll(ctx, &descope.UserSearchOptions{Sort: []descope.UserSearchSort{{Field: "favouriteColour"}}})
+	wantCode(t, err, "E011003", http.StatusBadRequest)
 }

@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sessionTTL := fs.Duration("session-ttl", descopetest.DefaultSessionTTL, "project default session token lifetime")
 	refreshTTL := fs.Duration("refresh-ttl", descopetest.DefaultRefreshTTL, "project default refresh token lifetime")
 	rotate := fs.Bool("rotate", false, "rotate refresh tokens on every refresh")
+	reuse := fs.Bool("reuse-detection", true, "with -rotate, presenting a rotated-out refresh token revokes its whole session")
 	secondsUnit := fs.Bool("seconds-unit", false, `accept the unit "seconds" in tenant session settings`)
 	rateLimits := fs.Bool("rate-limits", false, "enforce Descope's management rate limits")
 	if err := fs.Parse(args); err != nil {
@@ -80,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rotate {
 		opts = append(opts, descopetest.WithRefreshRotation())
 	}
+	opts = append(opts, descopetest.WithRefreshReuseDetection(*reuse))
 	if *secondsUnit {
 		opts = append(opts, descopetest.WithSecondsUnit())
 	}
