@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -57,9 +56,16 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	pid := firstNonEmpty(cfg.projectID, sdkConfig(c, "ProjectID"), os.Getenv("DESCOPE_PROJECT_ID"))
-	if pid == "" {
+	sdkPID, readable := sdkConfig(c, "ProjectID")
+	sdkCookie, _ := sdkConfig(c, "RefreshCookieName")
+	pid := firstNonEmpty(cfg.projectID, sdkPID)
+	switch {
+	case cfg.projectID == "" && !readable:
+		return nil, errors.New("anonymous: the Descope client's configuration cannot be read (a go-sdk version this library does not know): use WithProjectID")
+	case pid == "":
 		return nil, errors.New("anonymous: unknown project ID: use WithProjectID")
+	case !readable:
+		cfg.logger.Warn("the Descope client's configuration cannot be read: assuming the refresh cookie name DSR")
 	}
 	m := &Middleware{
 		c:                c,
@@ -69,7 +75,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		state:            newMemStore(cfg.now, 0),
 		now:              cfg.now,
 		tenantOK:         make(chan struct{}),
-		sdkRefreshCookie: firstNonEmpty(sdkConfig(c, "RefreshCookieName"), "DSR"),
+		sdkRefreshCookie: firstNonEmpty(sdkCookie, "DSR"),
 	}
 	m.refreshes.now = cfg.now
 	m.kids.now = cfg.now
@@ -79,22 +85,23 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 // sdkConfig reads a string field of the Config the client was built with
 // (ProjectID, RefreshCookieName). The go-sdk keeps that Config unexported;
 // reading it spares every caller from repeating what the client already
-// knows. It returns "" when the field cannot be read.
-func sdkConfig(c *client.DescopeClient, field string) (value string) {
+// knows. ok is false when the field cannot be read at all (a go-sdk whose
+// layout differs from v1.28.0's); an empty value with ok is a field unset.
+func sdkConfig(c *client.DescopeClient, field string) (value string, ok bool) {
 	defer func() {
 		if recover() != nil {
-			value = ""
+			value, ok = "", false
 		}
 	}()
 	v := reflect.ValueOf(c).Elem().FieldByName("config")
-	if !v.IsValid() || v.IsNil() {
-		return ""
+	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
+		return "", false
 	}
 	f := v.Elem().FieldByName(field)
 	if !f.IsValid() || f.Kind() != reflect.String {
-		return ""
+		return "", false
 	}
-	return f.String()
+	return f.String(), true
 }
 
 // Init resolves the anonymous tenant now (creating it and configuring its

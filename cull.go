@@ -25,7 +25,8 @@ type CullOptions struct {
 	// the user's refresh token has expired and nobody can sign in as it.
 	OlderThan time.Duration
 	// BatchSize is the number of users per search page and per delete call.
-	// Defaults to 100; at most 1000.
+	// Defaults to 100, which is also the most: Descope's default search
+	// limit, and no larger page or delete batch is documented.
 	BatchSize int
 	// DryRun reports what would be deleted without deleting anything.
 	DryRun bool
@@ -103,6 +104,9 @@ type culler struct {
 	deletes  *pacer
 }
 
+// maxCullBatch is the largest page and delete batch Cull uses.
+const maxCullBatch = 100
+
 func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	if o.TenantName == "" && o.TenantID == "" {
 		o.TenantName = "Anonymous Users"
@@ -110,8 +114,8 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	if o.BatchSize == 0 {
 		o.BatchSize = 100
 	}
-	if o.BatchSize < 1 || o.BatchSize > 1000 {
-		return nil, fmt.Errorf("anonymous: batch size %d out of 1..1000", o.BatchSize)
+	if o.BatchSize < 1 || o.BatchSize > maxCullBatch {
+		return nil, fmt.Errorf("anonymous: batch size %d out of 1..%d", o.BatchSize, maxCullBatch)
 	}
 	if o.OlderThan < 0 {
 		return nil, fmt.Errorf("anonymous: negative age %v", o.OlderThan)
@@ -164,19 +168,18 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 	k.report.Cutoff = k.o.Now().Add(-age).Truncate(time.Second)
 	cutoffMs := k.report.Cutoff.UnixMilli()
 
-	// Deleted users leave the result list; kept ones stay in place, ahead of
-	// the users not yet seen (the order is by creation). So the next unseen
-	// user is at offset kept (or scanned, in a dry run).
-	kept := 0
+	// Pages are read by creation time (keyset paging), never by offset over
+	// the whole set being deleted from: each search starts at the creation
+	// second of the last user seen (cursor). Users of that second that stay
+	// in the results (kept, failed, or all of them in a dry run) are skipped
+	// by an offset within that second alone.
+	var cursor int64 // creation second of the last user seen; 0 before the first page
+	atCursor := 0    // users created in the cursor second that remain in the results
 	for {
 		if err := ctx.Err(); err != nil {
 			return &k.report, err
 		}
-		offset := kept
-		if k.o.DryRun {
-			offset = k.report.Scanned
-		}
-		page := offset / k.o.BatchSize
+		page := atCursor / k.o.BatchSize
 		var users []*descope.UserResponse
 		err := k.retry(ctx, func() (err error) {
 			if err = k.searches.wait(ctx); err != nil {
@@ -184,17 +187,19 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 			}
 			k.report.SearchCalls++
 			users, _, err = k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
-				TenantIDs:     []string{tenant.id},
-				ToCreatedTime: cutoffMs,
-				Limit:         int32(k.o.BatchSize),
-				Page:          int32(page),
+				TenantIDs:       []string{tenant.id},
+				FromCreatedTime: cursor * 1000,
+				ToCreatedTime:   cutoffMs,
+				Sort:            []descope.UserSearchSort{{Field: "createdTime"}},
+				Limit:           int32(k.o.BatchSize),
+				Page:            int32(page),
 			})
 			return err
 		})
 		if err != nil {
 			return &k.report, fmt.Errorf("anonymous: search users: %w", err)
 		}
-		if skip := offset - page*k.o.BatchSize; skip < len(users) {
+		if skip := atCursor - page*k.o.BatchSize; skip < len(users) {
 			users = users[skip:]
 		} else {
 			users = nil
@@ -202,15 +207,17 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 		if len(users) == 0 {
 			return &k.report, nil
 		}
+		remains := make(map[string]bool, len(users))
 		var stale []string
 		for _, u := range users {
 			k.report.Scanned++
 			if reason := k.judge(u, tenant.id, cutoffMs); reason != "" {
 				k.report.Skipped[reason]++
-				kept++
+				remains[u.UserID] = true
 				continue
 			}
 			stale = append(stale, u.UserID)
+			remains[u.UserID] = k.o.DryRun
 		}
 		if len(stale) > 0 && !k.o.DryRun {
 			err := k.retry(ctx, func() error {
@@ -225,13 +232,23 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 					return &k.report, ctx.Err()
 				}
 				k.report.Failed += len(stale)
-				kept += len(stale)
+				for _, id := range stale {
+					remains[id] = true
+				}
 				k.o.Logger.Warn("delete batch failed", "users", len(stale), "err", err)
 			} else {
 				k.report.Deleted += len(stale)
 			}
 		} else if k.o.DryRun {
 			k.report.Deleted += len(stale) // would be deleted
+		}
+		if last := int64(users[len(users)-1].CreatedTime); last != cursor {
+			cursor, atCursor = last, 0
+		}
+		for _, u := range users {
+			if int64(u.CreatedTime) == cursor && remains[u.UserID] {
+				atCursor++
+			}
 		}
 		if k.o.Progress != nil {
 			k.o.Progress(k.snapshot())
@@ -252,10 +269,21 @@ func (k *culler) judge(u *descope.UserResponse, tenantID string, cutoffMs int64)
 		return SkipHasAddress
 	case len(u.LoginIDs) == 0 || !all(u.LoginIDs, k.o.IsGenerated):
 		return SkipChosenLoginID
-	case u.Password || u.WebAuthn || u.TOTP || u.SAML || u.SCIM || len(u.OAuth) > 0:
+	case u.Password || u.WebAuthn || u.TOTP || u.SAML || u.SCIM || hasOAuth(u.OAuth):
 		return SkipCredentials
 	}
 	return ""
+}
+
+// hasOAuth reports whether a user's oauth map names a provider it is linked
+// to: Descope lists providers with false too.
+func hasOAuth(m map[string]bool) bool {
+	for _, linked := range m {
+		if linked {
+			return true
+		}
+	}
+	return false
 }
 
 func all(ids []string, ok func(string) bool) bool {

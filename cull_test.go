@@ -3,6 +3,7 @@ package anonymous_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func newCullWorld(t testing.TB) *cullWorld {
 	emu := descopetest.New()
 	t.Cleanup(emu.Close)
 	c := emu.MustClient(t)
-	m, err := anonymous.New(c, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute))
+	m, err := anonymous.New(c, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(3*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestCullTenThousand(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&base)
 	rep, err := anonymous.Cull(context.Background(), w.c, anonymous.CullOptions{
-		BatchSize: 500,
+		BatchSize: 100,
 		Progress: func(anonymous.CullReport) {
 			var m runtime.MemStats
 			runtime.ReadMemStats(&m)
@@ -163,9 +164,9 @@ func TestCullTenThousand(t *testing.T) {
 	if rep.Deleted != 10000 || w.exists(ids...) != 0 {
 		t.Fatalf("report %+v", rep)
 	}
-	// 20 full pages and one empty one; one delete call per page.
-	if rep.SearchCalls != 21 || rep.DeleteCalls != 20 ||
-		w.emu.Requests("/v2/mgmt/user/search") != 21 || w.emu.Requests("/v1/mgmt/user/delete/batch") != 20 {
+	// 100 full pages and one empty one; one delete call per page.
+	if rep.SearchCalls != 101 || rep.DeleteCalls != 100 ||
+		w.emu.Requests("/v2/mgmt/user/search") != 101 || w.emu.Requests("/v1/mgmt/user/delete/batch") != 100 {
 		t.Errorf("calls: report %d/%d, emulator %d/%d", rep.SearchCalls, rep.DeleteCalls,
 			w.emu.Requests("/v2/mgmt/user/search"), w.emu.Requests("/v1/mgmt/user/delete/batch"))
 	}
@@ -245,3 +246,49 @@ func TestCullOptionsAndTenant(t *testing.T) {
 		t.Error("nil client accepted")
 	}
 }
+
+// Cull pages by creation time (sorted, keyset), so kept users between stale
+// ones, many users created in one second, and more than three pages all come
+// out exactly right, in a dry run and in a real one.
+func TestCullKeysetPagingOverManyPages(t *testing.T) {
+	w := newCullWorld(t)
+	var stale, kept []string
+	for i := range 7 {
+		age := 2*time.Hour + time.Duration(i)*time.Minute
+		// 60 stale users in one second, then kept ones of the same second:
+		// a user with a verified email, and one with a chosen login ID.
+		stale = append(stale, w.seed(t, age, w.anon(60)...)...)
+		kept = append(kept, w.seed(t, age,
+			&descope.BatchUser{LoginID: fmt.Sprintf("kept%d@example.com", i), UserRequest: descope.UserRequest{
+				User: descope.User{Email: fmt.Sprintf("kept%d@example.com", i)}, VerifiedEmail: ptr(true),
+				Tenants: []*descope.AssociatedTenant{{TenantID: w.tenant}},
+			}},
+			&descope.BatchUser{LoginID: fmt.Sprintf("chosen-%d", i), UserRequest: descope.UserRequest{
+				Tenants: []*descope.AssociatedTenant{{TenantID: w.tenant}},
+			}})...)
+	}
+	recent := w.seed(t, time.Minute, w.anon(30)...)
+	for _, dry := range []bool{true, false} {
+		rep, err := anonymous.Cull(context.Background(), w.c, anonymous.CullOptions{BatchSize: 100, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Deleted != len(stale) || rep.Scanned != len(stale)+len(kept) || rep.Failed != 0 {
+			t.Errorf("dry run %v: %+v, want %d deleted of %d scanned", dry, rep, len(stale), len(stale)+len(kept))
+		}
+		if rep.SearchCalls < 5 {
+			t.Errorf("dry run %v: %d searches for more than three pages", dry, rep.SearchCalls)
+		}
+	}
+	if n := w.exists(stale...); n != 0 {
+		t.Errorf("%d stale users left", n)
+	}
+	if n := w.exists(kept...); n != len(kept) {
+		t.Errorf("%d of %d kept users deleted", len(kept)-n, len(kept))
+	}
+	if n := w.exists(recent...); n != len(recent) {
+		t.Errorf("%d recent users deleted", len(recent)-n)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

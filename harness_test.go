@@ -105,6 +105,7 @@ func (w *world) build(t testing.TB, opts ...anonymous.Option) {
 		anonymous.WithGlobalRateLimit(0, 0),
 		anonymous.WithErrorHandler(w.hooks.hook),
 		anonymous.WithClock(w.clock.now),
+		anonymous.WithEmulatorLifetimes(),
 	}
 	m, err := anonymous.New(w.sdk, append(base, opts...)...)
 	if err != nil {

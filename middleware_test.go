@@ -67,7 +67,7 @@ func TestInitCreatesTenantOnce(t *testing.T) {
 	c := emu.MustClient(t)
 	ctx := context.Background()
 	for i := range 2 {
-		m, err := anonymous.New(c, anonymous.WithLifetime(90*time.Minute), anonymous.WithSessionTTL(90*time.Second))
+		m, err := anonymous.New(c, anonymous.WithLifetime(90*time.Minute), anonymous.WithSessionTTL(90*time.Second), anonymous.WithEmulatorLifetimes())
 		if err != nil {
 			t.Fatal(err)
 		}

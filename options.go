@@ -53,6 +53,7 @@ type config struct {
 	strategy       Strategy
 	globalSet      bool
 	ipv6PrefixBits int
+	secondsOK      bool // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
 }
 
@@ -352,6 +353,19 @@ func WithStrategy(s Strategy) Option {
 	}
 }
 
+// MinSessionTTL is the shortest session token lifetime Descope accepts in a
+// tenant's session settings (docs.descope.com, tenant session management).
+const MinSessionTTL = 3 * time.Minute
+
+// WithEmulatorLifetimes lets WithSessionTTL and WithLifetime go below
+// Descope's minimum of MinSessionTTL, down to a second, written in seconds,
+// which only the emulator accepts (descopetest.WithSecondsUnit). It is for
+// tests and local development against the emulator: real Descope refuses such
+// settings. Defaults to off.
+func WithEmulatorLifetimes() Option {
+	return func(c *config) error { c.secondsOK = true; return nil }
+}
+
 // WithKeepLoginID keeps the random login ID of a converted user next to the
 // verified email or phone. Defaults to removing it.
 func WithKeepLoginID() Option {
@@ -367,6 +381,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("anonymous: lifetime %v is too short", c.lifetime)
 	case c.sessionTTL < time.Second:
 		return fmt.Errorf("anonymous: session TTL %v is too short", c.sessionTTL)
+	case c.sessionTTL < MinSessionTTL && !c.secondsOK:
+		return fmt.Errorf("anonymous: session TTL %v is under Descope's minimum of %v", c.sessionTTL, MinSessionTTL)
 	case c.sessionTTL > c.lifetime:
 		return fmt.Errorf("anonymous: session TTL %v exceeds lifetime %v", c.sessionTTL, c.lifetime)
 	case c.timeout <= 0:

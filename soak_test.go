@@ -49,7 +49,7 @@ func TestLoad(t *testing.T) {
 	const outageLen = 3 * time.Second
 
 	w := newWorld(t, []descopetest.Option{descopetest.WithSecondsUnit()},
-		anonymous.WithSessionTTL(2*time.Second), anonymous.WithTimeout(5*time.Second),
+		anonymous.WithSessionTTL(2*time.Second), anonymous.WithEmulatorLifetimes(), anonymous.WithTimeout(5*time.Second),
 		anonymous.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}))
 	var panics atomic.Int64
 	h := w.mw.Handler(probeApp(w.mw, &errLog{}))

@@ -92,13 +92,17 @@ func (m *Middleware) userFrom(t *descope.Token) *User {
 }
 
 // isAnonymous reports whether a token says its user is anonymous: a member of
-// the anonymous tenant, or a Descope-native anonymous token (danu).
+// the anonymous tenant, or a Descope-native anonymous token (danu). A project
+// whose JWT template leaves out the tenants claim (the tenantOnly and none
+// authorization schemas) still has dct, the selected tenant, which go-sdk's
+// GetTenants falls back to as well.
 func (m *Middleware) isAnonymous(t *descope.Token) bool {
 	if danu, _ := t.Claims["danu"].(bool); danu {
 		return true
 	}
 	tenants, _ := t.Claims["tenants"].(map[string]any)
-	if len(tenants) == 0 {
+	dct, _ := t.Claims["dct"].(string)
+	if len(tenants) == 0 && dct == "" {
 		return false
 	}
 	tid, ok := m.knownTenant()
@@ -111,8 +115,10 @@ func (m *Middleware) isAnonymous(t *descope.Token) bool {
 			return false
 		}
 	}
-	_, member := tenants[tid]
-	return member
+	if _, member := tenants[tid]; member {
+		return true
+	}
+	return len(tenants) == 0 && dct == tid
 }
 
 // kidGate serialises the verification of tokens whose key ID has never

@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		tenant    = fs.String("tenant", "Anonymous Users", "name of the anonymous tenant")
 		tenantID  = fs.String("tenant-id", "", "ID of the anonymous tenant (instead of -tenant)")
 		olderThan = fs.Duration("older-than", 0, "delete anonymous users created longer ago than this (default: the tenant's refresh lifetime)")
-		batch     = fs.Int("batch", 100, "users per search page and per delete call (1-1000)")
+		batch     = fs.Int("batch", 100, "users per search page and per delete call (1-100)")
 		dryRun    = fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 		asJSON    = fs.Bool("json", false, "print the report as JSON on stdout")
 		timeout   = fs.Duration("timeout", time.Hour, "give up after this long")

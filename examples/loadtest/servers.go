@@ -86,6 +86,7 @@ func startServers(ctx context.Context, sessionTTL time.Duration) (s *servers, er
 		anonymous.WithClientRateLimit(0, 0),
 		anonymous.WithGlobalRateLimit(0, 0),
 		anonymous.WithSessionTTL(sessionTTL),
+		anonymous.WithEmulatorLifetimes(), // the embedded emulator runs in seconds mode
 	)
 	if err != nil {
 		return s, err

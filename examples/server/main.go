@@ -197,6 +197,11 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp"
 		}),
 	}
+	if a.Emulator != nil {
+		// The embedded emulator accepts lifetimes in seconds, under Descope's
+		// 3-minute minimum.
+		opts = append(opts, anonymous.WithEmulatorLifetimes())
+	}
 	if isLoopback(cfg.addr) {
 		// This server speaks plain http, and a browser drops Secure cookies
 		// that arrive over http from anywhere but localhost. On loopback,

@@ -116,6 +116,7 @@ func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...ano
 	t.Cleanup(env.Emu.Close)
 	base := []anonymous.Option{
 		anonymous.WithCookieSecure(false), // plain http on loopback
+		anonymous.WithEmulatorLifetimes(), // the emulator runs in seconds mode
 		anonymous.WithTimeout(2 * time.Second),
 		anonymous.WithClientRateLimit(0, 0),
 		anonymous.WithGlobalRateLimit(0, 0),
