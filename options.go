@@ -53,7 +53,7 @@ type config struct {
 	strategy       Strategy
 	globalSet      bool
 	ipv6PrefixBits int
-	secondsOK      bool // lifetimes under Descope's minimum, for the emulator
+	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
 }
 

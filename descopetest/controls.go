@@ -31,6 +31,11 @@ type Fault struct {
 	// Times limits the fault to the next Times requests on the path;
 	// 0 applies it until ClearFaults.
 	Times int
+	// Before, when set, runs after Latency and before the request is
+	// handled: a test stages a race with it (another client's call landing
+	// between two of the library's). It must not call back into the
+	// emulator's HTTP API synchronously from the same path.
+	Before func()
 }
 
 // Request is one entry of the request log.

@@ -353,6 +353,9 @@ func (e *Emulator) applyFault(w *statusWriter, r *http.Request, f *Fault) bool {
 			t.Stop()
 		}
 	}
+	if f.Before != nil {
+		f.Before()
+	}
 	if f.Drop {
 		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
 		if err != nil {
