@@ -191,7 +191,7 @@ func WithTimeout(d time.Duration) Option {
 // identify, refresh or provision a visitor (and when a conversion handler
 // fails with a 5xx). If the handler writes a response, the request ends there; if it
 // writes nothing, the request goes on without a user (or with a Degraded
-// user during an outage). Use Unavailable to answer 503 instead. Defaults to
+// user during an outage). Use FailClosed to answer 503 instead. Defaults to
 // none: requests go on.
 func WithErrorHandler(h func(http.ResponseWriter, *http.Request, error)) Option {
 	return func(c *config) error { c.errorHandler = h; return nil }
