@@ -222,7 +222,7 @@ func faultRefresh(t *testing.T, c *cell) {
 	c.bounded(t, p.Took, 1)
 	c.hookSawUnavailable(t)
 	c.calls(t, 1)
-	time.Sleep(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
+	w.clock.advance(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
 	again := w.get(t, b, "/")
 	if again.UserID != first.UserID || !again.Refreshed || !hasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
