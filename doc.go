@@ -29,7 +29,31 @@
 //	mux.Handle("/convert/verify", anon.ConvertVerifyHandler())
 //	http.ListenAndServe(":8080", anon.Handler(mux))
 //
-// Cull deletes anonymous users that never converted, once they are older than
-// the anonymous lifetime. Package descopetest is an in-process emulator of the
+// # Conversion
+//
+// [Middleware.StartConversion] sends a one-time code to an email address or
+// phone number through Descope's OTP update flow, authorised by the visitor's
+// refresh token, and records which address the code went to.
+// [Middleware.FinishConversion] verifies the code for that address only: the
+// address becomes a verified login ID of the same user, the user leaves the
+// anonymous tenant and loses its random login ID, and a fresh token pair is
+// issued for that user ID while the anonymous refresh token is revoked.
+// [Middleware.ConvertStartHandler] and [Middleware.ConvertVerifyHandler] speak
+// JSON for the same two steps, with statuses from [ErrorStatus].
+//
+// An address that is already another account's login ID gets no code
+// ([ErrIdentifierInUse]): on Descope, verifying it would merge the accounts
+// and delete one. With [WithMerge] the code instead signs in to that account,
+// the merge hook moves the application's data, and only then is the anonymous
+// user deleted. A conversion that failed half-way resumes without a code, but
+// only while the visitor's refresh token is live at Descope.
+//
+// # Other entry points
+//
+// [Middleware.Ensure] provisions on demand in lazy mode ([WithLazy]).
+// [Middleware.Logout] revokes and clears. [FailClosed] is an error handler for
+// applications that must not serve a visitor without an identity. [Cull]
+// deletes anonymous users that never converted, once they are older than the
+// anonymous lifetime. Package descopetest is an in-process emulator of the
 // Descope API for tests.
 package anonymous
