@@ -164,8 +164,19 @@ func (m *Middleware) knownTenant() (string, bool) {
 // a request whose context carries the User, when there is one.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.serve(w, r, next)
+		if r, ok := m.Process(w, r); ok {
+			next.ServeHTTP(w, r)
+		}
 	})
+}
+
+// Process does the middleware's work for one request, for frameworks whose
+// handlers are not http.Handlers: it identifies, refreshes or provisions the
+// visitor, writing cookies on w, and returns the request to hand on (its
+// context carries the User, when there is one). ok is false when the error
+// hook wrote a response: the request ends there.
+func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
+	return m.serve(w, r)
 }
 
 // outcome says what identify learned about a request's tokens.
@@ -177,19 +188,19 @@ const (
 	refused                   // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
 )
 
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	markVary(w.Header())
 	u, out, err := m.identify(w, r)
 	if out == noSession && m.shouldProvision(r) {
 		u, err = m.provision(w, r)
 	}
 	if err != nil && m.fail(w, r, err) {
-		return
+		return r, false
 	}
 	if u != nil {
 		r = r.WithContext(NewContext(r.Context(), u))
 	}
-	next.ServeHTTP(w, r)
+	return r, true
 }
 
 // identify finds the user of a request from its session token (bearer or

@@ -9,7 +9,6 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/descope-contrib/anonymous"
-	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
@@ -46,45 +45,21 @@ func native(_ testing.TB, m *anonymous.Middleware, _ http.Handler) http.Handler 
 }
 
 func TestUserAndConversion(t *testing.T) {
-	env := anontest.NewEnv(t, native, nil)
-	b := env.Browser(t)
-	first := env.Get(t, b, "/whoami")
-	if first.Status != http.StatusOK || first.UserID == "" || !first.New || !first.Anonymous {
-		t.Fatalf("first visit: %+v", first)
-	}
-	if again := env.Get(t, b, "/whoami"); again.UserID != first.UserID || again.New {
-		t.Fatalf("second visit: %+v", again)
-	}
-	me := env.Convert(t, b, "chi@example.com")
-	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
-		t.Fatalf("verify: %+v", me)
-	}
-	after := env.Get(t, b, "/whoami")
-	if after.UserID != first.UserID || after.Anonymous || after.New {
-		t.Errorf("after conversion: %+v", after)
-	}
+	anontest.UserAndConversion(t, native, "chi@example.com")
 }
 
 func TestErrorResponseStopsChain(t *testing.T) {
-	var reached atomic.Int32
-	mountCounting := func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-		r := chi.NewRouter()
-		r.Use(m.Handler, func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				reached.Add(1)
-				next.ServeHTTP(w, r)
+	anontest.ErrorHookEndsChain(t, func(reached *atomic.Int32) anontest.Mount {
+		return func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+			r := chi.NewRouter()
+			r.Use(m.Handler, func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					reached.Add(1)
+					next.ServeHTTP(w, r)
+				})
 			})
-		})
-		r.Handle("/*", app)
-		return r
-	}
-	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
-	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
-	me := env.Get(t, env.Browser(t), "/whoami")
-	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {
-		t.Errorf("fail-closed: %+v", me)
-	}
-	if n := reached.Load(); n != 0 {
-		t.Errorf("the chain went on %d times after the error hook answered", n)
-	}
+			r.Handle("/*", app)
+			return r
+		}
+	})
 }

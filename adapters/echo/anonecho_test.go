@@ -11,7 +11,6 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	anonecho "github.com/descope-contrib/anonymous/adapters/echo"
-	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
@@ -43,61 +42,28 @@ func native(_ testing.TB, m *anonymous.Middleware, _ http.Handler) http.Handler 
 		}
 		return c.JSON(http.StatusOK, map[string]any{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "loginIds": u.LoginIDs})
 	})
-	e.POST("/convert/start", anonecho.ConvertStart(m))
-	e.POST("/convert/verify", anonecho.ConvertVerify(m))
+	e.POST("/convert/start", echo.WrapHandler(m.ConvertStartHandler()))
+	e.POST("/convert/verify", echo.WrapHandler(m.ConvertVerifyHandler()))
 	return e
 }
 
 func TestUserAndConversion(t *testing.T) {
-	env := anontest.NewEnv(t, native, nil)
-	b := env.Browser(t)
-	first := env.Get(t, b, "/whoami")
-	if first.Status != http.StatusOK || first.UserID == "" || !first.New || !first.Anonymous {
-		t.Fatalf("first visit: %+v", first)
-	}
-	if again := env.Get(t, b, "/whoami"); again.UserID != first.UserID || again.New {
-		t.Fatalf("second visit: %+v", again)
-	}
-	if me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
-		r.Header.Set("User-Agent", "Googlebot/2.1")
-	}); me.Status != http.StatusUnauthorized {
-		t.Errorf("crawler: %+v", me)
-	}
-	me := env.Convert(t, b, "echo@example.com")
-	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
-		t.Fatalf("verify: %+v", me)
-	}
-	after := env.Get(t, b, "/whoami")
-	if after.UserID != first.UserID || after.Anonymous || after.New {
-		t.Errorf("after conversion: %+v", after)
-	}
+	anontest.UserAndConversion(t, native, "echo@example.com")
 }
 
 func TestErrorResponseStopsChain(t *testing.T) {
-	var reached atomic.Int32
-	mountCounting := func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-		e := echo.New()
-		e.Use(anonecho.Middleware(m))
-		e.Any("/*", func(c echo.Context) error {
-			reached.Add(1)
-			app.ServeHTTP(c.Response(), c.Request())
-			return nil
-		})
-		return e
-	}
-	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
-	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
-	me := env.Get(t, env.Browser(t), "/whoami")
-	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {
-		t.Errorf("fail-closed: %+v", me)
-	}
-	if n := reached.Load(); n != 0 {
-		t.Errorf("the next handler ran %d times after the error hook answered", n)
-	}
-	env.Emu.ClearFaults()
-	if me := env.Get(t, env.Browser(t), "/whoami"); me.Status != http.StatusOK || reached.Load() != 1 {
-		t.Errorf("after the fault: %+v, next handler ran %d times", me, reached.Load())
-	}
+	anontest.ErrorHookEndsChain(t, func(reached *atomic.Int32) anontest.Mount {
+		return func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+			e := echo.New()
+			e.Use(anonecho.Middleware(m))
+			e.Any("/*", func(c echo.Context) error {
+				reached.Add(1)
+				app.ServeHTTP(c.Response(), c.Request())
+				return nil
+			})
+			return e
+		}
+	})
 }
 
 func TestHandlerErrorReachesEcho(t *testing.T) {

@@ -20,8 +20,8 @@
 //		}
 //		return c.String(http.StatusOK, "hello "+u.ID)
 //	})
-//	e.POST("/convert/start", anonecho.ConvertStart(anon))
-//	e.POST("/convert/verify", anonecho.ConvertVerify(anon))
+//	e.POST("/convert/start", echo.WrapHandler(anon.ConvertStartHandler()))
+//	e.POST("/convert/verify", echo.WrapHandler(anon.ConvertVerifyHandler()))
 //	e.Start(":8080")
 //
 // In lazy mode (anonymous.WithLazy), a handler that needs an identity calls

@@ -37,8 +37,8 @@ func Example() {
 		}
 		return c.String(http.StatusOK, fmt.Sprintf("anonymous=%v new=%v", u.Anonymous, u.New))
 	})
-	e.POST("/convert/start", anonecho.ConvertStart(anon))
-	e.POST("/convert/verify", anonecho.ConvertVerify(anon))
+	e.POST("/convert/start", echo.WrapHandler(anon.ConvertStartHandler()))
+	e.POST("/convert/verify", echo.WrapHandler(anon.ConvertVerifyHandler()))
 	srv := httptest.NewServer(e)
 	defer srv.Close()
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	anongin "github.com/descope-contrib/anonymous/adapters/gin"
-	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
@@ -50,57 +49,24 @@ func native(_ testing.TB, m *anonymous.Middleware, _ http.Handler) http.Handler 
 		}
 		c.JSON(http.StatusOK, gin.H{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "loginIds": u.LoginIDs})
 	})
-	r.POST("/convert/start", anongin.ConvertStart(m))
-	r.POST("/convert/verify", anongin.ConvertVerify(m))
+	r.POST("/convert/start", gin.WrapH(m.ConvertStartHandler()))
+	r.POST("/convert/verify", gin.WrapH(m.ConvertVerifyHandler()))
 	return r
 }
 
 func TestUserAndConversion(t *testing.T) {
-	env := anontest.NewEnv(t, native, nil)
-	b := env.Browser(t)
-	first := env.Get(t, b, "/whoami")
-	if first.Status != http.StatusOK || first.UserID == "" || !first.New || !first.Anonymous {
-		t.Fatalf("first visit: %+v", first)
-	}
-	if again := env.Get(t, b, "/whoami"); again.UserID != first.UserID || again.New {
-		t.Fatalf("second visit: %+v", again)
-	}
-	if me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
-		r.Header.Set("User-Agent", "Googlebot/2.1")
-	}); me.Status != http.StatusUnauthorized {
-		t.Errorf("crawler without cookies: %+v", me)
-	}
-	me := env.Convert(t, b, "gin@example.com")
-	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
-		t.Fatalf("verify: %+v", me)
-	}
-	after := env.Get(t, b, "/whoami")
-	if after.UserID != first.UserID || after.Anonymous || after.New {
-		t.Errorf("after conversion: %+v", after)
-	}
+	anontest.UserAndConversion(t, native, "gin@example.com")
 }
 
 func TestErrorResponseAbortsChain(t *testing.T) {
-	var reached atomic.Int32
-	mountCounting := func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-		r := gin.New()
-		r.Use(anongin.Middleware(m), func(c *gin.Context) { reached.Add(1) })
-		r.Any("/*path", gin.WrapH(app))
-		return r
-	}
-	env := anontest.NewEnv(t, mountCounting, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
-	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: 500})
-	me := env.Get(t, env.Browser(t), "/whoami")
-	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {
-		t.Errorf("fail-closed: %+v", me)
-	}
-	if n := reached.Load(); n != 0 {
-		t.Errorf("the chain went on %d times after the error hook answered", n)
-	}
-	env.Emu.ClearFaults()
-	if me := env.Get(t, env.Browser(t), "/whoami"); me.Status != http.StatusOK || reached.Load() != 1 {
-		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
-	}
+	anontest.ErrorHookEndsChain(t, func(reached *atomic.Int32) anontest.Mount {
+		return func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+			r := gin.New()
+			r.Use(anongin.Middleware(m), func(c *gin.Context) { reached.Add(1) })
+			r.Any("/*path", gin.WrapH(app))
+			return r
+		}
+	})
 }
 
 func TestNilMiddleware(t *testing.T) {

@@ -17,8 +17,8 @@
 //			c.String(http.StatusOK, "hello %s (anonymous: %v)", u.ID, u.Anonymous)
 //		}
 //	})
-//	r.POST("/convert/start", anongin.ConvertStart(anon))
-//	r.POST("/convert/verify", anongin.ConvertVerify(anon))
+//	r.POST("/convert/start", gin.WrapH(anon.ConvertStartHandler()))
+//	r.POST("/convert/verify", gin.WrapH(anon.ConvertVerifyHandler()))
 //	r.Run(":8080")
 //
 // In lazy mode (anonymous.WithLazy), a handler that needs an identity calls

@@ -34,8 +34,8 @@ func Example() {
 		u, _ := anongin.User(c)
 		c.String(http.StatusOK, "anonymous=%v new=%v", u.Anonymous, u.New)
 	})
-	r.POST("/convert/start", anongin.ConvertStart(anon))
-	r.POST("/convert/verify", anongin.ConvertVerify(anon))
+	r.POST("/convert/start", gin.WrapH(anon.ConvertStartHandler()))
+	r.POST("/convert/verify", gin.WrapH(anon.ConvertVerifyHandler()))
 	srv := httptest.NewServer(r)
 	defer srv.Close()
 
