@@ -61,14 +61,15 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, string, e
 // StartConversion sends a one-time code to addr (an email address or an E.164
 // phone number) for the anonymous user of r, and returns the masked address
 // Descope reports. r must have passed through the middleware and carry the
-// visitor's refresh cookie. Nothing changes on the user until
+// visitor's refresh cookie; once Descope is asked, the call runs to its end
+// (each step bounded by WithTimeout) even if r's context is cancelled. Nothing changes on the user until
 // FinishConversion verifies the code, and only for this address.
 //
 // An address that is already another account's login ID gets no code and
 // ErrIdentifierInUse, unless WithMerge is set: the code then signs in to that
 // account. The codes sent are limited per visitor and per address
 // (ErrTooManyCodes).
-func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr string) (string, error) {
+func (m *Middleware) StartConversion(r *http.Request, addr string) (string, error) {
 	a, err := parseAddress(addr)
 	if err != nil {
 		return "", err
@@ -77,7 +78,7 @@ func (m *Middleware) StartConversion(ctx context.Context, r *http.Request, addr 
 	if err != nil {
 		return "", err
 	}
-	ctx = context.WithoutCancel(ctx)
+	ctx := context.WithoutCancel(r.Context())
 	p := pendingConversion{Address: a.value, Phone: a.phone}
 	if !isNative(u) {
 		// A native visitor has no user to merge: its code signs up or in,

@@ -313,10 +313,10 @@ func TestConvertResumesAfterFailureHalfway(t *testing.T) {
 func TestConvertPlainFunctionsNeedTheMiddleware(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
 	r, _ := http.NewRequest(http.MethodPost, "/", nil)
-	if _, err := env.MW.StartConversion(context.Background(), r, "a@example.com"); !errors.Is(err, anonymous.ErrNoSession) {
+	if _, err := env.MW.StartConversion(r, "a@example.com"); !errors.Is(err, anonymous.ErrNoSession) {
 		t.Errorf("StartConversion without a user: %v", err)
 	}
-	if _, err := env.MW.StartConversion(context.Background(), r, "nope"); !errors.Is(err, anonymous.ErrInvalidAddress) {
+	if _, err := env.MW.StartConversion(r, "nope"); !errors.Is(err, anonymous.ErrInvalidAddress) {
 		t.Errorf("StartConversion with a bad address: %v", err)
 	}
 	r = r.WithContext(anonymous.NewContext(r.Context(), &anonymous.User{ID: "U1", Anonymous: false}))

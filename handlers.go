@@ -19,20 +19,21 @@ type ConvertRequest struct {
 	Code  string `json:"code,omitempty"`
 }
 
-// UserResponse is the JSON the verify handler answers with.
-type UserResponse struct {
+// UserJSON is the JSON the verify handler answers with, a user as a visitor
+// may see it. (descope.UserResponse is the full profile; this is not it.)
+type UserJSON struct {
 	UserID    string   `json:"userId"`
 	Anonymous bool     `json:"anonymous"`
 	LoginIDs  []string `json:"loginIds"`
 }
 
-// NewUserResponse describes u for a JSON answer.
-func NewUserResponse(u *User) UserResponse {
+// NewUserJSON describes u for a JSON answer.
+func NewUserJSON(u *User) UserJSON {
 	ids := u.LoginIDs
 	if ids == nil {
 		ids = []string{}
 	}
-	return UserResponse{UserID: u.ID, Anonymous: u.Anonymous, LoginIDs: ids}
+	return UserJSON{UserID: u.ID, Anonymous: u.Anonymous, LoginIDs: ids}
 }
 
 // ConvertStartHandler answers POST {"email": …} or {"phone": …} by sending a
@@ -46,7 +47,7 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 			m.writeError(w, r, err)
 			return
 		}
-		masked, err := m.StartConversion(r.Context(), r, addr)
+		masked, err := m.StartConversion(r, addr)
 		if err != nil {
 			m.writeError(w, r, err)
 			return
@@ -76,7 +77,7 @@ func (m *Middleware) ConvertVerifyHandler() http.Handler {
 			m.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, NewUserResponse(u))
+		writeJSON(w, http.StatusOK, NewUserJSON(u))
 	})
 }
 

@@ -300,7 +300,7 @@ func probeApp(m *anonymous.Middleware, convs *errLog) http.Handler {
 		http.Error(w, err.Error(), anonymous.ErrorStatus(err))
 	}
 	mux.HandleFunc("POST /x/start", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := m.StartConversion(r.Context(), r, r.URL.Query().Get("addr")); err != nil {
+		if _, err := m.StartConversion(r, r.URL.Query().Get("addr")); err != nil {
 			fail(w, err)
 			return
 		}

@@ -228,10 +228,10 @@ func WithCrawlerMatcher(match func(*http.Request) bool) Option {
 	return func(c *config) error { c.crawler = match; return nil }
 }
 
-// WithSkip sets a function that, returning true, stops provisioning for a
+// WithSkipProvision sets a function that, returning true, stops provisioning for a
 // request (existing sessions are still identified and refreshed). Defaults to
 // none.
-func WithSkip(skip func(*http.Request) bool) Option {
+func WithSkipProvision(skip func(*http.Request) bool) Option {
 	return func(c *config) error { c.skip = skip; return nil }
 }
 

@@ -117,8 +117,8 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(p.login, email) {
 		t.Errorf("after conversion the page shows login %q, want %s", p.login, email)
 	}
-	me := get[anonymous.UserResponse](t, tab,
-		chromedp.Evaluate[anonymous.UserResponse](`fetch("/api/me").then(r => r.json())`, chromedp.EvalAwaitPromise))
+	me := get[anonymous.UserJSON](t, tab,
+		chromedp.Evaluate[anonymous.UserJSON](`fetch("/api/me").then(r => r.json())`, chromedp.EvalAwaitPromise))
 	if me.UserID != first.id || me.Anonymous || !slices.Contains(me.LoginIDs, email) {
 		t.Errorf("/api/me from the browser = %+v", me)
 	}

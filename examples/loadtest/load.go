@@ -73,7 +73,7 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 }
 
 // reply is what a client reads from a response body: the fields of the
-// built-in handler (userId as in anonymous.UserResponse).
+// built-in handler (userId as in anonymous.UserJSON).
 type reply struct {
 	UserID    string `json:"userId"`
 	New       bool   `json:"new"`

@@ -94,7 +94,7 @@ func (s *site) me(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "no user")
 		return
 	}
-	res := anonymous.NewUserResponse(u)
+	res := anonymous.NewUserJSON(u)
 	if !u.Anonymous && len(u.LoginIDs) == 0 && !u.Degraded {
 		// A regular user's email is not in its session token: load the
 		// profile (one management call; a real application would keep its

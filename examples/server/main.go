@@ -193,7 +193,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		anonymous.WithLogger(logger),
 		// Logging out and reading the dev outbox need no identity: do not
 		// create one for them.
-		anonymous.WithSkip(func(r *http.Request) bool {
+		anonymous.WithSkipProvision(func(r *http.Request) bool {
 			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp"
 		}),
 	}
