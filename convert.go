@@ -32,30 +32,39 @@ const (
 // refresh cookie of the same user that verifies locally. With resume, a user
 // that is no longer anonymous passes too; FinishConversion then lets it
 // through only to finish a conversion whose address is already verified.
-func (m *Middleware) convertible(r *http.Request, resume bool) (*User, string, error) {
+func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshToken, error) {
 	u, ok := FromContext(r.Context())
 	if !ok {
-		return nil, "", ErrNoSession
+		return nil, refreshToken{}, ErrNoSession
 	}
 	if u.Degraded {
-		return nil, "", ErrUnavailable
+		return nil, refreshToken{}, ErrUnavailable
 	}
 	if !u.Anonymous && !resume {
-		return nil, "", ErrNotAnonymous
+		return nil, refreshToken{}, ErrNotAnonymous
 	}
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
-		return nil, "", ErrDuplicateCookie
+		return nil, refreshToken{}, ErrDuplicateCookie
 	}
 	if dsr == "" {
-		return nil, "", fmt.Errorf("%w: no refresh cookie", ErrNoSession)
+		return nil, refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
 	}
-	if rt, err := m.verify(r.Context(), dsr, "DSR"); err != nil {
-		return nil, "", err
-	} else if rt.ID != u.ID {
-		return nil, "", fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	rt, err := m.verify(r.Context(), dsr, "DSR")
+	if err != nil {
+		return nil, refreshToken{}, err
 	}
-	return u, dsr, nil
+	if rt.ID != u.ID {
+		return nil, refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	}
+	return u, refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
+}
+
+// refreshToken is a visitor's locally verified refresh token; anonymous says
+// whether it was issued while the user was anonymous.
+type refreshToken struct {
+	jwt       string
+	anonymous bool
 }
 
 // StartConversion sends a one-time code to addr (an email address or an E.164
@@ -74,10 +83,11 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	u, dsr, err := m.convertible(r, false)
+	u, rt, err := m.convertible(r, false)
 	if err != nil {
 		return "", err
 	}
+	dsr := rt.jwt
 	ctx := context.WithoutCancel(r.Context())
 	p := pendingConversion{Address: a.value, Phone: a.phone}
 	if !isNative(u) {
@@ -169,17 +179,18 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err != nil {
 		return nil, err
 	}
-	anon, dsr, err := m.convertible(r, false)
+	anon, rt, err := m.convertible(r, false)
 	if errors.Is(err, ErrNotAnonymous) {
 		// Perhaps a conversion verified earlier whose session was refreshed
 		// since: it may resume (checked against the profile below).
-		if u, rdsr, rerr := m.convertible(r, true); rerr == nil {
-			anon, dsr, err = u, rdsr, nil
+		if u, rrt, rerr := m.convertible(r, true); rerr == nil {
+			anon, rt, err = u, rrt, nil
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	dsr := rt.jwt
 	// The steps run to their end even if the visitor goes away.
 	ctx := context.WithoutCancel(r.Context())
 	unlock, err := m.lockConversion(ctx, anon.ID)
@@ -207,12 +218,13 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if ok {
 		pending = &p
 	}
-	return m.finishUpdate(ctx, w, anon, dsr, a, pending, code)
+	return m.finishUpdate(ctx, w, anon, rt, a, pending, code)
 }
 
 // finishUpdate verifies the code of an email or phone update, and moves the
 // user out of the anonymous tenant.
-func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, p *pendingConversion, code string) (*User, error) {
+func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
+	dsr := rt.jwt
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
 		return nil, err
@@ -222,6 +234,13 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 		return nil, err
 	}
 	if ownsVerified(profile, a) {
+		if !rt.anonymous && !m.halfConverted(profile, loginID, tenant) {
+			// Nothing left to finish: the user is converted and the
+			// visitor's session is a regular one already. Minting another
+			// pair here would let a stolen refresh token spawn a session
+			// that outlives its revocation.
+			return nil, ErrNotAnonymous
+		}
 		return m.resume(ctx, w, anon, dsr, a, profile, loginID, tenant)
 	}
 	if p == nil {
@@ -256,6 +275,15 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 		return nil, fmt.Errorf("%w: descope verified another address", ErrNoPendingConversion)
 	}
 	return m.complete(ctx, w, anon, []string{dsr}, a, profile, loginID, tenant)
+}
+
+// halfConverted reports whether a user whose address is verified still has
+// a conversion step left: membership of the anonymous tenant, or the
+// generated login ID that conversion drops.
+func (m *Middleware) halfConverted(p *descope.UserResponse, loginID, tenant string) bool {
+	inTenant := slices.ContainsFunc(p.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant })
+	keepsGenerated := m.cfg.dropLoginID && m.cfg.isGenerated(loginID) && slices.Contains(p.LoginIDs, loginID)
+	return inTenant || keepsGenerated
 }
 
 // resume finishes a conversion whose address is already a verified login ID
