@@ -63,7 +63,9 @@ func loggedOut() *apiError {
 	return &apiError{http.StatusUnauthorized, "E064001", "Token expired by logged out", "the refresh token was revoked"}
 }
 
-func writeError(w http.ResponseWriter, a *apiError) {
+// writeError answers with a's status and Descope error body, and returns
+// the status.
+func writeError(w http.ResponseWriter, a *apiError) int {
 	body, _ := json.Marshal(map[string]string{
 		"errorCode":        a.code,
 		"errorDescription": a.desc,
@@ -72,22 +74,25 @@ func writeError(w http.ResponseWriter, a *apiError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(a.status)
 	_, _ = w.Write(body)
+	return a.status
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// writeJSON answers 200 with v as JSON (nil as {}), or 500 when v does not
+// encode, and returns the status.
+func writeJSON(w http.ResponseWriter, v any) int {
 	var body []byte
 	if v == nil {
 		body = []byte("{}")
 	} else {
 		var err error
 		if body, err = json.Marshal(v); err != nil {
-			writeError(w, &apiError{http.StatusInternalServerError, "E011001", "Internal error", "encoding response: " + err.Error()})
-			return
+			return writeError(w, &apiError{http.StatusInternalServerError, "E011001", "Internal error", "encoding response: " + err.Error()})
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
+	return http.StatusOK
 }
 
 type authKind int
@@ -144,55 +149,41 @@ type handler struct{ e *Emulator }
 
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.e.serve(w, r) }
 
-// statusWriter remembers the status written, for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
+// serve answers one request and records it in the request log, with the
+// status answered (0 when none was).
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	start := e.now()
 	fault := e.begin(path)
-	sw := &statusWriter{ResponseWriter: w}
+	status := 0
 	defer func() {
 		v := recover()
-		if v != nil && v != http.ErrAbortHandler && sw.status == 0 {
-			writeError(sw, &apiError{http.StatusInternalServerError, "E011001", "Internal error", fmt.Sprint("emulator failure: ", v)})
+		if v != nil && v != http.ErrAbortHandler && status == 0 {
+			status = writeError(w, &apiError{http.StatusInternalServerError, "E011001", "Internal error", fmt.Sprint("emulator failure: ", v)})
 		}
-		e.finish(r.Method, path, sw.status, start)
+		e.finish(r.Method, path, status, start)
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
 	}()
+	status = e.answer(w, r, fault)
+}
 
-	if fault != nil && e.applyFault(sw, r, fault) {
-		return
-	}
-	if e.cfg.rateLimits {
-		if wait, limited := e.rateLimit(path); limited {
-			sw.Header().Set("Retry-After", strconv.Itoa(wait))
-			writeError(sw, rateLimited())
-			return
+// answer applies fault, when not nil, then the rate limits, then the route
+// of r, and returns the status answered (0 when none was).
+func (e *Emulator) answer(w http.ResponseWriter, r *http.Request, fault *Fault) int {
+	if fault != nil {
+		if status, done := e.applyFault(w, r, fault); done {
+			return status
 		}
 	}
-	e.dispatch(sw, r)
+	if e.cfg.rateLimits {
+		if wait, limited := e.rateLimit(r.URL.Path); limited {
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
+			return writeError(w, rateLimited())
+		}
+	}
+	return e.dispatch(w, r)
 }
 
 func rateLimited() *apiError {
@@ -213,30 +204,28 @@ func (e *Emulator) lookup(path string) (map[string]route, string) {
 	return nil, ""
 }
 
-func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request) {
+// dispatch answers r by its route, after authorizing it, and returns the
+// status answered.
+func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request) int {
 	methods, arg := e.lookup(r.URL.Path)
 	if methods == nil {
-		writeError(w, &apiError{http.StatusNotFound, "E011001", "Not found", "the emulator does not implement " + r.Method + " " + r.URL.Path})
-		return
+		return writeError(w, &apiError{http.StatusNotFound, "E011001", "Not found", "the emulator does not implement " + r.Method + " " + r.URL.Path})
 	}
 	rt, ok := methods[r.Method]
 	if !ok {
 		allowed := slices.Sorted(maps.Keys(methods))
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, &apiError{http.StatusMethodNotAllowed, "E011001", "Method not allowed", r.URL.Path + " accepts " + strings.Join(allowed, ", ")})
-		return
+		return writeError(w, &apiError{http.StatusMethodNotAllowed, "E011001", "Method not allowed", r.URL.Path + " accepts " + strings.Join(allowed, ", ")})
 	}
 	c := &call{r: r, arg: arg}
 	if a := e.authorize(c, rt.auth); a != nil {
-		writeError(w, a)
-		return
+		return writeError(w, a)
 	}
 	body, a := rt.h(c)
 	if a != nil {
-		writeError(w, a)
-		return
+		return writeError(w, a)
 	}
-	writeJSON(w, body)
+	return writeJSON(w, body)
 }
 
 // bearerParts splits "Bearer a:b:c" into its colon-separated parts.
@@ -340,15 +329,16 @@ func (e *Emulator) finish(method, path string, status int, t time.Time) {
 	e.log = append(e.log, Request{Method: method, Path: path, Status: status, Time: t})
 }
 
-// applyFault applies f and reports whether the request is finished.
-func (e *Emulator) applyFault(w *statusWriter, r *http.Request, f *Fault) bool {
+// applyFault applies f and reports whether the request is finished, with
+// the status answered (0 when none was).
+func (e *Emulator) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) (status int, done bool) {
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return true
+			return 0, true
 		case <-e.done:
 			t.Stop()
 		}
@@ -357,19 +347,19 @@ func (e *Emulator) applyFault(w *statusWriter, r *http.Request, f *Fault) bool {
 		f.Before()
 	}
 	if f.Drop {
-		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
+		conn, _, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			// Not hijackable (HTTP/2, recorders): abort the response the
 			// way net/http understands.
 			panic(http.ErrAbortHandler)
 		}
 		_ = conn.Close()
-		return true
+		return 0, true
 	}
 	if f.Status == 0 {
-		return false
+		return 0, false
 	}
-	status := f.Status
+	status = f.Status
 	if status < 100 || status > 999 {
 		status = http.StatusInternalServerError
 	}
@@ -377,11 +367,9 @@ func (e *Emulator) applyFault(w *statusWriter, r *http.Request, f *Fault) bool {
 		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 	}
 	if status == http.StatusTooManyRequests {
-		writeError(w, rateLimited())
-		return true
+		return writeError(w, rateLimited()), true
 	}
-	writeError(w, &apiError{status, "E011001", "emulated fault", fmt.Sprintf("fault injected by descopetest for %s (status %d)", r.URL.Path, status)})
-	return true
+	return writeError(w, &apiError{status, "E011001", "emulated fault", fmt.Sprintf("fault injected by descopetest for %s (status %d)", r.URL.Path, status)}), true
 }
 
 // rateBucket names the rate-limit bucket of a path and its limit per window.
