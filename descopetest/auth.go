@@ -44,16 +44,15 @@ type loginOptions struct {
 	CustomClaims map[string]any `json:"customClaims"`
 }
 
-func (e *Emulator) handlePasswordSignUp(c *call) (any, *apiError) {
-	var req struct {
-		LoginID      string        `json:"loginId"`
-		Password     string        `json:"password"`
-		User         *userFields   `json:"user"`
-		LoginOptions *loginOptions `json:"loginOptions"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// passwordSignUpRequest is the body of password sign-up.
+type passwordSignUpRequest struct {
+	LoginID      string        `json:"loginId"`
+	Password     string        `json:"password"`
+	User         *userFields   `json:"user"`
+	LoginOptions *loginOptions `json:"loginOptions"`
+}
+
+func (e *Emulator) handlePasswordSignUp(c *call, req *passwordSignUpRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -109,15 +108,14 @@ func (e *Emulator) passwordUserLocked(loginID, password string) (*user, *apiErro
 	return u, nil
 }
 
-func (e *Emulator) handlePasswordSignIn(c *call) (any, *apiError) {
-	var req struct {
-		LoginID      string        `json:"loginId"`
-		Password     string        `json:"password"`
-		LoginOptions *loginOptions `json:"loginOptions"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// passwordSignInRequest is the body of password sign-in.
+type passwordSignInRequest struct {
+	LoginID      string        `json:"loginId"`
+	Password     string        `json:"password"`
+	LoginOptions *loginOptions `json:"loginOptions"`
+}
+
+func (e *Emulator) handlePasswordSignIn(c *call, req *passwordSignInRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -139,15 +137,14 @@ func (e *Emulator) handlePasswordSignIn(c *call) (any, *apiError) {
 	return e.mint(g, now)
 }
 
-func (e *Emulator) handlePasswordReplace(c *call) (any, *apiError) {
-	var req struct {
-		LoginID     string `json:"loginId"`
-		OldPassword string `json:"oldPassword"`
-		NewPassword string `json:"newPassword"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// passwordReplaceRequest is the body of password replace.
+type passwordReplaceRequest struct {
+	LoginID     string `json:"loginId"`
+	OldPassword string `json:"oldPassword"`
+	NewPassword string `json:"newPassword"`
+}
+
+func (e *Emulator) handlePasswordReplace(c *call, req *passwordReplaceRequest) (any, *apiError) {
 	switch {
 	case req.LoginID == "":
 		return nil, missingArg("loginId")
@@ -239,13 +236,12 @@ func (e *Emulator) handleMe(c *call) (any, *apiError) {
 	return e.responseLocked(u), nil
 }
 
-func (e *Emulator) handleSelectTenant(c *call) (any, *apiError) {
-	var req struct {
-		Tenant string `json:"tenant"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// selectTenantRequest is the body of tenant select.
+type selectTenantRequest struct {
+	Tenant string `json:"tenant"`
+}
+
+func (e *Emulator) handleSelectTenant(c *call, req *selectTenantRequest) (any, *apiError) {
 	if req.Tenant == "" {
 		return nil, missingArg("tenant")
 	}

@@ -10,11 +10,7 @@ type mgmtSignInRequest struct {
 	RefreshDuration int32          `json:"refreshDuration"`
 }
 
-func (e *Emulator) handleMgmtSignIn(c *call) (any, *apiError) {
-	var req mgmtSignInRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleMgmtSignIn(c *call, req *mgmtSignInRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -51,15 +47,15 @@ type mgmtSignUpRequest struct {
 	RefreshDuration int32          `json:"refreshDuration"`
 }
 
-func (e *Emulator) handleMgmtSignUp(c *call) (any, *apiError) { return e.mgmtSignUp(c, false) }
+func (e *Emulator) handleMgmtSignUp(c *call, req *mgmtSignUpRequest) (any, *apiError) {
+	return e.mgmtSignUp(req, false)
+}
 
-func (e *Emulator) handleMgmtSignUpOrIn(c *call) (any, *apiError) { return e.mgmtSignUp(c, true) }
+func (e *Emulator) handleMgmtSignUpOrIn(c *call, req *mgmtSignUpRequest) (any, *apiError) {
+	return e.mgmtSignUp(req, true)
+}
 
-func (e *Emulator) mgmtSignUp(c *call, orIn bool) (any, *apiError) {
-	var req mgmtSignUpRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) mgmtSignUp(req *mgmtSignUpRequest, orIn bool) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -110,15 +106,14 @@ func (e *Emulator) mgmtSignUp(c *call, orIn bool) (any, *apiError) {
 	return e.mint(g, now)
 }
 
-func (e *Emulator) handleMgmtAnonymous(c *call) (any, *apiError) {
-	var req struct {
-		SelectedTenant  string         `json:"selectedTenant"`
-		CustomClaims    map[string]any `json:"customClaims"`
-		RefreshDuration int32          `json:"refreshDuration"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// mgmtAnonymousRequest is the body of management anonymous sign-in.
+type mgmtAnonymousRequest struct {
+	SelectedTenant  string         `json:"selectedTenant"`
+	CustomClaims    map[string]any `json:"customClaims"`
+	RefreshDuration int32          `json:"refreshDuration"`
+}
+
+func (e *Emulator) handleMgmtAnonymous(c *call, req *mgmtAnonymousRequest) (any, *apiError) {
 	if req.RefreshDuration < 0 {
 		return nil, invalid("refreshDuration must not be negative")
 	}
@@ -136,15 +131,14 @@ func (e *Emulator) handleMgmtAnonymous(c *call) (any, *apiError) {
 	return e.mint(g, now)
 }
 
-func (e *Emulator) handleUpdateJWT(c *call) (any, *apiError) {
-	var req struct {
-		JWT             string         `json:"jwt"`
-		CustomClaims    map[string]any `json:"customClaims"`
-		RefreshDuration int32          `json:"refreshDuration"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// updateJWTRequest is the body of management JWT update.
+type updateJWTRequest struct {
+	JWT             string         `json:"jwt"`
+	CustomClaims    map[string]any `json:"customClaims"`
+	RefreshDuration int32          `json:"refreshDuration"`
+}
+
+func (e *Emulator) handleUpdateJWT(c *call, req *updateJWTRequest) (any, *apiError) {
 	if req.JWT == "" {
 		return nil, missingArg("jwt")
 	}

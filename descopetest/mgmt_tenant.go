@@ -25,11 +25,7 @@ func (e *Emulator) nameTakenLocked(name, self string) bool {
 	return false
 }
 
-func (e *Emulator) handleTenantCreate(c *call) (any, *apiError) {
-	var req tenantRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleTenantCreate(c *call, req *tenantRequest) (any, *apiError) {
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" {
 		return nil, missingArg("name")
@@ -61,11 +57,7 @@ func (e *Emulator) handleTenantCreate(c *call) (any, *apiError) {
 	return map[string]string{"id": id}, nil
 }
 
-func (e *Emulator) handleTenantUpdate(c *call) (any, *apiError) {
-	var req tenantRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleTenantUpdate(c *call, req *tenantRequest) (any, *apiError) {
 	if req.ID == "" {
 		return nil, missingArg("id")
 	}
@@ -89,13 +81,12 @@ func (e *Emulator) handleTenantUpdate(c *call) (any, *apiError) {
 	return nil, nil
 }
 
-func (e *Emulator) handleTenantDelete(c *call) (any, *apiError) {
-	var req struct {
-		ID string `json:"id"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// tenantDeleteRequest is the body of tenant delete.
+type tenantDeleteRequest struct {
+	ID string `json:"id"`
+}
+
+func (e *Emulator) handleTenantDelete(c *call, req *tenantDeleteRequest) (any, *apiError) {
 	if req.ID == "" {
 		return nil, missingArg("id")
 	}
@@ -136,16 +127,15 @@ func (e *Emulator) handleTenantLoadAll(*call) (any, *apiError) {
 	return map[string]any{"tenants": out}, nil
 }
 
-func (e *Emulator) handleTenantSearch(c *call) (any, *apiError) {
-	var req struct {
-		TenantIDs               []string       `json:"tenantIds"`
-		TenantNames             []string       `json:"tenantNames"`
-		SelfProvisioningDomains []string       `json:"tenantSelfProvisioningDomains"`
-		CustomAttributes        map[string]any `json:"customAttributes"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// tenantSearchRequest is the body of tenant search.
+type tenantSearchRequest struct {
+	TenantIDs               []string       `json:"tenantIds"`
+	TenantNames             []string       `json:"tenantNames"`
+	SelfProvisioningDomains []string       `json:"tenantSelfProvisioningDomains"`
+	CustomAttributes        map[string]any `json:"customAttributes"`
+}
+
+func (e *Emulator) handleTenantSearch(c *call, req *tenantSearchRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := []any{}
@@ -229,11 +219,7 @@ func (e *Emulator) checkLifetimes(s *tenantSettings) *apiError {
 	return nil
 }
 
-func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
-	var req tenantSettings
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleTenantConfigureSettings(c *call, req *tenantSettings) (any, *apiError) {
 	if req.TenantID == "" {
 		return nil, missingArg("tenantId")
 	}
@@ -251,7 +237,7 @@ func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
 			return nil, a
 		}
 	}
-	if a := e.checkLifetimes(&req); a != nil {
+	if a := e.checkLifetimes(req); a != nil {
 		return nil, a
 	}
 	e.mu.Lock()
@@ -263,7 +249,7 @@ func (e *Emulator) handleTenantConfigureSettings(c *call) (any, *apiError) {
 	req.TenantID = ""
 	req.Domains = mergeStrings(nil, req.Domains)
 	req.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
-	t.settings = req
+	t.settings = *req
 	return nil, nil
 }
 

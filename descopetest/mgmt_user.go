@@ -79,19 +79,15 @@ type userEnvelope struct {
 	User any `json:"user"`
 }
 
-func (e *Emulator) handleUserCreate(c *call) (any, *apiError) {
-	return e.userCreate(c, false)
+func (e *Emulator) handleUserCreate(c *call, req *userRequest) (any, *apiError) {
+	return e.userCreate(req, false)
 }
 
-func (e *Emulator) handleTestUserCreate(c *call) (any, *apiError) {
-	return e.userCreate(c, true)
+func (e *Emulator) handleTestUserCreate(c *call, req *userRequest) (any, *apiError) {
+	return e.userCreate(req, true)
 }
 
-func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
-	var req userRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) userCreate(req *userRequest, test bool) (any, *apiError) {
 	if strings.TrimSpace(req.LoginID) == "" {
 		return nil, missingArg("loginId")
 	}
@@ -104,13 +100,12 @@ func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
-	var req struct {
-		Users []*userRequest `json:"users"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userBatchRequest is the body of batch user create.
+type userBatchRequest struct {
+	Users []*userRequest `json:"users"`
+}
+
+func (e *Emulator) handleUserCreateBatch(c *call, req *userBatchRequest) (any, *apiError) {
 	type failed struct {
 		Failure string `json:"failure"`
 		User    any    `json:"user"`
@@ -190,11 +185,7 @@ func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
 	return nil
 }
 
-func (e *Emulator) handleUserUpdate(c *call) (any, *apiError) {
-	var req userRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleUserUpdate(c *call, req *userRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, a := e.userForLocked(req.LoginID, "")
@@ -233,28 +224,27 @@ func (e *Emulator) handleUserUpdate(c *call) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserPatch(c *call) (any, *apiError) {
-	var req struct {
-		LoginID            string         `json:"loginId"`
-		Name               *string        `json:"name"`
-		GivenName          *string        `json:"givenName"`
-		MiddleName         *string        `json:"middleName"`
-		FamilyName         *string        `json:"familyName"`
-		Phone              *string        `json:"phone"`
-		Email              *string        `json:"email"`
-		Picture            *string        `json:"picture"`
-		RoleNames          *[]string      `json:"roleNames"`
-		UserTenants        *[]tenantRef   `json:"userTenants"`
-		CustomAttributes   map[string]any `json:"customAttributes"`
-		VerifiedEmail      *bool          `json:"verifiedEmail"`
-		VerifiedPhone      *bool          `json:"verifiedPhone"`
-		SSOAppIDs          *[]string      `json:"ssoAppIds"`
-		Status             *string        `json:"status"`
-		AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userPatchRequest is the body of user patch: a nil field is left as it is.
+type userPatchRequest struct {
+	LoginID            string         `json:"loginId"`
+	Name               *string        `json:"name"`
+	GivenName          *string        `json:"givenName"`
+	MiddleName         *string        `json:"middleName"`
+	FamilyName         *string        `json:"familyName"`
+	Phone              *string        `json:"phone"`
+	Email              *string        `json:"email"`
+	Picture            *string        `json:"picture"`
+	RoleNames          *[]string      `json:"roleNames"`
+	UserTenants        *[]tenantRef   `json:"userTenants"`
+	CustomAttributes   map[string]any `json:"customAttributes"`
+	VerifiedEmail      *bool          `json:"verifiedEmail"`
+	VerifiedPhone      *bool          `json:"verifiedPhone"`
+	SSOAppIDs          *[]string      `json:"ssoAppIds"`
+	Status             *string        `json:"status"`
+	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
+}
+
+func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, a := e.userForLocked(req.LoginID, "")
@@ -325,21 +315,17 @@ type userTenantRequest struct {
 	TenantID string `json:"tenantId"`
 }
 
-func (e *Emulator) handleUserAddTenant(c *call) (any, *apiError) {
-	return e.changeUserTenant(c, true)
+func (e *Emulator) handleUserAddTenant(c *call, req *userTenantRequest) (any, *apiError) {
+	return e.changeUserTenant(req, true)
 }
 
-func (e *Emulator) handleUserRemoveTenant(c *call) (any, *apiError) {
-	return e.changeUserTenant(c, false)
+func (e *Emulator) handleUserRemoveTenant(c *call, req *userTenantRequest) (any, *apiError) {
+	return e.changeUserTenant(req, false)
 }
 
 // changeUserTenant adds the user to a tenant (which must exist) or removes it
 // from one; either is a no-op when already so.
-func (e *Emulator) changeUserTenant(c *call, add bool) (any, *apiError) {
-	var req userTenantRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) changeUserTenant(req *userTenantRequest, add bool) (any, *apiError) {
 	if req.TenantID == "" {
 		return nil, missingArg("tenantId")
 	}
@@ -362,14 +348,13 @@ func (e *Emulator) changeUserTenant(c *call, add bool) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserUpdateStatus(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		Status  string `json:"status"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userStatusRequest is the body of user status update.
+type userStatusRequest struct {
+	LoginID string `json:"loginId"`
+	Status  string `json:"status"`
+}
+
+func (e *Emulator) handleUserUpdateStatus(c *call, req *userStatusRequest) (any, *apiError) {
 	if !validStatus(req.Status) {
 		return nil, invalid("unknown user status %q", req.Status)
 	}
@@ -384,14 +369,13 @@ func (e *Emulator) handleUserUpdateStatus(c *call) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserUpdateLoginID(c *call) (any, *apiError) {
-	var req struct {
-		LoginID    string `json:"loginId"`
-		NewLoginID string `json:"newLoginId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userLoginIDRequest is the body of user login ID update.
+type userLoginIDRequest struct {
+	LoginID    string `json:"loginId"`
+	NewLoginID string `json:"newLoginId"`
+}
+
+func (e *Emulator) handleUserUpdateLoginID(c *call, req *userLoginIDRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -431,19 +415,15 @@ type updateAddressBody struct {
 	FailOnConflict bool   `json:"failOnConflict"`
 }
 
-func (e *Emulator) handleUserUpdateEmail(c *call) (any, *apiError) {
-	return e.userUpdateAddress(c, "email")
+func (e *Emulator) handleUserUpdateEmail(c *call, req *updateAddressBody) (any, *apiError) {
+	return e.userUpdateAddress(req, "email")
 }
 
-func (e *Emulator) handleUserUpdatePhone(c *call) (any, *apiError) {
-	return e.userUpdateAddress(c, "phone")
+func (e *Emulator) handleUserUpdatePhone(c *call, req *updateAddressBody) (any, *apiError) {
+	return e.userUpdateAddress(req, "phone")
 }
 
-func (e *Emulator) userUpdateAddress(c *call, class string) (any, *apiError) {
-	var req updateAddressBody
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) userUpdateAddress(req *updateAddressBody, class string) (any, *apiError) {
 	address := strings.TrimSpace(req.Email)
 	if class == "phone" {
 		address = strings.TrimSpace(req.Phone)
@@ -477,14 +457,13 @@ func (e *Emulator) userUpdateAddress(c *call, class string) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserDelete(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		UserID  string `json:"userId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userDeleteRequest is the body of user delete: the user by login ID, or else by user ID.
+type userDeleteRequest struct {
+	LoginID string `json:"loginId"`
+	UserID  string `json:"userId"`
+}
+
+func (e *Emulator) handleUserDelete(c *call, req *userDeleteRequest) (any, *apiError) {
 	if req.LoginID == "" && req.UserID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -502,13 +481,12 @@ func (e *Emulator) handleUserDelete(c *call) (any, *apiError) {
 	return nil, nil
 }
 
-func (e *Emulator) handleUserDeleteBatch(c *call) (any, *apiError) {
-	var req struct {
-		UserIDs []string `json:"userIds"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userDeleteBatchRequest is the body of batch user delete.
+type userDeleteBatchRequest struct {
+	UserIDs []string `json:"userIds"`
+}
+
+func (e *Emulator) handleUserDeleteBatch(c *call, req *userDeleteBatchRequest) (any, *apiError) {
 	if len(req.UserIDs) == 0 {
 		return nil, missingArg("userIds")
 	}
@@ -533,14 +511,13 @@ func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
 	return nil, nil
 }
 
-func (e *Emulator) handleUserLogout(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		UserID  string `json:"userId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// userLogoutRequest is the body of management user logout.
+type userLogoutRequest struct {
+	LoginID string `json:"loginId"`
+	UserID  string `json:"userId"`
+}
+
+func (e *Emulator) handleUserLogout(c *call, req *userLogoutRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, a := e.userForLocked(req.LoginID, req.UserID)
@@ -648,11 +625,7 @@ func textMatches(u *user, text string) bool {
 	return slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(strings.ToLower(f), text) })
 }
 
-func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
-	var req searchRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+func (e *Emulator) handleUserSearch(c *call, req *searchRequest) (any, *apiError) {
 	if req.Limit < 0 {
 		return nil, invalid("limit must not be negative")
 	}

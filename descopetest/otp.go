@@ -94,22 +94,24 @@ type updateAddressRequest struct {
 	OnMergeUseExisting bool   `json:"onMergeUseExisting"`
 }
 
-func (e *Emulator) handleOTPUpdateEmail(c *call) (any, *apiError) {
-	return e.otpUpdate(c, "email")
+func (e *Emulator) handleOTPUpdateEmail(c *call, req *updateAddressRequest) (any, *apiError) {
+	return e.otpUpdate(c, req, "email")
 }
 
+// handleOTPUpdatePhone checks the delivery method of the path before it
+// reads the body.
 func (e *Emulator) handleOTPUpdatePhone(c *call) (any, *apiError) {
 	if class, ok := methodClass(c.arg); !ok || class != "phone" {
 		return nil, invalid("unsupported delivery method %q: use sms, voice or whatsapp", c.arg)
 	}
-	return e.otpUpdate(c, "phone")
-}
-
-func (e *Emulator) otpUpdate(c *call, class string) (any, *apiError) {
 	var req updateAddressRequest
 	if a := c.decode(&req); a != nil {
 		return nil, a
 	}
+	return e.otpUpdate(c, &req, "phone")
+}
+
+func (e *Emulator) otpUpdate(c *call, req *updateAddressRequest, class string) (any, *apiError) {
 	address := strings.TrimSpace(req.Email)
 	if class == "phone" {
 		address = strings.TrimSpace(req.Phone)

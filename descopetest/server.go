@@ -144,6 +144,19 @@ func (c *call) decode(v any) *apiError {
 	return nil
 }
 
+// withBody adapts a handler of a JSON body to a handlerFunc: the body is
+// decoded into a new T (see call.decode) before h runs, and a body that does
+// not decode is answered without it.
+func withBody[T any](h func(c *call, req *T) (any, *apiError)) handlerFunc {
+	return func(c *call) (any, *apiError) {
+		var req T
+		if a := c.decode(&req); a != nil {
+			return nil, a
+		}
+		return h(c, &req)
+	}
+}
+
 // handler serves the emulator without exporting ServeHTTP on Emulator.
 type handler struct{ e *Emulator }
 
