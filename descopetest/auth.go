@@ -40,8 +40,28 @@ type userFields struct {
 	Email      string `json:"email"`
 }
 
+// input describes the user to create with loginID and the fields of f,
+// which may be nil.
+func (f *userFields) input(loginID string) *userInput {
+	in := &userInput{loginIDs: []string{loginID}}
+	if f != nil {
+		in.name, in.givenName, in.middleName, in.familyName = f.Name, f.GivenName, f.MiddleName, f.FamilyName
+		in.email, in.phone = f.Email, f.Phone
+	}
+	return in
+}
+
+// loginOptions is the "loginOptions" object of authentication requests.
 type loginOptions struct {
 	CustomClaims map[string]any `json:"customClaims"`
+}
+
+// claims returns the custom claims of o, which may be nil.
+func (o *loginOptions) claims() map[string]any {
+	if o == nil {
+		return nil
+	}
+	return o.CustomClaims
 }
 
 // passwordSignUpRequest is the body of password sign-up.
@@ -59,35 +79,20 @@ func (e *Emulator) handlePasswordSignUp(c *call, req *passwordSignUpRequest) (an
 	if req.Password == "" {
 		return nil, missingArg("password")
 	}
-	if req.User == nil {
-		req.User = &userFields{}
-	}
-	now := time.Now()
-	e.mu.Lock()
-	u, a := e.createUserLocked(&userInput{
-		loginIDs:   []string{req.LoginID},
-		name:       req.User.Name,
-		givenName:  req.User.GivenName,
-		middleName: req.User.MiddleName,
-		familyName: req.User.FamilyName,
-		email:      req.User.Email,
-		phone:      req.User.Phone,
-		password:   hashPassword(req.Password),
+	in := req.User.input(req.LoginID)
+	in.password = hashPassword(req.Password)
+	return e.issue(func() (*grant, *apiError) {
+		u, a := e.createUserLocked(in)
+		if a != nil {
+			return nil, a
+		}
+		g := e.grantForUserLocked(u, "")
+		g.amr, g.custom, g.firstSeen = []string{"pwd"}, req.LoginOptions.claims(), true
+		return g, nil
 	})
-	if a != nil {
-		e.mu.Unlock()
-		return nil, a
-	}
-	g := e.grantForUserLocked(u, "")
-	g.amr, g.firstSeen = []string{"pwd"}, true
-	if req.LoginOptions != nil {
-		g.custom = req.LoginOptions.CustomClaims
-	}
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
 }
 
+// badPassword is the error of a password that does not match.
 func badPassword() *apiError {
 	return &apiError{401, "E062801", "Invalid credentials", "wrong login ID or password"}
 }
@@ -103,7 +108,7 @@ func (e *Emulator) passwordUserLocked(loginID, password string) (*user, *apiErro
 		return nil, badPassword()
 	}
 	if u.status == "disabled" {
-		return nil, unauthorized("user is disabled")
+		return nil, userDisabled()
 	}
 	return u, nil
 }
@@ -119,22 +124,15 @@ func (e *Emulator) handlePasswordSignIn(c *call, req *passwordSignInRequest) (an
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
-	now := time.Now()
-	e.mu.Lock()
-	u, a := e.passwordUserLocked(req.LoginID, req.Password)
-	if a != nil {
-		e.mu.Unlock()
-		return nil, a
-	}
-	e.signedInLocked(u)
-	g := e.grantForUserLocked(u, "")
-	g.amr = []string{"pwd"}
-	if req.LoginOptions != nil {
-		g.custom = req.LoginOptions.CustomClaims
-	}
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		u, a := e.passwordUserLocked(req.LoginID, req.Password)
+		if a != nil {
+			return nil, a
+		}
+		g := e.signInGrantLocked(u, "pwd")
+		g.custom = req.LoginOptions.claims()
+		return g, nil
+	})
 }
 
 // passwordReplaceRequest is the body of password replace.
@@ -151,21 +149,15 @@ func (e *Emulator) handlePasswordReplace(c *call, req *passwordReplaceRequest) (
 	case req.NewPassword == "":
 		return nil, missingArg("newPassword")
 	}
-	now := time.Now()
-	e.mu.Lock()
-	u, a := e.passwordUserLocked(req.LoginID, req.OldPassword)
-	if a != nil {
-		e.mu.Unlock()
-		return nil, a
-	}
-	u.password = hashPassword(req.NewPassword)
-	e.touchLocked(u)
-	e.signedInLocked(u)
-	g := e.grantForUserLocked(u, "")
-	g.amr = []string{"pwd"}
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		u, a := e.passwordUserLocked(req.LoginID, req.OldPassword)
+		if a != nil {
+			return nil, a
+		}
+		u.password = hashPassword(req.NewPassword)
+		e.touchLocked(u)
+		return e.signInGrantLocked(u, "pwd"), nil
+	})
 }
 
 // grantFromRecordLocked prepares fresh tokens for the holder of rec,
@@ -245,26 +237,23 @@ func (e *Emulator) handleSelectTenant(c *call, req *selectTenantRequest) (any, *
 	if req.Tenant == "" {
 		return nil, missingArg("tenant")
 	}
-	now := time.Now()
-	e.mu.Lock()
-	rec, u, a := e.liveRefreshLocked(c.refresh)
-	if a == nil && e.tenants[req.Tenant] == nil {
-		a = tenantNotFound(req.Tenant)
-	}
-	if a == nil && !rec.anon && !u.inTenant(req.Tenant) {
-		a = invalid("user is not a member of tenant %q", req.Tenant)
-	}
-	if a != nil {
-		e.mu.Unlock()
-		return nil, a
-	}
-	g := e.grantFromRecordLocked(rec, u, req.Tenant)
-	e.registerLocked(g, now)
-	if e.cfg.rotation {
-		rotateLocked(rec)
-	}
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		rec, u, a := e.liveRefreshLocked(c.refresh)
+		if a == nil && e.tenants[req.Tenant] == nil {
+			a = tenantNotFound(req.Tenant)
+		}
+		if a == nil && !rec.anon && !u.inTenant(req.Tenant) {
+			a = invalid("user is not a member of tenant %q", req.Tenant)
+		}
+		if a != nil {
+			return nil, a
+		}
+		g := e.grantFromRecordLocked(rec, u, req.Tenant)
+		if e.cfg.rotation {
+			rotateLocked(rec)
+		}
+		return g, nil
+	})
 }
 
 // looksLikeEmail is a deliberately loose check: something@something.tld.

@@ -4,47 +4,63 @@ import (
 	"time"
 )
 
-type mgmtSignInRequest struct {
-	LoginID         string         `json:"loginId"`
+// tokenOptions are the fields of management sign-in calls that shape the
+// tokens: custom claims, and a refresh token lifetime in seconds that
+// replaces the project's and the tenant's (0: none).
+type tokenOptions struct {
 	CustomClaims    map[string]any `json:"customClaims"`
 	RefreshDuration int32          `json:"refreshDuration"`
+}
+
+// check refuses a negative refresh duration.
+func (o *tokenOptions) check() *apiError {
+	if o.RefreshDuration < 0 {
+		return invalid("refreshDuration must not be negative")
+	}
+	return nil
+}
+
+// applyTo sets the custom claims and refresh lifetime of g.
+func (o *tokenOptions) applyTo(g *grant) {
+	g.custom = o.CustomClaims
+	g.override = time.Duration(o.RefreshDuration) * time.Second
+}
+
+// mgmtSignInRequest is the body of management sign-in.
+type mgmtSignInRequest struct {
+	LoginID string `json:"loginId"`
+	tokenOptions
 }
 
 func (e *Emulator) handleMgmtSignIn(c *call, req *mgmtSignInRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
-	if req.RefreshDuration < 0 {
-		return nil, invalid("refreshDuration must not be negative")
+	if a := req.check(); a != nil {
+		return nil, a
 	}
-	now := time.Now()
-	e.mu.Lock()
-	u := e.findUserLocked(req.LoginID)
-	if u == nil {
-		e.mu.Unlock()
-		return nil, authUserNotFound(req.LoginID)
-	}
-	if u.status == "disabled" {
-		e.mu.Unlock()
-		return nil, unauthorized("user is disabled")
-	}
-	e.signedInLocked(u)
-	g := e.grantForUserLocked(u, "")
-	g.custom = req.CustomClaims
-	g.override = time.Duration(req.RefreshDuration) * time.Second
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		u := e.findUserLocked(req.LoginID)
+		if u == nil {
+			return nil, authUserNotFound(req.LoginID)
+		}
+		if u.status == "disabled" {
+			return nil, userDisabled()
+		}
+		g := e.signInGrantLocked(u)
+		req.applyTo(g)
+		return g, nil
+	})
 }
 
+// mgmtSignUpRequest is the body of management sign-up and sign-up-or-in.
 type mgmtSignUpRequest struct {
-	LoginID         string         `json:"loginId"`
-	User            *userFields    `json:"user"`
-	EmailVerified   bool           `json:"emailVerified"`
-	PhoneVerified   bool           `json:"phoneVerified"`
-	SSOAppID        string         `json:"ssoAppId"`
-	CustomClaims    map[string]any `json:"customClaims"`
-	RefreshDuration int32          `json:"refreshDuration"`
+	LoginID       string      `json:"loginId"`
+	User          *userFields `json:"user"`
+	EmailVerified bool        `json:"emailVerified"`
+	PhoneVerified bool        `json:"phoneVerified"`
+	SSOAppID      string      `json:"ssoAppId"`
+	tokenOptions
 }
 
 func (e *Emulator) handleMgmtSignUp(c *call, req *mgmtSignUpRequest) (any, *apiError) {
@@ -55,87 +71,69 @@ func (e *Emulator) handleMgmtSignUpOrIn(c *call, req *mgmtSignUpRequest) (any, *
 	return e.mgmtSignUp(req, true)
 }
 
+// mgmtSignUp creates the user and signs it in; with orIn, an existing user
+// with the login ID is signed in instead.
 func (e *Emulator) mgmtSignUp(req *mgmtSignUpRequest, orIn bool) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
-	if req.RefreshDuration < 0 {
-		return nil, invalid("refreshDuration must not be negative")
+	if a := req.check(); a != nil {
+		return nil, a
 	}
-	if req.User == nil {
-		req.User = &userFields{}
+	in := req.User.input(req.LoginID)
+	in.verifiedEmail = req.EmailVerified && in.email != ""
+	in.verifiedPhone = req.PhoneVerified && in.phone != ""
+	if req.SSOAppID != "" {
+		in.ssoApps = []string{req.SSOAppID}
 	}
-	now := time.Now()
-	e.mu.Lock()
-	var u *user
-	if orIn {
-		u = e.userByLoginLocked(req.LoginID)
-		if u != nil && u.status == "disabled" {
-			e.mu.Unlock()
-			return nil, unauthorized("user is disabled")
+	return e.issue(func() (*grant, *apiError) {
+		var u *user
+		if orIn {
+			u = e.userByLoginLocked(req.LoginID)
+			if u != nil && u.status == "disabled" {
+				return nil, userDisabled()
+			}
 		}
-	}
-	first := u == nil
-	if first {
-		in := &userInput{
-			loginIDs:      []string{req.LoginID},
-			name:          req.User.Name,
-			givenName:     req.User.GivenName,
-			middleName:    req.User.MiddleName,
-			familyName:    req.User.FamilyName,
-			email:         req.User.Email,
-			phone:         req.User.Phone,
-			verifiedEmail: req.EmailVerified && req.User.Email != "",
-			verifiedPhone: req.PhoneVerified && req.User.Phone != "",
+		first := u == nil
+		if first {
+			var a *apiError
+			if u, a = e.createUserLocked(in); a != nil {
+				return nil, a
+			}
 		}
-		if req.SSOAppID != "" {
-			in.ssoApps = []string{req.SSOAppID}
-		}
-		var a *apiError
-		if u, a = e.createUserLocked(in); a != nil {
-			e.mu.Unlock()
-			return nil, a
-		}
-	}
-	e.signedInLocked(u)
-	g := e.grantForUserLocked(u, "")
-	g.custom, g.firstSeen = req.CustomClaims, first
-	g.override = time.Duration(req.RefreshDuration) * time.Second
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+		g := e.signInGrantLocked(u)
+		req.applyTo(g)
+		g.firstSeen = first
+		return g, nil
+	})
 }
 
 // mgmtAnonymousRequest is the body of management anonymous sign-in.
 type mgmtAnonymousRequest struct {
-	SelectedTenant  string         `json:"selectedTenant"`
-	CustomClaims    map[string]any `json:"customClaims"`
-	RefreshDuration int32          `json:"refreshDuration"`
+	SelectedTenant string `json:"selectedTenant"`
+	tokenOptions
 }
 
 func (e *Emulator) handleMgmtAnonymous(c *call, req *mgmtAnonymousRequest) (any, *apiError) {
-	if req.RefreshDuration < 0 {
-		return nil, invalid("refreshDuration must not be negative")
+	if a := req.check(); a != nil {
+		return nil, a
 	}
-	now := time.Now()
-	e.mu.Lock()
-	if req.SelectedTenant != "" && e.tenants[req.SelectedTenant] == nil {
-		e.mu.Unlock()
-		return nil, tenantNotFound(req.SelectedTenant)
-	}
-	g := e.grantForAnonLocked(randomID("U", 27), req.SelectedTenant)
-	g.custom = req.CustomClaims
-	g.override = time.Duration(req.RefreshDuration) * time.Second
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		if req.SelectedTenant != "" && e.tenants[req.SelectedTenant] == nil {
+			return nil, tenantNotFound(req.SelectedTenant)
+		}
+		g := e.grantForAnonLocked(randomID("U", 27), req.SelectedTenant)
+		req.applyTo(g)
+		return g, nil
+	})
 }
 
-// updateJWTRequest is the body of management JWT update.
+// updateJWTRequest is the body of management JWT update. Its
+// refreshDuration is accepted and ignored: the call returns no refresh
+// token.
 type updateJWTRequest struct {
-	JWT             string         `json:"jwt"`
-	CustomClaims    map[string]any `json:"customClaims"`
-	RefreshDuration int32          `json:"refreshDuration"`
+	JWT string `json:"jwt"`
+	tokenOptions
 }
 
 func (e *Emulator) handleUpdateJWT(c *call, req *updateJWTRequest) (any, *apiError) {

@@ -196,9 +196,7 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 		address: address,
 		keys:    []string{otpKey(class, loginID)},
 	}
-	if req.LoginOptions != nil {
-		op.custom = cloneAny(req.LoginOptions.CustomClaims)
-	}
+	op.custom = cloneAny(req.LoginOptions.claims())
 	e.startOTPLocked(op)
 	return masked(class, address), nil
 }
@@ -229,16 +227,9 @@ func (e *Emulator) handleOTPVerify(c *call) (any, *apiError) {
 	case req.Code == "":
 		return nil, missingArg("code")
 	}
-	now := time.Now()
-	e.mu.Lock()
-	g, a := e.verifyLocked(class, c.arg, req.LoginID, req.Code)
-	if a != nil {
-		e.mu.Unlock()
-		return nil, a
-	}
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	return e.issue(func() (*grant, *apiError) {
+		return e.verifyLocked(class, c.arg, req.LoginID, req.Code)
+	})
 }
 
 func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *apiError) {
@@ -301,23 +292,20 @@ func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiErro
 				kept, gone = other, u
 			}
 			if u.status == "disabled" || kept.status == "disabled" {
-				return nil, unauthorized("user is disabled")
+				return nil, userDisabled()
 			}
 			e.mergeUsersLocked(kept, gone)
 		}
 	}
 	if kept.status == "disabled" {
-		return nil, unauthorized("user is disabled")
+		return nil, userDisabled()
 	}
 	setAddress(kept, op.class, op.address)
 	if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
 		e.setLoginIDsLocked(kept, append(slices.Clone(kept.loginIDs), op.address))
 	}
-	e.signedInLocked(kept)
 	e.touchLocked(kept)
-	g := e.grantForUserLocked(kept, "")
-	g.amr = []string{method}
-	return g, nil
+	return e.signInGrantLocked(kept, method), nil
 }
 
 func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiError) {
@@ -337,7 +325,7 @@ func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiEr
 		first = true
 	} else {
 		if u.status == "disabled" {
-			return nil, unauthorized("user is disabled")
+			return nil, userDisabled()
 		}
 		markVerified(u, op.class, op.address)
 		e.touchLocked(u)

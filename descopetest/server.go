@@ -55,6 +55,10 @@ func authUserNotFound(id string) *apiError {
 	return &apiError{http.StatusBadRequest, "E062108", "User not found", "no user with login ID " + strconv.Quote(id)}
 }
 
+func userDisabled() *apiError {
+	return unauthorized("user is disabled")
+}
+
 func tenantNotFound(id string) *apiError {
 	return &apiError{http.StatusBadRequest, "E011003", "Tenant not found", "no tenant with ID " + strconv.Quote(id)}
 }

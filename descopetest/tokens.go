@@ -62,7 +62,7 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 		return nil, nil, loggedOut()
 	}
 	if u.status == "disabled" {
-		return nil, nil, unauthorized("user is disabled")
+		return nil, nil, userDisabled()
 	}
 	return rec, u, nil
 }
@@ -126,6 +126,15 @@ func (e *Emulator) grantForUserLocked(u *user, dct string) *grant {
 		}
 	}
 	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(u.tenantIDs())
+	return g
+}
+
+// signInGrantLocked records a sign-in of u by the methods amr (see
+// signedInLocked) and prepares its tokens, with no tenant selected.
+func (e *Emulator) signInGrantLocked(u *user, amr ...string) *grant {
+	e.signedInLocked(u)
+	g := e.grantForUserLocked(u, "")
+	g.amr = amr
 	return g
 }
 
@@ -268,6 +277,23 @@ type jwtResponse struct {
 	CookieExpiration int32                 `json:"cookieExpiration"`
 	User             *descope.UserResponse `json:"user,omitempty"`
 	FirstSeen        bool                  `json:"firstSeen"`
+}
+
+// issue answers a call that signs in with fresh tokens. Under e.mu, prepare
+// finds the subject and returns its grant, which is registered as a new
+// refresh token; the tokens are signed once e.mu is released.
+func (e *Emulator) issue(prepare func() (*grant, *apiError)) (any, *apiError) {
+	now := time.Now()
+	e.mu.Lock()
+	g, a := prepare()
+	if a == nil {
+		e.registerLocked(g, now)
+	}
+	e.mu.Unlock()
+	if a != nil {
+		return nil, a
+	}
+	return e.mint(g, now)
 }
 
 // mint signs the tokens of g. Call it without holding e.mu.
