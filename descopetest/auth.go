@@ -2,9 +2,7 @@ package descopetest
 
 import (
 	"crypto/subtle"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 func (e *Emulator) handleLicense(*call) (any, *apiError) {
@@ -40,15 +38,18 @@ type userFields struct {
 	Email      string `json:"email"`
 }
 
+// profile returns the names, email and phone of f, which may be nil.
+func (f *userFields) profile() profile {
+	if f == nil {
+		return profile{}
+	}
+	return profile{name: f.Name, givenName: f.GivenName, middleName: f.MiddleName, familyName: f.FamilyName, email: f.Email, phone: f.Phone}
+}
+
 // input describes the user to create with loginID and the fields of f,
 // which may be nil.
 func (f *userFields) input(loginID string) *userInput {
-	in := &userInput{loginIDs: []string{loginID}}
-	if f != nil {
-		in.name, in.givenName, in.middleName, in.familyName = f.Name, f.GivenName, f.MiddleName, f.FamilyName
-		in.email, in.phone = f.Email, f.Phone
-	}
-	return in
+	return &userInput{loginIDs: []string{loginID}, profile: f.profile()}
 }
 
 // loginOptions is the "loginOptions" object of authentication requests.
@@ -73,11 +74,8 @@ type passwordSignUpRequest struct {
 }
 
 func (e *Emulator) handlePasswordSignUp(c *call, req *passwordSignUpRequest) (any, *apiError) {
-	if req.LoginID == "" {
-		return nil, missingArg("loginId")
-	}
-	if req.Password == "" {
-		return nil, missingArg("password")
+	if a := required(field{"loginId", req.LoginID}, field{"password", req.Password}); a != nil {
+		return nil, a
 	}
 	in := req.User.input(req.LoginID)
 	in.password = hashPassword(req.Password)
@@ -143,11 +141,8 @@ type passwordReplaceRequest struct {
 }
 
 func (e *Emulator) handlePasswordReplace(c *call, req *passwordReplaceRequest) (any, *apiError) {
-	switch {
-	case req.LoginID == "":
-		return nil, missingArg("loginId")
-	case req.NewPassword == "":
-		return nil, missingArg("newPassword")
+	if a := required(field{"loginId", req.LoginID}, field{"newPassword", req.NewPassword}); a != nil {
+		return nil, a
 	}
 	return e.issue(func() (*grant, *apiError) {
 		u, a := e.passwordUserLocked(req.LoginID, req.OldPassword)
@@ -192,40 +187,32 @@ func (e *Emulator) handleRefresh(c *call) (any, *apiError) {
 	return e.mint(g, now)
 }
 
+// handleLogout revokes the call's refresh token.
 func (e *Emulator) handleLogout(c *call) (any, *apiError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rec, _, a := e.liveRefreshLocked(c.refresh)
-	if a != nil {
-		return nil, a
-	}
-	rec.revoked = true
-	return nil, nil
+	return e.withSession(c, func(rec *refreshRecord, _ *user) (any, *apiError) {
+		rec.revoked = true
+		return nil, nil
+	})
 }
 
+// handleLogoutAll revokes every refresh token of the call's subject.
 func (e *Emulator) handleLogoutAll(c *call) (any, *apiError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rec, _, a := e.liveRefreshLocked(c.refresh)
-	if a != nil {
-		return nil, a
-	}
-	rec.revoked = true
-	e.revokeAllLocked(rec.sub)
-	return nil, nil
+	return e.withSession(c, func(rec *refreshRecord, _ *user) (any, *apiError) {
+		rec.revoked = true
+		e.revokeAllLocked(rec.sub)
+		return nil, nil
+	})
 }
 
+// handleMe answers the user of the call's refresh token; an anonymous
+// subject has none.
 func (e *Emulator) handleMe(c *call) (any, *apiError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rec, u, a := e.liveRefreshLocked(c.refresh)
-	if a != nil {
-		return nil, a
-	}
-	if rec.anon {
-		return nil, authUserNotFound(rec.sub)
-	}
-	return e.responseLocked(u), nil
+	return e.withSession(c, func(rec *refreshRecord, u *user) (any, *apiError) {
+		if rec.anon {
+			return nil, authUserNotFound(rec.sub)
+		}
+		return e.responseLocked(u), nil
+	})
 }
 
 // selectTenantRequest is the body of tenant select.
@@ -254,45 +241,4 @@ func (e *Emulator) handleSelectTenant(c *call, req *selectTenantRequest) (any, *
 		}
 		return g, nil
 	})
-}
-
-// looksLikeEmail is a deliberately loose check: something@something.tld.
-func looksLikeEmail(s string) bool {
-	local, domain, ok := strings.Cut(s, "@")
-	return ok && local != "" && !strings.ContainsAny(s, " \t\r\n") &&
-		strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
-		!strings.Contains(domain, "@")
-}
-
-// looksLikePhone accepts an optional leading + and 6-15 digits, allowing
-// spaces, dashes, dots and parentheses between them.
-func looksLikePhone(s string) bool {
-	digits := 0
-	for i, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case r == '+' && i == 0:
-		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
-		default:
-			return false
-		}
-	}
-	return digits >= 6 && digits <= 15
-}
-
-func maskEmail(s string) string {
-	local, domain, _ := strings.Cut(s, "@")
-	first, _ := utf8.DecodeRuneInString(local)
-	if first == utf8.RuneError {
-		return "***@" + domain
-	}
-	return string(first) + "***@" + domain
-}
-
-func maskPhone(s string) string {
-	if len(s) <= 2 {
-		return "***"
-	}
-	return strings.Repeat("*", len(s)-2) + s[len(s)-2:]
 }

@@ -9,21 +9,16 @@ import (
 	"strings"
 )
 
-// userRequest is the body of user create and update, one entry of a batch
-// create, and (with fewer fields) the user of management sign-up.
+// userRequest is the body of user create and update, and one entry of a
+// batch create.
 type userRequest struct {
-	LoginID            string         `json:"loginId"`
-	Email              string         `json:"email"`
-	Phone              string         `json:"phone"`
+	LoginID string `json:"loginId"`
+	userFields
 	DisplayName        string         `json:"displayName"`
-	Name               string         `json:"name"`
-	GivenName          string         `json:"givenName"`
-	MiddleName         string         `json:"middleName"`
-	FamilyName         string         `json:"familyName"`
+	Picture            string         `json:"picture"`
 	RoleNames          []string       `json:"roleNames"`
 	UserTenants        []tenantRef    `json:"userTenants"`
 	CustomAttributes   map[string]any `json:"customAttributes"`
-	Picture            string         `json:"picture"`
 	AdditionalLoginIDs []string       `json:"additionalLoginIds"`
 	SSOAppIDs          []string       `json:"ssoAppIDs"`
 	Invite             bool           `json:"invite"`
@@ -34,6 +29,7 @@ type userRequest struct {
 	Password           string         `json:"password"`
 }
 
+// displayName is the user's name: displayName, or else name.
 func (r *userRequest) displayName() string {
 	if r.DisplayName != "" {
 		return r.DisplayName
@@ -41,28 +37,35 @@ func (r *userRequest) displayName() string {
 	return r.Name
 }
 
-func (r *userRequest) input(test bool) *userInput {
-	in := &userInput{
-		loginIDs:   append([]string{r.LoginID}, r.AdditionalLoginIDs...),
-		name:       r.displayName(),
-		givenName:  r.GivenName,
-		middleName: r.MiddleName,
-		familyName: r.FamilyName,
-		email:      r.Email,
-		phone:      r.Phone,
-		picture:    r.Picture,
-		roles:      r.RoleNames,
-		tenants:    r.UserTenants,
-		custom:     r.CustomAttributes,
-		ssoApps:    r.SSOAppIDs,
-		status:     r.Status,
-		test:       test || r.Test,
-	}
+// toProfile returns the names, picture and addresses (trimmed) of r. The
+// addresses are verified as r says, or else as verifiedEmail and
+// verifiedPhone say.
+func (r *userRequest) toProfile(verifiedEmail, verifiedPhone bool) profile {
+	p := r.profile()
+	p.name, p.picture = r.displayName(), r.Picture
+	p.email, p.phone = strings.TrimSpace(p.email), strings.TrimSpace(p.phone)
+	p.verifiedEmail, p.verifiedPhone = verifiedEmail, verifiedPhone
 	if r.VerifiedEmail != nil {
-		in.verifiedEmail = *r.VerifiedEmail
+		p.verifiedEmail = *r.VerifiedEmail
 	}
 	if r.VerifiedPhone != nil {
-		in.verifiedPhone = *r.VerifiedPhone
+		p.verifiedPhone = *r.VerifiedPhone
+	}
+	return p
+}
+
+// input describes the user to create; test makes it a test user whatever
+// r says.
+func (r *userRequest) input(test bool) *userInput {
+	in := &userInput{
+		loginIDs: append([]string{r.LoginID}, r.AdditionalLoginIDs...),
+		profile:  r.toProfile(false, false),
+		roles:    r.RoleNames,
+		tenants:  r.UserTenants,
+		custom:   r.CustomAttributes,
+		ssoApps:  r.SSOAppIDs,
+		status:   r.Status,
+		test:     test || r.Test,
 	}
 	if in.status == "" {
 		// Invited until the first sign-in, with or without invite: see
@@ -75,6 +78,7 @@ func (r *userRequest) input(test bool) *userInput {
 	return in
 }
 
+// userEnvelope is the answer of the management calls that return one user.
 type userEnvelope struct {
 	User any `json:"user"`
 }
@@ -87,6 +91,7 @@ func (e *Emulator) handleTestUserCreate(c *call, req *userRequest) (any, *apiErr
 	return e.userCreate(req, true)
 }
 
+// userCreate creates the user req describes, a test user with test.
 func (e *Emulator) userCreate(req *userRequest, test bool) (any, *apiError) {
 	if strings.TrimSpace(req.LoginID) == "" {
 		return nil, missingArg("loginId")
@@ -105,6 +110,8 @@ type userBatchRequest struct {
 	Users []*userRequest `json:"users"`
 }
 
+// handleUserCreateBatch creates each user it can and reports the others
+// as failed.
 func (e *Emulator) handleUserCreateBatch(c *call, req *userBatchRequest) (any, *apiError) {
 	type failed struct {
 		Failure string `json:"failure"`
@@ -132,6 +139,8 @@ func (e *Emulator) handleUserCreateBatch(c *call, req *userBatchRequest) (any, *
 	return map[string]any{"createdUsers": created, "failedUsers": failures}, nil
 }
 
+// handleUserLoad answers the user with the query's loginId (a login ID or
+// user ID) or userId.
 func (e *Emulator) handleUserLoad(c *call) (any, *apiError) {
 	q := c.r.URL.Query()
 	id := q.Get("loginId")
@@ -167,6 +176,23 @@ func (e *Emulator) userForLocked(loginID, userID string) (*user, *apiError) {
 	return u, nil
 }
 
+// editUser answers a management call that changes one user: under e.mu it
+// finds the user loginID names (a login ID or user ID), lets edit change
+// it, and answers with the user as edit left it. edit marks the user
+// modified (touchLocked) when it changes it.
+func (e *Emulator) editUser(loginID string, edit func(u *user) *apiError) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(loginID, "")
+	if a != nil {
+		return nil, a
+	}
+	if a := edit(u); a != nil {
+		return nil, a
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
 // replaceAdditionalLocked sets u's login IDs to its first one plus extra.
 func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
 	var ids []string
@@ -185,43 +211,27 @@ func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
 	return nil
 }
 
+// handleUserUpdate replaces what the request can set of the user. An
+// address that changes loses its verified flag unless the request sets it.
 func (e *Emulator) handleUserUpdate(c *call, req *userRequest) (any, *apiError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	tenants, a := e.resolveTenantsLocked(req.UserTenants)
-	if a != nil {
-		return nil, a
-	}
-	if req.AdditionalLoginIDs != nil {
-		if a := e.replaceAdditionalLocked(u, req.AdditionalLoginIDs); a != nil {
-			return nil, a
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		tenants, a := e.resolveTenantsLocked(req.UserTenants)
+		if a != nil {
+			return a
 		}
-	}
-	if req.Email != u.email {
-		u.verifiedEmail = false
-	}
-	if req.Phone != u.phone {
-		u.verifiedPhone = false
-	}
-	u.email, u.phone = strings.TrimSpace(req.Email), strings.TrimSpace(req.Phone)
-	u.name, u.givenName, u.middleName, u.familyName = req.displayName(), req.GivenName, req.MiddleName, req.FamilyName
-	u.picture = req.Picture
-	u.roles = mergeStrings(nil, req.RoleNames)
-	u.tenants = tenants
-	u.custom = maps.Clone(req.CustomAttributes)
-	u.ssoApps = mergeStrings(nil, req.SSOAppIDs)
-	if req.VerifiedEmail != nil {
-		u.verifiedEmail = *req.VerifiedEmail
-	}
-	if req.VerifiedPhone != nil {
-		u.verifiedPhone = *req.VerifiedPhone
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+		if req.AdditionalLoginIDs != nil {
+			if a := e.replaceAdditionalLocked(u, req.AdditionalLoginIDs); a != nil {
+				return a
+			}
+		}
+		u.profile = req.toProfile(u.verifiedEmail && req.Email == u.email, u.verifiedPhone && req.Phone == u.phone)
+		u.roles = mergeStrings(nil, req.RoleNames)
+		u.tenants = tenants
+		u.custom = maps.Clone(req.CustomAttributes)
+		u.ssoApps = mergeStrings(nil, req.SSOAppIDs)
+		e.touchLocked(u)
+		return nil
+	})
 }
 
 // userPatchRequest is the body of user patch: a nil field is left as it is.
@@ -244,72 +254,71 @@ type userPatchRequest struct {
 	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
 }
 
+// handleUserPatch changes what the request sets of the user, after
+// checking all of it. Custom attributes are merged into the user's.
 func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiError) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	// Validate everything before changing anything.
-	var tenants []userTenant
-	if req.UserTenants != nil {
-		if tenants, a = e.resolveTenantsLocked(*req.UserTenants); a != nil {
-			return nil, a
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		// Validate everything before changing anything.
+		var tenants []userTenant
+		if req.UserTenants != nil {
+			var a *apiError
+			if tenants, a = e.resolveTenantsLocked(*req.UserTenants); a != nil {
+				return a
+			}
 		}
-	}
-	if req.Status != nil && !validStatus(*req.Status) {
-		return nil, invalid("unknown user status %q", *req.Status)
-	}
-	if req.AdditionalLoginIDs != nil {
-		if a := e.replaceAdditionalLocked(u, *req.AdditionalLoginIDs); a != nil {
-			return nil, a
+		if req.Status != nil && !validStatus(*req.Status) {
+			return invalid("unknown user status %q", *req.Status)
 		}
-	}
-	setStr := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
+		if req.AdditionalLoginIDs != nil {
+			if a := e.replaceAdditionalLocked(u, *req.AdditionalLoginIDs); a != nil {
+				return a
+			}
 		}
-	}
-	if req.Email != nil && *req.Email != u.email {
-		u.verifiedEmail = false
-	}
-	if req.Phone != nil && *req.Phone != u.phone {
-		u.verifiedPhone = false
-	}
-	setStr(&u.name, req.Name)
-	setStr(&u.givenName, req.GivenName)
-	setStr(&u.middleName, req.MiddleName)
-	setStr(&u.familyName, req.FamilyName)
-	setStr(&u.phone, req.Phone)
-	setStr(&u.email, req.Email)
-	setStr(&u.picture, req.Picture)
-	setStr(&u.status, req.Status)
-	if req.RoleNames != nil {
-		u.roles = mergeStrings(nil, *req.RoleNames)
-	}
-	if req.UserTenants != nil {
-		u.tenants = tenants
-	}
-	if req.CustomAttributes != nil {
-		if u.custom == nil {
-			u.custom = map[string]any{}
+		if req.Email != nil && *req.Email != u.email {
+			u.verifiedEmail = false
 		}
-		maps.Copy(u.custom, req.CustomAttributes)
-	}
-	if req.SSOAppIDs != nil {
-		u.ssoApps = mergeStrings(nil, *req.SSOAppIDs)
-	}
-	if req.VerifiedEmail != nil {
-		u.verifiedEmail = *req.VerifiedEmail
-	}
-	if req.VerifiedPhone != nil {
-		u.verifiedPhone = *req.VerifiedPhone
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+		if req.Phone != nil && *req.Phone != u.phone {
+			u.verifiedPhone = false
+		}
+		setIfGiven(&u.name, req.Name)
+		setIfGiven(&u.givenName, req.GivenName)
+		setIfGiven(&u.middleName, req.MiddleName)
+		setIfGiven(&u.familyName, req.FamilyName)
+		setIfGiven(&u.phone, req.Phone)
+		setIfGiven(&u.email, req.Email)
+		setIfGiven(&u.picture, req.Picture)
+		setIfGiven(&u.status, req.Status)
+		setIfGiven(&u.verifiedEmail, req.VerifiedEmail)
+		setIfGiven(&u.verifiedPhone, req.VerifiedPhone)
+		if req.RoleNames != nil {
+			u.roles = mergeStrings(nil, *req.RoleNames)
+		}
+		if req.UserTenants != nil {
+			u.tenants = tenants
+		}
+		if req.CustomAttributes != nil {
+			if u.custom == nil {
+				u.custom = map[string]any{}
+			}
+			maps.Copy(u.custom, req.CustomAttributes)
+		}
+		if req.SSOAppIDs != nil {
+			u.ssoApps = mergeStrings(nil, *req.SSOAppIDs)
+		}
+		e.touchLocked(u)
+		return nil
+	})
 }
 
+// setIfGiven sets *dst to *v unless v is nil.
+func setIfGiven[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// userTenantRequest is the body of adding a user to a tenant and of
+// removing it from one.
 type userTenantRequest struct {
 	LoginID  string `json:"loginId"`
 	TenantID string `json:"tenantId"`
@@ -329,23 +338,19 @@ func (e *Emulator) changeUserTenant(req *userTenantRequest, add bool) (any, *api
 	if req.TenantID == "" {
 		return nil, missingArg("tenantId")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	if add && e.tenants[req.TenantID] == nil {
-		return nil, tenantNotFound(req.TenantID)
-	}
-	if member := u.inTenant(req.TenantID); add && !member {
-		u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
-		e.touchLocked(u)
-	} else if !add && member {
-		u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
-		e.touchLocked(u)
-	}
-	return userEnvelope{e.responseLocked(u)}, nil
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if add && e.tenants[req.TenantID] == nil {
+			return tenantNotFound(req.TenantID)
+		}
+		if member := u.inTenant(req.TenantID); add && !member {
+			u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
+			e.touchLocked(u)
+		} else if !add && member {
+			u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
+			e.touchLocked(u)
+		}
+		return nil
+	})
 }
 
 // userStatusRequest is the body of user status update.
@@ -358,15 +363,11 @@ func (e *Emulator) handleUserUpdateStatus(c *call, req *userStatusRequest) (any,
 	if !validStatus(req.Status) {
 		return nil, invalid("unknown user status %q", req.Status)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	u.status = req.Status
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		u.status = req.Status
+		e.touchLocked(u)
+		return nil
+	})
 }
 
 // userLoginIDRequest is the body of user login ID update.
@@ -375,6 +376,9 @@ type userLoginIDRequest struct {
 	NewLoginID string `json:"newLoginId"`
 }
 
+// handleUserUpdateLoginID replaces one login ID of the user with another,
+// or removes it when the new one is empty. The user is found by that login
+// ID only, not by user ID.
 func (e *Emulator) handleUserUpdateLoginID(c *call, req *userLoginIDRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
@@ -407,63 +411,53 @@ func (e *Emulator) handleUserUpdateLoginID(c *call, req *userLoginIDRequest) (an
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-type updateAddressBody struct {
-	LoginID        string `json:"loginId"`
-	Email          string `json:"email"`
-	Phone          string `json:"phone"`
-	Verified       bool   `json:"verified"`
-	FailOnConflict bool   `json:"failOnConflict"`
+// userAddressRequest is the body of management email and phone update.
+type userAddressRequest struct {
+	addressFields
+	Verified       bool `json:"verified"`
+	FailOnConflict bool `json:"failOnConflict"`
 }
 
-func (e *Emulator) handleUserUpdateEmail(c *call, req *updateAddressBody) (any, *apiError) {
+func (e *Emulator) handleUserUpdateEmail(c *call, req *userAddressRequest) (any, *apiError) {
 	return e.userUpdateAddress(req, "email")
 }
 
-func (e *Emulator) handleUserUpdatePhone(c *call, req *updateAddressBody) (any, *apiError) {
+func (e *Emulator) handleUserUpdatePhone(c *call, req *userAddressRequest) (any, *apiError) {
 	return e.userUpdateAddress(req, "phone")
 }
 
-func (e *Emulator) userUpdateAddress(req *updateAddressBody, class string) (any, *apiError) {
-	address := strings.TrimSpace(req.Email)
-	if class == "phone" {
-		address = strings.TrimSpace(req.Phone)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	if req.FailOnConflict && address != "" {
-		if owner := e.userByLoginLocked(address); owner != nil && owner != u {
-			return nil, userExists(address)
-		}
-		for _, other := range e.users {
-			cur := other.email
-			if class == "phone" {
-				cur = other.phone
+// userUpdateAddress sets the user's email or phone (class), verified as
+// the request says; an empty address removes it. With failOnConflict, an
+// address that another user has as login ID or as address is refused.
+func (e *Emulator) userUpdateAddress(req *userAddressRequest, class string) (any, *apiError) {
+	address := req.address(class)
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if req.FailOnConflict && address != "" {
+			if owner := e.userByLoginLocked(address); owner != nil && owner != u {
+				return userExists(address)
 			}
-			if other != u && normLogin(cur) == normLogin(address) {
-				return nil, userExists(address)
+			for _, other := range e.users {
+				if other != u && normLogin(other.address(class)) == normLogin(address) {
+					return userExists(address)
+				}
 			}
 		}
-	}
-	if class == "email" {
-		u.email, u.verifiedEmail = address, req.Verified && address != ""
-	} else {
-		u.phone, u.verifiedPhone = address, req.Verified && address != ""
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+		u.setAddress(class, address, req.Verified && address != "")
+		e.touchLocked(u)
+		return nil
+	})
 }
 
-// userDeleteRequest is the body of user delete: the user by login ID, or else by user ID.
-type userDeleteRequest struct {
+// userRefRequest is the body of the management calls that name a user by
+// login ID or by user ID: delete and log out.
+type userRefRequest struct {
 	LoginID string `json:"loginId"`
 	UserID  string `json:"userId"`
 }
 
-func (e *Emulator) handleUserDelete(c *call, req *userDeleteRequest) (any, *apiError) {
+// handleUserDelete deletes the user with the login ID (or user ID) loginId,
+// or else with the user ID userId; deleting no one succeeds.
+func (e *Emulator) handleUserDelete(c *call, req *userRefRequest) (any, *apiError) {
 	if req.LoginID == "" && req.UserID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -511,13 +505,8 @@ func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
 	return nil, nil
 }
 
-// userLogoutRequest is the body of management user logout.
-type userLogoutRequest struct {
-	LoginID string `json:"loginId"`
-	UserID  string `json:"userId"`
-}
-
-func (e *Emulator) handleUserLogout(c *call, req *userLogoutRequest) (any, *apiError) {
+// handleUserLogout revokes all the refresh tokens of the user.
+func (e *Emulator) handleUserLogout(c *call, req *userRefRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, a := e.userForLocked(req.LoginID, req.UserID)

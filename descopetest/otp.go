@@ -38,17 +38,6 @@ type otpOp struct {
 
 func otpKey(class, id string) string { return class + "|" + normLogin(id) }
 
-// methodClass maps a delivery method to the kind of address it uses.
-func methodClass(method string) (string, bool) {
-	switch method {
-	case "email":
-		return "email", true
-	case "sms", "voice", "whatsapp":
-		return "phone", true
-	}
-	return "", false
-}
-
 func newCode() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
@@ -79,22 +68,14 @@ func (e *Emulator) dropOTPLocked(op *otpOp) {
 	}
 }
 
-func masked(class, address string) any {
-	if class == "email" {
-		return map[string]string{"maskedEmail": maskEmail(address)}
-	}
-	return map[string]string{"maskedPhone": maskPhone(address)}
+// otpUpdateRequest is the body of OTP email and phone update.
+type otpUpdateRequest struct {
+	addressFields
+	AddToLoginIDs      bool `json:"addToLoginIDs"`
+	OnMergeUseExisting bool `json:"onMergeUseExisting"`
 }
 
-type updateAddressRequest struct {
-	LoginID            string `json:"loginId"`
-	Email              string `json:"email"`
-	Phone              string `json:"phone"`
-	AddToLoginIDs      bool   `json:"addToLoginIDs"`
-	OnMergeUseExisting bool   `json:"onMergeUseExisting"`
-}
-
-func (e *Emulator) handleOTPUpdateEmail(c *call, req *updateAddressRequest) (any, *apiError) {
+func (e *Emulator) handleOTPUpdateEmail(c *call, req *otpUpdateRequest) (any, *apiError) {
 	return e.otpUpdate(c, req, "email")
 }
 
@@ -104,69 +85,73 @@ func (e *Emulator) handleOTPUpdatePhone(c *call) (any, *apiError) {
 	if class, ok := methodClass(c.arg); !ok || class != "phone" {
 		return nil, invalid("unsupported delivery method %q: use sms, voice or whatsapp", c.arg)
 	}
-	var req updateAddressRequest
+	var req otpUpdateRequest
 	if a := c.decode(&req); a != nil {
 		return nil, a
 	}
 	return e.otpUpdate(c, &req, "phone")
 }
 
-func (e *Emulator) otpUpdate(c *call, req *updateAddressRequest, class string) (any, *apiError) {
-	address := strings.TrimSpace(req.Email)
-	if class == "phone" {
-		address = strings.TrimSpace(req.Phone)
-	}
-	switch {
-	case req.LoginID == "":
-		return nil, missingArg("loginId")
-	case address == "":
-		return nil, missingArg(class)
-	case class == "email" && !looksLikeEmail(address):
-		return nil, invalid("%q is not a valid email address", address)
-	case class == "phone" && !looksLikePhone(address):
-		return nil, invalid("%q is not a valid phone number", address)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rec, u, a := e.liveRefreshLocked(c.refresh)
-	if a != nil {
+// otpUpdate starts an update of the signed-in user's email or phone (class)
+// to the address of req.
+func (e *Emulator) otpUpdate(c *call, req *otpUpdateRequest, class string) (any, *apiError) {
+	address := req.address(class)
+	if a := required(field{"loginId", req.LoginID}, field{class, address}); a != nil {
 		return nil, a
 	}
-	if rec.anon {
-		return nil, invalid("anonymous sessions have no user to update")
+	if !looksLike(class, address) {
+		return nil, invalid("%q is not a valid %s", address, addressNoun(class))
 	}
-	if e.userByLoginLocked(req.LoginID) != u {
-		return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
-	}
-	// The code is verified under the login ID the update named, never the
-	// new address: go-sdk's own example (examples/webapp/main.go) verifies
-	// a phone update with the user's existing login ID, and no public
-	// source says the new address works. The emulator takes the stricter
-	// reading.
-	op := &otpOp{
-		kind:               otpUpdate,
-		class:              class,
-		userID:             u.id,
-		loginID:            req.LoginID,
-		address:            address,
-		keys:               []string{otpKey(class, req.LoginID)},
-		addToLoginIDs:      req.AddToLoginIDs,
-		onMergeUseExisting: req.OnMergeUseExisting,
-	}
-	e.startOTPLocked(op)
-	return masked(class, address), nil
+	return e.withSession(c, func(rec *refreshRecord, u *user) (any, *apiError) {
+		if rec.anon {
+			return nil, invalid("anonymous sessions have no user to update")
+		}
+		if e.userByLoginLocked(req.LoginID) != u {
+			return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
+		}
+		// The code is verified under the login ID the update named, never
+		// the new address: go-sdk's own example (examples/webapp/main.go)
+		// verifies a phone update with the user's existing login ID, and
+		// no public source says the new address works. The emulator takes
+		// the stricter reading.
+		op := &otpOp{
+			kind:               otpUpdate,
+			class:              class,
+			userID:             u.id,
+			loginID:            req.LoginID,
+			address:            address,
+			keys:               []string{otpKey(class, req.LoginID)},
+			addToLoginIDs:      req.AddToLoginIDs,
+			onMergeUseExisting: req.OnMergeUseExisting,
+		}
+		e.startOTPLocked(op)
+		return masked(class, address), nil
+	})
 }
 
-func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
+// otpRequest checks the delivery method that ends the path of an OTP call
+// (call.arg), then decodes the body into req. It returns the class of
+// address the method sends to: "email" or "phone".
+func otpRequest(c *call, req any) (string, *apiError) {
 	class, ok := methodClass(c.arg)
 	if !ok {
-		return nil, invalid("unsupported delivery method %q", c.arg)
+		return "", invalid("unsupported delivery method %q", c.arg)
 	}
-	var req struct {
-		LoginID      string        `json:"loginId"`
-		LoginOptions *loginOptions `json:"loginOptions"`
-	}
-	if a := c.decode(&req); a != nil {
+	return class, c.decode(req)
+}
+
+// otpSignUpInRequest is the body of OTP sign-up-or-in.
+type otpSignUpInRequest struct {
+	LoginID      string        `json:"loginId"`
+	LoginOptions *loginOptions `json:"loginOptions"`
+}
+
+// handleOTPSignUpIn sends a code to the login ID, or to the address of
+// that kind of the user who has it.
+func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
+	var req otpSignUpInRequest
+	class, a := otpRequest(c, &req)
+	if a != nil {
 		return nil, a
 	}
 	loginID := strings.TrimSpace(req.LoginID)
@@ -176,18 +161,11 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	address := loginID
-	if u := e.userByLoginLocked(loginID); u != nil {
-		if class == "email" && u.email != "" {
-			address = u.email
-		} else if class == "phone" && u.phone != "" {
-			address = u.phone
-		}
+	if u := e.userByLoginLocked(loginID); u != nil && u.address(class) != "" {
+		address = u.address(class)
 	}
-	if class == "email" && !looksLikeEmail(address) {
-		return nil, invalid("no email address to send a code to for %q", loginID)
-	}
-	if class == "phone" && !looksLikePhone(address) {
-		return nil, invalid("no phone number to send a code to for %q", loginID)
+	if !looksLike(class, address) {
+		return nil, invalid("no %s to send a code to for %q", addressNoun(class), loginID)
 	}
 	op := &otpOp{
 		kind:    otpSignUpIn,
@@ -209,23 +187,21 @@ func tooManyAttempts() *apiError {
 	return &apiError{400, "E061103", "Too many attempts", "too many attempts with a wrong one-time code; request a new code"}
 }
 
+// otpVerifyRequest is the body of OTP verify.
+type otpVerifyRequest struct {
+	LoginID string `json:"loginId"`
+	Code    string `json:"code"`
+}
+
+// handleOTPVerify checks a code and finishes the operation that sent it.
 func (e *Emulator) handleOTPVerify(c *call) (any, *apiError) {
-	class, ok := methodClass(c.arg)
-	if !ok {
-		return nil, invalid("unsupported delivery method %q", c.arg)
-	}
-	var req struct {
-		LoginID string `json:"loginId"`
-		Code    string `json:"code"`
-	}
-	if a := c.decode(&req); a != nil {
+	var req otpVerifyRequest
+	class, a := otpRequest(c, &req)
+	if a != nil {
 		return nil, a
 	}
-	switch {
-	case req.LoginID == "":
-		return nil, missingArg("loginId")
-	case req.Code == "":
-		return nil, missingArg("code")
+	if a := required(field{"loginId", req.LoginID}, field{"code", req.Code}); a != nil {
+		return nil, a
 	}
 	return e.issue(func() (*grant, *apiError) {
 		return e.verifyLocked(class, c.arg, req.LoginID, req.Code)
@@ -251,27 +227,6 @@ func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *a
 		return e.applyUpdateLocked(op, method)
 	}
 	return e.applySignUpInLocked(op, method)
-}
-
-// setAddressLocked stores address as u's email or phone, verified.
-func setAddress(u *user, class, address string) {
-	if class == "email" {
-		u.email, u.verifiedEmail = address, true
-	} else {
-		u.phone, u.verifiedPhone = address, true
-	}
-}
-
-// markVerified marks address verified on u if it is u's address, or adopts
-// it if u has none of that kind.
-func markVerified(u *user, class, address string) {
-	cur := u.email
-	if class == "phone" {
-		cur = u.phone
-	}
-	if cur == "" || normLogin(cur) == normLogin(address) {
-		setAddress(u, class, address)
-	}
 }
 
 // applyUpdateLocked finishes a verified email or phone update: the address
@@ -300,7 +255,7 @@ func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiErro
 	if kept.status == "disabled" {
 		return nil, userDisabled()
 	}
-	setAddress(kept, op.class, op.address)
+	kept.setAddress(op.class, op.address, true)
 	if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
 		e.setLoginIDsLocked(kept, append(slices.Clone(kept.loginIDs), op.address))
 	}
@@ -308,30 +263,27 @@ func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiErro
 	return e.signInGrantLocked(kept, method), nil
 }
 
+// applySignUpInLocked finishes a verified sign-up-or-in: a new user with
+// the login ID and the address, verified, or the existing user, whose
+// address of that kind is marked verified or adopted (see markVerified).
 func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiError) {
 	u := e.userByLoginLocked(op.loginID)
-	first := false
-	if u == nil {
+	first := u == nil
+	if first {
 		in := &userInput{loginIDs: []string{op.loginID}}
-		if op.class == "email" {
-			in.email, in.verifiedEmail = op.address, true
-		} else {
-			in.phone, in.verifiedPhone = op.address, true
-		}
+		in.setAddress(op.class, op.address, true)
 		var a *apiError
 		if u, a = e.createUserLocked(in); a != nil {
 			return nil, a
 		}
-		first = true
 	} else {
 		if u.status == "disabled" {
 			return nil, userDisabled()
 		}
-		markVerified(u, op.class, op.address)
+		u.markVerified(op.class, op.address)
 		e.touchLocked(u)
-		e.signedInLocked(u)
 	}
-	g := e.grantForUserLocked(u, "")
-	g.amr, g.custom, g.firstSeen = []string{method}, op.custom, first
+	g := e.signInGrantLocked(u, method)
+	g.custom, g.firstSeen = op.custom, first
 	return g, nil
 }

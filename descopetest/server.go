@@ -35,6 +35,20 @@ func missingArg(name string) *apiError {
 	return &apiError{http.StatusBadRequest, "E011002", "Missing arguments", name + " is required"}
 }
 
+// field is a named value of a request, for required.
+type field struct{ name, value string }
+
+// required returns the missingArg error of the first of fields whose value
+// is empty, or nil when none is.
+func required(fields ...field) *apiError {
+	for _, f := range fields {
+		if f.value == "" {
+			return missingArg(f.name)
+		}
+	}
+	return nil
+}
+
 func invalid(format string, args ...any) *apiError {
 	return &apiError{http.StatusBadRequest, "E011003", "Request is invalid", fmt.Sprintf(format, args...)}
 }

@@ -14,8 +14,24 @@ import (
 
 // user is a stored user. Guarded by Emulator.mu.
 type user struct {
-	id            string
-	loginIDs      []string
+	id       string
+	loginIDs []string
+	profile
+	roles    []string
+	tenants  []userTenant
+	status   string
+	test     bool
+	custom   map[string]any
+	ssoApps  []string
+	password []byte // SHA-256 of the password, nil when none
+	created  time.Time
+	modified time.Time
+	rank     uint64 // random; the default search order (see sortUsers)
+}
+
+// profile is what a user is called and where it is reached (see
+// address.go): the part of a user that a user to create gives as it is.
+type profile struct {
 	name          string
 	givenName     string
 	middleName    string
@@ -25,16 +41,6 @@ type user struct {
 	picture       string
 	verifiedEmail bool
 	verifiedPhone bool
-	roles         []string
-	tenants       []userTenant
-	status        string
-	test          bool
-	custom        map[string]any
-	ssoApps       []string
-	password      []byte // SHA-256 of the password, nil when none
-	created       time.Time
-	modified      time.Time
-	rank          uint64 // random; the default search order (see sortUsers)
 }
 
 type userTenant struct {
@@ -130,23 +136,15 @@ func (e *Emulator) userByLoginLocked(loginID string) *user {
 
 // userInput is a validated-later description of a user to create.
 type userInput struct {
-	loginIDs      []string
-	name          string
-	givenName     string
-	middleName    string
-	familyName    string
-	email         string
-	phone         string
-	picture       string
-	verifiedEmail bool
-	verifiedPhone bool
-	roles         []string
-	tenants       []tenantRef
-	custom        map[string]any
-	ssoApps       []string
-	status        string
-	test          bool
-	password      []byte
+	loginIDs []string
+	profile
+	roles    []string
+	tenants  []tenantRef
+	custom   map[string]any
+	ssoApps  []string
+	status   string
+	test     bool
+	password []byte
 }
 
 // tenantRef is a tenant association as the management API sends it.
@@ -215,29 +213,23 @@ func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 	if !validStatus(status) {
 		return nil, invalid("unknown user status %q", status)
 	}
+	p := in.profile
+	p.email, p.phone = strings.TrimSpace(p.email), strings.TrimSpace(p.phone)
 	now := e.now()
 	u := &user{
-		id:            randomID("U", 27),
-		loginIDs:      ids,
-		name:          in.name,
-		givenName:     in.givenName,
-		middleName:    in.middleName,
-		familyName:    in.familyName,
-		email:         strings.TrimSpace(in.email),
-		phone:         strings.TrimSpace(in.phone),
-		picture:       in.picture,
-		verifiedEmail: in.verifiedEmail,
-		verifiedPhone: in.verifiedPhone,
-		roles:         mergeStrings(nil, in.roles),
-		tenants:       tenants,
-		status:        status,
-		test:          in.test,
-		custom:        maps.Clone(in.custom),
-		ssoApps:       mergeStrings(nil, in.ssoApps),
-		password:      in.password,
-		created:       now,
-		modified:      now,
-		rank:          randomRank(),
+		id:       randomID("U", 27),
+		loginIDs: ids,
+		profile:  p,
+		roles:    mergeStrings(nil, in.roles),
+		tenants:  tenants,
+		status:   status,
+		test:     in.test,
+		custom:   maps.Clone(in.custom),
+		ssoApps:  mergeStrings(nil, in.ssoApps),
+		password: in.password,
+		created:  now,
+		modified: now,
+		rank:     randomRank(),
 	}
 	e.users[u.id] = u
 	for _, id := range ids {

@@ -67,6 +67,19 @@ func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *a
 	return rec, u, nil
 }
 
+// withSession runs f under e.mu with the record of the call's refresh
+// token and its user (nil for an anonymous subject), once liveRefreshLocked
+// finds them usable, and answers what f returns.
+func (e *Emulator) withSession(c *call, f func(rec *refreshRecord, u *user) (any, *apiError)) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, u, a := e.liveRefreshLocked(c.refresh)
+	if a != nil {
+		return nil, a
+	}
+	return f(rec, u)
+}
+
 // rotateLocked revokes rec because a rotated token replaced it.
 func rotateLocked(rec *refreshRecord) {
 	rec.revoked = true
