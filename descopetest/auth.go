@@ -17,9 +17,9 @@ func (e *Emulator) handleKeys(c *call) (any, *apiError) {
 }
 
 func (e *Emulator) handleOutbox(c *call) (any, *apiError) {
-	addr := c.r.URL.Query().Get("address")
-	if addr == "" {
-		return nil, missingArg("address")
+	addr, a := c.query("address")
+	if a != nil {
+		return nil, a
 	}
 	code, ok := e.Outbox(addr)
 	if !ok {

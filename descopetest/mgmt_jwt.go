@@ -128,12 +128,12 @@ func (e *Emulator) handleMgmtAnonymous(c *call, req *mgmtAnonymousRequest) (any,
 	})
 }
 
-// updateJWTRequest is the body of management JWT update. Its
-// refreshDuration is accepted and ignored: the call returns no refresh
-// token.
+// updateJWTRequest is the body of management JWT update. RefreshDuration
+// is read and ignored: the call returns no refresh token.
 type updateJWTRequest struct {
-	JWT string `json:"jwt"`
-	tokenOptions
+	JWT             string         `json:"jwt"`
+	CustomClaims    map[string]any `json:"customClaims"`
+	RefreshDuration int32          `json:"refreshDuration"`
 }
 
 func (e *Emulator) handleUpdateJWT(c *call, req *updateJWTRequest) (any, *apiError) {

@@ -7,6 +7,7 @@ import (
 	"time"
 )
 
+// tenantRequest is the body of tenant create and update.
 type tenantRequest struct {
 	ID                      string         `json:"id"`
 	Name                    string         `json:"name"`
@@ -25,6 +26,20 @@ func (e *Emulator) nameTakenLocked(name, self string) bool {
 	return false
 }
 
+// withTenant runs f under e.mu with the tenant of the ID, and answers what
+// f returns.
+func (e *Emulator) withTenant(id string, f func(t *tenant) (any, *apiError)) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t := e.tenants[id]
+	if t == nil {
+		return nil, tenantNotFound(id)
+	}
+	return f(t)
+}
+
+// handleTenantCreate creates a tenant with the ID given, or a random one.
+// Neither its ID nor its name (in any case) may be taken.
 func (e *Emulator) handleTenantCreate(c *call, req *tenantRequest) (any, *apiError) {
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" {
@@ -65,20 +80,16 @@ func (e *Emulator) handleTenantUpdate(c *call, req *tenantRequest) (any, *apiErr
 	if req.Name == "" {
 		return nil, missingArg("name")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenants[req.ID]
-	if t == nil {
-		return nil, tenantNotFound(req.ID)
-	}
-	if e.nameTakenLocked(req.Name, t.id) {
-		return nil, invalid("a tenant named %q already exists", req.Name)
-	}
-	t.name = req.Name
-	t.settings.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
-	t.custom = maps.Clone(req.CustomAttributes)
-	t.disabled = req.Disabled
-	return nil, nil
+	return e.withTenant(req.ID, func(t *tenant) (any, *apiError) {
+		if e.nameTakenLocked(req.Name, t.id) {
+			return nil, invalid("a tenant named %q already exists", req.Name)
+		}
+		t.name = req.Name
+		t.settings.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
+		t.custom = maps.Clone(req.CustomAttributes)
+		t.disabled = req.Disabled
+		return nil, nil
+	})
 }
 
 // tenantDeleteRequest is the body of tenant delete.
@@ -86,6 +97,8 @@ type tenantDeleteRequest struct {
 	ID string `json:"id"`
 }
 
+// handleTenantDelete deletes the tenant and removes its users from it;
+// deleting no tenant succeeds.
 func (e *Emulator) handleTenantDelete(c *call, req *tenantDeleteRequest) (any, *apiError) {
 	if req.ID == "" {
 		return nil, missingArg("id")
@@ -103,18 +116,15 @@ func (e *Emulator) handleTenantDelete(c *call, req *tenantDeleteRequest) (any, *
 	return nil, nil
 }
 
+// handleTenantLoad answers the tenant with the query's id.
 func (e *Emulator) handleTenantLoad(c *call) (any, *apiError) {
-	id := c.r.URL.Query().Get("id")
-	if id == "" {
-		return nil, missingArg("id")
+	id, a := c.query("id")
+	if a != nil {
+		return nil, a
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenants[id]
-	if t == nil {
-		return nil, tenantNotFound(id)
-	}
-	return e.tenantResponseLocked(t), nil
+	return e.withTenant(id, func(t *tenant) (any, *apiError) {
+		return e.tenantResponseLocked(t), nil
+	})
 }
 
 func (e *Emulator) handleTenantLoadAll(*call) (any, *apiError) {
@@ -240,32 +250,26 @@ func (e *Emulator) handleTenantConfigureSettings(c *call, req *tenantSettings) (
 	if a := e.checkLifetimes(req); a != nil {
 		return nil, a
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenants[req.TenantID]
-	if t == nil {
-		return nil, tenantNotFound(req.TenantID)
-	}
-	req.TenantID = ""
-	req.Domains = mergeStrings(nil, req.Domains)
-	req.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
-	t.settings = *req
-	return nil, nil
+	return e.withTenant(req.TenantID, func(t *tenant) (any, *apiError) {
+		req.TenantID = ""
+		req.Domains = mergeStrings(nil, req.Domains)
+		req.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
+		t.settings = *req
+		return nil, nil
+	})
 }
 
+// handleTenantGetSettings answers the session settings of the tenant with
+// the query's id.
 func (e *Emulator) handleTenantGetSettings(c *call) (any, *apiError) {
-	id := c.r.URL.Query().Get("id")
-	if id == "" {
-		return nil, missingArg("id")
+	id, a := c.query("id")
+	if a != nil {
+		return nil, a
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	t := e.tenants[id]
-	if t == nil {
-		return nil, tenantNotFound(id)
-	}
-	s := t.settings
-	s.Domains = slices.Clone(s.Domains)
-	s.SelfProvisioningDomains = slices.Clone(s.SelfProvisioningDomains)
-	return s, nil
+	return e.withTenant(id, func(t *tenant) (any, *apiError) {
+		s := t.settings
+		s.Domains = slices.Clone(s.Domains)
+		s.SelfProvisioningDomains = slices.Clone(s.SelfProvisioningDomains)
+		return s, nil
+	})
 }

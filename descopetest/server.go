@@ -175,6 +175,16 @@ func withBody[T any](h func(c *call, req *T) (any, *apiError)) handlerFunc {
 	}
 }
 
+// query returns the query parameter name of the request, or the
+// missingArg error when it is empty.
+func (c *call) query(name string) (string, *apiError) {
+	v := c.r.URL.Query().Get(name)
+	if v == "" {
+		return "", missingArg(name)
+	}
+	return v, nil
+}
+
 // handler serves the emulator without exporting ServeHTTP on Emulator.
 type handler struct{ e *Emulator }
 
