@@ -38,6 +38,15 @@ func (e *Emulator) withTenant(id string, f func(t *tenant) (any, *apiError)) (an
 	return f(t)
 }
 
+// withQueriedTenant runs withTenant for the tenant of the query's id.
+func (e *Emulator) withQueriedTenant(c *call, f func(t *tenant) (any, *apiError)) (any, *apiError) {
+	id, a := c.query("id")
+	if a != nil {
+		return nil, a
+	}
+	return e.withTenant(id, f)
+}
+
 // handleTenantCreate creates a tenant with the ID given, or a random one.
 // Neither its ID nor its name (in any case) may be taken.
 func (e *Emulator) handleTenantCreate(c *call, req *tenantRequest) (any, *apiError) {
@@ -118,11 +127,7 @@ func (e *Emulator) handleTenantDelete(c *call, req *tenantDeleteRequest) (any, *
 
 // handleTenantLoad answers the tenant with the query's id.
 func (e *Emulator) handleTenantLoad(c *call) (any, *apiError) {
-	id, a := c.query("id")
-	if a != nil {
-		return nil, a
-	}
-	return e.withTenant(id, func(t *tenant) (any, *apiError) {
+	return e.withQueriedTenant(c, func(t *tenant) (any, *apiError) {
 		return e.tenantResponseLocked(t), nil
 	})
 }
@@ -262,11 +267,7 @@ func (e *Emulator) handleTenantConfigureSettings(c *call, req *tenantSettings) (
 // handleTenantGetSettings answers the session settings of the tenant with
 // the query's id.
 func (e *Emulator) handleTenantGetSettings(c *call) (any, *apiError) {
-	id, a := c.query("id")
-	if a != nil {
-		return nil, a
-	}
-	return e.withTenant(id, func(t *tenant) (any, *apiError) {
+	return e.withQueriedTenant(c, func(t *tenant) (any, *apiError) {
 		s := t.settings
 		s.Domains = slices.Clone(s.Domains)
 		s.SelfProvisioningDomains = slices.Clone(s.SelfProvisioningDomains)
