@@ -54,9 +54,8 @@ func (r *userRequest) toProfile(verifiedEmail, verifiedPhone bool) profile {
 	return p
 }
 
-// input describes the user to create; test makes it a test user whatever
-// r says.
-func (r *userRequest) input(test bool) *userInput {
+// input describes the user to create.
+func (r *userRequest) input() *userInput {
 	in := &userInput{
 		loginIDs: append([]string{r.LoginID}, r.AdditionalLoginIDs...),
 		profile:  r.toProfile(false, false),
@@ -65,7 +64,7 @@ func (r *userRequest) input(test bool) *userInput {
 		custom:   r.CustomAttributes,
 		ssoApps:  r.SSOAppIDs,
 		status:   r.Status,
-		test:     test || r.Test,
+		test:     r.Test,
 	}
 	if in.status == "" {
 		// Invited until the first sign-in, with or without invite: see
@@ -83,22 +82,14 @@ type userEnvelope struct {
 	User any `json:"user"`
 }
 
+// handleUserCreate creates the user the request describes.
 func (e *Emulator) handleUserCreate(c *call, req *userRequest) (any, *apiError) {
-	return e.userCreate(req, false)
-}
-
-func (e *Emulator) handleTestUserCreate(c *call, req *userRequest) (any, *apiError) {
-	return e.userCreate(req, true)
-}
-
-// userCreate creates the user req describes, a test user with test.
-func (e *Emulator) userCreate(req *userRequest, test bool) (any, *apiError) {
 	if strings.TrimSpace(req.LoginID) == "" {
 		return nil, missingArg("loginId")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	u, a := e.createUserLocked(req.input(test))
+	u, a := e.createUserLocked(req.input())
 	if a != nil {
 		return nil, a
 	}
@@ -108,6 +99,12 @@ func (e *Emulator) userCreate(req *userRequest, test bool) (any, *apiError) {
 // userBatchRequest is the body of batch user create.
 type userBatchRequest struct {
 	Users []*userRequest `json:"users"`
+}
+
+// handleTestUserCreate creates a test user: a user create with test set.
+func (e *Emulator) handleTestUserCreate(c *call, req *userRequest) (any, *apiError) {
+	req.Test = true
+	return e.handleUserCreate(c, req)
 }
 
 // handleUserCreateBatch creates each user it can and reports the others
@@ -126,7 +123,7 @@ func (e *Emulator) handleUserCreateBatch(c *call, req *userBatchRequest) (any, *
 			failures = append(failures, failed{Failure: "user is null", User: map[string]any{}})
 			continue
 		}
-		u, a := e.createUserLocked(r.input(false))
+		u, a := e.createUserLocked(r.input())
 		if a != nil {
 			failures = append(failures, failed{
 				Failure: a.desc + ": " + a.msg,
@@ -324,28 +321,32 @@ type userTenantRequest struct {
 	TenantID string `json:"tenantId"`
 }
 
+// handleUserAddTenant adds the user to a tenant, which must exist; a
+// member stays as it is.
 func (e *Emulator) handleUserAddTenant(c *call, req *userTenantRequest) (any, *apiError) {
-	return e.changeUserTenant(req, true)
-}
-
-func (e *Emulator) handleUserRemoveTenant(c *call, req *userTenantRequest) (any, *apiError) {
-	return e.changeUserTenant(req, false)
-}
-
-// changeUserTenant adds the user to a tenant (which must exist) or removes it
-// from one; either is a no-op when already so.
-func (e *Emulator) changeUserTenant(req *userTenantRequest, add bool) (any, *apiError) {
 	if req.TenantID == "" {
 		return nil, missingArg("tenantId")
 	}
 	return e.editUser(req.LoginID, func(u *user) *apiError {
-		if add && e.tenants[req.TenantID] == nil {
+		if e.tenants[req.TenantID] == nil {
 			return tenantNotFound(req.TenantID)
 		}
-		if member := u.inTenant(req.TenantID); add && !member {
+		if !u.inTenant(req.TenantID) {
 			u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
 			e.touchLocked(u)
-		} else if !add && member {
+		}
+		return nil
+	})
+}
+
+// handleUserRemoveTenant removes the user from a tenant; a user that is not
+// a member stays as it is.
+func (e *Emulator) handleUserRemoveTenant(c *call, req *userTenantRequest) (any, *apiError) {
+	if req.TenantID == "" {
+		return nil, missingArg("tenantId")
+	}
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if u.inTenant(req.TenantID) {
 			u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
 			e.touchLocked(u)
 		}
