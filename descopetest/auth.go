@@ -23,7 +23,7 @@ func (e *Emulator) handleOutbox(c *call) (any, *apiError) {
 	}
 	code, ok := e.Outbox(addr)
 	if !ok {
-		return nil, &apiError{404, "E011001", "Not found", "no one-time code was sent to " + addr}
+		return nil, notFound("no one-time code was sent to " + addr)
 	}
 	return map[string]string{"code": code}, nil
 }
@@ -88,11 +88,6 @@ func (e *Emulator) handlePasswordSignUp(c *call, req *passwordSignUpRequest) (an
 		g.amr, g.custom, g.firstSeen = []string{"pwd"}, req.LoginOptions.claims(), true
 		return g, nil
 	})
-}
-
-// badPassword is the error of a password that does not match.
-func badPassword() *apiError {
-	return &apiError{401, "E062801", "Invalid credentials", "wrong login ID or password"}
 }
 
 // passwordUserLocked finds the user of a password operation and checks the

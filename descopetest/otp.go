@@ -179,14 +179,6 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 	return masked(class, address), nil
 }
 
-func wrongCode(msg string) *apiError {
-	return &apiError{400, "E061102", "Invalid one-time code", msg}
-}
-
-func tooManyAttempts() *apiError {
-	return &apiError{400, "E061103", "Too many attempts", "too many attempts with a wrong one-time code; request a new code"}
-}
-
 // otpVerifyRequest is the body of OTP verify.
 type otpVerifyRequest struct {
 	LoginID string `json:"loginId"`

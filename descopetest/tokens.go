@@ -364,7 +364,3 @@ func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 	}
 	return res, nil
 }
-
-func signingFailed(err error) *apiError {
-	return &apiError{500, "E011001", "Internal error", "signing token: " + err.Error()}
-}
