@@ -6,6 +6,7 @@ import (
 	"time"
 )
 
+// faultState is an injected fault and how often it still applies.
 type faultState struct {
 	f    Fault
 	left int // remaining applications; 0 = until cleared
@@ -34,6 +35,8 @@ func (e *Emulator) begin(path string) *Fault {
 // maxLog is the number of most recent requests RequestLog keeps.
 const maxLog = 100_000
 
+// finish logs a request that arrived at t and was answered with status,
+// keeping at least the last maxLog requests.
 func (e *Emulator) finish(method, path string, status int, t time.Time) {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()

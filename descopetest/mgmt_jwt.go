@@ -12,6 +12,36 @@ type tokenOptions struct {
 	RefreshDuration int32          `json:"refreshDuration"`
 }
 
+// mgmtSignInRequest is the body of management sign-in.
+type mgmtSignInRequest struct {
+	LoginID string `json:"loginId"`
+	tokenOptions
+}
+
+// mgmtSignUpRequest is the body of management sign-up and sign-up-or-in.
+type mgmtSignUpRequest struct {
+	LoginID       string      `json:"loginId"`
+	User          *userFields `json:"user"`
+	EmailVerified bool        `json:"emailVerified"`
+	PhoneVerified bool        `json:"phoneVerified"`
+	SSOAppID      string      `json:"ssoAppId"`
+	tokenOptions
+}
+
+// mgmtAnonymousRequest is the body of management anonymous sign-in.
+type mgmtAnonymousRequest struct {
+	SelectedTenant string `json:"selectedTenant"`
+	tokenOptions
+}
+
+// updateJWTRequest is the body of management JWT update. RefreshDuration
+// is read and ignored: the call returns no refresh token.
+type updateJWTRequest struct {
+	JWT             string         `json:"jwt"`
+	CustomClaims    map[string]any `json:"customClaims"`
+	RefreshDuration int32          `json:"refreshDuration"`
+}
+
 // check refuses a negative refresh duration.
 func (o *tokenOptions) check() *apiError {
 	if o.RefreshDuration < 0 {
@@ -26,12 +56,7 @@ func (o *tokenOptions) applyTo(g *grant) {
 	g.override = time.Duration(o.RefreshDuration) * time.Second
 }
 
-// mgmtSignInRequest is the body of management sign-in.
-type mgmtSignInRequest struct {
-	LoginID string `json:"loginId"`
-	tokenOptions
-}
-
+// handleMgmtSignIn signs in an existing user that is not disabled.
 func (e *Emulator) handleMgmtSignIn(c *call, req *mgmtSignInRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
@@ -53,20 +78,13 @@ func (e *Emulator) handleMgmtSignIn(c *call, req *mgmtSignInRequest) (any, *apiE
 	})
 }
 
-// mgmtSignUpRequest is the body of management sign-up and sign-up-or-in.
-type mgmtSignUpRequest struct {
-	LoginID       string      `json:"loginId"`
-	User          *userFields `json:"user"`
-	EmailVerified bool        `json:"emailVerified"`
-	PhoneVerified bool        `json:"phoneVerified"`
-	SSOAppID      string      `json:"ssoAppId"`
-	tokenOptions
-}
-
+// handleMgmtSignUp creates a user and signs it in.
 func (e *Emulator) handleMgmtSignUp(c *call, req *mgmtSignUpRequest) (any, *apiError) {
 	return e.mgmtSignUp(req, false)
 }
 
+// handleMgmtSignUpOrIn signs in the user with the login ID, creating it
+// first when there is none.
 func (e *Emulator) handleMgmtSignUpOrIn(c *call, req *mgmtSignUpRequest) (any, *apiError) {
 	return e.mgmtSignUp(req, true)
 }
@@ -108,12 +126,8 @@ func (e *Emulator) mgmtSignUp(req *mgmtSignUpRequest, orIn bool) (any, *apiError
 	})
 }
 
-// mgmtAnonymousRequest is the body of management anonymous sign-in.
-type mgmtAnonymousRequest struct {
-	SelectedTenant string `json:"selectedTenant"`
-	tokenOptions
-}
-
+// handleMgmtAnonymous signs in a new anonymous subject, with no user
+// record, optionally in a tenant.
 func (e *Emulator) handleMgmtAnonymous(c *call, req *mgmtAnonymousRequest) (any, *apiError) {
 	if a := req.check(); a != nil {
 		return nil, a
@@ -128,14 +142,8 @@ func (e *Emulator) handleMgmtAnonymous(c *call, req *mgmtAnonymousRequest) (any,
 	})
 }
 
-// updateJWTRequest is the body of management JWT update. RefreshDuration
-// is read and ignored: the call returns no refresh token.
-type updateJWTRequest struct {
-	JWT             string         `json:"jwt"`
-	CustomClaims    map[string]any `json:"customClaims"`
-	RefreshDuration int32          `json:"refreshDuration"`
-}
-
+// handleUpdateJWT re-signs a valid, unexpired token of this project with
+// the custom claims added; reserved claims stay as they are.
 func (e *Emulator) handleUpdateJWT(c *call, req *updateJWTRequest) (any, *apiError) {
 	if req.JWT == "" {
 		return nil, missingArg("jwt")

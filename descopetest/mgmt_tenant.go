@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 )
 
 // tenantRequest is the body of tenant create and update.
@@ -14,6 +13,19 @@ type tenantRequest struct {
 	SelfProvisioningDomains []string       `json:"selfProvisioningDomains"`
 	CustomAttributes        map[string]any `json:"customAttributes"`
 	Disabled                bool           `json:"disabled"`
+}
+
+// tenantDeleteRequest is the body of tenant delete.
+type tenantDeleteRequest struct {
+	ID string `json:"id"`
+}
+
+// tenantSearchRequest is the body of tenant search.
+type tenantSearchRequest struct {
+	TenantIDs               []string       `json:"tenantIds"`
+	TenantNames             []string       `json:"tenantNames"`
+	SelfProvisioningDomains []string       `json:"tenantSelfProvisioningDomains"`
+	CustomAttributes        map[string]any `json:"customAttributes"`
 }
 
 // nameTakenLocked reports whether another tenant than self has name.
@@ -81,6 +93,8 @@ func (e *Emulator) handleTenantCreate(c *call, req *tenantRequest) (any, *apiErr
 	return map[string]string{"id": id}, nil
 }
 
+// handleTenantUpdate replaces the tenant's name, self-provisioning
+// domains, custom attributes and disabled flag.
 func (e *Emulator) handleTenantUpdate(c *call, req *tenantRequest) (any, *apiError) {
 	if req.ID == "" {
 		return nil, missingArg("id")
@@ -99,11 +113,6 @@ func (e *Emulator) handleTenantUpdate(c *call, req *tenantRequest) (any, *apiErr
 		t.disabled = req.Disabled
 		return nil, nil
 	})
-}
-
-// tenantDeleteRequest is the body of tenant delete.
-type tenantDeleteRequest struct {
-	ID string `json:"id"`
 }
 
 // handleTenantDelete deletes the tenant and removes its users from it;
@@ -132,6 +141,7 @@ func (e *Emulator) handleTenantLoad(c *call) (any, *apiError) {
 	})
 }
 
+// handleTenantLoadAll answers every tenant, in creation order.
 func (e *Emulator) handleTenantLoadAll(*call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -142,14 +152,8 @@ func (e *Emulator) handleTenantLoadAll(*call) (any, *apiError) {
 	return map[string]any{"tenants": out}, nil
 }
 
-// tenantSearchRequest is the body of tenant search.
-type tenantSearchRequest struct {
-	TenantIDs               []string       `json:"tenantIds"`
-	TenantNames             []string       `json:"tenantNames"`
-	SelfProvisioningDomains []string       `json:"tenantSelfProvisioningDomains"`
-	CustomAttributes        map[string]any `json:"customAttributes"`
-}
-
+// handleTenantSearch answers the tenants that match every filter given,
+// in creation order.
 func (e *Emulator) handleTenantSearch(c *call, req *tenantSearchRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -173,104 +177,4 @@ func (e *Emulator) handleTenantSearch(c *call, req *tenantSearchRequest) (any, *
 		}
 	}
 	return map[string]any{"tenants": out}, nil
-}
-
-// checkUnit validates a lifetime and its unit.
-func (e *Emulator) checkUnit(field string, n int32, unit string) *apiError {
-	if n < 0 {
-		return invalid("%s must not be negative", field)
-	}
-	switch unit {
-	case "minutes", "hours", "days", "weeks":
-		return e.checkSize(field, n, unit)
-	case "seconds":
-		if e.cfg.secondsUnit {
-			return e.checkSize(field, n, unit)
-		}
-	case "":
-		if n == 0 {
-			return nil
-		}
-	}
-	units := "minutes, hours, days or weeks"
-	if e.cfg.secondsUnit {
-		units = "seconds, " + units
-	}
-	return invalid("%sUnit must be one of %s, not %q", field, units, unit)
-}
-
-func (e *Emulator) checkSize(field string, n int32, unit string) *apiError {
-	if n > 0 && unitDuration(n, unit) == 0 {
-		return invalid("%s of %d %s is too long", field, n, unit)
-	}
-	return nil
-}
-
-// MinSessionTTL is the shortest session token lifetime tenant session
-// settings accept, unless WithSecondsUnit is on.
-const MinSessionTTL = 3 * time.Minute
-
-// checkLifetimes refuses what Descope's tenant management documents as
-// invalid: a session token lifetime under 3 minutes (MinSessionTTL, waived
-// by WithSecondsUnit so tests can use short lifetimes) or longer than the
-// refresh token lifetime (the tenant's, or the project's when the tenant
-// sets none; always enforced). Refused either way, whether or not the
-// settings are enabled.
-func (e *Emulator) checkLifetimes(s *tenantSettings) *apiError {
-	session := unitDuration(s.SessionTokenExpiration, s.SessionTokenExpirationUnit)
-	if session == 0 {
-		return nil
-	}
-	refresh := unitDuration(s.RefreshTokenExpiration, s.RefreshTokenExpirationUnit)
-	if refresh == 0 {
-		refresh = e.cfg.refreshTTL
-	}
-	switch {
-	case session < MinSessionTTL && !e.cfg.secondsUnit:
-		return invalid("sessionTokenExpiration of %d %s is shorter than 3 minutes", s.SessionTokenExpiration, s.SessionTokenExpirationUnit)
-	case session > refresh:
-		return invalid("sessionTokenExpiration (%v) must not be longer than refreshTokenExpiration (%v)", session, refresh)
-	}
-	return nil
-}
-
-func (e *Emulator) handleTenantConfigureSettings(c *call, req *tenantSettings) (any, *apiError) {
-	if req.TenantID == "" {
-		return nil, missingArg("tenantId")
-	}
-	for _, chk := range []struct {
-		field string
-		n     int32
-		unit  string
-	}{
-		{"refreshTokenExpiration", req.RefreshTokenExpiration, req.RefreshTokenExpirationUnit},
-		{"sessionTokenExpiration", req.SessionTokenExpiration, req.SessionTokenExpirationUnit},
-		{"stepupTokenExpiration", req.StepupTokenExpiration, req.StepupTokenExpirationUnit},
-		{"inactivityTime", req.InactivityTime, req.InactivityTimeUnit},
-	} {
-		if a := e.checkUnit(chk.field, chk.n, chk.unit); a != nil {
-			return nil, a
-		}
-	}
-	if a := e.checkLifetimes(req); a != nil {
-		return nil, a
-	}
-	return e.withTenant(req.TenantID, func(t *tenant) (any, *apiError) {
-		req.TenantID = ""
-		req.Domains = mergeStrings(nil, req.Domains)
-		req.SelfProvisioningDomains = mergeStrings(nil, req.SelfProvisioningDomains)
-		t.settings = *req
-		return nil, nil
-	})
-}
-
-// handleTenantGetSettings answers the session settings of the tenant with
-// the query's id.
-func (e *Emulator) handleTenantGetSettings(c *call) (any, *apiError) {
-	return e.withQueriedTenant(c, func(t *tenant) (any, *apiError) {
-		s := t.settings
-		s.Domains = slices.Clone(s.Domains)
-		s.SelfProvisioningDomains = slices.Clone(s.SelfProvisioningDomains)
-		return s, nil
-	})
 }

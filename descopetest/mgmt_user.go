@@ -1,13 +1,20 @@
 package descopetest
 
 import (
-	"cmp"
-	"encoding/json"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 )
+
+// userFields is the "user" object of sign-up requests.
+type userFields struct {
+	Name       string `json:"name"`
+	GivenName  string `json:"givenName"`
+	MiddleName string `json:"middleName"`
+	FamilyName string `json:"familyName"`
+	Phone      string `json:"phone"`
+	Email      string `json:"email"`
+}
 
 // userRequest is the body of user create and update, and one entry of a
 // batch create.
@@ -27,6 +34,88 @@ type userRequest struct {
 	VerifiedPhone      *bool          `json:"verifiedPhone"`
 	Status             string         `json:"status"`
 	Password           string         `json:"password"`
+}
+
+// userEnvelope is the answer of the management calls that return one user.
+type userEnvelope struct {
+	User any `json:"user"`
+}
+
+// userBatchRequest is the body of batch user create.
+type userBatchRequest struct {
+	Users []*userRequest `json:"users"`
+}
+
+// userPatchRequest is the body of user patch: a nil field is left as it is.
+type userPatchRequest struct {
+	LoginID            string         `json:"loginId"`
+	Name               *string        `json:"name"`
+	GivenName          *string        `json:"givenName"`
+	MiddleName         *string        `json:"middleName"`
+	FamilyName         *string        `json:"familyName"`
+	Phone              *string        `json:"phone"`
+	Email              *string        `json:"email"`
+	Picture            *string        `json:"picture"`
+	RoleNames          *[]string      `json:"roleNames"`
+	UserTenants        *[]tenantRef   `json:"userTenants"`
+	CustomAttributes   map[string]any `json:"customAttributes"`
+	VerifiedEmail      *bool          `json:"verifiedEmail"`
+	VerifiedPhone      *bool          `json:"verifiedPhone"`
+	SSOAppIDs          *[]string      `json:"ssoAppIds"`
+	Status             *string        `json:"status"`
+	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
+}
+
+// userTenantRequest is the body of adding a user to a tenant and of
+// removing it from one.
+type userTenantRequest struct {
+	LoginID  string `json:"loginId"`
+	TenantID string `json:"tenantId"`
+}
+
+// userStatusRequest is the body of user status update.
+type userStatusRequest struct {
+	LoginID string `json:"loginId"`
+	Status  string `json:"status"`
+}
+
+// userLoginIDRequest is the body of user login ID update.
+type userLoginIDRequest struct {
+	LoginID    string `json:"loginId"`
+	NewLoginID string `json:"newLoginId"`
+}
+
+// userAddressRequest is the body of management email and phone update.
+type userAddressRequest struct {
+	addressFields
+	Verified       bool `json:"verified"`
+	FailOnConflict bool `json:"failOnConflict"`
+}
+
+// userRefRequest is the body of the management calls that name a user by
+// login ID or by user ID: delete and log out.
+type userRefRequest struct {
+	LoginID string `json:"loginId"`
+	UserID  string `json:"userId"`
+}
+
+// userDeleteBatchRequest is the body of batch user delete.
+type userDeleteBatchRequest struct {
+	UserIDs []string `json:"userIds"`
+}
+
+// profile returns the names, email and phone of f, which may be nil.
+func (f *userFields) profile() profile {
+	if f == nil {
+		return profile{}
+	}
+	return profile{name: f.Name, givenName: f.GivenName, middleName: f.MiddleName, familyName: f.FamilyName, email: f.Email, phone: f.Phone}
+}
+
+// input describes the user to create with loginID and the fields of f,
+// which may be nil.
+func (f *userFields) input(loginID string) *userInput {
+	return &userInput{loginIDs: []string{loginID}, profile: f.profile()}
 }
 
 // displayName is the user's name: displayName, or else name.
@@ -77,11 +166,6 @@ func (r *userRequest) input() *userInput {
 	return in
 }
 
-// userEnvelope is the answer of the management calls that return one user.
-type userEnvelope struct {
-	User any `json:"user"`
-}
-
 // handleUserCreate creates the user the request describes.
 func (e *Emulator) handleUserCreate(c *call, req *userRequest) (any, *apiError) {
 	if strings.TrimSpace(req.LoginID) == "" {
@@ -94,11 +178,6 @@ func (e *Emulator) handleUserCreate(c *call, req *userRequest) (any, *apiError) 
 		return nil, a
 	}
 	return userEnvelope{e.responseLocked(u)}, nil
-}
-
-// userBatchRequest is the body of batch user create.
-type userBatchRequest struct {
-	Users []*userRequest `json:"users"`
 }
 
 // handleTestUserCreate creates a test user: a user create with test set.
@@ -231,26 +310,6 @@ func (e *Emulator) handleUserUpdate(c *call, req *userRequest) (any, *apiError) 
 	})
 }
 
-// userPatchRequest is the body of user patch: a nil field is left as it is.
-type userPatchRequest struct {
-	LoginID            string         `json:"loginId"`
-	Name               *string        `json:"name"`
-	GivenName          *string        `json:"givenName"`
-	MiddleName         *string        `json:"middleName"`
-	FamilyName         *string        `json:"familyName"`
-	Phone              *string        `json:"phone"`
-	Email              *string        `json:"email"`
-	Picture            *string        `json:"picture"`
-	RoleNames          *[]string      `json:"roleNames"`
-	UserTenants        *[]tenantRef   `json:"userTenants"`
-	CustomAttributes   map[string]any `json:"customAttributes"`
-	VerifiedEmail      *bool          `json:"verifiedEmail"`
-	VerifiedPhone      *bool          `json:"verifiedPhone"`
-	SSOAppIDs          *[]string      `json:"ssoAppIds"`
-	Status             *string        `json:"status"`
-	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
-}
-
 // handleUserPatch changes what the request sets of the user, after
 // checking all of it. Custom attributes are merged into the user's.
 func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiError) {
@@ -314,13 +373,6 @@ func setIfGiven[T any](dst *T, v *T) {
 	}
 }
 
-// userTenantRequest is the body of adding a user to a tenant and of
-// removing it from one.
-type userTenantRequest struct {
-	LoginID  string `json:"loginId"`
-	TenantID string `json:"tenantId"`
-}
-
 // handleUserAddTenant adds the user to a tenant, which must exist; a
 // member stays as it is.
 func (e *Emulator) handleUserAddTenant(c *call, req *userTenantRequest) (any, *apiError) {
@@ -354,12 +406,7 @@ func (e *Emulator) handleUserRemoveTenant(c *call, req *userTenantRequest) (any,
 	})
 }
 
-// userStatusRequest is the body of user status update.
-type userStatusRequest struct {
-	LoginID string `json:"loginId"`
-	Status  string `json:"status"`
-}
-
+// handleUserUpdateStatus sets the user's status.
 func (e *Emulator) handleUserUpdateStatus(c *call, req *userStatusRequest) (any, *apiError) {
 	if !validStatus(req.Status) {
 		return nil, invalid("unknown user status %q", req.Status)
@@ -369,12 +416,6 @@ func (e *Emulator) handleUserUpdateStatus(c *call, req *userStatusRequest) (any,
 		e.touchLocked(u)
 		return nil
 	})
-}
-
-// userLoginIDRequest is the body of user login ID update.
-type userLoginIDRequest struct {
-	LoginID    string `json:"loginId"`
-	NewLoginID string `json:"newLoginId"`
 }
 
 // handleUserUpdateLoginID replaces one login ID of the user with another,
@@ -412,17 +453,12 @@ func (e *Emulator) handleUserUpdateLoginID(c *call, req *userLoginIDRequest) (an
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-// userAddressRequest is the body of management email and phone update.
-type userAddressRequest struct {
-	addressFields
-	Verified       bool `json:"verified"`
-	FailOnConflict bool `json:"failOnConflict"`
-}
-
+// handleUserUpdateEmail sets the user's email; see userUpdateAddress.
 func (e *Emulator) handleUserUpdateEmail(c *call, req *userAddressRequest) (any, *apiError) {
 	return e.userUpdateAddress(req, "email")
 }
 
+// handleUserUpdatePhone sets the user's phone; see userUpdateAddress.
 func (e *Emulator) handleUserUpdatePhone(c *call, req *userAddressRequest) (any, *apiError) {
 	return e.userUpdateAddress(req, "phone")
 }
@@ -449,13 +485,6 @@ func (e *Emulator) userUpdateAddress(req *userAddressRequest, class string) (any
 	})
 }
 
-// userRefRequest is the body of the management calls that name a user by
-// login ID or by user ID: delete and log out.
-type userRefRequest struct {
-	LoginID string `json:"loginId"`
-	UserID  string `json:"userId"`
-}
-
 // handleUserDelete deletes the user with the login ID (or user ID) loginId,
 // or else with the user ID userId; deleting no one succeeds.
 func (e *Emulator) handleUserDelete(c *call, req *userRefRequest) (any, *apiError) {
@@ -476,11 +505,8 @@ func (e *Emulator) handleUserDelete(c *call, req *userRefRequest) (any, *apiErro
 	return nil, nil
 }
 
-// userDeleteBatchRequest is the body of batch user delete.
-type userDeleteBatchRequest struct {
-	UserIDs []string `json:"userIds"`
-}
-
+// handleUserDeleteBatch deletes the users with the user IDs; unknown IDs
+// are passed over.
 func (e *Emulator) handleUserDeleteBatch(c *call, req *userDeleteBatchRequest) (any, *apiError) {
 	if len(req.UserIDs) == 0 {
 		return nil, missingArg("userIds")
@@ -495,6 +521,7 @@ func (e *Emulator) handleUserDeleteBatch(c *call, req *userDeleteBatchRequest) (
 	return nil, nil
 }
 
+// handleDeleteTestUsers deletes every test user.
 func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -516,179 +543,4 @@ func (e *Emulator) handleUserLogout(c *call, req *userRefRequest) (any, *apiErro
 	}
 	e.revokeAllLocked(u.id)
 	return nil, nil
-}
-
-type searchRequest struct {
-	TenantIDs        []string       `json:"tenantIds"`
-	RoleNames        []string       `json:"roleNames"`
-	Limit            int32          `json:"limit"`
-	Page             int32          `json:"page"`
-	Sort             []searchSort   `json:"sort"`
-	Text             string         `json:"text"`
-	LoginIDs         []string       `json:"loginIds"`
-	Statuses         []string       `json:"statuses"`
-	Emails           []string       `json:"emails"`
-	Phones           []string       `json:"phones"`
-	UserIDs          []string       `json:"userIds"`
-	SSOAppIDs        []string       `json:"ssoAppIds"`
-	CustomAttributes map[string]any `json:"customAttributes"`
-	TestUsersOnly    bool           `json:"testUsersOnly"`
-	WithTestUser     bool           `json:"withTestUser"`
-	FromCreatedTime  int64          `json:"fromCreatedTime"`
-	ToCreatedTime    int64          `json:"toCreatedTime"`
-	FromModifiedTime int64          `json:"fromModifiedTime"`
-	ToModifiedTime   int64          `json:"toModifiedTime"`
-}
-
-// DefaultSearchLimit is the page size of user search when none is given.
-const DefaultSearchLimit = 100
-
-func anyFold(list []string, v string) bool {
-	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
-}
-
-func (r *searchRequest) matches(u *user) bool {
-	if r.TestUsersOnly && !u.test || !r.TestUsersOnly && !r.WithTestUser && u.test {
-		return false
-	}
-	if len(r.TenantIDs) > 0 && !slices.ContainsFunc(r.TenantIDs, u.inTenant) {
-		return false
-	}
-	if len(r.RoleNames) > 0 && !slices.ContainsFunc(r.RoleNames, func(role string) bool { return slices.Contains(u.roles, role) }) {
-		return false
-	}
-	if len(r.LoginIDs) > 0 && !slices.ContainsFunc(u.loginIDs, func(id string) bool {
-		return slices.ContainsFunc(r.LoginIDs, func(q string) bool { return normLogin(q) == normLogin(id) })
-	}) {
-		return false
-	}
-	if len(r.UserIDs) > 0 && !slices.Contains(r.UserIDs, u.id) {
-		return false
-	}
-	if len(r.Statuses) > 0 && !slices.Contains(r.Statuses, u.status) {
-		return false
-	}
-	if len(r.Emails) > 0 && (u.email == "" || !anyFold(r.Emails, u.email)) {
-		return false
-	}
-	if len(r.Phones) > 0 && (u.phone == "" || !slices.Contains(r.Phones, u.phone)) {
-		return false
-	}
-	if len(r.SSOAppIDs) > 0 && !slices.ContainsFunc(r.SSOAppIDs, func(id string) bool { return slices.Contains(u.ssoApps, id) }) {
-		return false
-	}
-	for k, want := range r.CustomAttributes {
-		if !attributeMatches(u.custom[k], want) {
-			return false
-		}
-	}
-	if r.Text != "" && !textMatches(u, strings.ToLower(r.Text)) {
-		return false
-	}
-	created, modified := u.created.UnixMilli(), u.modified.UnixMilli()
-	return (r.FromCreatedTime == 0 || created >= r.FromCreatedTime) &&
-		(r.ToCreatedTime == 0 || created <= r.ToCreatedTime) &&
-		(r.FromModifiedTime == 0 || modified >= r.FromModifiedTime) &&
-		(r.ToModifiedTime == 0 || modified <= r.ToModifiedTime)
-}
-
-// attributeMatches compares a stored custom attribute with a search value;
-// a list of values matches any of them.
-func attributeMatches(have, want any) bool {
-	if list, ok := want.([]any); ok {
-		return slices.ContainsFunc(list, func(w any) bool { return jsonEqual(have, w) })
-	}
-	return jsonEqual(have, want)
-}
-
-func jsonEqual(a, b any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	if err1 != nil || err2 != nil {
-		return reflect.DeepEqual(a, b)
-	}
-	return string(ja) == string(jb)
-}
-
-func textMatches(u *user, text string) bool {
-	fields := append([]string{u.id, u.name, u.givenName, u.familyName, u.email, u.phone}, u.loginIDs...)
-	return slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(strings.ToLower(f), text) })
-}
-
-func (e *Emulator) handleUserSearch(c *call, req *searchRequest) (any, *apiError) {
-	if req.Limit < 0 {
-		return nil, invalid("limit must not be negative")
-	}
-	if req.Page < 0 {
-		return nil, invalid("page must not be negative")
-	}
-	for _, o := range req.Sort {
-		if !sortable[o.Field] {
-			return nil, invalid("cannot sort users by %q: the emulator sorts by createdTime or modifiedTime", o.Field)
-		}
-	}
-	limit := int(req.Limit)
-	if limit == 0 {
-		limit = DefaultSearchLimit
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var found []*user
-	for _, u := range e.users {
-		if req.matches(u) {
-			found = append(found, u)
-		}
-	}
-	sortUsers(found, req.Sort)
-	users := []any{}
-	if start := int64(req.Page) * int64(limit); start < int64(len(found)) {
-		end := min(start+int64(limit), int64(len(found)))
-		for _, u := range found[start:end] {
-			users = append(users, e.responseLocked(u))
-		}
-	}
-	return map[string]any{"users": users, "total": len(found)}, nil
-}
-
-// searchSort is one entry of a search's sort list, as go-sdk's
-// UserSearchSort sends it.
-type searchSort struct {
-	Field string `json:"field"`
-	Desc  bool   `json:"desc"`
-}
-
-// sortable are the fields search can sort by.
-var sortable = map[string]bool{"createdTime": true, "modifiedTime": true}
-
-// sortUsers orders search results by the sort list, each entry breaking the
-// ties of the one before, then by the default order.
-//
-// Descope documents that search accepts a sort (the OpenAPI SortField) but
-// not the order without one. The emulator picks one no caller can lean on:
-// a random rank each user draws at creation, then user ID. It is not
-// creation order, yet it is the same on every call while the set of users
-// does not change, so paging a stable result never repeats or skips a user.
-// Deleting users shifts the pages after them, as it would with any order.
-func sortUsers(us []*user, by []searchSort) {
-	slices.SortFunc(us, func(a, b *user) int {
-		for _, o := range by {
-			var c int
-			switch o.Field {
-			case "createdTime":
-				c = a.created.Compare(b.created)
-			case "modifiedTime":
-				c = a.modified.Compare(b.modified)
-			}
-			if o.Desc {
-				c = -c
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		if c := cmp.Compare(a.rank, b.rank); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
 }

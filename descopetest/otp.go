@@ -10,9 +10,29 @@ import (
 	"time"
 )
 
+// otpUpdateRequest is the body of OTP email and phone update.
+type otpUpdateRequest struct {
+	addressFields
+	AddToLoginIDs      bool `json:"addToLoginIDs"`
+	OnMergeUseExisting bool `json:"onMergeUseExisting"`
+}
+
+// otpSignUpInRequest is the body of OTP sign-up-or-in.
+type otpSignUpInRequest struct {
+	LoginID      string        `json:"loginId"`
+	LoginOptions *loginOptions `json:"loginOptions"`
+}
+
+// otpVerifyRequest is the body of OTP verify.
+type otpVerifyRequest struct {
+	LoginID string `json:"loginId"`
+	Code    string `json:"code"`
+}
+
 // maxOTPFailures is how many wrong codes a pending operation tolerates.
 const maxOTPFailures = 5
 
+// otpKind is what a pending one-time code finishes when verified.
 type otpKind int
 
 const (
@@ -36,8 +56,11 @@ type otpOp struct {
 	custom             map[string]any
 }
 
+// otpKey is the key of e.pending under which a code for the login ID id
+// and the class of address is found.
 func otpKey(class, id string) string { return class + "|" + normLogin(id) }
 
+// newCode returns a random six-digit code.
 func newCode() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
@@ -60,6 +83,7 @@ func (e *Emulator) startOTPLocked(op *otpOp) {
 	e.outbox[normLogin(op.address)] = op.code
 }
 
+// dropOTPLocked forgets op under all its keys.
 func (e *Emulator) dropOTPLocked(op *otpOp) {
 	for _, k := range op.keys {
 		if e.pending[k] == op {
@@ -68,13 +92,7 @@ func (e *Emulator) dropOTPLocked(op *otpOp) {
 	}
 }
 
-// otpUpdateRequest is the body of OTP email and phone update.
-type otpUpdateRequest struct {
-	addressFields
-	AddToLoginIDs      bool `json:"addToLoginIDs"`
-	OnMergeUseExisting bool `json:"onMergeUseExisting"`
-}
-
+// handleOTPUpdateEmail starts an update of the signed-in user's email.
 func (e *Emulator) handleOTPUpdateEmail(c *call, req *otpUpdateRequest) (any, *apiError) {
 	return e.otpUpdate(c, req, "email")
 }
@@ -140,12 +158,6 @@ func otpRequest(c *call, req any) (string, *apiError) {
 	return class, c.decode(req)
 }
 
-// otpSignUpInRequest is the body of OTP sign-up-or-in.
-type otpSignUpInRequest struct {
-	LoginID      string        `json:"loginId"`
-	LoginOptions *loginOptions `json:"loginOptions"`
-}
-
 // handleOTPSignUpIn sends a code to the login ID, or to the address of
 // that kind of the user who has it.
 func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
@@ -179,12 +191,6 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 	return masked(class, address), nil
 }
 
-// otpVerifyRequest is the body of OTP verify.
-type otpVerifyRequest struct {
-	LoginID string `json:"loginId"`
-	Code    string `json:"code"`
-}
-
 // handleOTPVerify checks a code and finishes the operation that sent it.
 func (e *Emulator) handleOTPVerify(c *call) (any, *apiError) {
 	var req otpVerifyRequest
@@ -200,6 +206,10 @@ func (e *Emulator) handleOTPVerify(c *call) (any, *apiError) {
 	})
 }
 
+// verifyLocked checks code against the pending operation of the login ID
+// and the class of address, counting wrong codes, and finishes the
+// operation when the code matches. method is the delivery method, for the
+// amr claim.
 func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *apiError) {
 	op := e.pending[otpKey(class, loginID)]
 	switch {

@@ -6,6 +6,8 @@ import (
 	"time"
 )
 
+// rateWindow counts the requests of one bucket in the window that started
+// at start.
 type rateWindow struct {
 	start time.Time
 	n     int
@@ -27,6 +29,7 @@ func rateBucket(path string) (string, int) {
 	return "", 0
 }
 
+// rateWindowLen is the length of a rate-limit window.
 const rateWindowLen = 60 * time.Second
 
 // rateLimit counts a request against its bucket and reports whether it is

@@ -1,6 +1,8 @@
 package descopetest
 
-import "net/http"
+import (
+	"net/http"
+)
 
 // The methods of the routes, short so the table below reads as one.
 const (

@@ -17,6 +17,7 @@ import (
 // maxBody is the largest request body the emulator reads.
 const maxBody = 1 << 20
 
+// authKind is the credential a route needs in its Authorization header.
 type authKind int
 
 const (
@@ -33,8 +34,11 @@ type call struct {
 	refresh *tokenClaims // verified refresh token, for authRefresh routes
 }
 
+// handlerFunc handles a call: it returns the body to answer with 200 (nil
+// for {}), or the error to answer with.
 type handlerFunc func(c *call) (any, *apiError)
 
+// route is what serves one method of one path.
 type route struct {
 	auth authKind
 	h    handlerFunc
@@ -68,7 +72,8 @@ func (c *call) decode(v any) *apiError {
 
 // withBody adapts a handler of a JSON body to a handlerFunc: the body is
 // decoded into a new T (see call.decode) before h runs, and a body that does
-// not decode is answered without it.
+// not decode is answered without it. Each handler file declares the bodies
+// its handlers read at its top, as the xxxRequest types.
 func withBody[T any](h func(c *call, req *T) (any, *apiError)) handlerFunc {
 	return func(c *call) (any, *apiError) {
 		var req T
@@ -92,6 +97,7 @@ func (c *call) query(name string) (string, *apiError) {
 // handler serves the emulator without exporting ServeHTTP on Emulator.
 type handler struct{ e *Emulator }
 
+// ServeHTTP serves the emulated API.
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.e.serve(w, r) }
 
 // serve answers one request and records it in the request log, with the
@@ -182,10 +188,13 @@ func bearerParts(h string) []string {
 	return strings.Split(v, ":")
 }
 
+// equalSecret compares two secrets in constant time.
 func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+// authorize checks the call's Authorization header against kind and, for
+// authRefresh, verifies the refresh token it carries into c.refresh.
 func (e *Emulator) authorize(c *call, kind authKind) *apiError {
 	if kind == authNone {
 		return nil

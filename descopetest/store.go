@@ -2,7 +2,6 @@ package descopetest
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"maps"
 	"slices"
@@ -43,26 +42,24 @@ type profile struct {
 	verifiedPhone bool
 }
 
+// userTenant is a user's membership of a tenant, with its roles there.
 type userTenant struct {
 	id    string
 	roles []string
 }
 
+// inTenant reports whether u is a member of the tenant id.
 func (u *user) inTenant(id string) bool {
 	return slices.ContainsFunc(u.tenants, func(t userTenant) bool { return t.id == id })
 }
 
+// tenantIDs returns the IDs of u's tenants.
 func (u *user) tenantIDs() []string {
 	ids := make([]string, len(u.tenants))
 	for i, t := range u.tenants {
 		ids[i] = t.id
 	}
 	return ids
-}
-
-func hashPassword(p string) []byte {
-	sum := sha256.Sum256([]byte("descopetest:" + p))
-	return sum[:]
 }
 
 // tenant is a stored tenant. Guarded by Emulator.mu.
@@ -127,6 +124,7 @@ func (e *Emulator) findUserLocked(idOrLogin string) *user {
 	return e.userByLoginLocked(idOrLogin)
 }
 
+// userByLoginLocked finds a user by login ID only.
 func (e *Emulator) userByLoginLocked(loginID string) *user {
 	if id, ok := e.byLogin[normLogin(loginID)]; ok {
 		return e.users[id]
@@ -189,6 +187,8 @@ func (e *Emulator) loginConflictLocked(ids []string, self string) (string, bool)
 	return "", false
 }
 
+// createUserLocked validates in and stores the user it describes: login
+// IDs free, tenants existing, status known (default enabled).
 func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 	var ids []string
 	for _, id := range in.loginIDs {
@@ -252,6 +252,7 @@ func (e *Emulator) setLoginIDsLocked(u *user, ids []string) {
 	}
 }
 
+// deleteUserLocked deletes u with its refresh tokens and pending codes.
 func (e *Emulator) deleteUserLocked(u *user) {
 	e.setLoginIDsLocked(u, nil)
 	delete(e.users, u.id)
@@ -263,12 +264,14 @@ func (e *Emulator) deleteUserLocked(u *user) {
 	}
 }
 
+// randomRank draws a user's place in the default search order.
 func randomRank() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails
 	return binary.LittleEndian.Uint64(b[:])
 }
 
+// touchLocked marks u modified now.
 func (e *Emulator) touchLocked(u *user) { u.modified = e.now() }
 
 // signedInLocked records a sign-in of u, that is, any call that issues
@@ -284,6 +287,7 @@ func (e *Emulator) signedInLocked(u *user) {
 	}
 }
 
+// validStatus reports whether s is a user status Descope knows.
 func validStatus(s string) bool {
 	switch s {
 	case "enabled", "disabled", "invited", "expired":
@@ -371,6 +375,7 @@ func cloneAny[T any](v T) T {
 	return out.(T)
 }
 
+// tenantResponseLocked renders t as the SDK's Tenant.
 func (e *Emulator) tenantResponseLocked(t *tenant) *descope.Tenant {
 	return &descope.Tenant{
 		ID:                      t.id,

@@ -24,6 +24,7 @@ import (
 	"github.com/descope-contrib/anonymous/internal/cli"
 )
 
+// main runs the command; see run.
 func main() { cli.Main(run) }
 
 // run culls once, until done or ctx ends, and returns the exit code.

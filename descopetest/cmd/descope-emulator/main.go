@@ -37,6 +37,7 @@ import (
 // errUsage reports a command line that parseFlags refused.
 var errUsage = errors.New("descope-emulator: bad command line")
 
+// main runs the command; see run.
 func main() { cli.Main(run) }
 
 // run serves until ctx is done and returns the exit code.
