@@ -1,8 +1,6 @@
 package descopetest
 
-import (
-	"slices"
-)
+import "slices"
 
 // mergeUsersLocked merges gone into kept and deletes gone, as Descope does
 // when a user verifies an email or phone update with addToLoginIDs onto an

@@ -1,8 +1,6 @@
 package descopetest
 
-import (
-	"net/http"
-)
+import "net/http"
 
 // The methods of the routes, short so the table below reads as one.
 const (
