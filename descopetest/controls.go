@@ -155,3 +155,17 @@ func (e *Emulator) SignToken(claims map[string]any) (string, error) {
 // KeyID returns the kid of this emulator's signing key, as its JWKS and
 // token headers carry it.
 func (e *Emulator) KeyID() string { return e.signer.kid }
+
+// handleOutbox answers the latest code sent to the query's address: the
+// HTTP side of Outbox.
+func (e *Emulator) handleOutbox(c *call) (any, *apiError) {
+	addr, a := c.query("address")
+	if a != nil {
+		return nil, a
+	}
+	code, ok := e.Outbox(addr)
+	if !ok {
+		return nil, notFound("no one-time code was sent to " + addr)
+	}
+	return map[string]string{"code": code}, nil
+}

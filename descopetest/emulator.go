@@ -151,8 +151,10 @@ func (e *Emulator) MustClient(t testing.TB) *client.DescopeClient {
 	return c
 }
 
+// now reads the emulator's clock (WithClock).
 func (e *Emulator) now() time.Time { return e.cfg.now() }
 
+// idAlphabet is the alphabet of random IDs: 32 letters and digits.
 const idAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 // randomID returns prefix followed by n random characters from a 32-letter

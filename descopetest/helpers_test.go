@@ -86,6 +86,14 @@ func check(t *testing.T, err error) {
 	}
 }
 
+// wantLoggedOut fails unless refreshing with refresh is refused as logged
+// out (E064001, status 401).
+func wantLoggedOut(t *testing.T, sdk *client.DescopeClient, ctx context.Context, refresh string) {
+	t.Helper()
+	_, _, err := sdk.Auth.RefreshSessionWithToken(ctx, refresh)
+	wantCode(t, err, "E064001", http.StatusUnauthorized)
+}
+
 // withRefresh returns a request carrying a refresh token in the DSR cookie,
 // as the SDK's request-based calls read it.
 func withRefresh(refresh string) *http.Request {

@@ -60,6 +60,18 @@ func (w *mergeWorld) startUpdate(t *testing.T, useExisting bool) string {
 	return outbox(t, w.emu, "taken@example.com")
 }
 
+// verifyMerge verifies the update's code under the updating user's login
+// ID and returns what verify answered, failing unless it signed in want
+// (called who in the failure).
+func (w *mergeWorld) verifyMerge(t *testing.T, code string, want *descope.UserResponse, who string) *descope.AuthenticationInfo {
+	t.Helper()
+	info := must[*descope.AuthenticationInfo](t)(w.sdk.Auth.OTP().VerifyCode(w.ctx, descope.MethodEmail, "anon-1", code, nil))
+	if info.User.UserID != want.UserID || info.SessionToken.ID != want.UserID {
+		t.Fatalf("verify returned user %s, want %s %s", info.User.UserID, who, want.UserID)
+	}
+	return info
+}
+
 func tenantRoles(u *descope.UserResponse) map[string][]string {
 	out := map[string][]string{}
 	for _, t := range u.UserTenants {
@@ -72,11 +84,7 @@ func TestOTPUpdateMergeKeepsUpdatingUser(t *testing.T) {
 	w := newMergeWorld(t)
 	code := w.startUpdate(t, false)
 
-	info := must[*descope.AuthenticationInfo](t)(w.sdk.Auth.OTP().VerifyCode(w.ctx, descope.MethodEmail, "anon-1", code, nil))
-	kept := info.User
-	if kept.UserID != w.updating.UserID || info.SessionToken.ID != w.updating.UserID {
-		t.Fatalf("verify returned user %s, want the updating user %s", kept.UserID, w.updating.UserID)
-	}
+	kept := w.verifyMerge(t, code, w.updating, "the updating user").User
 	if !slices.Equal(kept.LoginIDs, []string{"anon-1", "taken@example.com", "taken-alias"}) {
 		t.Fatalf("kept login IDs = %v", kept.LoginIDs)
 	}
@@ -100,8 +108,7 @@ func TestOTPUpdateMergeKeepsUpdatingUser(t *testing.T) {
 			t.Fatalf("load %s = %s", id, got.UserID)
 		}
 	}
-	_, _, err = w.sdk.Auth.RefreshSessionWithToken(w.ctx, w.existingDSR)
-	wantCode(t, err, "E064001", http.StatusUnauthorized)
+	wantLoggedOut(t, w.sdk, w.ctx, w.existingDSR)
 	if n := w.emu.UserCount(); n != 1 {
 		t.Fatalf("user count = %d, want 1", n)
 	}
@@ -117,11 +124,8 @@ func TestOTPUpdateMergeUseExisting(t *testing.T) {
 	w := newMergeWorld(t)
 	code := w.startUpdate(t, true)
 
-	info := must[*descope.AuthenticationInfo](t)(w.sdk.Auth.OTP().VerifyCode(w.ctx, descope.MethodEmail, "anon-1", code, nil))
+	info := w.verifyMerge(t, code, w.existing, "the existing user")
 	kept := info.User
-	if kept.UserID != w.existing.UserID || info.SessionToken.ID != w.existing.UserID {
-		t.Fatalf("verify returned user %s, want the existing user %s", kept.UserID, w.existing.UserID)
-	}
 	if !slices.Equal(kept.LoginIDs, []string{"taken@example.com", "taken-alias", "anon-1"}) {
 		t.Fatalf("kept login IDs = %v", kept.LoginIDs)
 	}
@@ -137,8 +141,7 @@ func TestOTPUpdateMergeUseExisting(t *testing.T) {
 	if _, ok := w.emu.User(w.updating.UserID); ok {
 		t.Fatal("updating user still exists")
 	}
-	_, _, err := w.sdk.Auth.RefreshSessionWithToken(w.ctx, w.updatingDSR)
-	wantCode(t, err, "E064001", http.StatusUnauthorized)
+	wantLoggedOut(t, w.sdk, w.ctx, w.updatingDSR)
 	for _, dsr := range []string{info.RefreshToken.JWT, w.existingDSR} {
 		_, tok, err := w.sdk.Auth.RefreshSessionWithToken(w.ctx, dsr)
 		check(t, err)

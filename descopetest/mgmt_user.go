@@ -1,29 +1,31 @@
 package descopetest
 
 import (
-	"cmp"
-	"encoding/json"
 	"maps"
-	"reflect"
 	"slices"
 	"strings"
 )
 
-// userRequest is the body of user create and update, one entry of a batch
-// create, and (with fewer fields) the user of management sign-up.
+// userFields is the "user" object of sign-up requests.
+type userFields struct {
+	Name       string `json:"name"`
+	GivenName  string `json:"givenName"`
+	MiddleName string `json:"middleName"`
+	FamilyName string `json:"familyName"`
+	Phone      string `json:"phone"`
+	Email      string `json:"email"`
+}
+
+// userRequest is the body of user create and update, and one entry of a
+// batch create.
 type userRequest struct {
-	LoginID            string         `json:"loginId"`
-	Email              string         `json:"email"`
-	Phone              string         `json:"phone"`
+	LoginID string `json:"loginId"`
+	userFields
 	DisplayName        string         `json:"displayName"`
-	Name               string         `json:"name"`
-	GivenName          string         `json:"givenName"`
-	MiddleName         string         `json:"middleName"`
-	FamilyName         string         `json:"familyName"`
+	Picture            string         `json:"picture"`
 	RoleNames          []string       `json:"roleNames"`
 	UserTenants        []tenantRef    `json:"userTenants"`
 	CustomAttributes   map[string]any `json:"customAttributes"`
-	Picture            string         `json:"picture"`
 	AdditionalLoginIDs []string       `json:"additionalLoginIds"`
 	SSOAppIDs          []string       `json:"ssoAppIDs"`
 	Invite             bool           `json:"invite"`
@@ -34,6 +36,89 @@ type userRequest struct {
 	Password           string         `json:"password"`
 }
 
+// userEnvelope is the answer of the management calls that return one user.
+type userEnvelope struct {
+	User any `json:"user"`
+}
+
+// userBatchRequest is the body of batch user create.
+type userBatchRequest struct {
+	Users []*userRequest `json:"users"`
+}
+
+// userPatchRequest is the body of user patch: a nil field is left as it is.
+type userPatchRequest struct {
+	LoginID            string         `json:"loginId"`
+	Name               *string        `json:"name"`
+	GivenName          *string        `json:"givenName"`
+	MiddleName         *string        `json:"middleName"`
+	FamilyName         *string        `json:"familyName"`
+	Phone              *string        `json:"phone"`
+	Email              *string        `json:"email"`
+	Picture            *string        `json:"picture"`
+	RoleNames          *[]string      `json:"roleNames"`
+	UserTenants        *[]tenantRef   `json:"userTenants"`
+	CustomAttributes   map[string]any `json:"customAttributes"`
+	VerifiedEmail      *bool          `json:"verifiedEmail"`
+	VerifiedPhone      *bool          `json:"verifiedPhone"`
+	SSOAppIDs          *[]string      `json:"ssoAppIds"`
+	Status             *string        `json:"status"`
+	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
+}
+
+// userTenantRequest is the body of adding a user to a tenant and of
+// removing it from one.
+type userTenantRequest struct {
+	LoginID  string `json:"loginId"`
+	TenantID string `json:"tenantId"`
+}
+
+// userStatusRequest is the body of user status update.
+type userStatusRequest struct {
+	LoginID string `json:"loginId"`
+	Status  string `json:"status"`
+}
+
+// userLoginIDRequest is the body of user login ID update.
+type userLoginIDRequest struct {
+	LoginID    string `json:"loginId"`
+	NewLoginID string `json:"newLoginId"`
+}
+
+// userAddressRequest is the body of management email and phone update.
+type userAddressRequest struct {
+	addressFields
+	Verified       bool `json:"verified"`
+	FailOnConflict bool `json:"failOnConflict"`
+}
+
+// userRefRequest is the body of the management calls that name a user by
+// login ID or by user ID: delete and log out.
+type userRefRequest struct {
+	LoginID string `json:"loginId"`
+	UserID  string `json:"userId"`
+}
+
+// userDeleteBatchRequest is the body of batch user delete.
+type userDeleteBatchRequest struct {
+	UserIDs []string `json:"userIds"`
+}
+
+// profile returns the names, email and phone of f, which may be nil.
+func (f *userFields) profile() profile {
+	if f == nil {
+		return profile{}
+	}
+	return profile{name: f.Name, givenName: f.GivenName, middleName: f.MiddleName, familyName: f.FamilyName, email: f.Email, phone: f.Phone}
+}
+
+// input describes the user to create with loginID and the fields of f,
+// which may be nil.
+func (f *userFields) input(loginID string) *userInput {
+	return &userInput{loginIDs: []string{loginID}, profile: f.profile()}
+}
+
+// displayName is the user's name: displayName, or else name.
 func (r *userRequest) displayName() string {
 	if r.DisplayName != "" {
 		return r.DisplayName
@@ -41,28 +126,34 @@ func (r *userRequest) displayName() string {
 	return r.Name
 }
 
-func (r *userRequest) input(test bool) *userInput {
-	in := &userInput{
-		loginIDs:   append([]string{r.LoginID}, r.AdditionalLoginIDs...),
-		name:       r.displayName(),
-		givenName:  r.GivenName,
-		middleName: r.MiddleName,
-		familyName: r.FamilyName,
-		email:      r.Email,
-		phone:      r.Phone,
-		picture:    r.Picture,
-		roles:      r.RoleNames,
-		tenants:    r.UserTenants,
-		custom:     r.CustomAttributes,
-		ssoApps:    r.SSOAppIDs,
-		status:     r.Status,
-		test:       test || r.Test,
-	}
+// toProfile returns the names, picture and addresses (trimmed) of r. The
+// addresses are verified as r says, or else as verifiedEmail and
+// verifiedPhone say.
+func (r *userRequest) toProfile(verifiedEmail, verifiedPhone bool) profile {
+	p := r.profile()
+	p.name, p.picture = r.displayName(), r.Picture
+	p.email, p.phone = strings.TrimSpace(p.email), strings.TrimSpace(p.phone)
+	p.verifiedEmail, p.verifiedPhone = verifiedEmail, verifiedPhone
 	if r.VerifiedEmail != nil {
-		in.verifiedEmail = *r.VerifiedEmail
+		p.verifiedEmail = *r.VerifiedEmail
 	}
 	if r.VerifiedPhone != nil {
-		in.verifiedPhone = *r.VerifiedPhone
+		p.verifiedPhone = *r.VerifiedPhone
+	}
+	return p
+}
+
+// input describes the user to create.
+func (r *userRequest) input() *userInput {
+	in := &userInput{
+		loginIDs: append([]string{r.LoginID}, r.AdditionalLoginIDs...),
+		profile:  r.toProfile(false, false),
+		roles:    r.RoleNames,
+		tenants:  r.UserTenants,
+		custom:   r.CustomAttributes,
+		ssoApps:  r.SSOAppIDs,
+		status:   r.Status,
+		test:     r.Test,
 	}
 	if in.status == "" {
 		// Invited until the first sign-in, with or without invite: see
@@ -75,42 +166,29 @@ func (r *userRequest) input(test bool) *userInput {
 	return in
 }
 
-type userEnvelope struct {
-	User any `json:"user"`
-}
-
-func (e *Emulator) handleUserCreate(c *call) (any, *apiError) {
-	return e.userCreate(c, false)
-}
-
-func (e *Emulator) handleTestUserCreate(c *call) (any, *apiError) {
-	return e.userCreate(c, true)
-}
-
-func (e *Emulator) userCreate(c *call, test bool) (any, *apiError) {
-	var req userRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleUserCreate creates the user the request describes.
+func (e *Emulator) handleUserCreate(c *call, req *userRequest) (any, *apiError) {
 	if strings.TrimSpace(req.LoginID) == "" {
 		return nil, missingArg("loginId")
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	u, a := e.createUserLocked(req.input(test))
+	u, a := e.createUserLocked(req.input())
 	if a != nil {
 		return nil, a
 	}
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
-	var req struct {
-		Users []*userRequest `json:"users"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleTestUserCreate creates a test user: a user create with test set.
+func (e *Emulator) handleTestUserCreate(c *call, req *userRequest) (any, *apiError) {
+	req.Test = true
+	return e.handleUserCreate(c, req)
+}
+
+// handleUserCreateBatch creates each user it can and reports the others
+// as failed.
+func (e *Emulator) handleUserCreateBatch(c *call, req *userBatchRequest) (any, *apiError) {
 	type failed struct {
 		Failure string `json:"failure"`
 		User    any    `json:"user"`
@@ -124,7 +202,7 @@ func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 			failures = append(failures, failed{Failure: "user is null", User: map[string]any{}})
 			continue
 		}
-		u, a := e.createUserLocked(r.input(false))
+		u, a := e.createUserLocked(r.input())
 		if a != nil {
 			failures = append(failures, failed{
 				Failure: a.desc + ": " + a.msg,
@@ -137,6 +215,8 @@ func (e *Emulator) handleUserCreateBatch(c *call) (any, *apiError) {
 	return map[string]any{"createdUsers": created, "failedUsers": failures}, nil
 }
 
+// handleUserLoad answers the user with the query's loginId (a login ID or
+// user ID) or userId.
 func (e *Emulator) handleUserLoad(c *call) (any, *apiError) {
 	q := c.r.URL.Query()
 	id := q.Get("loginId")
@@ -172,6 +252,23 @@ func (e *Emulator) userForLocked(loginID, userID string) (*user, *apiError) {
 	return u, nil
 }
 
+// editUser answers a management call that changes one user: under e.mu it
+// finds the user loginID names (a login ID or user ID), lets edit change
+// it, and answers with the user as edit left it. edit marks the user
+// modified (touchLocked) when it changes it.
+func (e *Emulator) editUser(loginID string, edit func(u *user) *apiError) (any, *apiError) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, a := e.userForLocked(loginID, "")
+	if a != nil {
+		return nil, a
+	}
+	if a := edit(u); a != nil {
+		return nil, a
+	}
+	return userEnvelope{e.responseLocked(u)}, nil
+}
+
 // replaceAdditionalLocked sets u's login IDs to its first one plus extra.
 func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
 	var ids []string
@@ -190,208 +287,141 @@ func (e *Emulator) replaceAdditionalLocked(u *user, extra []string) *apiError {
 	return nil
 }
 
-func (e *Emulator) handleUserUpdate(c *call) (any, *apiError) {
-	var req userRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	tenants, a := e.resolveTenantsLocked(req.UserTenants)
-	if a != nil {
-		return nil, a
-	}
-	if req.AdditionalLoginIDs != nil {
-		if a := e.replaceAdditionalLocked(u, req.AdditionalLoginIDs); a != nil {
-			return nil, a
+// handleUserUpdate replaces what the request can set of the user. An
+// address that changes loses its verified flag unless the request sets it.
+func (e *Emulator) handleUserUpdate(c *call, req *userRequest) (any, *apiError) {
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		tenants, a := e.resolveTenantsLocked(req.UserTenants)
+		if a != nil {
+			return a
 		}
-	}
-	if req.Email != u.email {
-		u.verifiedEmail = false
-	}
-	if req.Phone != u.phone {
-		u.verifiedPhone = false
-	}
-	u.email, u.phone = strings.TrimSpace(req.Email), strings.TrimSpace(req.Phone)
-	u.name, u.givenName, u.middleName, u.familyName = req.displayName(), req.GivenName, req.MiddleName, req.FamilyName
-	u.picture = req.Picture
-	u.roles = mergeStrings(nil, req.RoleNames)
-	u.tenants = tenants
-	u.custom = maps.Clone(req.CustomAttributes)
-	u.ssoApps = mergeStrings(nil, req.SSOAppIDs)
-	if req.VerifiedEmail != nil {
-		u.verifiedEmail = *req.VerifiedEmail
-	}
-	if req.VerifiedPhone != nil {
-		u.verifiedPhone = *req.VerifiedPhone
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
-}
-
-func (e *Emulator) handleUserPatch(c *call) (any, *apiError) {
-	var req struct {
-		LoginID            string         `json:"loginId"`
-		Name               *string        `json:"name"`
-		GivenName          *string        `json:"givenName"`
-		MiddleName         *string        `json:"middleName"`
-		FamilyName         *string        `json:"familyName"`
-		Phone              *string        `json:"phone"`
-		Email              *string        `json:"email"`
-		Picture            *string        `json:"picture"`
-		RoleNames          *[]string      `json:"roleNames"`
-		UserTenants        *[]tenantRef   `json:"userTenants"`
-		CustomAttributes   map[string]any `json:"customAttributes"`
-		VerifiedEmail      *bool          `json:"verifiedEmail"`
-		VerifiedPhone      *bool          `json:"verifiedPhone"`
-		SSOAppIDs          *[]string      `json:"ssoAppIds"`
-		Status             *string        `json:"status"`
-		AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	// Validate everything before changing anything.
-	var tenants []userTenant
-	if req.UserTenants != nil {
-		if tenants, a = e.resolveTenantsLocked(*req.UserTenants); a != nil {
-			return nil, a
+		if req.AdditionalLoginIDs != nil {
+			if a := e.replaceAdditionalLocked(u, req.AdditionalLoginIDs); a != nil {
+				return a
+			}
 		}
-	}
-	if req.Status != nil && !validStatus(*req.Status) {
-		return nil, invalid("unknown user status %q", *req.Status)
-	}
-	if req.AdditionalLoginIDs != nil {
-		if a := e.replaceAdditionalLocked(u, *req.AdditionalLoginIDs); a != nil {
-			return nil, a
-		}
-	}
-	setStr := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	if req.Email != nil && *req.Email != u.email {
-		u.verifiedEmail = false
-	}
-	if req.Phone != nil && *req.Phone != u.phone {
-		u.verifiedPhone = false
-	}
-	setStr(&u.name, req.Name)
-	setStr(&u.givenName, req.GivenName)
-	setStr(&u.middleName, req.MiddleName)
-	setStr(&u.familyName, req.FamilyName)
-	setStr(&u.phone, req.Phone)
-	setStr(&u.email, req.Email)
-	setStr(&u.picture, req.Picture)
-	setStr(&u.status, req.Status)
-	if req.RoleNames != nil {
-		u.roles = mergeStrings(nil, *req.RoleNames)
-	}
-	if req.UserTenants != nil {
+		u.profile = req.toProfile(u.verifiedEmail && req.Email == u.email, u.verifiedPhone && req.Phone == u.phone)
+		u.roles = mergeStrings(nil, req.RoleNames)
 		u.tenants = tenants
-	}
-	if req.CustomAttributes != nil {
-		if u.custom == nil {
-			u.custom = map[string]any{}
+		u.custom = maps.Clone(req.CustomAttributes)
+		u.ssoApps = mergeStrings(nil, req.SSOAppIDs)
+		e.touchLocked(u)
+		return nil
+	})
+}
+
+// handleUserPatch changes what the request sets of the user, after
+// checking all of it. Custom attributes are merged into the user's.
+func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiError) {
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		// Validate everything before changing anything.
+		var tenants []userTenant
+		if req.UserTenants != nil {
+			var a *apiError
+			if tenants, a = e.resolveTenantsLocked(*req.UserTenants); a != nil {
+				return a
+			}
 		}
-		maps.Copy(u.custom, req.CustomAttributes)
-	}
-	if req.SSOAppIDs != nil {
-		u.ssoApps = mergeStrings(nil, *req.SSOAppIDs)
-	}
-	if req.VerifiedEmail != nil {
-		u.verifiedEmail = *req.VerifiedEmail
-	}
-	if req.VerifiedPhone != nil {
-		u.verifiedPhone = *req.VerifiedPhone
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+		if req.Status != nil && !validStatus(*req.Status) {
+			return invalid("unknown user status %q", *req.Status)
+		}
+		if req.AdditionalLoginIDs != nil {
+			if a := e.replaceAdditionalLocked(u, *req.AdditionalLoginIDs); a != nil {
+				return a
+			}
+		}
+		if req.Email != nil && *req.Email != u.email {
+			u.verifiedEmail = false
+		}
+		if req.Phone != nil && *req.Phone != u.phone {
+			u.verifiedPhone = false
+		}
+		setIfGiven(&u.name, req.Name)
+		setIfGiven(&u.givenName, req.GivenName)
+		setIfGiven(&u.middleName, req.MiddleName)
+		setIfGiven(&u.familyName, req.FamilyName)
+		setIfGiven(&u.phone, req.Phone)
+		setIfGiven(&u.email, req.Email)
+		setIfGiven(&u.picture, req.Picture)
+		setIfGiven(&u.status, req.Status)
+		setIfGiven(&u.verifiedEmail, req.VerifiedEmail)
+		setIfGiven(&u.verifiedPhone, req.VerifiedPhone)
+		if req.RoleNames != nil {
+			u.roles = mergeStrings(nil, *req.RoleNames)
+		}
+		if req.UserTenants != nil {
+			u.tenants = tenants
+		}
+		if req.CustomAttributes != nil {
+			if u.custom == nil {
+				u.custom = map[string]any{}
+			}
+			maps.Copy(u.custom, req.CustomAttributes)
+		}
+		if req.SSOAppIDs != nil {
+			u.ssoApps = mergeStrings(nil, *req.SSOAppIDs)
+		}
+		e.touchLocked(u)
+		return nil
+	})
 }
 
-type userTenantRequest struct {
-	LoginID  string `json:"loginId"`
-	TenantID string `json:"tenantId"`
-}
-
-func (e *Emulator) handleUserAddTenant(c *call) (any, *apiError) {
-	return e.changeUserTenant(c, true)
-}
-
-func (e *Emulator) handleUserRemoveTenant(c *call) (any, *apiError) {
-	return e.changeUserTenant(c, false)
-}
-
-// changeUserTenant adds the user to a tenant (which must exist) or removes it
-// from one; either is a no-op when already so.
-func (e *Emulator) changeUserTenant(c *call, add bool) (any, *apiError) {
-	var req userTenantRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
+// setIfGiven sets *dst to *v unless v is nil.
+func setIfGiven[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
 	}
+}
+
+// handleUserAddTenant adds the user to a tenant, which must exist; a
+// member stays as it is.
+func (e *Emulator) handleUserAddTenant(c *call, req *userTenantRequest) (any, *apiError) {
 	if req.TenantID == "" {
 		return nil, missingArg("tenantId")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	if add && e.tenants[req.TenantID] == nil {
-		return nil, tenantNotFound(req.TenantID)
-	}
-	if member := u.inTenant(req.TenantID); add && !member {
-		u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
-		e.touchLocked(u)
-	} else if !add && member {
-		u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
-		e.touchLocked(u)
-	}
-	return userEnvelope{e.responseLocked(u)}, nil
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if e.tenants[req.TenantID] == nil {
+			return tenantNotFound(req.TenantID)
+		}
+		if !u.inTenant(req.TenantID) {
+			u.tenants = append(u.tenants, userTenant{id: req.TenantID, roles: []string{}})
+			e.touchLocked(u)
+		}
+		return nil
+	})
 }
 
-func (e *Emulator) handleUserUpdateStatus(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		Status  string `json:"status"`
+// handleUserRemoveTenant removes the user from a tenant; a user that is not
+// a member stays as it is.
+func (e *Emulator) handleUserRemoveTenant(c *call, req *userTenantRequest) (any, *apiError) {
+	if req.TenantID == "" {
+		return nil, missingArg("tenantId")
 	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if u.inTenant(req.TenantID) {
+			u.tenants = slices.DeleteFunc(u.tenants, func(t userTenant) bool { return t.id == req.TenantID })
+			e.touchLocked(u)
+		}
+		return nil
+	})
+}
+
+// handleUserUpdateStatus sets the user's status.
+func (e *Emulator) handleUserUpdateStatus(c *call, req *userStatusRequest) (any, *apiError) {
 	if !validStatus(req.Status) {
 		return nil, invalid("unknown user status %q", req.Status)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	u.status = req.Status
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		u.status = req.Status
+		e.touchLocked(u)
+		return nil
+	})
 }
 
-func (e *Emulator) handleUserUpdateLoginID(c *call) (any, *apiError) {
-	var req struct {
-		LoginID    string `json:"loginId"`
-		NewLoginID string `json:"newLoginId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleUserUpdateLoginID replaces one login ID of the user with another,
+// or removes it when the new one is empty. The user is found by that login
+// ID only, not by user ID.
+func (e *Emulator) handleUserUpdateLoginID(c *call, req *userLoginIDRequest) (any, *apiError) {
 	if req.LoginID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -423,68 +453,41 @@ func (e *Emulator) handleUserUpdateLoginID(c *call) (any, *apiError) {
 	return userEnvelope{e.responseLocked(u)}, nil
 }
 
-type updateAddressBody struct {
-	LoginID        string `json:"loginId"`
-	Email          string `json:"email"`
-	Phone          string `json:"phone"`
-	Verified       bool   `json:"verified"`
-	FailOnConflict bool   `json:"failOnConflict"`
+// handleUserUpdateEmail sets the user's email; see userUpdateAddress.
+func (e *Emulator) handleUserUpdateEmail(c *call, req *userAddressRequest) (any, *apiError) {
+	return e.userUpdateAddress(req, "email")
 }
 
-func (e *Emulator) handleUserUpdateEmail(c *call) (any, *apiError) {
-	return e.userUpdateAddress(c, "email")
+// handleUserUpdatePhone sets the user's phone; see userUpdateAddress.
+func (e *Emulator) handleUserUpdatePhone(c *call, req *userAddressRequest) (any, *apiError) {
+	return e.userUpdateAddress(req, "phone")
 }
 
-func (e *Emulator) handleUserUpdatePhone(c *call) (any, *apiError) {
-	return e.userUpdateAddress(c, "phone")
-}
-
-func (e *Emulator) userUpdateAddress(c *call, class string) (any, *apiError) {
-	var req updateAddressBody
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	address := strings.TrimSpace(req.Email)
-	if class == "phone" {
-		address = strings.TrimSpace(req.Phone)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	u, a := e.userForLocked(req.LoginID, "")
-	if a != nil {
-		return nil, a
-	}
-	if req.FailOnConflict && address != "" {
-		if owner := e.userByLoginLocked(address); owner != nil && owner != u {
-			return nil, userExists(address)
-		}
-		for _, other := range e.users {
-			cur := other.email
-			if class == "phone" {
-				cur = other.phone
+// userUpdateAddress sets the user's email or phone (class), verified as
+// the request says; an empty address removes it. With failOnConflict, an
+// address that another user has as login ID or as address is refused.
+func (e *Emulator) userUpdateAddress(req *userAddressRequest, class string) (any, *apiError) {
+	address := req.address(class)
+	return e.editUser(req.LoginID, func(u *user) *apiError {
+		if req.FailOnConflict && address != "" {
+			if owner := e.userByLoginLocked(address); owner != nil && owner != u {
+				return userExists(address)
 			}
-			if other != u && normLogin(cur) == normLogin(address) {
-				return nil, userExists(address)
+			for _, other := range e.users {
+				if other != u && normLogin(other.address(class)) == normLogin(address) {
+					return userExists(address)
+				}
 			}
 		}
-	}
-	if class == "email" {
-		u.email, u.verifiedEmail = address, req.Verified && address != ""
-	} else {
-		u.phone, u.verifiedPhone = address, req.Verified && address != ""
-	}
-	e.touchLocked(u)
-	return userEnvelope{e.responseLocked(u)}, nil
+		u.setAddress(class, address, req.Verified && address != "")
+		e.touchLocked(u)
+		return nil
+	})
 }
 
-func (e *Emulator) handleUserDelete(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		UserID  string `json:"userId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleUserDelete deletes the user with the login ID (or user ID) loginId,
+// or else with the user ID userId; deleting no one succeeds.
+func (e *Emulator) handleUserDelete(c *call, req *userRefRequest) (any, *apiError) {
 	if req.LoginID == "" && req.UserID == "" {
 		return nil, missingArg("loginId")
 	}
@@ -502,13 +505,9 @@ func (e *Emulator) handleUserDelete(c *call) (any, *apiError) {
 	return nil, nil
 }
 
-func (e *Emulator) handleUserDeleteBatch(c *call) (any, *apiError) {
-	var req struct {
-		UserIDs []string `json:"userIds"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleUserDeleteBatch deletes the users with the user IDs; unknown IDs
+// are passed over.
+func (e *Emulator) handleUserDeleteBatch(c *call, req *userDeleteBatchRequest) (any, *apiError) {
 	if len(req.UserIDs) == 0 {
 		return nil, missingArg("userIds")
 	}
@@ -522,6 +521,7 @@ func (e *Emulator) handleUserDeleteBatch(c *call) (any, *apiError) {
 	return nil, nil
 }
 
+// handleDeleteTestUsers deletes every test user.
 func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -533,14 +533,8 @@ func (e *Emulator) handleDeleteTestUsers(*call) (any, *apiError) {
 	return nil, nil
 }
 
-func (e *Emulator) handleUserLogout(c *call) (any, *apiError) {
-	var req struct {
-		LoginID string `json:"loginId"`
-		UserID  string `json:"userId"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
+// handleUserLogout revokes all the refresh tokens of the user.
+func (e *Emulator) handleUserLogout(c *call, req *userRefRequest) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u, a := e.userForLocked(req.LoginID, req.UserID)
@@ -549,183 +543,4 @@ func (e *Emulator) handleUserLogout(c *call) (any, *apiError) {
 	}
 	e.revokeAllLocked(u.id)
 	return nil, nil
-}
-
-type searchRequest struct {
-	TenantIDs        []string       `json:"tenantIds"`
-	RoleNames        []string       `json:"roleNames"`
-	Limit            int32          `json:"limit"`
-	Page             int32          `json:"page"`
-	Sort             []searchSort   `json:"sort"`
-	Text             string         `json:"text"`
-	LoginIDs         []string       `json:"loginIds"`
-	Statuses         []string       `json:"statuses"`
-	Emails           []string       `json:"emails"`
-	Phones           []string       `json:"phones"`
-	UserIDs          []string       `json:"userIds"`
-	SSOAppIDs        []string       `json:"ssoAppIds"`
-	CustomAttributes map[string]any `json:"customAttributes"`
-	TestUsersOnly    bool           `json:"testUsersOnly"`
-	WithTestUser     bool           `json:"withTestUser"`
-	FromCreatedTime  int64          `json:"fromCreatedTime"`
-	ToCreatedTime    int64          `json:"toCreatedTime"`
-	FromModifiedTime int64          `json:"fromModifiedTime"`
-	ToModifiedTime   int64          `json:"toModifiedTime"`
-}
-
-// DefaultSearchLimit is the page size of user search when none is given.
-const DefaultSearchLimit = 100
-
-func anyFold(list []string, v string) bool {
-	return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
-}
-
-func (r *searchRequest) matches(u *user) bool {
-	if r.TestUsersOnly && !u.test || !r.TestUsersOnly && !r.WithTestUser && u.test {
-		return false
-	}
-	if len(r.TenantIDs) > 0 && !slices.ContainsFunc(r.TenantIDs, u.inTenant) {
-		return false
-	}
-	if len(r.RoleNames) > 0 && !slices.ContainsFunc(r.RoleNames, func(role string) bool { return slices.Contains(u.roles, role) }) {
-		return false
-	}
-	if len(r.LoginIDs) > 0 && !slices.ContainsFunc(u.loginIDs, func(id string) bool {
-		return slices.ContainsFunc(r.LoginIDs, func(q string) bool { return normLogin(q) == normLogin(id) })
-	}) {
-		return false
-	}
-	if len(r.UserIDs) > 0 && !slices.Contains(r.UserIDs, u.id) {
-		return false
-	}
-	if len(r.Statuses) > 0 && !slices.Contains(r.Statuses, u.status) {
-		return false
-	}
-	if len(r.Emails) > 0 && (u.email == "" || !anyFold(r.Emails, u.email)) {
-		return false
-	}
-	if len(r.Phones) > 0 && (u.phone == "" || !slices.Contains(r.Phones, u.phone)) {
-		return false
-	}
-	if len(r.SSOAppIDs) > 0 && !slices.ContainsFunc(r.SSOAppIDs, func(id string) bool { return slices.Contains(u.ssoApps, id) }) {
-		return false
-	}
-	for k, want := range r.CustomAttributes {
-		if !attributeMatches(u.custom[k], want) {
-			return false
-		}
-	}
-	if r.Text != "" && !textMatches(u, strings.ToLower(r.Text)) {
-		return false
-	}
-	created, modified := u.created.UnixMilli(), u.modified.UnixMilli()
-	return (r.FromCreatedTime == 0 || created >= r.FromCreatedTime) &&
-		(r.ToCreatedTime == 0 || created <= r.ToCreatedTime) &&
-		(r.FromModifiedTime == 0 || modified >= r.FromModifiedTime) &&
-		(r.ToModifiedTime == 0 || modified <= r.ToModifiedTime)
-}
-
-// attributeMatches compares a stored custom attribute with a search value;
-// a list of values matches any of them.
-func attributeMatches(have, want any) bool {
-	if list, ok := want.([]any); ok {
-		return slices.ContainsFunc(list, func(w any) bool { return jsonEqual(have, w) })
-	}
-	return jsonEqual(have, want)
-}
-
-func jsonEqual(a, b any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	if err1 != nil || err2 != nil {
-		return reflect.DeepEqual(a, b)
-	}
-	return string(ja) == string(jb)
-}
-
-func textMatches(u *user, text string) bool {
-	fields := append([]string{u.id, u.name, u.givenName, u.familyName, u.email, u.phone}, u.loginIDs...)
-	return slices.ContainsFunc(fields, func(f string) bool { return strings.Contains(strings.ToLower(f), text) })
-}
-
-func (e *Emulator) handleUserSearch(c *call) (any, *apiError) {
-	var req searchRequest
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	if req.Limit < 0 {
-		return nil, invalid("limit must not be negative")
-	}
-	if req.Page < 0 {
-		return nil, invalid("page must not be negative")
-	}
-	for _, o := range req.Sort {
-		if !sortable[o.Field] {
-			return nil, invalid("cannot sort users by %q: the emulator sorts by createdTime or modifiedTime", o.Field)
-		}
-	}
-	limit := int(req.Limit)
-	if limit == 0 {
-		limit = DefaultSearchLimit
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var found []*user
-	for _, u := range e.users {
-		if req.matches(u) {
-			found = append(found, u)
-		}
-	}
-	sortUsers(found, req.Sort)
-	users := []any{}
-	if start := int64(req.Page) * int64(limit); start < int64(len(found)) {
-		end := min(start+int64(limit), int64(len(found)))
-		for _, u := range found[start:end] {
-			users = append(users, e.responseLocked(u))
-		}
-	}
-	return map[string]any{"users": users, "total": len(found)}, nil
-}
-
-// searchSort is one entry of a search's sort list, as go-sdk's
-// UserSearchSort sends it.
-type searchSort struct {
-	Field string `json:"field"`
-	Desc  bool   `json:"desc"`
-}
-
-// sortable are the fields search can sort by.
-var sortable = map[string]bool{"createdTime": true, "modifiedTime": true}
-
-// sortUsers orders search results by the sort list, each entry breaking the
-// ties of the one before, then by the default order.
-//
-// Descope documents that search accepts a sort (the OpenAPI SortField) but
-// not the order without one. The emulator picks one no caller can lean on:
-// a random rank each user draws at creation, then user ID. It is not
-// creation order, yet it is the same on every call while the set of users
-// does not change, so paging a stable result never repeats or skips a user.
-// Deleting users shifts the pages after them, as it would with any order.
-func sortUsers(us []*user, by []searchSort) {
-	slices.SortFunc(us, func(a, b *user) int {
-		for _, o := range by {
-			var c int
-			switch o.Field {
-			case "createdTime":
-				c = a.created.Compare(b.created)
-			case "modifiedTime":
-				c = a.modified.Compare(b.modified)
-			}
-			if o.Desc {
-				c = -c
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		if c := cmp.Compare(a.rank, b.rank); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
 }

@@ -52,21 +52,13 @@ func WithManagementKey(key string) Option {
 // users who are not in a tenant with its own session settings.
 // Default: 10 minutes. A non-positive d is ignored.
 func WithSessionTTL(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.sessionTTL = d
-		}
-	}
+	return ifPositive(d, func(c *config) *time.Duration { return &c.sessionTTL })
 }
 
 // WithRefreshTTL sets the project's default refresh token lifetime.
 // Default: 4 weeks (672h). A non-positive d is ignored.
 func WithRefreshTTL(d time.Duration) Option {
-	return func(c *config) {
-		if d > 0 {
-			c.refreshTTL = d
-		}
-	}
+	return ifPositive(d, func(c *config) *time.Duration { return &c.refreshTTL })
 }
 
 // WithRefreshRotation makes every refresh (and tenant select) return a new
@@ -107,9 +99,15 @@ func WithSecondsUnit() Option {
 // WithOTPTTL sets how long a one-time code stays valid. Default: 5 minutes.
 // A non-positive d is ignored.
 func WithOTPTTL(d time.Duration) Option {
+	return ifPositive(d, func(c *config) *time.Duration { return &c.otpTTL })
+}
+
+// ifPositive returns the Option that sets the duration field picks to d,
+// or does nothing when d is not positive.
+func ifPositive(d time.Duration, field func(*config) *time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
-			c.otpTTL = d
+			*field(c) = d
 		}
 	}
 }

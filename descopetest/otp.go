@@ -10,9 +10,29 @@ import (
 	"time"
 )
 
+// otpUpdateRequest is the body of OTP email and phone update.
+type otpUpdateRequest struct {
+	addressFields
+	AddToLoginIDs      bool `json:"addToLoginIDs"`
+	OnMergeUseExisting bool `json:"onMergeUseExisting"`
+}
+
+// otpSignUpInRequest is the body of OTP sign-up-or-in.
+type otpSignUpInRequest struct {
+	LoginID      string        `json:"loginId"`
+	LoginOptions *loginOptions `json:"loginOptions"`
+}
+
+// otpVerifyRequest is the body of OTP verify.
+type otpVerifyRequest struct {
+	LoginID string `json:"loginId"`
+	Code    string `json:"code"`
+}
+
 // maxOTPFailures is how many wrong codes a pending operation tolerates.
 const maxOTPFailures = 5
 
+// otpKind is what a pending one-time code finishes when verified.
 type otpKind int
 
 const (
@@ -36,19 +56,11 @@ type otpOp struct {
 	custom             map[string]any
 }
 
+// otpKey is the key of e.pending under which a code for the login ID id
+// and the class of address is found.
 func otpKey(class, id string) string { return class + "|" + normLogin(id) }
 
-// methodClass maps a delivery method to the kind of address it uses.
-func methodClass(method string) (string, bool) {
-	switch method {
-	case "email":
-		return "email", true
-	case "sms", "voice", "whatsapp":
-		return "phone", true
-	}
-	return "", false
-}
-
+// newCode returns a random six-digit code.
 func newCode() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
 	if err != nil {
@@ -71,6 +83,7 @@ func (e *Emulator) startOTPLocked(op *otpOp) {
 	e.outbox[normLogin(op.address)] = op.code
 }
 
+// dropOTPLocked forgets op under all its keys.
 func (e *Emulator) dropOTPLocked(op *otpOp) {
 	for _, k := range op.keys {
 		if e.pending[k] == op {
@@ -79,92 +92,78 @@ func (e *Emulator) dropOTPLocked(op *otpOp) {
 	}
 }
 
-func masked(class, address string) any {
-	if class == "email" {
-		return map[string]string{"maskedEmail": maskEmail(address)}
-	}
-	return map[string]string{"maskedPhone": maskPhone(address)}
+// handleOTPUpdateEmail starts an update of the signed-in user's email.
+func (e *Emulator) handleOTPUpdateEmail(c *call, req *otpUpdateRequest) (any, *apiError) {
+	return e.otpUpdate(c, req, "email")
 }
 
-type updateAddressRequest struct {
-	LoginID            string `json:"loginId"`
-	Email              string `json:"email"`
-	Phone              string `json:"phone"`
-	AddToLoginIDs      bool   `json:"addToLoginIDs"`
-	OnMergeUseExisting bool   `json:"onMergeUseExisting"`
-}
-
-func (e *Emulator) handleOTPUpdateEmail(c *call) (any, *apiError) {
-	return e.otpUpdate(c, "email")
-}
-
+// handleOTPUpdatePhone checks the delivery method of the path before it
+// reads the body.
 func (e *Emulator) handleOTPUpdatePhone(c *call) (any, *apiError) {
 	if class, ok := methodClass(c.arg); !ok || class != "phone" {
 		return nil, invalid("unsupported delivery method %q: use sms, voice or whatsapp", c.arg)
 	}
-	return e.otpUpdate(c, "phone")
-}
-
-func (e *Emulator) otpUpdate(c *call, class string) (any, *apiError) {
-	var req updateAddressRequest
+	var req otpUpdateRequest
 	if a := c.decode(&req); a != nil {
 		return nil, a
 	}
-	address := strings.TrimSpace(req.Email)
-	if class == "phone" {
-		address = strings.TrimSpace(req.Phone)
-	}
-	switch {
-	case req.LoginID == "":
-		return nil, missingArg("loginId")
-	case address == "":
-		return nil, missingArg(class)
-	case class == "email" && !looksLikeEmail(address):
-		return nil, invalid("%q is not a valid email address", address)
-	case class == "phone" && !looksLikePhone(address):
-		return nil, invalid("%q is not a valid phone number", address)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rec, u, a := e.liveRefreshLocked(c.refresh)
-	if a != nil {
-		return nil, a
-	}
-	if rec.anon {
-		return nil, invalid("anonymous sessions have no user to update")
-	}
-	if e.userByLoginLocked(req.LoginID) != u {
-		return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
-	}
-	// The code is verified under the login ID the update named, never the
-	// new address: go-sdk's own example (examples/webapp/main.go) verifies
-	// a phone update with the user's existing login ID, and no public
-	// source says the new address works. The emulator takes the stricter
-	// reading.
-	op := &otpOp{
-		kind:               otpUpdate,
-		class:              class,
-		userID:             u.id,
-		loginID:            req.LoginID,
-		address:            address,
-		keys:               []string{otpKey(class, req.LoginID)},
-		addToLoginIDs:      req.AddToLoginIDs,
-		onMergeUseExisting: req.OnMergeUseExisting,
-	}
-	e.startOTPLocked(op)
-	return masked(class, address), nil
+	return e.otpUpdate(c, &req, "phone")
 }
 
-func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
+// otpUpdate starts an update of the signed-in user's email or phone (class)
+// to the address of req.
+func (e *Emulator) otpUpdate(c *call, req *otpUpdateRequest, class string) (any, *apiError) {
+	address := req.address(class)
+	if a := required(field{"loginId", req.LoginID}, field{class, address}); a != nil {
+		return nil, a
+	}
+	if !looksLike(class, address) {
+		return nil, invalid("%q is not a valid %s", address, addressNoun(class))
+	}
+	return e.withSession(c, func(rec *refreshRecord, u *user) (any, *apiError) {
+		if rec.anon {
+			return nil, invalid("anonymous sessions have no user to update")
+		}
+		if e.userByLoginLocked(req.LoginID) != u {
+			return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
+		}
+		// The code is verified under the login ID the update named, never
+		// the new address: go-sdk's own example (examples/webapp/main.go)
+		// verifies a phone update with the user's existing login ID, and
+		// no public source says the new address works. The emulator takes
+		// the stricter reading.
+		op := &otpOp{
+			kind:               otpUpdate,
+			class:              class,
+			userID:             u.id,
+			loginID:            req.LoginID,
+			address:            address,
+			keys:               []string{otpKey(class, req.LoginID)},
+			addToLoginIDs:      req.AddToLoginIDs,
+			onMergeUseExisting: req.OnMergeUseExisting,
+		}
+		e.startOTPLocked(op)
+		return masked(class, address), nil
+	})
+}
+
+// otpRequest checks the delivery method that ends the path of an OTP call
+// (call.arg), then decodes the body into req. It returns the class of
+// address the method sends to: "email" or "phone".
+func otpRequest(c *call, req any) (string, *apiError) {
 	class, ok := methodClass(c.arg)
 	if !ok {
-		return nil, invalid("unsupported delivery method %q", c.arg)
+		return "", invalid("unsupported delivery method %q", c.arg)
 	}
-	var req struct {
-		LoginID      string        `json:"loginId"`
-		LoginOptions *loginOptions `json:"loginOptions"`
-	}
-	if a := c.decode(&req); a != nil {
+	return class, c.decode(req)
+}
+
+// handleOTPSignUpIn sends a code to the login ID, or to the address of
+// that kind of the user who has it.
+func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
+	var req otpSignUpInRequest
+	class, a := otpRequest(c, &req)
+	if a != nil {
 		return nil, a
 	}
 	loginID := strings.TrimSpace(req.LoginID)
@@ -174,18 +173,11 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	address := loginID
-	if u := e.userByLoginLocked(loginID); u != nil {
-		if class == "email" && u.email != "" {
-			address = u.email
-		} else if class == "phone" && u.phone != "" {
-			address = u.phone
-		}
+	if u := e.userByLoginLocked(loginID); u != nil && u.address(class) != "" {
+		address = u.address(class)
 	}
-	if class == "email" && !looksLikeEmail(address) {
-		return nil, invalid("no email address to send a code to for %q", loginID)
-	}
-	if class == "phone" && !looksLikePhone(address) {
-		return nil, invalid("no phone number to send a code to for %q", loginID)
+	if !looksLike(class, address) {
+		return nil, invalid("no %s to send a code to for %q", addressNoun(class), loginID)
 	}
 	op := &otpOp{
 		kind:    otpSignUpIn,
@@ -194,51 +186,30 @@ func (e *Emulator) handleOTPSignUpIn(c *call) (any, *apiError) {
 		address: address,
 		keys:    []string{otpKey(class, loginID)},
 	}
-	if req.LoginOptions != nil {
-		op.custom = cloneAny(req.LoginOptions.CustomClaims)
-	}
+	op.custom = cloneAny(req.LoginOptions.claims())
 	e.startOTPLocked(op)
 	return masked(class, address), nil
 }
 
-func wrongCode(msg string) *apiError {
-	return &apiError{400, "E061102", "Invalid one-time code", msg}
-}
-
-func tooManyAttempts() *apiError {
-	return &apiError{400, "E061103", "Too many attempts", "too many attempts with a wrong one-time code; request a new code"}
-}
-
+// handleOTPVerify checks a code and finishes the operation that sent it.
 func (e *Emulator) handleOTPVerify(c *call) (any, *apiError) {
-	class, ok := methodClass(c.arg)
-	if !ok {
-		return nil, invalid("unsupported delivery method %q", c.arg)
-	}
-	var req struct {
-		LoginID string `json:"loginId"`
-		Code    string `json:"code"`
-	}
-	if a := c.decode(&req); a != nil {
-		return nil, a
-	}
-	switch {
-	case req.LoginID == "":
-		return nil, missingArg("loginId")
-	case req.Code == "":
-		return nil, missingArg("code")
-	}
-	now := time.Now()
-	e.mu.Lock()
-	g, a := e.verifyLocked(class, c.arg, req.LoginID, req.Code)
+	var req otpVerifyRequest
+	class, a := otpRequest(c, &req)
 	if a != nil {
-		e.mu.Unlock()
 		return nil, a
 	}
-	e.registerLocked(g, now)
-	e.mu.Unlock()
-	return e.mint(g, now)
+	if a := required(field{"loginId", req.LoginID}, field{"code", req.Code}); a != nil {
+		return nil, a
+	}
+	return e.issue(func() (*grant, *apiError) {
+		return e.verifyLocked(class, c.arg, req.LoginID, req.Code)
+	})
 }
 
+// verifyLocked checks code against the pending operation of the login ID
+// and the class of address, counting wrong codes, and finishes the
+// operation when the code matches. method is the delivery method, for the
+// amr claim.
 func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *apiError) {
 	op := e.pending[otpKey(class, loginID)]
 	switch {
@@ -260,27 +231,6 @@ func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *a
 	return e.applySignUpInLocked(op, method)
 }
 
-// setAddressLocked stores address as u's email or phone, verified.
-func setAddress(u *user, class, address string) {
-	if class == "email" {
-		u.email, u.verifiedEmail = address, true
-	} else {
-		u.phone, u.verifiedPhone = address, true
-	}
-}
-
-// markVerified marks address verified on u if it is u's address, or adopts
-// it if u has none of that kind.
-func markVerified(u *user, class, address string) {
-	cur := u.email
-	if class == "phone" {
-		cur = u.phone
-	}
-	if cur == "" || normLogin(cur) == normLogin(address) {
-		setAddress(u, class, address)
-	}
-}
-
 // applyUpdateLocked finishes a verified email or phone update: the address
 // becomes the user's verified email or phone and, with addToLoginIDs, one of
 // its login IDs. When it is already another user's login ID, the two users
@@ -299,49 +249,43 @@ func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiErro
 				kept, gone = other, u
 			}
 			if u.status == "disabled" || kept.status == "disabled" {
-				return nil, unauthorized("user is disabled")
+				return nil, userDisabled()
 			}
 			e.mergeUsersLocked(kept, gone)
 		}
 	}
 	if kept.status == "disabled" {
-		return nil, unauthorized("user is disabled")
+		return nil, userDisabled()
 	}
-	setAddress(kept, op.class, op.address)
+	kept.setAddress(op.class, op.address, true)
 	if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
 		e.setLoginIDsLocked(kept, append(slices.Clone(kept.loginIDs), op.address))
 	}
-	e.signedInLocked(kept)
 	e.touchLocked(kept)
-	g := e.grantForUserLocked(kept, "")
-	g.amr = []string{method}
-	return g, nil
+	return e.signInGrantLocked(kept, method), nil
 }
 
+// applySignUpInLocked finishes a verified sign-up-or-in: a new user with
+// the login ID and the address, verified, or the existing user, whose
+// address of that kind is marked verified or adopted (see markVerified).
 func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiError) {
 	u := e.userByLoginLocked(op.loginID)
-	first := false
-	if u == nil {
+	first := u == nil
+	if first {
 		in := &userInput{loginIDs: []string{op.loginID}}
-		if op.class == "email" {
-			in.email, in.verifiedEmail = op.address, true
-		} else {
-			in.phone, in.verifiedPhone = op.address, true
-		}
+		in.setAddress(op.class, op.address, true)
 		var a *apiError
 		if u, a = e.createUserLocked(in); a != nil {
 			return nil, a
 		}
-		first = true
 	} else {
 		if u.status == "disabled" {
-			return nil, unauthorized("user is disabled")
+			return nil, userDisabled()
 		}
-		markVerified(u, op.class, op.address)
+		u.markVerified(op.class, op.address)
 		e.touchLocked(u)
-		e.signedInLocked(u)
 	}
-	g := e.grantForUserLocked(u, "")
-	g.amr, g.custom, g.firstSeen = []string{method}, op.custom, first
+	g := e.signInGrantLocked(u, method)
+	g.custom, g.firstSeen = op.custom, first
 	return g, nil
 }

@@ -2,6 +2,7 @@ package descopetest
 
 import "net/http"
 
+// The methods of the routes, short so the table below reads as one.
 const (
 	get   = http.MethodGet
 	post  = http.MethodPost
@@ -9,60 +10,66 @@ const (
 	del   = http.MethodDelete
 )
 
+// buildRoutes fills the route table: each path and method with the
+// authorization it needs and its handler. The routes whose handler reads a
+// JSON body come second, each through withBody; within each part they go
+// by topic.
 func (e *Emulator) buildRoutes() {
 	e.exact = map[string]map[string]route{}
 
-	// emulator controls
+	// Routes that read no body: queries, and calls that carry only a token.
 	e.add(get, "/emulator/v1/outbox", authNone, e.handleOutbox)
-
-	// authentication
-	e.add(post, "/v1/auth/password/signup", authProject, e.handlePasswordSignUp)
-	e.add(post, "/v1/auth/password/signin", authProject, e.handlePasswordSignIn)
-	e.add(post, "/v1/auth/password/replace", authProject, e.handlePasswordReplace)
 	e.add(post, "/v1/auth/refresh", authRefresh, e.handleRefresh)
 	e.add(post, "/v1/auth/logout", authRefresh, e.handleLogout)
 	e.add(post, "/v1/auth/logoutall", authRefresh, e.handleLogoutAll)
 	e.add(get, "/v1/auth/me", authRefresh, e.handleMe)
-	e.add(post, "/v1/auth/otp/update/email", authRefresh, e.handleOTPUpdateEmail)
-	e.add(post, "/v1/auth/tenant/select", authRefresh, e.handleSelectTenant)
-
-	// management: users
 	e.add(get, "/v1/mgmt/license", authManagement, e.handleLicense)
-	e.add(post, "/v1/mgmt/user/create", authManagement, e.handleUserCreate)
-	e.add(post, "/v1/mgmt/user/create/test", authManagement, e.handleTestUserCreate)
-	e.add(post, "/v1/mgmt/user/create/batch", authManagement, e.handleUserCreateBatch)
 	e.add(get, "/v1/mgmt/user", authManagement, e.handleUserLoad)
-	e.add(post, "/v1/mgmt/user/update", authManagement, e.handleUserUpdate)
-	e.add(patch, "/v1/mgmt/user/patch", authManagement, e.handleUserPatch)
-	e.add(post, "/v1/mgmt/user/update/tenant/add", authManagement, e.handleUserAddTenant)
-	e.add(post, "/v1/mgmt/user/update/tenant/remove", authManagement, e.handleUserRemoveTenant)
-	e.add(post, "/v1/mgmt/user/update/status", authManagement, e.handleUserUpdateStatus)
-	e.add(post, "/v1/mgmt/user/update/loginid", authManagement, e.handleUserUpdateLoginID)
-	e.add(post, "/v1/mgmt/user/update/email", authManagement, e.handleUserUpdateEmail)
-	e.add(post, "/v1/mgmt/user/update/phone", authManagement, e.handleUserUpdatePhone)
-	e.add(post, "/v2/mgmt/user/search", authManagement, e.handleUserSearch)
-	e.add(post, "/v1/mgmt/user/delete", authManagement, e.handleUserDelete)
-	e.add(post, "/v1/mgmt/user/delete/batch", authManagement, e.handleUserDeleteBatch)
 	e.add(del, "/v1/mgmt/user/test/delete/all", authManagement, e.handleDeleteTestUsers)
-	e.add(post, "/v1/mgmt/user/logout", authManagement, e.handleUserLogout)
-
-	// management: tokens
-	e.add(post, "/v1/mgmt/auth/signin", authManagement, e.handleMgmtSignIn)
-	e.add(post, "/v1/mgmt/auth/signup", authManagement, e.handleMgmtSignUp)
-	e.add(post, "/v1/mgmt/auth/signup-in", authManagement, e.handleMgmtSignUpOrIn)
-	e.add(post, "/v1/mgmt/auth/anonymous", authManagement, e.handleMgmtAnonymous)
-	e.add(post, "/v1/mgmt/jwt/update", authManagement, e.handleUpdateJWT)
-
-	// management: tenants
-	e.add(post, "/v1/mgmt/tenant/create", authManagement, e.handleTenantCreate)
-	e.add(post, "/v1/mgmt/tenant/update", authManagement, e.handleTenantUpdate)
-	e.add(post, "/v1/mgmt/tenant/delete", authManagement, e.handleTenantDelete)
 	e.add(get, "/v1/mgmt/tenant", authManagement, e.handleTenantLoad)
 	e.add(get, "/v1/mgmt/tenant/all", authManagement, e.handleTenantLoadAll)
-	e.add(post, "/v1/mgmt/tenant/settings", authManagement, e.handleTenantConfigureSettings)
 	e.add(get, "/v1/mgmt/tenant/settings", authManagement, e.handleTenantGetSettings)
-	e.add(post, "/v1/mgmt/tenant/search", authManagement, e.handleTenantSearch)
 
+	// authentication
+	e.add(post, "/v1/auth/password/signup", authProject, withBody(e.handlePasswordSignUp))
+	e.add(post, "/v1/auth/password/signin", authProject, withBody(e.handlePasswordSignIn))
+	e.add(post, "/v1/auth/password/replace", authProject, withBody(e.handlePasswordReplace))
+	e.add(post, "/v1/auth/otp/update/email", authRefresh, withBody(e.handleOTPUpdateEmail))
+	e.add(post, "/v1/auth/tenant/select", authRefresh, withBody(e.handleSelectTenant))
+
+	// management: users
+	e.add(post, "/v1/mgmt/user/create", authManagement, withBody(e.handleUserCreate))
+	e.add(post, "/v1/mgmt/user/create/test", authManagement, withBody(e.handleTestUserCreate))
+	e.add(post, "/v1/mgmt/user/create/batch", authManagement, withBody(e.handleUserCreateBatch))
+	e.add(post, "/v1/mgmt/user/update", authManagement, withBody(e.handleUserUpdate))
+	e.add(patch, "/v1/mgmt/user/patch", authManagement, withBody(e.handleUserPatch))
+	e.add(post, "/v1/mgmt/user/update/tenant/add", authManagement, withBody(e.handleUserAddTenant))
+	e.add(post, "/v1/mgmt/user/update/tenant/remove", authManagement, withBody(e.handleUserRemoveTenant))
+	e.add(post, "/v1/mgmt/user/update/status", authManagement, withBody(e.handleUserUpdateStatus))
+	e.add(post, "/v1/mgmt/user/update/loginid", authManagement, withBody(e.handleUserUpdateLoginID))
+	e.add(post, "/v1/mgmt/user/update/email", authManagement, withBody(e.handleUserUpdateEmail))
+	e.add(post, "/v1/mgmt/user/update/phone", authManagement, withBody(e.handleUserUpdatePhone))
+	e.add(post, "/v2/mgmt/user/search", authManagement, withBody(e.handleUserSearch))
+	e.add(post, "/v1/mgmt/user/delete", authManagement, withBody(e.handleUserDelete))
+	e.add(post, "/v1/mgmt/user/delete/batch", authManagement, withBody(e.handleUserDeleteBatch))
+	e.add(post, "/v1/mgmt/user/logout", authManagement, withBody(e.handleUserLogout))
+
+	// management: tokens
+	e.add(post, "/v1/mgmt/auth/signin", authManagement, withBody(e.handleMgmtSignIn))
+	e.add(post, "/v1/mgmt/auth/signup", authManagement, withBody(e.handleMgmtSignUp))
+	e.add(post, "/v1/mgmt/auth/signup-in", authManagement, withBody(e.handleMgmtSignUpOrIn))
+	e.add(post, "/v1/mgmt/auth/anonymous", authManagement, withBody(e.handleMgmtAnonymous))
+	e.add(post, "/v1/mgmt/jwt/update", authManagement, withBody(e.handleUpdateJWT))
+
+	// management: tenants
+	e.add(post, "/v1/mgmt/tenant/create", authManagement, withBody(e.handleTenantCreate))
+	e.add(post, "/v1/mgmt/tenant/update", authManagement, withBody(e.handleTenantUpdate))
+	e.add(post, "/v1/mgmt/tenant/delete", authManagement, withBody(e.handleTenantDelete))
+	e.add(post, "/v1/mgmt/tenant/settings", authManagement, withBody(e.handleTenantConfigureSettings))
+	e.add(post, "/v1/mgmt/tenant/search", authManagement, withBody(e.handleTenantSearch))
+
+	// Paths that end in a variable segment (call.arg). The OTP handlers
+	// check that segment before they read the body.
 	e.dynamic = []dynamicRoute{
 		{"/v2/keys/", map[string]route{get: {authNone, e.handleKeys}}},
 		{"/v1/auth/otp/update/phone/", map[string]route{post: {authRefresh, e.handleOTPUpdatePhone}}},
@@ -71,6 +78,7 @@ func (e *Emulator) buildRoutes() {
 	}
 }
 
+// add routes method on path to h, for callers with the authorization auth.
 func (e *Emulator) add(method, path string, auth authKind, h handlerFunc) {
 	if e.exact[path] == nil {
 		e.exact[path] = map[string]route{}

@@ -8,88 +8,16 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // maxBody is the largest request body the emulator reads.
 const maxBody = 1 << 20
 
-// apiError is a Descope error response.
-type apiError struct {
-	status int
-	code   string
-	desc   string
-	msg    string
-}
-
-func badRequest(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "E011001", "Bad request", fmt.Sprintf(format, args...)}
-}
-
-func missingArg(name string) *apiError {
-	return &apiError{http.StatusBadRequest, "E011002", "Missing arguments", name + " is required"}
-}
-
-func invalid(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, "E011003", "Request is invalid", fmt.Sprintf(format, args...)}
-}
-
-func unauthorized(format string, args ...any) *apiError {
-	return &apiError{http.StatusUnauthorized, "E011003", "Unauthorized", fmt.Sprintf(format, args...)}
-}
-
-func userExists(loginID string) *apiError {
-	return &apiError{http.StatusBadRequest, "E062107", "User already exists", "login ID " + strconv.Quote(loginID) + " is already used by another user"}
-}
-
-func mgmtUserNotFound(id string) *apiError {
-	return &apiError{http.StatusBadRequest, "E112102", "User not found", "no user with login ID or user ID " + strconv.Quote(id)}
-}
-
-func authUserNotFound(id string) *apiError {
-	return &apiError{http.StatusBadRequest, "E062108", "User not found", "no user with login ID " + strconv.Quote(id)}
-}
-
-func tenantNotFound(id string) *apiError {
-	return &apiError{http.StatusBadRequest, "E011003", "Tenant not found", "no tenant with ID " + strconv.Quote(id)}
-}
-
-func loggedOut() *apiError {
-	return &apiError{http.StatusUnauthorized, "E064001", "Token expired by logged out", "the refresh token was revoked"}
-}
-
-func writeError(w http.ResponseWriter, a *apiError) {
-	body, _ := json.Marshal(map[string]string{
-		"errorCode":        a.code,
-		"errorDescription": a.desc,
-		"errorMessage":     a.msg,
-	})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(a.status)
-	_, _ = w.Write(body)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	var body []byte
-	if v == nil {
-		body = []byte("{}")
-	} else {
-		var err error
-		if body, err = json.Marshal(v); err != nil {
-			writeError(w, &apiError{http.StatusInternalServerError, "E011001", "Internal error", "encoding response: " + err.Error()})
-			return
-		}
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
-
+// authKind is the credential a route needs in its Authorization header.
 type authKind int
 
 const (
@@ -106,8 +34,11 @@ type call struct {
 	refresh *tokenClaims // verified refresh token, for authRefresh routes
 }
 
+// handlerFunc handles a call: it returns the body to answer with 200 (nil
+// for {}), or the error to answer with.
 type handlerFunc func(c *call) (any, *apiError)
 
+// route is what serves one method of one path.
 type route struct {
 	auth authKind
 	h    handlerFunc
@@ -126,7 +57,7 @@ func (c *call) decode(v any) *apiError {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &apiError{http.StatusRequestEntityTooLarge, "E011001", "Bad request", "request body exceeds 1 MiB"}
+			return bodyTooLarge()
 		}
 		return badRequest("reading request body: %v", err)
 	}
@@ -139,64 +70,71 @@ func (c *call) decode(v any) *apiError {
 	return nil
 }
 
+// withBody adapts a handler of a JSON body to a handlerFunc: the body is
+// decoded into a new T (see call.decode) before h runs, and a body that does
+// not decode is answered without it. Each handler file declares the bodies
+// its handlers read at its top, as the xxxRequest types.
+func withBody[T any](h func(c *call, req *T) (any, *apiError)) handlerFunc {
+	return func(c *call) (any, *apiError) {
+		var req T
+		if a := c.decode(&req); a != nil {
+			return nil, a
+		}
+		return h(c, &req)
+	}
+}
+
+// query returns the query parameter name of the request, or the
+// missingArg error when it is empty.
+func (c *call) query(name string) (string, *apiError) {
+	v := c.r.URL.Query().Get(name)
+	if v == "" {
+		return "", missingArg(name)
+	}
+	return v, nil
+}
+
 // handler serves the emulator without exporting ServeHTTP on Emulator.
 type handler struct{ e *Emulator }
 
+// ServeHTTP serves the emulated API.
 func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.e.serve(w, r) }
 
-// statusWriter remembers the status written, for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
+// serve answers one request and records it in the request log, with the
+// status answered (0 when none was).
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	start := e.now()
 	fault := e.begin(path)
-	sw := &statusWriter{ResponseWriter: w}
+	status := 0
 	defer func() {
 		v := recover()
-		if v != nil && v != http.ErrAbortHandler && sw.status == 0 {
-			writeError(sw, &apiError{http.StatusInternalServerError, "E011001", "Internal error", fmt.Sprint("emulator failure: ", v)})
+		if v != nil && v != http.ErrAbortHandler && status == 0 {
+			status = writeError(w, internalError(fmt.Sprint("emulator failure: ", v)))
 		}
-		e.finish(r.Method, path, sw.status, start)
+		e.finish(r.Method, path, status, start)
 		if v == http.ErrAbortHandler {
 			panic(v)
 		}
 	}()
-
-	if fault != nil && e.applyFault(sw, r, fault) {
-		return
-	}
-	if e.cfg.rateLimits {
-		if wait, limited := e.rateLimit(path); limited {
-			sw.Header().Set("Retry-After", strconv.Itoa(wait))
-			writeError(sw, rateLimited())
-			return
-		}
-	}
-	e.dispatch(sw, r)
+	status = e.answer(w, r, fault)
 }
 
-func rateLimited() *apiError {
-	return &apiError{http.StatusTooManyRequests, "E130429", "https://docs.descope.com/rate-limit", "API rate limit exceeded."}
+// answer applies fault, when not nil, then the rate limits, then the route
+// of r, and returns the status answered (0 when none was).
+func (e *Emulator) answer(w http.ResponseWriter, r *http.Request, fault *Fault) int {
+	if fault != nil {
+		if status, done := e.applyFault(w, r, fault); done {
+			return status
+		}
+	}
+	if e.cfg.rateLimits {
+		if wait, limited := e.rateLimit(r.URL.Path); limited {
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
+			return writeError(w, rateLimited())
+		}
+	}
+	return e.dispatch(w, r)
 }
 
 // lookup returns the routes of path by method, and the variable segment of
@@ -213,30 +151,28 @@ func (e *Emulator) lookup(path string) (map[string]route, string) {
 	return nil, ""
 }
 
-func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request) {
+// dispatch answers r by its route, after authorizing it, and returns the
+// status answered.
+func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request) int {
 	methods, arg := e.lookup(r.URL.Path)
 	if methods == nil {
-		writeError(w, &apiError{http.StatusNotFound, "E011001", "Not found", "the emulator does not implement " + r.Method + " " + r.URL.Path})
-		return
+		return writeError(w, notFound("the emulator does not implement "+r.Method+" "+r.URL.Path))
 	}
 	rt, ok := methods[r.Method]
 	if !ok {
 		allowed := slices.Sorted(maps.Keys(methods))
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(w, &apiError{http.StatusMethodNotAllowed, "E011001", "Method not allowed", r.URL.Path + " accepts " + strings.Join(allowed, ", ")})
-		return
+		return writeError(w, methodNotAllowed(r.URL.Path+" accepts "+strings.Join(allowed, ", ")))
 	}
 	c := &call{r: r, arg: arg}
 	if a := e.authorize(c, rt.auth); a != nil {
-		writeError(w, a)
-		return
+		return writeError(w, a)
 	}
 	body, a := rt.h(c)
 	if a != nil {
-		writeError(w, a)
-		return
+		return writeError(w, a)
 	}
-	writeJSON(w, body)
+	return writeJSON(w, body)
 }
 
 // bearerParts splits "Bearer a:b:c" into its colon-separated parts.
@@ -252,10 +188,13 @@ func bearerParts(h string) []string {
 	return strings.Split(v, ":")
 }
 
+// equalSecret compares two secrets in constant time.
 func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
+// authorize checks the call's Authorization header against kind and, for
+// authRefresh, verifies the refresh token it carries into c.refresh.
 func (e *Emulator) authorize(c *call, kind authKind) *apiError {
 	if kind == authNone {
 		return nil
@@ -294,133 +233,20 @@ func (e *Emulator) authorize(c *call, kind authKind) *apiError {
 	return nil
 }
 
-// ---- faults, statistics and rate limits ----
-
-type faultState struct {
-	f    Fault
-	left int // remaining applications; 0 = until cleared
-}
-
-type rateWindow struct {
-	start time.Time
-	n     int
-}
-
-// begin counts a request and returns the fault to apply to it, if any.
-func (e *Emulator) begin(path string) *Fault {
-	e.statsMu.Lock()
-	defer e.statsMu.Unlock()
-	e.counts[path]++
-	e.total++
-	fs := e.faults[path]
-	if fs == nil {
-		return nil
-	}
-	f := fs.f
-	if fs.left > 0 {
-		fs.left--
-		if fs.left == 0 {
-			delete(e.faults, path)
+// writeJSON answers 200 with v as JSON (nil as {}), or 500 when v does not
+// encode, and returns the status.
+func writeJSON(w http.ResponseWriter, v any) int {
+	var body []byte
+	if v == nil {
+		body = []byte("{}")
+	} else {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return writeError(w, internalError("encoding response: "+err.Error()))
 		}
 	}
-	return &f
-}
-
-// maxLog is the number of most recent requests RequestLog keeps.
-const maxLog = 100_000
-
-func (e *Emulator) finish(method, path string, status int, t time.Time) {
-	e.statsMu.Lock()
-	defer e.statsMu.Unlock()
-	if len(e.log) >= 2*maxLog {
-		n := copy(e.log, e.log[len(e.log)-maxLog:])
-		clear(e.log[n:])
-		e.log = e.log[:n]
-	}
-	e.log = append(e.log, Request{Method: method, Path: path, Status: status, Time: t})
-}
-
-// applyFault applies f and reports whether the request is finished.
-func (e *Emulator) applyFault(w *statusWriter, r *http.Request, f *Fault) bool {
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		case <-e.done:
-			t.Stop()
-		}
-	}
-	if f.Before != nil {
-		f.Before()
-	}
-	if f.Drop {
-		conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
-		if err != nil {
-			// Not hijackable (HTTP/2, recorders): abort the response the
-			// way net/http understands.
-			panic(http.ErrAbortHandler)
-		}
-		_ = conn.Close()
-		return true
-	}
-	if f.Status == 0 {
-		return false
-	}
-	status := f.Status
-	if status < 100 || status > 999 {
-		status = http.StatusInternalServerError
-	}
-	if f.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-	}
-	if status == http.StatusTooManyRequests {
-		writeError(w, rateLimited())
-		return true
-	}
-	writeError(w, &apiError{status, "E011001", "emulated fault", fmt.Sprintf("fault injected by descopetest for %s (status %d)", r.URL.Path, status)})
-	return true
-}
-
-// rateBucket names the rate-limit bucket of a path and its limit per window.
-func rateBucket(path string) (string, int) {
-	switch {
-	case path == "/v1/mgmt/user/create" || strings.HasPrefix(path, "/v1/mgmt/user/create/"):
-		return "create", 100
-	case path == "/v2/mgmt/user/search":
-		return "search", 200
-	case path == "/v1/mgmt/user/update" || path == "/v1/mgmt/user/patch" ||
-		strings.HasPrefix(path, "/v1/mgmt/user/update/"):
-		return "update", 200
-	case path == "/v1/mgmt/user" || strings.HasPrefix(path, "/v1/mgmt/user/"):
-		return "user", 500
-	}
-	return "", 0
-}
-
-const rateWindowLen = 60 * time.Second
-
-// rateLimit counts a request against its bucket and reports whether it is
-// over the limit, with the whole seconds until the window frees.
-func (e *Emulator) rateLimit(path string) (int, bool) {
-	name, limit := rateBucket(path)
-	if name == "" {
-		return 0, false
-	}
-	now := e.now()
-	e.statsMu.Lock()
-	defer e.statsMu.Unlock()
-	w := e.windows[name]
-	if w == nil || !now.Before(w.start.Add(rateWindowLen)) {
-		w = &rateWindow{start: now}
-		e.windows[name] = w
-	}
-	if w.n >= limit {
-		wait := int(math.Ceil(w.start.Add(rateWindowLen).Sub(now).Seconds()))
-		return max(wait, 1), true
-	}
-	w.n++
-	return 0, false
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return http.StatusOK
 }

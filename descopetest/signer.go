@@ -14,6 +14,7 @@ import (
 	"sync"
 )
 
+// b64 is the base64 encoding of JWT segments.
 var b64 = base64.RawURLEncoding
 
 // signer holds an RSA key and everything derived from it that the emulator
@@ -25,6 +26,7 @@ type signer struct {
 	jwk    map[string]any
 }
 
+// shared is the signer all emulators use unless given a key.
 var shared struct {
 	once sync.Once
 	s    *signer
@@ -37,6 +39,7 @@ func sharedSigner() *signer {
 	return shared.s
 }
 
+// freshSigner returns a signer with a new 2048-bit key.
 func freshSigner() *signer {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -90,6 +93,7 @@ func (s *signer) sign(claims map[string]any) (string, error) {
 	return input + "." + b64.EncodeToString(sig), nil
 }
 
+// errBadToken is any token that verify refuses.
 var errBadToken = errors.New("invalid token")
 
 // verify checks that tok was signed by this signer and returns its claims.

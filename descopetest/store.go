@@ -2,7 +2,6 @@ package descopetest
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"maps"
 	"slices"
@@ -14,8 +13,24 @@ import (
 
 // user is a stored user. Guarded by Emulator.mu.
 type user struct {
-	id            string
-	loginIDs      []string
+	id       string
+	loginIDs []string
+	profile
+	roles    []string
+	tenants  []userTenant
+	status   string
+	test     bool
+	custom   map[string]any
+	ssoApps  []string
+	password []byte // SHA-256 of the password, nil when none
+	created  time.Time
+	modified time.Time
+	rank     uint64 // random; the default search order (see sortUsers)
+}
+
+// profile is what a user is called and where it is reached (see
+// address.go): the part of a user that a user to create gives as it is.
+type profile struct {
 	name          string
 	givenName     string
 	middleName    string
@@ -25,38 +40,26 @@ type user struct {
 	picture       string
 	verifiedEmail bool
 	verifiedPhone bool
-	roles         []string
-	tenants       []userTenant
-	status        string
-	test          bool
-	custom        map[string]any
-	ssoApps       []string
-	password      []byte // SHA-256 of the password, nil when none
-	created       time.Time
-	modified      time.Time
-	rank          uint64 // random; the default search order (see sortUsers)
 }
 
+// userTenant is a user's membership of a tenant, with its roles there.
 type userTenant struct {
 	id    string
 	roles []string
 }
 
+// inTenant reports whether u is a member of the tenant id.
 func (u *user) inTenant(id string) bool {
 	return slices.ContainsFunc(u.tenants, func(t userTenant) bool { return t.id == id })
 }
 
+// tenantIDs returns the IDs of u's tenants.
 func (u *user) tenantIDs() []string {
 	ids := make([]string, len(u.tenants))
 	for i, t := range u.tenants {
 		ids[i] = t.id
 	}
 	return ids
-}
-
-func hashPassword(p string) []byte {
-	sum := sha256.Sum256([]byte("descopetest:" + p))
-	return sum[:]
 }
 
 // tenant is a stored tenant. Guarded by Emulator.mu.
@@ -121,6 +124,7 @@ func (e *Emulator) findUserLocked(idOrLogin string) *user {
 	return e.userByLoginLocked(idOrLogin)
 }
 
+// userByLoginLocked finds a user by login ID only.
 func (e *Emulator) userByLoginLocked(loginID string) *user {
 	if id, ok := e.byLogin[normLogin(loginID)]; ok {
 		return e.users[id]
@@ -130,23 +134,15 @@ func (e *Emulator) userByLoginLocked(loginID string) *user {
 
 // userInput is a validated-later description of a user to create.
 type userInput struct {
-	loginIDs      []string
-	name          string
-	givenName     string
-	middleName    string
-	familyName    string
-	email         string
-	phone         string
-	picture       string
-	verifiedEmail bool
-	verifiedPhone bool
-	roles         []string
-	tenants       []tenantRef
-	custom        map[string]any
-	ssoApps       []string
-	status        string
-	test          bool
-	password      []byte
+	loginIDs []string
+	profile
+	roles    []string
+	tenants  []tenantRef
+	custom   map[string]any
+	ssoApps  []string
+	status   string
+	test     bool
+	password []byte
 }
 
 // tenantRef is a tenant association as the management API sends it.
@@ -191,6 +187,8 @@ func (e *Emulator) loginConflictLocked(ids []string, self string) (string, bool)
 	return "", false
 }
 
+// createUserLocked validates in and stores the user it describes: login
+// IDs free, tenants existing, status known (default enabled).
 func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 	var ids []string
 	for _, id := range in.loginIDs {
@@ -215,29 +213,23 @@ func (e *Emulator) createUserLocked(in *userInput) (*user, *apiError) {
 	if !validStatus(status) {
 		return nil, invalid("unknown user status %q", status)
 	}
+	p := in.profile
+	p.email, p.phone = strings.TrimSpace(p.email), strings.TrimSpace(p.phone)
 	now := e.now()
 	u := &user{
-		id:            randomID("U", 27),
-		loginIDs:      ids,
-		name:          in.name,
-		givenName:     in.givenName,
-		middleName:    in.middleName,
-		familyName:    in.familyName,
-		email:         strings.TrimSpace(in.email),
-		phone:         strings.TrimSpace(in.phone),
-		picture:       in.picture,
-		verifiedEmail: in.verifiedEmail,
-		verifiedPhone: in.verifiedPhone,
-		roles:         mergeStrings(nil, in.roles),
-		tenants:       tenants,
-		status:        status,
-		test:          in.test,
-		custom:        maps.Clone(in.custom),
-		ssoApps:       mergeStrings(nil, in.ssoApps),
-		password:      in.password,
-		created:       now,
-		modified:      now,
-		rank:          randomRank(),
+		id:       randomID("U", 27),
+		loginIDs: ids,
+		profile:  p,
+		roles:    mergeStrings(nil, in.roles),
+		tenants:  tenants,
+		status:   status,
+		test:     in.test,
+		custom:   maps.Clone(in.custom),
+		ssoApps:  mergeStrings(nil, in.ssoApps),
+		password: in.password,
+		created:  now,
+		modified: now,
+		rank:     randomRank(),
 	}
 	e.users[u.id] = u
 	for _, id := range ids {
@@ -260,6 +252,7 @@ func (e *Emulator) setLoginIDsLocked(u *user, ids []string) {
 	}
 }
 
+// deleteUserLocked deletes u with its refresh tokens and pending codes.
 func (e *Emulator) deleteUserLocked(u *user) {
 	e.setLoginIDsLocked(u, nil)
 	delete(e.users, u.id)
@@ -271,12 +264,14 @@ func (e *Emulator) deleteUserLocked(u *user) {
 	}
 }
 
+// randomRank draws a user's place in the default search order.
 func randomRank() uint64 {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails
 	return binary.LittleEndian.Uint64(b[:])
 }
 
+// touchLocked marks u modified now.
 func (e *Emulator) touchLocked(u *user) { u.modified = e.now() }
 
 // signedInLocked records a sign-in of u, that is, any call that issues
@@ -292,6 +287,7 @@ func (e *Emulator) signedInLocked(u *user) {
 	}
 }
 
+// validStatus reports whether s is a user status Descope knows.
 func validStatus(s string) bool {
 	switch s {
 	case "enabled", "disabled", "invited", "expired":
@@ -379,6 +375,7 @@ func cloneAny[T any](v T) T {
 	return out.(T)
 }
 
+// tenantResponseLocked renders t as the SDK's Tenant.
 func (e *Emulator) tenantResponseLocked(t *tenant) *descope.Tenant {
 	return &descope.Tenant{
 		ID:                      t.id,

@@ -2,94 +2,11 @@ package descopetest
 
 import (
 	"maps"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/descope/go-sdk/descope"
 )
-
-// tokenClaims is a refresh token whose signature, issuer, drn and expiry
-// have been checked.
-type tokenClaims struct {
-	jti string
-	sub string
-}
-
-// verifyRefresh checks everything about a refresh token that needs no
-// server state.
-func (e *Emulator) verifyRefresh(tok string) (*tokenClaims, *apiError) {
-	claims, err := e.signer.verify(tok)
-	if err != nil {
-		return nil, unauthorized("invalid refresh token")
-	}
-	if d, _ := claims["drn"].(string); d != "DSR" {
-		return nil, unauthorized("not a refresh token (drn is %q)", d)
-	}
-	if iss, _ := claims["iss"].(string); iss != e.issuer && iss != e.ProjectID {
-		return nil, unauthorized("refresh token was issued for another project")
-	}
-	exp, ok := claims["exp"].(float64)
-	if !ok || int64(exp) <= time.Now().Unix() {
-		return nil, unauthorized("refresh token expired")
-	}
-	jti, _ := claims["jti"].(string)
-	sub, _ := claims["sub"].(string)
-	if jti == "" || sub == "" {
-		return nil, unauthorized("refresh token lacks jti or sub")
-	}
-	return &tokenClaims{jti: jti, sub: sub}, nil
-}
-
-// liveRefreshLocked returns the record of a verified refresh token if it is
-// still usable: known here, not revoked, and its user still exists.
-func (e *Emulator) liveRefreshLocked(tc *tokenClaims) (*refreshRecord, *user, *apiError) {
-	rec := e.tokens[tc.jti]
-	if rec == nil || rec.sub != tc.sub {
-		return nil, nil, unauthorized("unknown refresh token")
-	}
-	if rec.revoked {
-		if rec.rotated && !e.cfg.reuseOff {
-			e.revokeChainLocked(rec)
-		}
-		return nil, nil, loggedOut()
-	}
-	if rec.anon {
-		return rec, nil, nil
-	}
-	u := e.users[rec.sub]
-	if u == nil {
-		return nil, nil, loggedOut()
-	}
-	if u.status == "disabled" {
-		return nil, nil, unauthorized("user is disabled")
-	}
-	return rec, u, nil
-}
-
-// rotateLocked revokes rec because a rotated token replaced it.
-func rotateLocked(rec *refreshRecord) {
-	rec.revoked = true
-	rec.rotated = true
-}
-
-// revokeChainLocked revokes every refresh token descended from the same
-// sign-in as rec: presenting a rotated-out token is taken as token theft.
-func (e *Emulator) revokeChainLocked(rec *refreshRecord) {
-	for jti := range e.userTokens[rec.sub] {
-		if r := e.tokens[jti]; r != nil && r.chain == rec.chain {
-			r.revoked = true
-		}
-	}
-}
-
-func (e *Emulator) revokeAllLocked(sub string) {
-	for jti := range e.userTokens[sub] {
-		if rec := e.tokens[jti]; rec != nil {
-			rec.revoked = true
-		}
-	}
-}
 
 // grant describes the tokens to mint for one response.
 type grant struct {
@@ -126,6 +43,15 @@ func (e *Emulator) grantForUserLocked(u *user, dct string) *grant {
 		}
 	}
 	g.sessionTTL, g.refreshTTL = e.lifetimesLocked(u.tenantIDs())
+	return g
+}
+
+// signInGrantLocked records a sign-in of u by the methods amr (see
+// signedInLocked) and prepares its tokens, with no tenant selected.
+func (e *Emulator) signInGrantLocked(u *user, amr ...string) *grant {
+	e.signedInLocked(u)
+	g := e.grantForUserLocked(u, "")
+	g.amr = amr
 	return g
 }
 
@@ -172,31 +98,6 @@ func (e *Emulator) lifetimesLocked(tenantIDs []string) (time.Duration, time.Dura
 		refresh = e.cfg.refreshTTL
 	}
 	return min(session, refresh), refresh
-}
-
-func unitDuration(n int32, unit string) time.Duration {
-	if n <= 0 {
-		return 0
-	}
-	var u time.Duration
-	switch unit {
-	case "seconds":
-		u = time.Second
-	case "minutes":
-		u = time.Minute
-	case "hours":
-		u = time.Hour
-	case "days":
-		u = 24 * time.Hour
-	case "weeks":
-		u = 7 * 24 * time.Hour
-	default:
-		return 0
-	}
-	if time.Duration(n) > math.MaxInt64/u {
-		return 0 // overflows; checkUnit rejects it
-	}
-	return time.Duration(n) * u
 }
 
 // pruneEvery is how many refresh tokens are issued between sweeps of
@@ -270,6 +171,23 @@ type jwtResponse struct {
 	FirstSeen        bool                  `json:"firstSeen"`
 }
 
+// issue answers a call that signs in with fresh tokens. Under e.mu, prepare
+// finds the subject and returns its grant, which is registered as a new
+// refresh token; the tokens are signed once e.mu is released.
+func (e *Emulator) issue(prepare func() (*grant, *apiError)) (any, *apiError) {
+	now := time.Now()
+	e.mu.Lock()
+	g, a := prepare()
+	if a == nil {
+		e.registerLocked(g, now)
+	}
+	e.mu.Unlock()
+	if a != nil {
+		return nil, a
+	}
+	return e.mint(g, now)
+}
+
 // mint signs the tokens of g. Call it without holding e.mu.
 func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 	iat := now.Unix()
@@ -326,6 +244,15 @@ func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 	return res, nil
 }
 
-func signingFailed(err error) *apiError {
-	return &apiError{500, "E011001", "Internal error", "signing token: " + err.Error()}
+// loginOptions is the "loginOptions" object of authentication requests.
+type loginOptions struct {
+	CustomClaims map[string]any `json:"customClaims"`
+}
+
+// claims returns the custom claims of o, which may be nil.
+func (o *loginOptions) claims() map[string]any {
+	if o == nil {
+		return nil
+	}
+	return o.CustomClaims
 }

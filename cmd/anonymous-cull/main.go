@@ -11,31 +11,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/descope/go-sdk/descope/client"
 
 	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// main runs the command; see run.
+func main() { cli.Main(run) }
 
+// run culls once, until done or ctx ends, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("anonymous-cull", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("anonymous-cull", stderr)
 	var (
 		projectID = fs.String("project-id", os.Getenv("DESCOPE_PROJECT_ID"), "Descope project ID (env DESCOPE_PROJECT_ID)")
 		baseURL   = fs.String("base-url", os.Getenv("DESCOPE_BASE_URL"), "Descope API base URL (env DESCOPE_BASE_URL; default Descope's)")
@@ -102,6 +96,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// verb says what a run did to the users it chose: deleted them, or would
+// have in a dry run.
 func verb(dry bool) string {
 	if dry {
 		return "would delete"
@@ -109,6 +105,7 @@ func verb(dry bool) string {
 	return "deleted"
 }
 
+// total sums the counts of m.
 func total(m map[string]int) int {
 	n := 0
 	for _, v := range m {
@@ -117,6 +114,8 @@ func total(m map[string]int) int {
 	return n
 }
 
+// summary writes r to w: one line of totals, then one line per reason a
+// user was kept, in the order of the reasons.
 func summary(w io.Writer, r *anonymous.CullReport) {
 	fmt.Fprintf(w, "tenant %s, cutoff %s: scanned %d, %s %d, failed %d in %s (%d searches, %d delete calls, %d retries)\n",
 		r.TenantID, r.Cutoff.Format(time.RFC3339), r.Scanned, verb(r.DryRun), r.Deleted, r.Failed,

@@ -28,25 +28,36 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+// errUsage reports a command line that parseFlags refused.
+var errUsage = errors.New("descope-emulator: bad command line")
+
+// main runs the command; see run.
+func main() { cli.Main(run) }
 
 // run serves until ctx is done and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("descope-emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	addr, opts, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		return 2
+	}
+	return serve(ctx, addr, opts, stdout, stderr)
+}
+
+// parseFlags reads the command line: the address to listen on and the
+// emulator's options. What is wrong with it goes to stderr; the error is
+// flag.ErrHelp for -h and -help, errUsage or the flag package's for a bad
+// command line.
+func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, error) {
+	fs := cli.NewFlagSet("descope-emulator", stderr)
 	addr := fs.String("addr", "127.0.0.1:4000", "TCP `address` to listen on; port 0 picks a free port")
 	projectID := fs.String("project-id", "", "project `ID` (random when empty)")
 	key := fs.String("management-key", "", "management `key` (random when empty)")
@@ -57,19 +68,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	secondsUnit := fs.Bool("seconds-unit", false, `accept the unit "seconds" in tenant session settings`)
 	rateLimits := fs.Bool("rate-limits", false, "enforce Descope's management rate limits")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return "", nil, err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "descope-emulator: unexpected arguments %q\n", fs.Args())
 		fs.Usage()
-		return 2
+		return "", nil, errUsage
 	}
 	if *sessionTTL <= 0 || *refreshTTL <= 0 {
 		fmt.Fprintln(stderr, "descope-emulator: -session-ttl and -refresh-ttl must be positive")
-		return 2
+		return "", nil, errUsage
 	}
 
 	opts := []descopetest.Option{
@@ -88,9 +96,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *rateLimits {
 		opts = append(opts, descopetest.WithRateLimits())
 	}
+	return *addr, opts, nil
+}
+
+// serve runs an emulator with opts on addr until ctx is done, and returns
+// the exit code.
+func serve(ctx context.Context, addr string, opts []descopetest.Option, stdout, stderr io.Writer) int {
 	logger := log.New(stderr, "descope-emulator: ", log.LstdFlags|log.Lmicroseconds)
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		logger.Print(err)
 		return 1
@@ -129,6 +143,7 @@ type statusRecorder struct {
 	status int
 }
 
+// WriteHeader records the first status written and passes it on.
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
@@ -136,8 +151,10 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap returns the wrapped writer, for http.ResponseController.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// logRequests logs each request h serves, with its status and duration.
 func logRequests(h http.Handler, logger *log.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
