@@ -51,27 +51,30 @@ type CullOptions struct {
 
 // CullReport says what Cull did.
 type CullReport struct {
-	TenantID    string         `json:"tenantId"`
-	Cutoff      time.Time      `json:"cutoff"`
-	DryRun      bool           `json:"dryRun"`
-	Scanned     int            `json:"scanned"`
-	Deleted     int            `json:"deleted"`
-	Skipped     map[string]int `json:"skipped"`
-	Failed      int            `json:"failed"`
-	SearchCalls int            `json:"searchCalls"`
-	DeleteCalls int            `json:"deleteCalls"`
-	Retries     int            `json:"retries"`
-	Duration    time.Duration  `json:"durationNs"`
+	TenantID    string             `json:"tenantId"`
+	Cutoff      time.Time          `json:"cutoff"`
+	DryRun      bool               `json:"dryRun"`
+	Scanned     int                `json:"scanned"`
+	Deleted     int                `json:"deleted"`
+	Skipped     map[SkipReason]int `json:"skipped"`
+	Failed      int                `json:"failed"`
+	SearchCalls int                `json:"searchCalls"`
+	DeleteCalls int                `json:"deleteCalls"`
+	Retries     int                `json:"retries"`
+	Duration    time.Duration      `json:"durationNs"`
 }
+
+// SkipReason says why Cull kept a user it scanned.
+type SkipReason string
 
 // Reasons a scanned user is kept.
 const (
-	SkipNotInTenant   = "not in anonymous tenant"
-	SkipTooRecent     = "created after cutoff"
-	SkipVerified      = "verified email or phone"
-	SkipHasAddress    = "has email or phone"
-	SkipChosenLoginID = "login ID not generated"
-	SkipCredentials   = "has credentials"
+	SkipNotInTenant   SkipReason = "not in anonymous tenant"
+	SkipTooRecent                = "created after cutoff"
+	SkipVerified                 = "verified email or phone"
+	SkipHasAddress               = "has email or phone"
+	SkipChosenLoginID            = "login ID not generated"
+	SkipCredentials              = "has credentials"
 )
 
 // Cull deletes anonymous users that never converted and are older than the
@@ -140,7 +143,7 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	}
 	return &culler{
 		c: c, o: o,
-		report:   CullReport{DryRun: o.DryRun, Skipped: map[string]int{}},
+		report:   CullReport{DryRun: o.DryRun, Skipped: map[SkipReason]int{}},
 		searches: newPacer(o.SearchesPerMinute, time.Minute),
 		deletes:  newPacer(o.DeletesPerMinute, time.Minute),
 	}, nil
@@ -257,7 +260,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 }
 
 // judge returns why u must be kept, or "" when it is a stale anonymous user.
-func (k *culler) judge(u *descope.UserResponse, tenantID string, cutoffMs int64) string {
+func (k *culler) judge(u *descope.UserResponse, tenantID string, cutoffMs int64) SkipReason {
 	switch {
 	case !slices.ContainsFunc(u.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenantID }):
 		return SkipNotInTenant
@@ -297,7 +300,7 @@ func all(ids []string, ok func(string) bool) bool {
 
 func (k *culler) snapshot() CullReport {
 	r := k.report
-	r.Skipped = make(map[string]int, len(k.report.Skipped))
+	r.Skipped = make(map[SkipReason]int, len(k.report.Skipped))
 	for key, v := range k.report.Skipped {
 		r.Skipped[key] = v
 	}

@@ -120,7 +120,7 @@ func TestCullDeletesOnlyStaleAnonymousUsers(t *testing.T) {
 	if w.exists(stale...) != 0 || w.exists(fresh...) != 3 || w.exists(keep...) != len(keep) {
 		t.Fatalf("after cull: stale %d fresh %d keep %d/%d", w.exists(stale...), w.exists(fresh...), w.exists(keep...), len(keep))
 	}
-	want := map[string]int{anonymous.SkipVerified: 2, anonymous.SkipChosenLoginID: 1, anonymous.SkipHasAddress: 1}
+	want := map[anonymous.SkipReason]int{anonymous.SkipVerified: 2, anonymous.SkipChosenLoginID: 1, anonymous.SkipHasAddress: 1}
 	if rep.Deleted != 7 || rep.Scanned != 11 || rep.Failed != 0 || len(rep.Skipped) != len(want) {
 		t.Errorf("report %+v", rep)
 	}

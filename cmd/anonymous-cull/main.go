@@ -14,8 +14,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/descope/go-sdk/descope/client"
@@ -106,7 +107,7 @@ func verb(dry bool) string {
 }
 
 // total sums the counts of m.
-func total(m map[string]int) int {
+func total(m map[anonymous.SkipReason]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
@@ -120,12 +121,7 @@ func summary(w io.Writer, r *anonymous.CullReport) {
 	fmt.Fprintf(w, "tenant %s, cutoff %s: scanned %d, %s %d, failed %d in %s (%d searches, %d delete calls, %d retries)\n",
 		r.TenantID, r.Cutoff.Format(time.RFC3339), r.Scanned, verb(r.DryRun), r.Deleted, r.Failed,
 		r.Duration.Round(time.Millisecond), r.SearchCalls, r.DeleteCalls, r.Retries)
-	reasons := make([]string, 0, len(r.Skipped))
-	for k := range r.Skipped {
-		reasons = append(reasons, k)
-	}
-	sort.Strings(reasons)
-	for _, k := range reasons {
+	for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
 		fmt.Fprintf(w, "  kept %d: %s\n", r.Skipped[k], k)
 	}
 }
