@@ -25,6 +25,7 @@ type Middleware struct {
 	cache     *tokenCache
 	refreshes refreshGroup
 	kids      kidGate
+	local     *localSealer     // nil without WithLocalKeys
 	state     *memStore        // rate limits, pending conversions, conversion locks
 	now       func() time.Time // the clock
 
@@ -76,6 +77,10 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		now:              cfg.now,
 		tenantOK:         make(chan struct{}),
 		sdkRefreshCookie: firstNonEmpty(sdkCookie, "DSR"),
+	}
+	var err error
+	if m.local, err = newLocalSealer(cfg.localKeys, cfg.localCookie); err != nil {
+		return nil, err
 	}
 	m.refreshes.now = cfg.now
 	m.kids.now = cfg.now
@@ -190,7 +195,7 @@ const (
 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
 	markVary(w.Header())
-	u, out, err := m.identify(w, r)
+	u, out, err := m.identifyVisitor(w, r)
 	if out == noSession && m.shouldProvision(r) {
 		u, err = m.provision(w, r)
 	}
@@ -262,7 +267,7 @@ func (m *Middleware) Ensure(w http.ResponseWriter, r *http.Request) (*User, erro
 	if u, ok := FromContext(r.Context()); ok {
 		return u, nil
 	}
-	u, out, err := m.identify(w, r)
+	u, out, err := m.identifyVisitor(w, r)
 	switch out {
 	case identified:
 		return u, nil

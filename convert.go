@@ -43,6 +43,9 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 	if !u.Anonymous && !resume {
 		return nil, refreshToken{}, ErrNotAnonymous
 	}
+	if isLocal(u) {
+		return u, refreshToken{anonymous: true}, m.localProof(r, u)
+	}
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
 		return nil, refreshToken{}, ErrDuplicateCookie
@@ -70,8 +73,9 @@ type refreshToken struct {
 // StartConversion sends a one-time code to addr (an email address or an E.164
 // phone number) for the anonymous user of r, and returns the masked address
 // Descope reports. r must have passed through the middleware and carry the
-// visitor's refresh cookie; once Descope is asked, the call runs to its end
-// (each step bounded by WithTimeout) even if r's context is cancelled. Nothing changes on the user until
+// visitor's refresh cookie (or, for a local visitor, its local ID cookie);
+// once Descope is asked, the call runs to its end (each step bounded by
+// WithTimeout) even if r's context is cancelled. Nothing changes on the user until
 // FinishConversion verifies the code, and only for this address.
 //
 // An address that is already another account's login ID gets no code and
@@ -90,8 +94,8 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (string, erro
 	dsr := rt.jwt
 	ctx := context.WithoutCancel(r.Context())
 	p := pendingConversion{Address: a.value, Phone: a.phone}
-	if !isNative(u) {
-		// A native visitor has no user to merge: its code signs up or in,
+	if !isNative(u) && !isLocal(u) {
+		// A native or local visitor has no user to merge: its code signs up or in,
 		// which changes no account. A user-backed one must not take over
 		// an account's login ID.
 		owner, err := m.ownerOf(ctx, a)
@@ -124,7 +128,7 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (string, erro
 // phone for a user-backed visitor, a sign-up-or-in code for a native one or
 // for the existing account of a merge.
 func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a address, p pendingConversion) (string, error) {
-	if isNative(u) || p.ExistingID != "" {
+	if isNative(u) || isLocal(u) || p.ExistingID != "" {
 		cctx, cancel := m.callContext(ctx)
 		defer cancel()
 		masked, err := m.c.Auth.OTP().SignUpOrIn(cctx, a.method(), a.value, nil)
@@ -208,7 +212,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	switch {
 	case ok && p.ExistingID != "":
 		return m.finishMerge(ctx, w, anon, dsr, a, p, code)
-	case isNative(anon):
+	case isNative(anon), isLocal(anon):
 		if !ok {
 			return nil, ErrNoPendingConversion
 		}

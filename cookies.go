@@ -111,7 +111,8 @@ func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descop
 	}
 }
 
-// ClearCookies expires the session and refresh cookies, for logout. It does
+// ClearCookies expires the session and refresh cookies, and the local ID
+// cookie when local keys are set, for logout. It does
 // not revoke the refresh token at Descope; Logout does both.
 func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 	h := w.Header()
@@ -122,4 +123,5 @@ func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 		c.MaxAge = -1
 		http.SetCookie(w, c)
 	}
+	m.clearLocal(w)
 }

@@ -76,11 +76,12 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	return existing, nil
 }
 
-// finishNative verifies the code of a Descope-native anonymous visitor: the
+// finishNative verifies the code of a Descope-native or local visitor: the
 // code, sent to the address by sign-up-or-in, signs the visitor up or in to
 // the user that owns the address (no account is changed or deleted: the code
 // proves the visitor owns it), the OnConvert hook moves the data from the
-// anonymous ID, and that user's tokens replace the anonymous ones.
+// anonymous ID, and that user's tokens replace the anonymous ones (and the
+// local ID cookie).
 func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
 	code, err := cleanCode(code)
 	if err != nil {
@@ -99,6 +100,9 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 		return nil, err
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	if isLocal(anon) {
+		m.clearLocal(w)
+	}
 	m.retire(ctx, anon, dsr)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
 	return u, nil

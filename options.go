@@ -51,6 +51,8 @@ type config struct {
 	dropLoginID    bool
 	degraded       bool
 	strategy       Strategy
+	localKeys      [][]byte // WithLocalKeys: the first seals, all open
+	localCookie    string
 	globalSet      bool
 	ipv6PrefixBits int
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
@@ -64,6 +66,7 @@ func defaultConfig() config {
 		sessionTTL:     10 * time.Minute,
 		sessionCookie:  "DS",
 		refreshCookie:  "DSR",
+		localCookie:    "DSL",
 		cookiePath:     "/",
 		cookieSecure:   true,
 		cookieHTTPOnly: true,
@@ -273,8 +276,9 @@ func WithClientRateLimit(n int, per time.Duration) Option {
 
 // WithGlobalRateLimit allows at most n provisioned visitors per period for
 // the whole process; 0 disables the limit. Defaults to 100 per minute,
-// Descope's own limit on user creation per project, or with NativeTokens to
-// 6,000 per minute (Descope's backend limit of 1,000 calls per 10 seconds).
+// Descope's own limit on user creation per project, with NativeTokens to
+// 6,000 per minute (Descope's backend limit of 1,000 calls per 10 seconds),
+// and with LocalIDs, which calls no one, to 60,000 per minute.
 func WithGlobalRateLimit(n int, per time.Duration) Option {
 	return func(c *config) error { c.globalLimit, c.globalPer, c.globalSet = n, per, true; return nil }
 }
@@ -318,8 +322,8 @@ func WithOnRefresh(f func(context.Context, *User)) Option {
 // the ID the application keyed the visitor's data by; u is the visitor now.
 // With UserBacked conversion u.ID equals anonymousID and the change is
 // already made at Descope (a hook error is logged, not undone). With
-// NativeTokens conversion and with Promote the ID changes: the hook moves the
-// data, and if it returns an error the visitor keeps the anonymous identity
+// NativeTokens or LocalIDs conversion and with Promote the ID changes: the
+// hook moves the data, and if it returns an error the visitor keeps the anonymous identity
 // and the call fails. Defaults to none.
 func WithOnConvert(f func(ctx context.Context, anonymousID string, u *User) error) Option {
 	return func(c *config) error { c.onConvert = f; return nil }
@@ -342,10 +346,10 @@ func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) erro
 }
 
 // WithStrategy selects how new visitors get an identity: UserBacked (the
-// default) or NativeTokens.
+// default), NativeTokens, or LocalIDs (which needs WithLocalKeys).
 func WithStrategy(s Strategy) Option {
 	return func(c *config) error {
-		if s != UserBacked && s != NativeTokens {
+		if s != UserBacked && s != NativeTokens && s != LocalIDs {
 			return fmt.Errorf("anonymous: unknown strategy %d", int(s))
 		}
 		c.strategy = s
@@ -375,6 +379,9 @@ func WithKeepLoginID() Option {
 func (c *config) validate() error {
 	if c.strategy == NativeTokens && !c.globalSet {
 		c.globalLimit, c.globalPer = 6000, time.Minute
+	}
+	if err := c.validateLocal(); err != nil {
+		return err
 	}
 	switch {
 	case c.lifetime < time.Second:

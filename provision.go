@@ -23,15 +23,22 @@ const (
 	// limit; conversion signs the visitor up or in to a real user whose ID
 	// differs, and the OnConvert hook moves the application's data.
 	NativeTokens
+	// LocalIDs gives each visitor an ID made here, in a cookie sealed by the
+	// application's keys (WithLocalKeys): no call to Descope, no record, no
+	// JWT. Conversion signs the visitor up or in by one-time code and the
+	// OnConvert hook moves the data, as with NativeTokens.
+	LocalIDs
 )
 
-// String returns "user-backed" or "native".
+// String returns "user-backed", "native" or "local".
 func (s Strategy) String() string {
 	switch s {
 	case UserBacked:
 		return "user-backed"
 	case NativeTokens:
 		return "native"
+	case LocalIDs:
+		return "local"
 	}
 	return fmt.Sprintf("Strategy(%d)", int(s))
 }
@@ -58,6 +65,9 @@ func (m *Middleware) provision(w http.ResponseWriter, r *http.Request) (*User, e
 }
 
 func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strategy Strategy) (*User, error) {
+	if strategy == LocalIDs {
+		return m.provisionLocal(w, r)
+	}
 	ctx := r.Context()
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
@@ -147,11 +157,11 @@ func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.To
 	return info.SessionToken, info.RefreshToken, nil
 }
 
-// Promote turns the request's Descope-native anonymous visitor into a
-// user-backed anonymous user, for applications that want a user record only
+// Promote turns the request's Descope-native or local anonymous visitor into
+// a user-backed anonymous user (PromoteTo chooses the target), for applications that want a user record only
 // once a visitor stores something. The OnConvert hook moves the data from the
-// native ID to the new user's ID; when it fails, the visitor keeps the native
-// identity and the new user is deleted. It writes the new cookies on w.
+// native or local ID to the new user's ID; when it fails, the visitor keeps
+// its identity and the new user is deleted. It writes the new cookies on w.
 // A visitor that is already user-backed is returned as is.
 func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, error) {
 	u, ok := FromContext(r.Context())
@@ -163,6 +173,9 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 	}
 	if !u.Anonymous {
 		return nil, ErrNotAnonymous
+	}
+	if isLocal(u) {
+		return m.promoteLocal(w, r, u, UserBacked)
 	}
 	if !isNative(u) {
 		return u, nil

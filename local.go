@@ -1,0 +1,448 @@
+package anonymous
+
+import (
+	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Local IDs. With the LocalIDs strategy a new visitor gets an ID made here,
+// carried in a cookie of its own (DSL by default) that the application's keys
+// seal: no call to Descope, no user record, no JWT. The cookie is
+//
+//	base64url(version | key ID | local ID | expiry | HMAC-SHA256)
+//
+// where the MAC covers the cookie's name and every byte before it, under a
+// key derived from the application's secret. Nothing is stored or cached per
+// visitor: every replica holding the same keys opens every cookie. A local
+// visitor turns into a Descope user only by conversion (a one-time code, as
+// with native tokens) or by PromoteTo.
+
+// LocalIDPrefix starts every ID the LocalIDs strategy makes, so that a local
+// ID is never mistaken for a Descope user ID.
+const LocalIDPrefix = "local-"
+
+// MinLocalKeyLen is the shortest key WithLocalKeys accepts, in bytes.
+const MinLocalKeyLen = 32
+
+// IsLocalID reports whether id has the shape of a local ID: LocalIDPrefix
+// followed by a version-4 UUID (122 random bits).
+func IsLocalID(id string) bool {
+	rest, ok := strings.CutPrefix(id, LocalIDPrefix)
+	if !ok || len(rest) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(rest)
+	return err == nil && u.Version() == 4
+}
+
+// WithLocalKeys sets the keys that seal and open the local ID cookie: the
+// first seals, every one opens, so a key is rotated by putting the new one
+// first and dropping the old one once the cookies it sealed have expired (a
+// returning visitor's cookie sealed by an older key is sealed again under the
+// first, same ID and expiry). Each key is a secret of at least
+// MinLocalKeyLen random bytes, the same on every replica. Required by the
+// LocalIDs strategy; with another strategy, local visitors that already hold
+// a cookie are still recognised (and can convert or be promoted) while new
+// visitors get the strategy's identity. Defaults to none.
+func WithLocalKeys(keys ...[]byte) Option {
+	return func(c *config) error {
+		if len(keys) == 0 {
+			return errors.New("anonymous: WithLocalKeys needs at least one key")
+		}
+		c.localKeys = make([][]byte, len(keys))
+		for i, k := range keys {
+			if len(k) < MinLocalKeyLen {
+				return fmt.Errorf("anonymous: local key %d is %d bytes, want at least %d", i, len(k), MinLocalKeyLen)
+			}
+			if bytes.Count(k, k[:1]) == len(k) {
+				return fmt.Errorf("anonymous: local key %d repeats one byte: use random bytes", i)
+			}
+			c.localKeys[i] = bytes.Clone(k)
+		}
+		return nil
+	}
+}
+
+// WithLocalCookieName sets the name of the local ID cookie. The name is bound
+// into the seal: a value moved to another cookie name does not open. Defaults
+// to "DSL".
+func WithLocalCookieName(name string) Option {
+	return func(c *config) error {
+		if !validCookieName(name) {
+			return fmt.Errorf("anonymous: invalid local cookie name %q", name)
+		}
+		c.localCookie = name
+		return nil
+	}
+}
+
+// localGlobalLimit is the default global provisioning limit of LocalIDs, per
+// minute: no Descope limit binds, so it only bounds how fast a flood from
+// many addresses can mint identities (and rows in the application's store).
+const localGlobalLimit = 60_000
+
+// validateLocal checks the local ID settings and sets the LocalIDs defaults.
+func (c *config) validateLocal() error {
+	if c.strategy == LocalIDs {
+		if len(c.localKeys) == 0 {
+			return errors.New("anonymous: the LocalIDs strategy needs WithLocalKeys")
+		}
+		if !c.globalSet {
+			c.globalLimit, c.globalPer = localGlobalLimit, time.Minute
+		}
+	}
+	if c.localCookie == c.sessionCookie || c.localCookie == c.refreshCookie {
+		return fmt.Errorf("anonymous: local cookie name %q is taken by the session or refresh cookie", c.localCookie)
+	}
+	return nil
+}
+
+// The sealed cookie's layout, in bytes.
+const (
+	localVersion = 1
+	localKIDLen  = 4
+	localIDLen   = 16
+	localIDOff   = 1 + localKIDLen
+	localExpOff  = localIDOff + localIDLen
+	localMACOff  = localExpOff + 8
+	localRawLen  = localMACOff + sha256.Size
+)
+
+// localEnc encodes the cookie. Strict: an encoding with stray trailing bits
+// is refused, so one sealed value has exactly one accepted spelling.
+var localEnc = base64.RawURLEncoding.Strict()
+
+// localCookieLen is the length of every sealed cookie value.
+var localCookieLen = localEnc.EncodedLen(localRawLen)
+
+// HKDF labels: keys derived for this use only, whatever else the
+// application's secret serves.
+const (
+	localMACLabel = "github.com/descope-contrib/anonymous local ID cookie v1: MAC key"
+	localKIDLabel = "github.com/descope-contrib/anonymous local ID cookie v1: key ID"
+)
+
+// localSealer seals and opens local ID cookies. It is safe for concurrent
+// use; the MAC states are pooled, so opening a cookie allocates nothing.
+type localSealer struct {
+	name    string
+	aad     []byte // the cookie name and a zero byte, MACed before the value
+	macKeys [][]byte
+	kids    [][localKIDLen]byte
+	scratch sync.Pool // *localScratch
+}
+
+// localScratch is one goroutine's working space: an HMAC per key, and the
+// decoded cookie.
+type localScratch struct {
+	macs []hash.Hash
+	raw  [localRawLen]byte
+	sum  [sha256.Size]byte
+}
+
+// newLocalSealer derives the MAC keys and key IDs; it returns nil when no
+// keys are configured.
+func newLocalSealer(keys [][]byte, name string) (*localSealer, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	l := &localSealer{name: name, aad: append([]byte(name), 0)}
+	for _, k := range keys {
+		mk, err := hkdf.Key(sha256.New, k, nil, localMACLabel, sha256.Size)
+		if err != nil {
+			return nil, fmt.Errorf("anonymous: derive local MAC key: %w", err)
+		}
+		kid, err := hkdf.Key(sha256.New, k, nil, localKIDLabel, localKIDLen)
+		if err != nil {
+			return nil, fmt.Errorf("anonymous: derive local key ID: %w", err)
+		}
+		l.macKeys = append(l.macKeys, mk)
+		l.kids = append(l.kids, [localKIDLen]byte(kid))
+	}
+	return l, nil
+}
+
+func (l *localSealer) get() *localScratch {
+	if s, ok := l.scratch.Get().(*localScratch); ok {
+		return s
+	}
+	s := &localScratch{macs: make([]hash.Hash, len(l.macKeys))}
+	for i, k := range l.macKeys {
+		s.macs[i] = hmac.New(sha256.New, k)
+	}
+	return s
+}
+
+// mac computes the MAC of s.raw[:localMACOff] under key i into s.sum.
+func (l *localSealer) mac(s *localScratch, i int) []byte {
+	h := s.macs[i]
+	h.Reset()
+	h.Write(l.aad)
+	h.Write(s.raw[:localMACOff])
+	return h.Sum(s.sum[:0])
+}
+
+// seal returns the cookie value for id, expiring at exp (unix seconds),
+// under the first key.
+func (l *localSealer) seal(id [localIDLen]byte, exp int64) string {
+	s := l.get()
+	defer l.scratch.Put(s)
+	s.raw[0] = localVersion
+	copy(s.raw[1:localIDOff], l.kids[0][:])
+	copy(s.raw[localIDOff:localExpOff], id[:])
+	binary.BigEndian.PutUint64(s.raw[localExpOff:localMACOff], uint64(exp))
+	copy(s.raw[localMACOff:], l.mac(s, 0))
+	return localEnc.EncodeToString(s.raw[:])
+}
+
+// open checks a cookie value: its length and encoding, its version, a MAC
+// under one of the keys, and an expiry after now (unix seconds). key is the
+// index of the key that opened it.
+func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64, key int, ok bool) {
+	if len(v) != localCookieLen {
+		return id, 0, 0, false
+	}
+	s := l.get()
+	defer l.scratch.Put(s)
+	if n, err := decodeLocal(s.raw[:], v); err != nil || n != localRawLen || s.raw[0] != localVersion {
+		return id, 0, 0, false
+	}
+	key = -1
+	for i := range l.kids {
+		if [localKIDLen]byte(s.raw[1:localIDOff]) == l.kids[i] && hmac.Equal(l.mac(s, i), s.raw[localMACOff:]) {
+			key = i
+			break
+		}
+	}
+	if key < 0 {
+		return id, 0, 0, false
+	}
+	exp = int64(binary.BigEndian.Uint64(s.raw[localExpOff:localMACOff]))
+	if exp <= now {
+		return id, 0, 0, false
+	}
+	copy(id[:], s.raw[localIDOff:localExpOff])
+	return id, exp, key, true
+}
+
+// decodeLocal decodes the cookie value v into dst without converting v to a
+// byte slice on the heap.
+func decodeLocal(dst []byte, v string) (int, error) {
+	var src [128]byte
+	if len(v) > len(src) {
+		return 0, base64.CorruptInputError(len(src))
+	}
+	return localEnc.Decode(dst, src[:copy(src[:], v)])
+}
+
+// newLocalID returns the 16 bytes of a fresh local ID: a random (version 4)
+// UUID from crypto/rand.
+func newLocalID() ([localIDLen]byte, error) {
+	u, err := uuid.NewRandom()
+	return u, err
+}
+
+// localIDString spells a local ID: LocalIDPrefix and the UUID, in one
+// allocation.
+func localIDString(id [localIDLen]byte) string {
+	var b [len(LocalIDPrefix) + 36]byte
+	copy(b[:], LocalIDPrefix)
+	p := b[len(LocalIDPrefix):]
+	hex.Encode(p[0:8], id[0:4])
+	p[8] = '-'
+	hex.Encode(p[9:13], id[4:6])
+	p[13] = '-'
+	hex.Encode(p[14:18], id[6:8])
+	p[18] = '-'
+	hex.Encode(p[19:23], id[8:10])
+	p[23] = '-'
+	hex.Encode(p[24:36], id[10:16])
+	return string(b[:])
+}
+
+// identifyVisitor identifies a request by its Descope session, as identify
+// does, and, when it has none, by its local ID cookie.
+func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
+	u, out, err := m.identify(w, r)
+	if out != noSession || m.local == nil {
+		return u, out, err
+	}
+	return m.identifyLocal(w, r)
+}
+
+// identifyLocal identifies a local visitor by its cookie. A cookie that does
+// not open (tampered, truncated, expired, sealed by a key no longer held)
+// is ignored: the visitor may be given a fresh local ID.
+func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
+	v, dup := cookieValue(r, m.local.name)
+	if dup {
+		return nil, refused, ErrDuplicateCookie
+	}
+	if v == "" {
+		return nil, noSession, nil
+	}
+	id, exp, key, ok := m.local.open(v, m.now().Unix())
+	if !ok {
+		m.cfg.logger.Debug("local ID cookie refused", "path", r.URL.Path)
+		return nil, noSession, nil
+	}
+	if key != 0 {
+		// Sealed by an older key: seal it again under the first, so that
+		// the old key can be dropped sooner.
+		m.writeLocal(w, m.local.seal(id, exp), exp)
+	}
+	return &User{ID: localIDString(id), Anonymous: true}, identified, nil
+}
+
+// provisionLocal gives the visitor a fresh local ID: no call to Descope.
+func (m *Middleware) provisionLocal(w http.ResponseWriter, r *http.Request) (*User, error) {
+	ctx := r.Context()
+	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
+		return nil, err
+	}
+	id, err := newLocalID()
+	if err != nil {
+		return nil, fmt.Errorf("anonymous: new local ID: %w", err)
+	}
+	exp := m.now().Add(m.cfg.lifetime).Unix()
+	m.writeLocal(w, m.local.seal(id, exp), exp)
+	u := &User{ID: localIDString(id), Anonymous: true, New: true}
+	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", LocalIDs)
+	if m.cfg.onProvision != nil {
+		m.cfg.onProvision(ctx, u)
+	}
+	return u, nil
+}
+
+// writeLocal sets the local ID cookie.
+func (m *Middleware) writeLocal(w http.ResponseWriter, value string, exp int64) {
+	h := w.Header()
+	markVary(h)
+	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	http.SetCookie(w, m.cookie(m.local.name, value, exp))
+}
+
+// clearLocal expires the local ID cookie.
+func (m *Middleware) clearLocal(w http.ResponseWriter) {
+	if m.local == nil {
+		return
+	}
+	h := w.Header()
+	markVary(h)
+	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	c := m.cookie(m.local.name, "", 0)
+	c.MaxAge = -1
+	http.SetCookie(w, c)
+}
+
+// isLocal reports whether u is a local visitor.
+func isLocal(u *User) bool { return u != nil && IsLocalID(u.ID) }
+
+// localProof checks that r carries the local cookie of u: for conversion and
+// promotion, what the refresh cookie is for a Descope identity, the proof
+// that the request is the visitor's own.
+func (m *Middleware) localProof(r *http.Request, u *User) error {
+	if m.local == nil {
+		return fmt.Errorf("%w: local IDs are not configured", ErrNoSession)
+	}
+	v, dup := cookieValue(r, m.local.name)
+	switch {
+	case dup:
+		return ErrDuplicateCookie
+	case v == "":
+		return fmt.Errorf("%w: no local ID cookie", ErrNoSession)
+	}
+	id, _, _, ok := m.local.open(v, m.now().Unix())
+	switch {
+	case !ok:
+		return fmt.Errorf("%w: local ID cookie refused", ErrInvalidToken)
+	case localIDString(id) != u.ID:
+		return fmt.Errorf("%w: local ID cookie of another visitor", ErrInvalidToken)
+	}
+	return nil
+}
+
+// PromoteTo lifts the request's visitor to an anonymous identity of target:
+// a local visitor to NativeTokens (one call, no user record) or UserBacked
+// (a user in the anonymous tenant), a native one to UserBacked. The OnConvert
+// hook moves the application's data from the old ID to the new one; when it
+// fails, the visitor keeps its identity, the new one is undone (user deleted,
+// refresh token revoked) and no cookie is written. On success the new
+// identity's cookies replace the old ones (a local visitor's cookie is
+// cleared). A visitor already at or above target is returned as is: nothing
+// is ever demoted. Promote(w, r) is PromoteTo(w, r, UserBacked).
+func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
+	switch target {
+	case UserBacked:
+		return m.Promote(w, r)
+	case NativeTokens:
+	default:
+		return nil, fmt.Errorf("anonymous: cannot promote to %v", target)
+	}
+	u, ok := FromContext(r.Context())
+	switch {
+	case !ok:
+		return nil, ErrNoSession
+	case u.Degraded:
+		return nil, ErrUnavailable
+	case !u.Anonymous:
+		return nil, ErrNotAnonymous
+	case isLocal(u):
+		return m.promoteLocal(w, r, u, target)
+	}
+	return u, nil
+}
+
+// promoteLocal provisions a Descope anonymous identity of target for the
+// local visitor u and moves its data there.
+func (m *Middleware) promoteLocal(w http.ResponseWriter, r *http.Request, u *User, target Strategy) (*User, error) {
+	if err := m.localProof(r, u); err != nil {
+		return nil, err
+	}
+	hold := &headerBuffer{h: http.Header{}}
+	nu, err := m.provisionAs(hold, r, target)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
+		m.undoProvision(r, hold, nu, target)
+		return nil, err
+	}
+	hold.copyTo(w)
+	m.clearLocal(w)
+	m.cfg.logger.Info("local visitor promoted", "anonymous", u.ID, "user", nu.ID, "strategy", target)
+	return nu, nil
+}
+
+// undoProvision takes back an identity provisioned for a promotion that did
+// not stand: the user is deleted, or the native refresh token revoked.
+func (m *Middleware) undoProvision(r *http.Request, hold *headerBuffer, nu *User, strategy Strategy) {
+	ctx, cancel := m.callContext(r.Context())
+	defer cancel()
+	if strategy == UserBacked {
+		if err := m.c.Management.User().Delete(ctx, nu.ID); err != nil {
+			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", err)
+		}
+	} else {
+		for _, c := range (&http.Response{Header: hold.h}).Cookies() {
+			if c.Name == m.cfg.refreshCookie {
+				m.revoke(ctx, c.Value)
+			}
+		}
+	}
+	m.forget(nu)
+}
