@@ -234,15 +234,31 @@ type Case struct {
 	Run     func(t *testing.T, env *Env)
 }
 
-// Run runs every case of the table through mount, in both provisioning
-// strategies, each case in a fresh Env.
+// Strategies are the provisioning strategies Run runs the table in.
+var Strategies = []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs}
+
+// LocalKey is the key that seals local ID cookies in the table's Envs.
+var LocalKey = []byte("anontest: the table's local ID cookie key, 48 bytes")
+
+// StrategyOptions returns the options that select s: WithStrategy, and for
+// LocalIDs the table's key.
+func StrategyOptions(s anonymous.Strategy) []anonymous.Option {
+	opts := []anonymous.Option{anonymous.WithStrategy(s)}
+	if s == anonymous.LocalIDs {
+		opts = append(opts, anonymous.WithLocalKeys(LocalKey))
+	}
+	return opts
+}
+
+// Run runs every case of the table through mount, in every provisioning
+// strategy, each case in a fresh Env.
 func Run(t *testing.T, mount Mount) {
-	for _, s := range []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens} {
+	for _, s := range Strategies {
 		t.Run(s.String(), func(t *testing.T) {
 			for _, c := range Cases() {
 				t.Run(c.Name, func(t *testing.T) {
 					t.Parallel()
-					env := NewEnv(t, mount, c.Emu, append([]anonymous.Option{anonymous.WithStrategy(s)}, c.Options...)...)
+					env := NewEnv(t, mount, c.Emu, append(StrategyOptions(s), c.Options...)...)
 					env.Strategy = s
 					c.Run(t, env)
 				})
@@ -251,22 +267,73 @@ func Run(t *testing.T, mount Mount) {
 	}
 }
 
+// Local reports whether the Env runs the LocalIDs strategy.
+func (e *Env) Local() bool { return e.Strategy == anonymous.LocalIDs }
+
 // ProvisionCalls is the number of Descope calls provisioning one visitor
 // takes in the Env's strategy.
 func (e *Env) ProvisionCalls() int {
-	if e.Strategy == anonymous.NativeTokens {
+	switch e.Strategy {
+	case anonymous.NativeTokens:
 		return 1
+	case anonymous.LocalIDs:
+		return 0
 	}
 	return 2
 }
 
 // ProvisionPath is the Descope path that provisioning a visitor always calls
-// in the Env's strategy.
+// in the Env's strategy ("" for LocalIDs, which calls none).
 func (e *Env) ProvisionPath() string {
-	if e.Strategy == anonymous.NativeTokens {
+	switch e.Strategy {
+	case anonymous.NativeTokens:
 		return "/v1/mgmt/auth/anonymous"
+	case anonymous.LocalIDs:
+		return ""
 	}
 	return "/v1/mgmt/user/create"
+}
+
+// IdentityCookies are the cookies provisioning writes in the Env's strategy.
+func (e *Env) IdentityCookies() []string {
+	if e.Local() {
+		return []string{"DSL"}
+	}
+	return []string{"DS", "DSR"}
+}
+
+// OutagePaths returns every path the emulator serves (the dynamic ones with
+// each suffix the SDK uses), for a test to fault them all: a full Descope
+// outage.
+func OutagePaths(emu *descopetest.Emulator) []string {
+	paths := []string{"/v2/keys/" + emu.ProjectID}
+	for _, p := range []string{
+		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
+		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
+		"/v1/auth/otp/update/email", "/v1/auth/tenant/select",
+		"/v1/mgmt/license", "/v1/mgmt/user/create", "/v1/mgmt/user/create/test", "/v1/mgmt/user/create/batch",
+		"/v1/mgmt/user", "/v1/mgmt/user/update", "/v1/mgmt/user/patch", "/v1/mgmt/user/update/tenant/add",
+		"/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/user/update/status", "/v1/mgmt/user/update/loginid",
+		"/v1/mgmt/user/update/email", "/v1/mgmt/user/update/phone", "/v2/mgmt/user/search",
+		"/v1/mgmt/user/delete", "/v1/mgmt/user/delete/batch", "/v1/mgmt/user/test/delete/all", "/v1/mgmt/user/logout",
+		"/v1/mgmt/auth/signin", "/v1/mgmt/auth/signup", "/v1/mgmt/auth/signup-in", "/v1/mgmt/auth/anonymous",
+		"/v1/mgmt/jwt/update",
+		"/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete", "/v1/mgmt/tenant",
+		"/v1/mgmt/tenant/all", "/v1/mgmt/tenant/settings", "/v1/mgmt/tenant/search",
+	} {
+		paths = append(paths, p)
+	}
+	for _, m := range []string{"email", "sms", "whatsapp", "voice"} {
+		paths = append(paths, "/v1/auth/otp/verify/"+m, "/v1/auth/otp/signup-in/"+m, "/v1/auth/otp/update/phone/"+m)
+	}
+	return paths
+}
+
+// FaultAll injects f on every path OutagePaths lists.
+func FaultAll(emu *descopetest.Emulator, f descopetest.Fault) {
+	for _, p := range OutagePaths(emu) {
+		emu.InjectFault(p, f)
+	}
 }
 
 // findCookie returns the named cookie among cs.

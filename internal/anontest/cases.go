@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,7 @@ func Cases() []Case {
 		{Name: "bearer session accepted without cookies", Run: bearer},
 		{Name: "duplicate session cookies trusted for nothing", Run: duplicateCookies},
 		{Name: "conversion keeps the user ID", Run: conversion},
+		{Name: "local ID cookie trusted only as sealed", Run: localCookies},
 	}
 }
 
@@ -45,11 +47,23 @@ func firstVisit(t *testing.T, env *Env) {
 	if n := env.Calls(); n != env.ProvisionCalls() {
 		t.Errorf("provisioning made %d Descope calls, want %d: %v", n, env.ProvisionCalls(), env.Emu.RequestLog())
 	}
-	if env.Strategy == anonymous.NativeTokens {
+	switch env.Strategy {
+	case anonymous.LocalIDs:
+		if len(me.LoginIDs) != 0 || env.Emu.UserCount() != 0 || env.Emu.TotalRequests() != 0 || !anonymous.IsLocalID(me.UserID) {
+			t.Errorf("local provisioning: ID %s, login IDs %v, %d users, log %v", me.UserID, me.LoginIDs, env.Emu.UserCount(), env.Emu.RequestLog())
+		}
+		if c := findCookie(me.SetCookie, "DS"); c != nil || findCookie(me.SetCookie, "DSR") != nil {
+			t.Errorf("local provisioning wrote Descope cookies: %v", me.SetCookie)
+		}
+		// The local cookie lives the anonymous lifetime (one year by default).
+		if c := findCookie(me.SetCookie, "DSL"); c != nil && c.MaxAge < 364*24*3600 {
+			t.Errorf("local cookie Max-Age %d, want the lifetime", c.MaxAge)
+		}
+	case anonymous.NativeTokens:
 		if len(me.LoginIDs) != 0 || env.Emu.UserCount() != 0 || env.Emu.Requests("/v1/mgmt/auth/anonymous") != 1 {
 			t.Errorf("native provisioning: login IDs %v, %d users, log %v", me.LoginIDs, env.Emu.UserCount(), env.Emu.RequestLog())
 		}
-	} else {
+	default:
 		if len(me.LoginIDs) != 1 || !anonymous.IsGeneratedLoginID(me.LoginIDs[0]) {
 			t.Errorf("login IDs %v, want one generated", me.LoginIDs)
 		}
@@ -61,7 +75,7 @@ func firstVisit(t *testing.T, env *Env) {
 			t.Errorf("provisioned user %+v: want one tenant and no password", u)
 		}
 	}
-	for _, name := range []string{"DS", "DSR"} {
+	for _, name := range env.IdentityCookies() {
 		c := findCookie(me.SetCookie, name)
 		if c == nil {
 			t.Fatalf("no %s cookie set", name)
@@ -97,6 +111,17 @@ func secondVisit(t *testing.T, env *Env) {
 func expiredSession(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
+	if env.Local() {
+		// A local ID has no session token to expire: it lives the whole
+		// anonymous lifetime, with no refresh and no call.
+		time.Sleep(shortTTL + 100*time.Millisecond)
+		env.Emu.ResetRequests()
+		me := env.Get(t, b, "/whoami")
+		if me.UserID != first.UserID || me.Refreshed || me.New || len(me.SetCookie) != 0 || env.Emu.TotalRequests() != 0 {
+			t.Fatalf("local visitor after the session TTL: %+v, first %+v, %d calls", me, first, env.Emu.TotalRequests())
+		}
+		return
+	}
 	ds := findCookie(first.SetCookie, "DS")
 	waitPast(ds.Expires)
 	env.Emu.ResetRequests()
@@ -115,6 +140,19 @@ func expiredSession(t *testing.T, env *Env) {
 func revokedRefresh(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
+	if env.Local() {
+		// A local ID has nothing to revoke at Descope: logging out clears
+		// its cookie, and the next request is a new visitor.
+		out := env.Do(t, b, http.MethodPost, "/logout", nil, nil)
+		if c := findCookie(out.SetCookie, "DSL"); out.Status != http.StatusOK || c == nil || c.MaxAge >= 0 {
+			t.Fatalf("logout of a local visitor: %+v", out)
+		}
+		me := env.Get(t, b, "/whoami")
+		if !me.New || me.UserID == "" || me.UserID == first.UserID || env.Emu.TotalRequests() != 0 {
+			t.Fatalf("after logout: %+v, first %s, %d calls", me, first.UserID, env.Emu.TotalRequests())
+		}
+		return
+	}
 	c := env.Emu.MustClient(t)
 	if err := c.Auth.LogoutWithToken(env.Cookie(b, "DSR"), nil); err != nil {
 		t.Fatalf("logout: %v", err)
@@ -129,6 +167,10 @@ func revokedRefresh(t *testing.T, env *Env) {
 func outage(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
+	if env.Local() {
+		localOutage(t, env, b, first)
+		return
+	}
 	dsr := env.Cookie(b, "DSR")
 	waitPast(findCookie(first.SetCookie, "DS").Expires)
 	env.Emu.ResetRequests()
@@ -166,6 +208,38 @@ func outage(t *testing.T, env *Env) {
 	me := env.Get(t, b, "/whoami")
 	if me.UserID != first.UserID || !me.Refreshed {
 		t.Fatalf("after outage %+v", me)
+	}
+}
+
+// localOutage: with every Descope path failing, returning and new local
+// visitors are identified as usual, with no call; only conversion, which
+// needs Descope, fails (503), and the visitor keeps its local ID.
+func localOutage(t *testing.T, env *Env, b *http.Client, first Me) {
+	FaultAll(env.Emu, descopetest.Fault{Status: 500})
+	defer env.Emu.ClearFaults()
+	me := env.Get(t, b, "/whoami")
+	if me.UserID != first.UserID || me.Degraded || me.New || len(me.SetCookie) != 0 {
+		t.Fatalf("returning local visitor during the outage: %+v", me)
+	}
+	for range 5 {
+		if n := env.Get(t, env.Browser(t), "/whoami"); !n.New || !anonymous.IsLocalID(n.UserID) {
+			t.Fatalf("new visitor during the outage: %+v", n)
+		}
+	}
+	if n := env.Emu.TotalRequests(); n != 0 || len(env.Errors()) != 0 {
+		t.Fatalf("local visitors during the outage: %d Descope calls, errors %v", n, env.Errors())
+	}
+	st := env.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": "outage@example.com"}, nil)
+	if st.Status != http.StatusServiceUnavailable || len(st.SetCookie) != 0 {
+		t.Errorf("conversion during the outage: %+v", st)
+	}
+	for _, r := range env.Emu.RequestLog() {
+		if r.Status != 500 && r.Status != 0 {
+			t.Errorf("a call escaped the outage: %+v", r)
+		}
+	}
+	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID {
+		t.Errorf("after a failed conversion: %+v", me)
 	}
 }
 
@@ -208,13 +282,21 @@ func refreshAsSession(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	dsr := env.Cookie(b, "DSR")
-	attacker := env.Browser(t)
-	env.SetCookie(attacker, "DS", dsr)
-	me := env.Get(t, attacker, "/whoami")
-	if me.UserID == first.UserID {
-		t.Errorf("refresh token accepted as session cookie: %+v", me)
+	// A local visitor's credential is its sealed cookie: it stands in for
+	// no session or refresh token either.
+	names := []string{"DS"}
+	if env.Local() {
+		dsr = env.Cookie(b, "DSL")
+		names = []string{"DS", "DSR"}
 	}
-	me = env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+	for _, name := range names {
+		attacker := env.Browser(t)
+		env.SetCookie(attacker, name, dsr)
+		if me := env.Get(t, attacker, "/whoami"); me.UserID == first.UserID {
+			t.Errorf("%s accepted as %s cookie: %+v", env.IdentityCookies(), name, me)
+		}
+	}
+	me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+dsr)
 	})
 	if me.Status != http.StatusUnauthorized {
@@ -303,6 +385,16 @@ func bearer(t *testing.T, env *Env) {
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	ds := env.Cookie(b, "DS")
+	if env.Local() {
+		// The local cookie is no bearer token; a Descope session is.
+		me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+env.Cookie(b, "DSL"))
+		})
+		if me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 {
+			t.Errorf("local cookie as bearer: %+v", me)
+		}
+		first.UserID, ds = regularSession(t, env)
+	}
 	env.Emu.ResetRequests()
 	me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+ds)
@@ -318,9 +410,10 @@ func duplicateCookies(t *testing.T, env *Env) {
 	attacker := env.Browser(t)
 	a := env.Get(t, attacker, "/whoami")
 	env.Emu.ResetRequests()
+	name := env.IdentityCookies()[0]
 	me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
-		r.Header.Add("Cookie", "DS="+env.Cookie(attacker, "DS"))
-		r.Header.Add("Cookie", "DS="+env.Cookie(victim, "DS"))
+		r.Header.Add("Cookie", name+"="+env.Cookie(attacker, name))
+		r.Header.Add("Cookie", name+"="+env.Cookie(victim, name))
 	})
 	if me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 || env.Calls() != 0 {
 		t.Errorf("duplicate cookies (%s, %s): %+v", a.UserID, v.UserID, me)
@@ -350,8 +443,109 @@ func conversion(t *testing.T, env *Env) {
 	if env.Cookie(b, "DS") == oldDS || findCookie(me.SetCookie, "DSR") == nil {
 		t.Errorf("cookies not renewed: %v", me.SetCookie)
 	}
+	if env.Local() {
+		if c := findCookie(me.SetCookie, "DSL"); c == nil || c.MaxAge >= 0 || env.Cookie(b, "DSL") != "" {
+			t.Errorf("local cookie not cleared: %v", me.SetCookie)
+		}
+	}
 	after := env.Get(t, b, "/whoami")
 	if after.UserID != me.UserID || after.Anonymous || after.New {
 		t.Errorf("after conversion: %+v", after)
 	}
+}
+
+// regularSession signs in a regular user through the management API and
+// returns its ID and session token.
+func regularSession(t *testing.T, env *Env) (string, string) {
+	t.Helper()
+	c := env.Emu.MustClient(t)
+	ctx := context.Background()
+	if _, err := c.Management.User().Create(ctx, "bearer@example.com", &descope.UserRequest{User: descope.User{Email: "bearer@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Management.JWT().SignIn(ctx, "bearer@example.com", &descope.MgmLoginOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.SessionToken.ID, info.SessionToken.JWT
+}
+
+// localCookies: a local ID cookie is trusted only exactly as sealed by a key
+// the middleware holds. In the Descope strategies (no local keys) even a
+// genuine one is ignored.
+func localCookies(t *testing.T, env *Env) {
+	other, err := anonymous.New(env.Emu.MustClient(t), anonymous.WithStrategy(anonymous.LocalIDs),
+		anonymous.WithLocalKeys([]byte("another deployment's local key, 40 bytes")), anonymous.WithCookieSecure(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := mintLocal(t, other)
+	env.Emu.ResetRequests() // the second SDK client's start-up call
+	if !env.Local() {
+		b := env.Browser(t)
+		env.SetCookie(b, "DSL", foreign)
+		if me := env.Get(t, b, "/whoami"); !me.New || anonymous.IsLocalID(me.UserID) {
+			t.Errorf("%s strategy took a local cookie: %+v", env.Strategy, me)
+		}
+		return
+	}
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	genuine := env.Cookie(b, "DSL")
+	jwt, err := env.Emu.SignToken(map[string]any{"sub": first.UserID, "iss": env.Emu.ProjectID, "drn": "DS",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(i int) string {
+		c := []byte(genuine)
+		if c[i] == 'A' {
+			c[i] = 'B'
+		} else {
+			c[i] = 'A'
+		}
+		return string(c)
+	}
+	bad := map[string]string{
+		"another key":    foreign,
+		"truncated":      genuine[:len(genuine)-1],
+		"extended":       genuine + "A",
+		"first byte":     flip(0),
+		"middle byte":    flip(len(genuine) / 2),
+		"last byte":      flip(len(genuine) - 1),
+		"empty":          "",
+		"not base64":     strings.Repeat("*", len(genuine)),
+		"a session JWT":  jwt,
+		"local ID alone": first.UserID,
+	}
+	for name, v := range bad {
+		nb := env.Browser(t)
+		env.SetCookie(nb, "DSL", v)
+		me := env.Get(t, nb, "/whoami")
+		if me.Status != http.StatusOK || !me.New || me.UserID == first.UserID || !anonymous.IsLocalID(me.UserID) {
+			t.Errorf("%s: %+v, want a fresh local ID (first %s)", name, me, first.UserID)
+		}
+	}
+	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID || me.New {
+		t.Errorf("genuine cookie after the forgeries: %+v", me)
+	}
+	if n := env.Emu.TotalRequests(); n != 0 {
+		t.Errorf("local cookies cost %d Descope calls: %v", n, env.Emu.RequestLog())
+	}
+}
+
+// mintLocal provisions a local visitor through m and returns its cookie.
+func mintLocal(t *testing.T, m *anonymous.Middleware) string {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("User-Agent", BrowserUA)
+	w := httptest.NewRecorder()
+	m.Handler(http.NotFoundHandler()).ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "DSL" {
+			return c.Value
+		}
+	}
+	t.Fatalf("no local cookie minted: %v", w.Result().Header)
+	return ""
 }
