@@ -2,15 +2,14 @@ package anonymous
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"net/http"
 	"strings"
 	"sync"
@@ -23,13 +22,13 @@ import (
 // carried in a cookie of its own (DSL by default) that the application's keys
 // seal: no call to Descope, no user record, no JWT. The cookie is
 //
-//	base64url(version | key ID | local ID | expiry | HMAC-SHA256)
+//	base64url(version | key ID | AES-256-GCM(local ID | expiry))
 //
-// where the MAC covers the cookie's name and every byte before it, under a
-// key derived from the application's secret. Nothing is stored or cached per
-// visitor: every replica holding the same keys opens every cookie. A local
-// visitor turns into a Descope user only by conversion (a one-time code, as
-// with native tokens) or by PromoteTo.
+// with a random nonce, and the cookie's name, the version and the key ID as
+// additional data, under a key derived from the application's secret. Nothing
+// is stored or cached per visitor: every replica holding the same keys opens
+// every cookie. A local visitor turns into a Descope user only by conversion
+// (a one-time code, as with native tokens) or by PromoteTo.
 
 // LocalIDPrefix starts every ID the LocalIDs strategy makes, so that a local
 // ID is never mistaken for a Descope user ID.
@@ -111,15 +110,15 @@ func (c *config) validateLocal() error {
 	return nil
 }
 
-// The sealed cookie's layout, in bytes.
+// The sealed cookie's layout, in bytes: a header (version, key ID) in the
+// clear, then the nonce, the sealed local ID and expiry, and the tag.
 const (
-	localVersion = 1
-	localKIDLen  = 4
-	localIDLen   = 16
-	localIDOff   = 1 + localKIDLen
-	localExpOff  = localIDOff + localIDLen
-	localMACOff  = localExpOff + 8
-	localRawLen  = localMACOff + sha256.Size
+	localVersion  = 1
+	localKIDLen   = 4
+	localHeadLen  = 1 + localKIDLen
+	localIDLen    = 16
+	localPlainLen = localIDLen + 8
+	localRawLen   = localHeadLen + 12 + localPlainLen + 16
 )
 
 // localEnc encodes the cookie. Strict: an encoding with stray trailing bits
@@ -132,45 +131,52 @@ var localCookieLen = localEnc.EncodedLen(localRawLen)
 // HKDF labels: keys derived for this use only, whatever else the
 // application's secret serves.
 const (
-	localMACLabel = "github.com/descope-contrib/anonymous local ID cookie v1: MAC key"
+	localKeyLabel = "github.com/descope-contrib/anonymous local ID cookie v1: AES-256-GCM key"
 	localKIDLabel = "github.com/descope-contrib/anonymous local ID cookie v1: key ID"
 )
 
 // localSealer seals and opens local ID cookies. It is safe for concurrent
-// use; the MAC states are pooled, so opening a cookie allocates nothing.
+// use: the AEADs hold no state between calls, and the working buffers are
+// pooled, so opening a cookie allocates nothing.
 type localSealer struct {
 	name    string
-	aad     []byte // the cookie name and a zero byte, MACed before the value
-	macKeys [][]byte
+	aeads   []cipher.AEAD // random-nonce AES-256-GCM, one per key
 	kids    [][localKIDLen]byte
 	scratch sync.Pool // *localScratch
 }
 
-// localScratch is one goroutine's working space: an HMAC per key, and the
-// decoded cookie.
+// localScratch is one call's working space.
 type localScratch struct {
-	macs []hash.Hash
-	raw  [localRawLen]byte
-	sum  [sha256.Size]byte
+	raw   [localRawLen]byte
+	plain [localPlainLen]byte
+	aad   []byte // name, 0, header
 }
 
-// newLocalSealer derives the MAC keys and key IDs; it returns nil when no
+// newLocalSealer derives the AES keys and key IDs; it returns nil when no
 // keys are configured.
 func newLocalSealer(keys [][]byte, name string) (*localSealer, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	l := &localSealer{name: name, aad: append([]byte(name), 0)}
+	l := &localSealer{name: name}
 	for _, k := range keys {
-		mk, err := hkdf.Key(sha256.New, k, nil, localMACLabel, sha256.Size)
+		ak, err := hkdf.Key(sha256.New, k, nil, localKeyLabel, 32)
 		if err != nil {
-			return nil, fmt.Errorf("anonymous: derive local MAC key: %w", err)
+			return nil, fmt.Errorf("anonymous: derive local key: %w", err)
 		}
 		kid, err := hkdf.Key(sha256.New, k, nil, localKIDLabel, localKIDLen)
 		if err != nil {
 			return nil, fmt.Errorf("anonymous: derive local key ID: %w", err)
 		}
-		l.macKeys = append(l.macKeys, mk)
+		block, err := aes.NewCipher(ak)
+		if err != nil {
+			return nil, fmt.Errorf("anonymous: local key: %w", err)
+		}
+		aead, err := cipher.NewGCMWithRandomNonce(block)
+		if err != nil {
+			return nil, fmt.Errorf("anonymous: local key: %w", err)
+		}
+		l.aeads = append(l.aeads, aead)
 		l.kids = append(l.kids, [localKIDLen]byte(kid))
 	}
 	return l, nil
@@ -180,20 +186,16 @@ func (l *localSealer) get() *localScratch {
 	if s, ok := l.scratch.Get().(*localScratch); ok {
 		return s
 	}
-	s := &localScratch{macs: make([]hash.Hash, len(l.macKeys))}
-	for i, k := range l.macKeys {
-		s.macs[i] = hmac.New(sha256.New, k)
-	}
+	s := &localScratch{aad: make([]byte, len(l.name)+1+localHeadLen)}
+	copy(s.aad, l.name)
 	return s
 }
 
-// mac computes the MAC of s.raw[:localMACOff] under key i into s.sum.
-func (l *localSealer) mac(s *localScratch, i int) []byte {
-	h := s.macs[i]
-	h.Reset()
-	h.Write(l.aad)
-	h.Write(s.raw[:localMACOff])
-	return h.Sum(s.sum[:0])
+// header sets the additional data for the header in s.raw: the cookie name,
+// so that a value moved to another cookie does not open, and the header.
+func (l *localSealer) header(s *localScratch) []byte {
+	copy(s.aad[len(l.name)+1:], s.raw[:localHeadLen])
+	return s.aad
 }
 
 // seal returns the cookie value for id, expiring at exp (unix seconds),
@@ -202,16 +204,16 @@ func (l *localSealer) seal(id [localIDLen]byte, exp int64) string {
 	s := l.get()
 	defer l.scratch.Put(s)
 	s.raw[0] = localVersion
-	copy(s.raw[1:localIDOff], l.kids[0][:])
-	copy(s.raw[localIDOff:localExpOff], id[:])
-	binary.BigEndian.PutUint64(s.raw[localExpOff:localMACOff], uint64(exp))
-	copy(s.raw[localMACOff:], l.mac(s, 0))
+	copy(s.raw[1:localHeadLen], l.kids[0][:])
+	copy(s.plain[:localIDLen], id[:])
+	binary.BigEndian.PutUint64(s.plain[localIDLen:], uint64(exp))
+	l.aeads[0].Seal(s.raw[:localHeadLen], nil, s.plain[:], l.header(s))
 	return localEnc.EncodeToString(s.raw[:])
 }
 
-// open checks a cookie value: its length and encoding, its version, a MAC
-// under one of the keys, and an expiry after now (unix seconds). key is the
-// index of the key that opened it.
+// open checks a cookie value: its length and encoding, its version, the
+// seal of one of the keys, and an expiry after now (unix seconds). key is
+// the index of the key that opened it.
 func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64, key int, ok bool) {
 	if len(v) != localCookieLen {
 		return id, 0, 0, false
@@ -223,7 +225,10 @@ func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64,
 	}
 	key = -1
 	for i := range l.kids {
-		if [localKIDLen]byte(s.raw[1:localIDOff]) == l.kids[i] && hmac.Equal(l.mac(s, i), s.raw[localMACOff:]) {
+		if [localKIDLen]byte(s.raw[1:localHeadLen]) != l.kids[i] {
+			continue
+		}
+		if _, err := l.aeads[i].Open(s.plain[:0], nil, s.raw[localHeadLen:], l.header(s)); err == nil {
 			key = i
 			break
 		}
@@ -231,22 +236,18 @@ func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64,
 	if key < 0 {
 		return id, 0, 0, false
 	}
-	exp = int64(binary.BigEndian.Uint64(s.raw[localExpOff:localMACOff]))
+	exp = int64(binary.BigEndian.Uint64(s.plain[localIDLen:]))
 	if exp <= now {
 		return id, 0, 0, false
 	}
-	copy(id[:], s.raw[localIDOff:localExpOff])
+	copy(id[:], s.plain[:localIDLen])
 	return id, exp, key, true
 }
 
-// decodeLocal decodes the cookie value v into dst without converting v to a
-// byte slice on the heap.
+// decodeLocal decodes the cookie value v into dst (the conversion of v to
+// a byte slice copies nothing: Decode keeps no reference to it).
 func decodeLocal(dst []byte, v string) (int, error) {
-	var src [128]byte
-	if len(v) > len(src) {
-		return 0, base64.CorruptInputError(len(src))
-	}
-	return localEnc.Decode(dst, src[:copy(src[:], v)])
+	return localEnc.Decode(dst, []byte(v))
 }
 
 // newLocalID returns the 16 bytes of a fresh local ID: a random (version 4)
@@ -259,39 +260,93 @@ func newLocalID() ([localIDLen]byte, error) {
 // localIDString spells a local ID: LocalIDPrefix and the UUID, in one
 // allocation.
 func localIDString(id [localIDLen]byte) string {
+	const digits = "0123456789abcdef"
 	var b [len(LocalIDPrefix) + 36]byte
 	copy(b[:], LocalIDPrefix)
-	p := b[len(LocalIDPrefix):]
-	hex.Encode(p[0:8], id[0:4])
-	p[8] = '-'
-	hex.Encode(p[9:13], id[4:6])
-	p[13] = '-'
-	hex.Encode(p[14:18], id[6:8])
-	p[18] = '-'
-	hex.Encode(p[19:23], id[8:10])
-	p[23] = '-'
-	hex.Encode(p[24:36], id[10:16])
+	j := len(LocalIDPrefix)
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = digits[c>>4], digits[c&0x0f]
+		j += 2
+	}
 	return string(b[:])
 }
 
 // identifyVisitor identifies a request by its Descope session, as identify
-// does, and, when it has none, by its local ID cookie.
+// does, and, when it has none, by its local ID cookie. A request with neither
+// a bearer token nor a Descope cookie (a local visitor's) reads its cookies
+// in one pass and goes straight to the local cookie.
 func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
+	if m.local == nil {
+		return m.identify(w, r)
+	}
+	if !m.cfg.acceptBearer || len(r.Header["Authorization"]) == 0 {
+		ds, dsr, dsl, dup := m.visitorCookies(r)
+		if !dup && ds == "" && dsr == "" {
+			return m.identifyLocal(w, r, dsl)
+		}
+	}
 	u, out, err := m.identify(w, r)
-	if out != noSession || m.local == nil {
+	if out != noSession {
 		return u, out, err
 	}
-	return m.identifyLocal(w, r)
-}
-
-// identifyLocal identifies a local visitor by its cookie. A cookie that does
-// not open (tampered, truncated, expired, sealed by a key no longer held)
-// is ignored: the visitor may be given a fresh local ID.
-func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
-	v, dup := cookieValue(r, m.local.name)
+	dsl, dup := cookieValue(r, m.local.name)
 	if dup {
 		return nil, refused, ErrDuplicateCookie
 	}
+	return m.identifyLocal(w, r, dsl)
+}
+
+// visitorCookies returns the session, refresh and local ID cookies of r, as
+// cookieValue does, in one pass; dup is true when one of them has two
+// different values.
+func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup bool) {
+	names := [3]string{m.cfg.sessionCookie, m.cfg.refreshCookie, m.local.name}
+	var vals [3]string
+	var found [3]bool
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			if i := strings.IndexByte(line, ';'); i >= 0 {
+				part, line = line[:i], line[i+1:]
+			} else {
+				part, line = line, ""
+			}
+			part = strings.TrimSpace(part)
+			eq := strings.IndexByte(part, '=')
+			if eq < 0 {
+				continue
+			}
+			k := -1
+			for i, n := range names {
+				if part[:eq] == n {
+					k = i
+					break
+				}
+			}
+			if k < 0 {
+				continue
+			}
+			v := part[eq+1:]
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if found[k] && v != vals[k] {
+				return "", "", "", true
+			}
+			vals[k], found[k] = v, true
+		}
+	}
+	return vals[0], vals[1], vals[2], false
+}
+
+// identifyLocal identifies a local visitor by the value v of its cookie. A
+// cookie that does not open (tampered, truncated, expired, sealed by a key no
+// longer held) is ignored: the visitor may be given a fresh local ID.
+func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request, v string) (*User, outcome, error) {
 	if v == "" {
 		return nil, noSession, nil
 	}
