@@ -23,7 +23,7 @@ staticcheck:
 
 # Each fuzz target briefly (FUZZTIME=2m for a longer run by hand).
 fuzz:
-	@set -e; for f in FuzzCookies FuzzToken FuzzConvertBody; do \
+	@set -e; for f in FuzzCookies FuzzToken FuzzConvertBody FuzzLocalCookie; do \
 		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s . ; \
 	done
 
