@@ -306,8 +306,7 @@ func (e *Env) IdentityCookies() []string {
 // each suffix the SDK uses), for a test to fault them all: a full Descope
 // outage.
 func OutagePaths(emu *descopetest.Emulator) []string {
-	paths := []string{"/v2/keys/" + emu.ProjectID}
-	for _, p := range []string{
+	paths := []string{"/v2/keys/" + emu.ProjectID,
 		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
 		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
 		"/v1/auth/otp/update/email", "/v1/auth/tenant/select",
@@ -320,8 +319,6 @@ func OutagePaths(emu *descopetest.Emulator) []string {
 		"/v1/mgmt/jwt/update",
 		"/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete", "/v1/mgmt/tenant",
 		"/v1/mgmt/tenant/all", "/v1/mgmt/tenant/settings", "/v1/mgmt/tenant/search",
-	} {
-		paths = append(paths, p)
 	}
 	for _, m := range []string{"email", "sms", "whatsapp", "voice"} {
 		paths = append(paths, "/v1/auth/otp/verify/"+m, "/v1/auth/otp/signup-in/"+m, "/v1/auth/otp/update/phone/"+m)
