@@ -59,8 +59,8 @@ type site struct {
 // embedded emulator) the dev outbox, behind the anonymous middleware, behind
 // cross-origin protection so no other site can post to the API with the
 // visitor's cookies.
-func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, logger *slog.Logger) http.Handler {
-	s := &site{anon: anon, emu: emu, notes: newNoteStore(), logger: logger}
+func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, notes *noteStore, logger *slog.Logger) http.Handler {
+	s := &site{anon: anon, emu: emu, notes: notes, logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/me", s.me)

@@ -17,10 +17,19 @@
 //	-addr         listen address (ADDR, default 127.0.0.1:8080; port 0 picks a free one)
 //	-session-ttl  anonymous session token lifetime (ANON_SESSION_TTL, default 10m)
 //	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
+//	-strategy     how new visitors get an identity: user-backed, native or local
+//	              (ANON_STRATEGY, default user-backed)
+//
+// With -strategy local, the local ID cookie is sealed by ANON_LOCAL_KEY (at
+// least 32 bytes, hex or base64; read only from the environment). Against
+// the embedded emulator a random key is made at start when it is unset.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +72,8 @@ type config struct {
 	projectID     string // empty: run the embedded emulator
 	managementKey string
 	baseURL       string
+	strategy      anonymous.Strategy
+	localKey      []byte // the key of -strategy local; nil: a random one (emulator only)
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -85,17 +96,54 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
+	strategy := getenv("ANON_STRATEGY")
+	if strategy == "" {
+		strategy = anonymous.UserBacked.String()
+	}
+	if s := getenv("ANON_LOCAL_KEY"); s != "" {
+		if cfg.localKey, err = decodeKey(s); err != nil {
+			return cfg, fmt.Errorf("ANON_LOCAL_KEY: %w", err)
+		}
+	}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
+	fs.StringVar(&strategy, "strategy", strategy, "how new visitors get an identity: user-backed, native or local (env ANON_STRATEGY)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	if cfg.strategy, err = parseStrategy(strategy); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// parseStrategy reads a strategy by its String name.
+func parseStrategy(s string) (anonymous.Strategy, error) {
+	for _, st := range []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs} {
+		if s == st.String() {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown strategy %q: use user-backed, native or local", s)
+}
+
+// decodeKey reads a key written in hex or in base64 (standard or URL
+// alphabet, padded or not).
+func decodeKey(s string) ([]byte, error) {
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("neither hex nor base64")
 }
 
 func envDuration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
@@ -187,10 +235,18 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	notes := newNoteStore()
 	opts := []anonymous.Option{
 		anonymous.WithSessionTTL(cfg.sessionTTL),
 		anonymous.WithLifetime(cfg.lifetime),
 		anonymous.WithLogger(logger),
+		anonymous.WithStrategy(cfg.strategy),
+		// Native and local visitors change ID when they convert (and when
+		// promoted): their notes follow them.
+		anonymous.WithOnConvert(func(_ context.Context, anonymousID string, u *anonymous.User) error {
+			notes.move(anonymousID, u.ID)
+			return nil
+		}),
 		// Logging out and reading the dev outbox need no identity: do not
 		// create one for them.
 		anonymous.WithSkipProvision(func(r *http.Request) bool {
@@ -201,6 +257,18 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		// The embedded emulator accepts lifetimes in seconds, under Descope's
 		// 3-minute minimum.
 		opts = append(opts, anonymous.WithEmulatorLifetimes())
+	}
+	if key := cfg.localKey; key != nil || cfg.strategy == anonymous.LocalIDs {
+		if key == nil {
+			if a.Emulator == nil {
+				a.Close()
+				return nil, errors.New("-strategy local needs ANON_LOCAL_KEY (32 random bytes or more, hex or base64), the same on every replica")
+			}
+			key = make([]byte, 32)
+			_, _ = rand.Read(key)
+			logger.Warn("no ANON_LOCAL_KEY: local ID cookies are sealed by a random key and will not survive a restart")
+		}
+		opts = append(opts, anonymous.WithLocalKeys(key))
 	}
 	if isLoopback(cfg.addr) {
 		// This server speaks plain http, and a browser drops Secure cookies
@@ -222,7 +290,8 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, logger)
+	a.Handler = newHandler(anon, a.Emulator, notes, logger)
+	logger.Info("anonymous middleware ready", "strategy", cfg.strategy)
 	return a, nil
 }
 

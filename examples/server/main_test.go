@@ -14,13 +14,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/descope-contrib/anonymous"
 )
 
 // testServer builds the application on the embedded emulator and serves it.
 func testServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	a, err := build(context.Background(), config{addr: "127.0.0.1:0", sessionTTL: 10 * time.Minute, lifetime: 24 * time.Hour},
-		slog.New(slog.DiscardHandler))
+	return testServerWith(t, config{})
+}
+
+// testServerWith is testServer with cfg's strategy and local key.
+func testServerWith(t *testing.T, cfg config) *httptest.Server {
+	t.Helper()
+	cfg.addr, cfg.sessionTTL, cfg.lifetime = "127.0.0.1:0", 10*time.Minute, 24*time.Hour
+	a, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,5 +281,100 @@ func TestIsLoopback(t *testing.T) {
 		if got := isLoopback(addr); got != want {
 			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// With -strategy local, a visitor gets a local ID and no Descope cookie;
+// converting moves its notes to the Descope user it becomes.
+func TestLocalStrategy(t *testing.T) {
+	srv := testServerWith(t, config{strategy: anonymous.LocalIDs})
+	b := newBrowser(t, srv)
+	res := b.do(http.MethodGet, "/", nil, nil)
+	b.want(res, http.StatusOK)
+	names := map[string]bool{}
+	for _, c := range res.Cookies() {
+		names[c.Name] = true
+	}
+	if !names["DSL"] || names["DS"] || names["DSR"] {
+		t.Fatalf("cookies of a local visitor: %v", res.Cookies())
+	}
+	var me meResponse
+	b.want(b.do(http.MethodGet, "/api/me", nil, &me), http.StatusOK)
+	if !anonymous.IsLocalID(me.UserID) || !me.Anonymous {
+		t.Fatalf("me = %+v, want a local visitor", me)
+	}
+	b.want(b.do(http.MethodPost, "/api/notes", map[string]string{"text": "keep me"}, nil), http.StatusCreated)
+	const email = "local@example.com"
+	b.want(b.do(http.MethodPost, "/api/convert/start", map[string]string{"email": email}, nil), http.StatusOK)
+	var otp struct {
+		Code string `json:"code"`
+	}
+	b.want(b.do(http.MethodGet, "/dev/otp?address="+email, nil, &otp), http.StatusOK)
+	var converted meResponse
+	b.want(b.do(http.MethodPost, "/api/convert/verify", map[string]string{"email": email, "code": otp.Code}, &converted), http.StatusOK)
+	if converted.UserID == me.UserID || anonymous.IsLocalID(converted.UserID) || converted.Anonymous {
+		t.Fatalf("converted = %+v", converted)
+	}
+	var notes notesResponse
+	b.want(b.do(http.MethodGet, "/api/notes", nil, &notes), http.StatusOK)
+	if len(notes.Notes) != 1 || notes.Notes[0].Text != "keep me" {
+		t.Errorf("notes after conversion: %+v", notes.Notes)
+	}
+}
+
+func TestStrategyConfig(t *testing.T) {
+	key := strings.Repeat("ab", 32)
+	env := map[string]string{"ANON_STRATEGY": "local", "ANON_LOCAL_KEY": key}
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] })
+	if err != nil || cfg.strategy != anonymous.LocalIDs || len(cfg.localKey) != 32 {
+		t.Fatalf("from the environment: %+v, %v", cfg, err)
+	}
+	cfg, err = parseConfig([]string{"-strategy", "native"}, func(k string) string { return env[k] })
+	if err != nil || cfg.strategy != anonymous.NativeTokens {
+		t.Errorf("flag over the environment: %+v, %v", cfg, err)
+	}
+	cfg, err = parseConfig(nil, func(k string) string {
+		return map[string]string{"ANON_LOCAL_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}[k]
+	})
+	if err != nil || cfg.strategy != anonymous.UserBacked || string(cfg.localKey) != "0123456789abcdef0123456789abcdef" {
+		t.Errorf("base64 key, default strategy: %+v, %v", cfg, err)
+	}
+	for name, e := range map[string]map[string]string{
+		"unknown strategy": {"ANON_STRATEGY": "magic"},
+		"key not encoded":  {"ANON_LOCAL_KEY": "not a key!"},
+	} {
+		if _, err := parseConfig(nil, func(k string) string { return e[k] }); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if _, err := build(context.Background(), config{addr: "127.0.0.1:0", sessionTTL: time.Minute, lifetime: time.Hour,
+		strategy: anonymous.LocalIDs, localKey: []byte("short")}, logger); err == nil {
+		t.Error("a short local key was accepted")
+	}
+	if _, err := build(context.Background(), config{addr: "127.0.0.1:0", sessionTTL: 3 * time.Minute, lifetime: time.Hour,
+		strategy: anonymous.LocalIDs, projectID: "P1", managementKey: "K1", baseURL: "http://127.0.0.1:1"}, logger); err == nil ||
+		!strings.Contains(err.Error(), "ANON_LOCAL_KEY") {
+		t.Errorf("real Descope without a local key: %v", err)
+	}
+}
+
+func TestNoteMove(t *testing.T) {
+	s := newNoteStore()
+	for range maxNotesPerUser {
+		_, _ = s.add("local-1", "a")
+	}
+	_, _ = s.add("U1", "b")
+	s.move("local-1", "U1")
+	if got := s.list("U1"); len(got) != maxNotesPerUser || got[len(got)-1].Text != "a" {
+		t.Errorf("after move: %d notes", len(got))
+	}
+	if got := s.list("local-1"); len(got) != 0 {
+		t.Errorf("notes left behind: %v", got)
+	}
+	s.move("nobody", "U1")
+	s.move("U1", "U1")
+	if got := s.list("U1"); len(got) != maxNotesPerUser {
+		t.Errorf("after idle moves: %d notes", len(got))
 	}
 }

@@ -30,8 +30,9 @@ type note struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// noteStore keeps notes in memory under the Descope user ID: the ID an
-// anonymous user keeps when it converts, so its notes need no migration.
+// noteStore keeps notes in memory under the user ID. A user-backed anonymous
+// user keeps its ID when it converts, so its notes need no migration; a
+// native or local visitor gets a new ID, and move carries its notes over.
 type noteStore struct {
 	mu     sync.Mutex
 	byUser map[string][]note
@@ -76,4 +77,24 @@ func (s *noteStore) drop(userID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byUser, userID)
+}
+
+// move gives the notes of from to to (after those to already has), within
+// the per-user bound.
+func (s *noteStore) move(from, to string) {
+	if from == to {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	notes, ok := s.byUser[from]
+	if !ok {
+		return
+	}
+	delete(s.byUser, from)
+	merged := append(s.byUser[to], notes...)
+	if len(merged) > maxNotesPerUser {
+		merged = merged[len(merged)-maxNotesPerUser:]
+	}
+	s.byUser[to] = merged
 }
