@@ -121,12 +121,9 @@ const (
 	localRawLen   = localHeadLen + 12 + localPlainLen + 16
 )
 
-// localEnc encodes the cookie. Strict: an encoding with stray trailing bits
-// is refused, so one sealed value has exactly one accepted spelling.
-var localEnc = base64.RawURLEncoding.Strict()
-
-// localCookieLen is the length of every sealed cookie value.
-var localCookieLen = localEnc.EncodedLen(localRawLen)
+// localCookieLen is the length of every sealed cookie value: its base64url
+// spelling, unpadded.
+const localCookieLen = localRawLen / 3 * 4
 
 // HKDF labels: keys derived for this use only, whatever else the
 // application's secret serves.
@@ -208,7 +205,7 @@ func (l *localSealer) seal(id [localIDLen]byte, exp int64) string {
 	copy(s.plain[:localIDLen], id[:])
 	binary.BigEndian.PutUint64(s.plain[localIDLen:], uint64(exp))
 	l.aeads[0].Seal(s.raw[:localHeadLen], nil, s.plain[:], l.header(s))
-	return localEnc.EncodeToString(s.raw[:])
+	return base64.RawURLEncoding.EncodeToString(s.raw[:])
 }
 
 // open checks a cookie value: its length and encoding, its version, the
@@ -220,7 +217,7 @@ func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64,
 	}
 	s := l.get()
 	defer l.scratch.Put(s)
-	if n, err := decodeLocal(s.raw[:], v); err != nil || n != localRawLen || s.raw[0] != localVersion {
+	if !decodeLocal(&s.raw, v) || s.raw[0] != localVersion {
 		return id, 0, 0, false
 	}
 	key = -1
@@ -244,10 +241,41 @@ func (l *localSealer) open(v string, now int64) (id [localIDLen]byte, exp int64,
 	return id, exp, key, true
 }
 
-// decodeLocal decodes the cookie value v into dst (the conversion of v to
-// a byte slice copies nothing: Decode keeps no reference to it).
-func decodeLocal(dst []byte, v string) (int, error) {
-	return localEnc.Decode(dst, []byte(v))
+// localDecode maps a base64url character to its 6 bits, and every other
+// byte to 0xff.
+var localDecode = func() (m [256]byte) {
+	for i := range m {
+		m[i] = 0xff
+	}
+	for i, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		m[c] = byte(i)
+	}
+	return m
+}()
+
+// The sealed cookie is a whole number of 3-byte groups, so its base64 has
+// no padding and no partial last group: each 4 characters spell 3 bytes,
+// and every string of localCookieLen base64url characters is the unique
+// spelling of one value.
+var _ [0]struct{} = [localRawLen % 3]struct{}{}
+
+// decodeLocal decodes the cookie value v, of length localCookieLen, into
+// dst. It reports false for any character outside the base64url alphabet.
+// It is base64.RawURLEncoding.Strict's decoding of such a value, without its
+// general cases (newlines, padding, a partial last group).
+func decodeLocal(dst *[localRawLen]byte, v string) bool {
+	if len(v) != localCookieLen {
+		return false
+	}
+	for i, j := 0, 0; j < localRawLen; i, j = i+4, j+3 {
+		a, b, c, d := localDecode[v[i]], localDecode[v[i+1]], localDecode[v[i+2]], localDecode[v[i+3]]
+		if (a|b|c|d)&0xc0 != 0 {
+			return false
+		}
+		n := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		dst[j], dst[j+1], dst[j+2] = byte(n>>16), byte(n>>8), byte(n)
+	}
+	return true
 }
 
 // newLocalID returns the 16 bytes of a fresh local ID: a random (version 4)
@@ -304,9 +332,7 @@ func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*U
 // cookieValue does, in one pass; dup is true when one of them has two
 // different values.
 func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup bool) {
-	names := [3]string{m.cfg.sessionCookie, m.cfg.refreshCookie, m.local.name}
-	var vals [3]string
-	var found [3]bool
+	var seen [3]bool
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
 			var part string
@@ -320,27 +346,29 @@ func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup b
 			if eq < 0 {
 				continue
 			}
-			k := -1
-			for i, n := range names {
-				if part[:eq] == n {
-					k = i
-					break
-				}
-			}
-			if k < 0 {
+			var slot *string
+			var k int
+			switch part[:eq] {
+			case m.cfg.sessionCookie:
+				slot, k = &ds, 0
+			case m.cfg.refreshCookie:
+				slot, k = &dsr, 1
+			case m.local.name:
+				slot, k = &dsl, 2
+			default:
 				continue
 			}
 			v := part[eq+1:]
 			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1]
 			}
-			if found[k] && v != vals[k] {
+			if seen[k] && v != *slot {
 				return "", "", "", true
 			}
-			vals[k], found[k] = v, true
+			*slot, seen[k] = v, true
 		}
 	}
-	return vals[0], vals[1], vals[2], false
+	return ds, dsr, dsl, false
 }
 
 // identifyLocal identifies a local visitor by the value v of its cookie. A
