@@ -117,8 +117,8 @@ func WithTenantID(id string) Option {
 }
 
 // WithLifetime sets how long an anonymous identity lives without conversion:
-// the refresh-token lifetime of the anonymous tenant, and the age past which
-// Cull deletes an anonymous user. Whole minutes (Descope's smallest unit),
+// the refresh-token lifetime of the anonymous tenant, the age past which
+// Cull deletes an anonymous user, and the life of a local ID cookie. Whole minutes (Descope's smallest unit),
 // except against the emulator's seconds mode. Defaults to one year.
 func WithLifetime(d time.Duration) Option {
 	return func(c *config) error { c.lifetime = d; return nil }

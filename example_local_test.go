@@ -1,0 +1,66 @@
+package anonymous_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// Visitors on local IDs: no call to Descope until a visitor converts (or is
+// promoted), when the OnConvert hook moves its data to the Descope user ID.
+// In production the key comes from your secrets, the same on every replica.
+func ExampleWithLocalKeys() {
+	emu := descopetest.New()
+	defer emu.Close()
+	c, err := emu.Client()
+	if err != nil {
+		log.Fatal(err)
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	anon, err := anonymous.New(c, anonymous.WithCookieSecure(false),
+		anonymous.WithStrategy(anonymous.LocalIDs),
+		anonymous.WithLocalKeys(key),
+		anonymous.WithOnConvert(func(_ context.Context, localID string, u *anonymous.User) error {
+			// Move the visitor's data from localID to u.ID.
+			return nil
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _ := anonymous.FromContext(r.Context())
+		fmt.Fprintf(w, "local=%v new=%v token=%v", strings.HasPrefix(u.ID, anonymous.LocalIDPrefix), u.New, u.Token != nil)
+	})
+	srv := httptest.NewServer(anon.Handler(app))
+	defer srv.Close()
+	emu.ResetRequests()
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		req.Header.Set("User-Agent", "Mozilla/5.0")
+		res, err := browser.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Println(string(body))
+	}
+	fmt.Println("calls to Descope:", emu.TotalRequests())
+	// Output:
+	// local=true new=true token=false
+	// local=true new=false token=false
+	// calls to Descope: 0
+}
