@@ -791,3 +791,41 @@ func BenchmarkLocalHotPath(b *testing.B) {
 		b.Fatalf("local visitor not identified: %+v, %d calls", sink, emu.TotalRequests())
 	}
 }
+
+// BenchmarkLocalVsSession interleaves bursts of 100 requests of the two hot
+// paths, a returning local visitor's and a verified session's (as in
+// BenchmarkHotPath), so that load from other processes hits both alike, and
+// reports the fastest and the median burst of each, per request.
+func BenchmarkLocalVsSession(b *testing.B) {
+	_, sm, sr := benchWorld(b)
+	emu := descopetest.New()
+	b.Cleanup(emu.Close)
+	lm, lh := localMW(b, emu)
+	_, dsl := mintVisitor(b, lh, "192.0.2.1:1")
+	lr := sr.Clone(context.Background())
+	lr.Header.Set("Cookie", "theme=dark; DSL="+dsl+"; _ga=GA1.2.3")
+	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
+	hs, hl := sm.Handler(app), lm.Handler(app)
+	w := &nopWriter{h: http.Header{}}
+	const burst = 100
+	run := func(h http.Handler, r *http.Request) float64 {
+		start := time.Now()
+		for range burst {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		}
+		return float64(time.Since(start).Nanoseconds()) / burst
+	}
+	var session, local []float64
+	b.ReportAllocs()
+	for b.Loop() {
+		session = append(session, run(hs, sr))
+		local = append(local, run(hl, lr))
+	}
+	slices.Sort(session)
+	slices.Sort(local)
+	b.ReportMetric(session[0], "session-min-ns/req")
+	b.ReportMetric(local[0], "local-min-ns/req")
+	b.ReportMetric(session[len(session)/2], "session-p50-ns/req")
+	b.ReportMetric(local[len(local)/2], "local-p50-ns/req")
+}
