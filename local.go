@@ -296,6 +296,12 @@ func (m *Middleware) promoteLocal(w http.ResponseWriter, r *http.Request, u *Use
 	if err := m.localProof(r, u); err != nil {
 		return nil, err
 	}
+	// A double submit gets ErrConversionInProgress, not a second identity.
+	unlock, err := m.lockConversion(r.Context(), u.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	hold := &headerBuffer{h: http.Header{}}
 	nu, err := m.provisionAs(hold, r, target)
 	if err != nil {

@@ -645,6 +645,41 @@ func TestLocalPromoteHookFailure(t *testing.T) {
 	}
 }
 
+// Promotions of one local visitor while another is under way get a clear
+// 409, never a 500 or a second identity made for one answer; one that comes
+// after the first has finished (its cookie still names the local ID) is a
+// promotion of its own.
+func TestLocalPromoteDoubleSubmit(t *testing.T) {
+	env := localEnv(t, localApp)
+	b, _ := visitor(t, env)
+	dsl := env.Cookie(b, "DSL")
+	env.Emu.ResetRequests()
+	const n = 8
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = env.Do(t, env.Browser(t), http.MethodGet, "/promote", nil, func(r *http.Request) {
+				r.Header.Set("Cookie", "DSL="+dsl)
+			}).Status
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusConflict:
+		default:
+			t.Errorf("status %d among %v", s, statuses)
+		}
+	}
+	if ok < 1 || env.Emu.Requests("/v1/mgmt/user/create") != ok || len(env.Converted()) != ok {
+		t.Errorf("statuses %v: %d users created, %d hook calls", statuses, env.Emu.Requests("/v1/mgmt/user/create"), len(env.Converted()))
+	}
+}
+
 // A Descope outage from start-up: New resolves nothing and Init is never
 // called, every Descope path fails, and still new visitors get an identity
 // and returning ones keep theirs, at once.
