@@ -267,7 +267,9 @@ func (m *Middleware) localProof(r *http.Request, u *User) error {
 // refresh token revoked) and no cookie is written. On success the new
 // identity's cookies replace the old ones (a local visitor's cookie is
 // cleared). A visitor already at or above target is returned as is: nothing
-// is ever demoted. Promote(w, r) is PromoteTo(w, r, UserBacked).
+// is ever demoted. A second promotion of a local visitor while one is under
+// way gets ErrConversionInProgress. Promote(w, r) is PromoteTo(w, r,
+// UserBacked).
 func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
 	switch target {
 	case UserBacked:
