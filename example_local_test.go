@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"strings"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
@@ -39,7 +38,7 @@ func ExampleWithLocalKeys() {
 	}
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := anonymous.FromContext(r.Context())
-		fmt.Fprintf(w, "local=%v new=%v token=%v", strings.HasPrefix(u.ID, anonymous.LocalIDPrefix), u.New, u.Token != nil)
+		fmt.Fprintf(w, "local=%v new=%v", anonymous.IsLocalID(u.ID), u.New)
 	})
 	srv := httptest.NewServer(anon.Handler(app))
 	defer srv.Close()
@@ -60,7 +59,7 @@ func ExampleWithLocalKeys() {
 	}
 	fmt.Println("calls to Descope:", emu.TotalRequests())
 	// Output:
-	// local=true new=true token=false
-	// local=true new=false token=false
+	// local=true new=true
+	// local=true new=false
 	// calls to Descope: 0
 }
