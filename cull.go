@@ -70,11 +70,11 @@ type SkipReason string
 // Reasons a scanned user is kept.
 const (
 	SkipNotInTenant   SkipReason = "not in anonymous tenant"
-	SkipTooRecent                = "created after cutoff"
-	SkipVerified                 = "verified email or phone"
-	SkipHasAddress               = "has email or phone"
-	SkipChosenLoginID            = "login ID not generated"
-	SkipCredentials              = "has credentials"
+	SkipTooRecent     SkipReason = "created after cutoff"
+	SkipVerified      SkipReason = "verified email or phone"
+	SkipHasAddress    SkipReason = "has email or phone"
+	SkipChosenLoginID SkipReason = "login ID not generated"
+	SkipCredentials   SkipReason = "has credentials"
 )
 
 // Cull deletes anonymous users that never converted and are older than the

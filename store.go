@@ -148,10 +148,3 @@ func (s *memStore) del(_ context.Context, key string) error {
 	delete(s.m, key)
 	return nil
 }
-
-// len reports the number of keys held, live or not yet noticed as expired.
-func (s *memStore) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
