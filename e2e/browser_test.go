@@ -147,10 +147,10 @@ func startServer(t *testing.T, ctx context.Context) string {
 		t.Fatalf("the go command is needed to build the example server: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "server")
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./examples/server")
-	build.Dir = root
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".")
+	build.Dir = filepath.Join(root, "examples", "server") // a module of its own
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
+		t.Fatalf("go build examples/server: %v\n%s", err, out)
 	}
 
 	logs := &serverLog{served: make(chan string, 1)}

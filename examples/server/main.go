@@ -6,11 +6,11 @@
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
 //
-//	go run ./examples/server
+//	go -C examples/server run .
 //
 // then open the URL it logs. With a real project:
 //
-//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
+//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go -C examples/server run .
 //
 // Flags (each with an environment fallback):
 //
