@@ -1,5 +1,5 @@
 # Every module of the repository: the core and its nested modules.
-MODULES := . adapters/chi adapters/gin adapters/echo examples/server e2e
+MODULES := . adapters/chi adapters/gin adapters/echo otelanon examples/server e2e
 GO ?= go
 FUZZTIME ?= 10s
 
