@@ -150,12 +150,17 @@ type app struct {
 	Handler http.Handler
 	// Emulator is the embedded Descope emulator; nil against real Descope.
 	Emulator *descopetest.Emulator
+	// telemetry holds the metrics /metrics serves.
+	telemetry *telemetry
 }
 
-// Close stops the embedded emulator, if any.
+// Close stops the embedded emulator, if any, and the metrics.
 func (a *app) Close() {
 	if a.Emulator != nil {
 		a.Emulator.Close()
+	}
+	if a.telemetry != nil {
+		_ = a.telemetry.Close()
 	}
 }
 
@@ -187,7 +192,13 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
+	a.telemetry, err = newTelemetry()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	opts := []anonymous.Option{
+		a.telemetry.inst.Option(), // the middleware's events become metrics
 		anonymous.WithSessionTTL(cfg.sessionTTL),
 		anonymous.WithLifetime(cfg.lifetime),
 		anonymous.WithLogger(logger),
@@ -222,7 +233,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, logger)
+	a.Handler = newHandler(anon, a.Emulator, a.telemetry, logger)
 	return a, nil
 }
 
