@@ -21,6 +21,10 @@
 //	anonymous.cull.deleted{dry_run}                     users Cull deleted
 //	anonymous.cull.runs{outcome}                        Cull runs: ok, error
 //
+// anonymous.cache.lookups is an asynchronous counter: a cache hit, the one
+// event of a returning visitor's request, costs an atomic add, and the SDK
+// reads the count when it collects.
+//
 // Attribute values come from short fixed lists (see anonymous.Event): never
 // a user ID, login ID, address or token. Each call to Descope is a span
 // named "descope." plus the operation (such as "descope.user.create"), of
@@ -30,6 +34,7 @@ package otelanon
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -103,13 +108,13 @@ type Instrumentation struct {
 	refused         metric.Int64Counter
 	refreshes       metric.Int64Counter
 	conversion      metric.Int64Counter
-	cacheLookups    metric.Int64Counter
 	descopeDuration metric.Float64Histogram
 	cullDeleted     metric.Int64Counter
 	cullRuns        metric.Int64Counter
 
-	// Precomputed for the hot path: a returning visitor is one cache hit.
-	hit, miss []metric.AddOption
+	// The hot path: a returning visitor is one cache hit, counted here and
+	// read by the SDK when it collects (an observable counter).
+	hits, misses atomic.Int64
 }
 
 // New creates the instruments. It returns an error when the MeterProvider
@@ -128,11 +133,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 		cfg.tp = otel.GetTracerProvider()
 	}
 	meter := cfg.mp.Meter(ScopeName)
-	i := &Instrumentation{
-		tracer: cfg.tp.Tracer(ScopeName),
-		hit:    []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(KeyResult.String("hit")))},
-		miss:   []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(KeyResult.String("miss")))},
-	}
+	i := &Instrumentation{tracer: cfg.tp.Tracer(ScopeName)}
 	var err error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		if err != nil {
@@ -147,9 +148,24 @@ func New(opts ...Option) (*Instrumentation, error) {
 	i.refused = counter(MetricProvisionRefuse, "{request}", "Provisionings refused by a limit or failed at Descope.")
 	i.refreshes = counter(MetricRefreshes, "{refresh}", "Session refreshes by outcome; degraded counts requests served with a Degraded identity.")
 	i.conversion = counter(MetricConversion, "{event}", "Conversion steps: started, code_sent, code_verified, converted, merged, resumed, promoted, descope_merged, failed.")
-	i.cacheLookups = counter(MetricCacheLookups, "{lookup}", "Lookups of session tokens in the verified-token cache.")
 	i.cullDeleted = counter(MetricCullDeleted, "{user}", "Anonymous users Cull deleted (in a dry run: would have deleted).")
 	i.cullRuns = counter(MetricCullRuns, "{run}", "Cull runs by outcome.")
+	if err != nil {
+		return nil, err
+	}
+	hit := metric.WithAttributeSet(attribute.NewSet(KeyResult.String("hit")))
+	miss := metric.WithAttributeSet(attribute.NewSet(KeyResult.String("miss")))
+	_, err = meter.Int64ObservableCounter(MetricCacheLookups, metric.WithUnit("{lookup}"),
+		metric.WithDescription("Lookups of session tokens in the verified-token cache."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			if n := i.hits.Load(); n > 0 {
+				o.Observe(n, hit)
+			}
+			if n := i.misses.Load(); n > 0 {
+				o.Observe(n, miss)
+			}
+			return nil
+		}))
 	if err != nil {
 		return nil, err
 	}
@@ -186,9 +202,9 @@ var conversionSteps = map[anonymous.EventKind]string{
 func (i *Instrumentation) Observe(ctx context.Context, e anonymous.Event) {
 	switch e.Kind {
 	case anonymous.EventCacheHit:
-		i.cacheLookups.Add(ctx, 1, i.hit...)
+		i.hits.Add(1)
 	case anonymous.EventCacheMiss:
-		i.cacheLookups.Add(ctx, 1, i.miss...)
+		i.misses.Add(1)
 	case anonymous.EventProvisioned:
 		i.provisioned.Add(ctx, 1, metric.WithAttributes(KeyStrategy.String(e.Strategy.String())))
 	case anonymous.EventProvisionSkipped:
