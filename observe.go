@@ -68,7 +68,8 @@ const (
 	// was already verified, without a code.
 	EventResumed
 	// EventPromoted: Promote turned a native anonymous visitor into a
-	// user-backed one. User is set.
+	// user-backed one. User is set. The user it created is reported as
+	// EventProvisioned too.
 	EventPromoted
 	// EventDescopeMerged: Descope merged the visitor with another account
 	// during verification (ErrDescopeMerged). Err is set.
@@ -174,8 +175,8 @@ type Event struct {
 }
 
 // WithObserver adds a function that is called with every Event, on the
-// goroutine that caused it, so it must be fast and must not block: count,
-// don't call out. Observers are called in the order they were added;
+// goroutine that caused it and so concurrently: it must be safe for that,
+// fast, and must not block (count, don't call out). Observers are called in the order they were added;
 // WithOnProvision and WithOnRefresh are observers too. The module
 // github.com/descope-contrib/anonymous/otelanon turns events into
 // OpenTelemetry metrics and spans. Defaults to none, and then no event costs
