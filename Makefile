@@ -1,5 +1,5 @@
 # Every module of the repository: the core and its nested modules.
-MODULES := . adapters/chi adapters/gin adapters/echo e2e
+MODULES := . adapters/chi adapters/gin adapters/echo otelanon examples/server e2e
 GO ?= go
 FUZZTIME ?= 10s
 
@@ -33,7 +33,7 @@ soak:
 
 # Runs the example on the embedded emulator.
 example:
-	$(GO) run ./examples/server
+	$(GO) -C examples/server run .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 .

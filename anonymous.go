@@ -28,6 +28,7 @@ type Middleware struct {
 	local     *localSealer     // nil without WithLocalKeys
 	state     *memStore        // rate limits, pending conversions, conversion locks
 	now       func() time.Time // the clock
+	obs       *observer        // observers of events; what Healthy knows of Descope
 
 	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
 	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads
@@ -75,6 +76,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		cache:            newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
 		state:            newMemStore(cfg.now, 0),
 		now:              cfg.now,
+		obs:              newObserver(&cfg),
 		tenantOK:         make(chan struct{}),
 		sdkRefreshCookie: firstNonEmpty(sdkCookie, "DSR"),
 	}
@@ -138,7 +140,7 @@ func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error)
 	defer cancel()
 	t, err := resolveTenant(ctx, m.c, tenantSpec{
 		id: m.cfg.tenantID, name: m.cfg.tenantName,
-		lifetime: m.cfg.lifetime, sessionTTL: m.cfg.sessionTTL, configure: true,
+		lifetime: m.cfg.lifetime, sessionTTL: m.cfg.sessionTTL, configure: true, obs: m.obs,
 	})
 	if err != nil {
 		if isTransient(err) && !errors.Is(err, ErrUnavailable) {
@@ -318,7 +320,10 @@ func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserRespon
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
-	return m.c.Management.User().Load(ctx, u.ID)
+	began := m.obs.start()
+	p, err := m.c.Management.User().Load(ctx, u.ID)
+	m.obs.done(ctx, "user.load", began, err)
+	return p, err
 }
 
 // Logout revokes the visitor's refresh token at Descope and clears the
@@ -347,7 +352,9 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	sr, err := m.sdkRequest(ctx, dsr)
 	if err == nil {
+		began := m.obs.start()
 		err = m.c.Auth.Logout(sr, nil)
+		m.obs.done(ctx, "auth.logout", began, err)
 	}
 	if err != nil {
 		return m.descopeFailure("logout", err)

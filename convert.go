@@ -82,7 +82,9 @@ type refreshToken struct {
 // ErrIdentifierInUse, unless WithMerge is set: the code then signs in to that
 // account. The codes sent are limited per visitor and per address
 // (ErrTooManyCodes).
-func (m *Middleware) StartConversion(r *http.Request, addr string) (string, error) {
+func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, err error) {
+	m.obs.emit(r.Context(), Event{Kind: EventConversionStarted})
+	defer m.conversionFailed(r.Context(), &err)
 	a, err := parseAddress(addr)
 	if err != nil {
 		return "", err
@@ -121,6 +123,7 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (string, erro
 	if err := m.setPending(ctx, u.ID, p); err != nil {
 		return "", err
 	}
+	m.obs.emit(ctx, Event{Kind: EventCodeSent})
 	return masked, nil
 }
 
@@ -131,7 +134,9 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 	if isNative(u) || isLocal(u) || p.ExistingID != "" {
 		cctx, cancel := m.callContext(ctx)
 		defer cancel()
+		began := m.obs.start()
 		masked, err := m.c.Auth.OTP().SignUpOrIn(cctx, a.method(), a.value, nil)
+		m.obs.done(cctx, "otp.sign_up_or_in", began, err)
 		if err != nil {
 			return "", m.codeFailure("send code", err)
 		}
@@ -155,10 +160,13 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 	// flutter-sdk others.dart).
 	opts := &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true}
 	var masked string
+	began := m.obs.start()
 	if a.phone {
 		masked, err = m.c.Auth.OTP().UpdateUserPhone(cctx, descope.MethodSMS, loginID, a.value, opts, sr)
+		m.obs.done(cctx, "otp.update_phone", began, err)
 	} else {
 		masked, err = m.c.Auth.OTP().UpdateUserEmail(cctx, loginID, a.value, opts, sr)
+		m.obs.done(cctx, "otp.update_email", began, err)
 	}
 	if err != nil {
 		return "", m.codeFailure("send code", err)
@@ -178,7 +186,8 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // code is needed once the address is a verified login ID of the user, but
 // the visitor's refresh token must still be live at Descope (one refresh
 // call proves it), so a revoked session cannot come back this way.
-func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (*User, error) {
+func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (_ *User, err error) {
+	defer m.conversionFailed(r.Context(), &err)
 	a, err := parseAddress(addr)
 	if err != nil {
 		return nil, err
@@ -310,6 +319,7 @@ func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *Us
 		spent = append(spent, res.refresh.JWT)
 	}
 	m.cfg.logger.Info("resuming conversion", "user", anon.ID)
+	m.obs.emit(ctx, Event{Kind: EventResumed})
 	return m.complete(ctx, w, anon, spent, a, profile, loginID, tenant)
 }
 
@@ -320,7 +330,9 @@ func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *Us
 func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *User, spent []string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
 	if slices.ContainsFunc(profile.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant }) {
 		cctx, cancel := m.callContext(ctx)
+		began := m.obs.start()
 		_, err := m.c.Management.User().RemoveTenant(cctx, anon.ID, tenant)
+		m.obs.done(cctx, "user.remove_tenant", began, err)
 		cancel()
 		if err != nil {
 			return nil, m.descopeFailure("leave anonymous tenant", err)
@@ -328,14 +340,18 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 	}
 	if m.cfg.dropLoginID && m.cfg.isGenerated(loginID) && slices.Contains(profile.LoginIDs, loginID) {
 		cctx, cancel := m.callContext(ctx)
+		began := m.obs.start()
 		_, err := m.c.Management.User().UpdateLoginID(cctx, loginID, "")
+		m.obs.done(cctx, "user.update_login_id", began, err)
 		cancel()
 		if err != nil {
 			return nil, m.descopeFailure("drop generated login ID", err)
 		}
 	}
 	cctx, cancel := m.callContext(ctx)
+	began := m.obs.start()
 	info, err := m.c.Management.JWT().SignIn(cctx, a.value, nil)
+	m.obs.done(cctx, "jwt.sign_in", began, err)
 	cancel()
 	if err != nil {
 		return nil, m.descopeFailure("issue regular tokens", err)
@@ -359,6 +375,7 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
 	}
 	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
+	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }
 
@@ -379,7 +396,9 @@ func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...stri
 func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code string) (*descope.AuthenticationInfo, error) {
 	cctx, cancel := m.callContext(ctx)
 	defer cancel()
+	began := m.obs.start()
 	info, err := m.c.Auth.OTP().VerifyCode(cctx, a.method(), loginID, code, nil)
+	m.obs.done(cctx, "otp.verify", began, err)
 	if err != nil {
 		return nil, m.codeFailure("verify code", err)
 	}
@@ -389,6 +408,7 @@ func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code st
 		}
 		return nil, err
 	}
+	m.obs.emit(ctx, Event{Kind: EventCodeVerified})
 	return info, nil
 }
 
@@ -422,7 +442,9 @@ func cleanCode(code string) (string, error) {
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
 	cctx, cancel := m.callContext(ctx)
 	defer cancel()
+	began := m.obs.start()
 	p, err := m.c.Management.User().Load(cctx, a.value)
+	m.obs.done(cctx, "user.load", began, err)
 	if err != nil {
 		if isUserNotFound(err) {
 			return "", nil
@@ -444,7 +466,9 @@ func isUserNotFound(err error) bool {
 func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*descope.UserResponse, string, error) {
 	cctx, cancel := m.callContext(ctx)
 	defer cancel()
+	began := m.obs.start()
 	p, err := m.c.Management.User().Load(cctx, userID)
+	m.obs.done(cctx, "user.load", began, err)
 	if err != nil {
 		return nil, "", m.descopeFailure("load user", err)
 	}
@@ -512,7 +536,9 @@ func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	defer cancel()
 	sr, err := m.sdkRequest(cctx, refreshJWT)
 	if err == nil {
+		began := m.obs.start()
 		err = m.c.Auth.Logout(sr, nil)
+		m.obs.done(cctx, "auth.logout", began, err)
 	}
 	if err != nil {
 		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)

@@ -47,6 +47,10 @@ type CullOptions struct {
 	Now func() time.Time
 	// Logger receives progress and retry messages. Defaults to discarding.
 	Logger *slog.Logger
+	// Observer, when set, is called with Cull's events: each call to
+	// Descope, EventCullProgress after every batch and EventCullFinished
+	// (see WithObserver).
+	Observer func(context.Context, Event)
 }
 
 // CullReport says what Cull did.
@@ -96,7 +100,9 @@ func Cull(ctx context.Context, c *client.DescopeClient, opts CullOptions) (*Cull
 	if err != nil {
 		return nil, err
 	}
-	return k.run(ctx)
+	report, err := k.run(ctx)
+	k.obs.emit(ctx, Event{Kind: EventCullFinished, Cull: report, Err: err})
+	return report, err
 }
 
 type culler struct {
@@ -105,6 +111,7 @@ type culler struct {
 	report   CullReport
 	searches *pacer
 	deletes  *pacer
+	obs      *observer
 }
 
 // maxCullBatch is the largest page and delete batch Cull uses.
@@ -146,6 +153,7 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 		report:   CullReport{DryRun: o.DryRun, Skipped: map[SkipReason]int{}},
 		searches: newPacer(o.SearchesPerMinute, time.Minute),
 		deletes:  newPacer(o.DeletesPerMinute, time.Minute),
+		obs:      &observer{fn: o.Observer, now: o.Now},
 	}, nil
 }
 
@@ -154,7 +162,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 	defer func() { k.report.Duration = time.Since(start) }()
 	var tenant resolvedTenant
 	err := k.retry(ctx, func() (err error) {
-		tenant, err = resolveTenant(ctx, k.c, tenantSpec{id: k.o.TenantID, name: k.o.TenantName})
+		tenant, err = resolveTenant(ctx, k.c, tenantSpec{id: k.o.TenantID, name: k.o.TenantName, obs: k.obs})
 		return err
 	})
 	if err != nil {
@@ -189,6 +197,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 				return err
 			}
 			k.report.SearchCalls++
+			began := k.obs.start()
 			users, _, err = k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
 				TenantIDs:       []string{tenant.id},
 				FromCreatedTime: cursor * 1000,
@@ -197,6 +206,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 				Limit:           int32(k.o.BatchSize),
 				Page:            int32(page),
 			})
+			k.obs.done(ctx, "user.search", began, err)
 			return err
 		})
 		if err != nil {
@@ -210,6 +220,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 		if len(users) == 0 {
 			return &k.report, nil
 		}
+		deleted := k.report.Deleted
 		remains := make(map[string]bool, len(users))
 		var stale []string
 		for _, u := range users {
@@ -228,7 +239,10 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 					return err
 				}
 				k.report.DeleteCalls++
-				return k.c.Management.User().DeleteBatch(ctx, stale)
+				began := k.obs.start()
+				err := k.c.Management.User().DeleteBatch(ctx, stale)
+				k.obs.done(ctx, "user.delete_batch", began, err)
+				return err
 			})
 			if err != nil {
 				if ctx.Err() != nil {
@@ -253,6 +267,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 				atCursor++
 			}
 		}
+		k.obs.progress(ctx, k.report.Deleted-deleted, k.snapshot)
 		if k.o.Progress != nil {
 			k.o.Progress(k.snapshot())
 		}

@@ -60,6 +60,8 @@
 // [Middleware.Logout] revokes and clears. [FailClosed] is an error handler for
 // applications that must not serve a visitor without an identity. [Cull]
 // deletes anonymous users that never converted, once they are older than the
-// anonymous lifetime. Package descopetest is an in-process emulator of the
-// Descope API for tests.
+// anonymous lifetime. [WithObserver] sees every event and every call to
+// Descope (the otelanon module turns them into OpenTelemetry metrics and
+// spans), and [Middleware.Healthy] answers readiness probes. Package
+// descopetest is an in-process emulator of the Descope API for tests.
 package anonymous

@@ -63,7 +63,9 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	}
 	if !isNative(anon) {
 		cctx, cancel := m.callContext(ctx)
+		began := m.obs.start()
 		err := m.c.Management.User().Delete(cctx, anon.ID)
+		m.obs.done(cctx, "user.delete", began, err)
 		cancel()
 		if err != nil {
 			// The data has moved; a leftover anonymous user is culled later.
@@ -73,6 +75,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.retire(ctx, anon, dsr)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
+	m.obs.emit(ctx, Event{Kind: EventMerged, User: existing})
 	return existing, nil
 }
 
@@ -105,6 +108,7 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	}
 	m.retire(ctx, anon, dsr)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
+	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }
 
@@ -119,23 +123,31 @@ func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descop
 	m.dropPending(ctx, anon.ID)
 	if kept != anon.ID {
 		cctx, cancel := m.callContext(ctx)
-		if _, err := m.c.Management.User().RemoveTenant(cctx, kept, tenant); err != nil {
+		began := m.obs.start()
+		_, err := m.c.Management.User().RemoveTenant(cctx, kept, tenant)
+		m.obs.done(cctx, "user.remove_tenant", began, err)
+		if err != nil {
 			m.cfg.logger.Warn("removing the anonymous tenant from a merged account failed", "user", kept, "err", err)
 		}
 		cancel()
 		if m.cfg.isGenerated(loginID) {
 			cctx, cancel := m.callContext(ctx)
-			if _, err := m.c.Management.User().UpdateLoginID(cctx, loginID, ""); err != nil {
+			began := m.obs.start()
+			_, err := m.c.Management.User().UpdateLoginID(cctx, loginID, "")
+			m.obs.done(cctx, "user.update_login_id", began, err)
+			if err != nil {
 				m.cfg.logger.Warn("removing a generated login ID from a merged account failed", "user", kept, "err", err)
 			}
 			cancel()
 		}
 		m.forget(anon)
 		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)
+		m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 		return fmt.Errorf("%w: anonymous user %s merged into user %s", ErrDescopeMerged, anon.ID, kept)
 	}
 	foreign := foreignLoginIDs(info.User, before, a)
 	m.cfg.logger.Error("descope merged another account into the anonymous user", "anonymous", anon.ID, "loginIds", foreign)
+	m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 	return fmt.Errorf("%w: account with login IDs %v merged into anonymous user %s", ErrDescopeMerged, foreign, anon.ID)
 }
 

@@ -45,6 +45,7 @@ type config struct {
 	cacheBytes     int
 	onProvision    func(context.Context, *User)
 	onRefresh      func(context.Context, *User)
+	observers      []func(context.Context, Event)
 	onConvert      func(ctx context.Context, anonymousID string, u *User) error
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool

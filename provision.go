@@ -46,16 +46,19 @@ func (s Strategy) String() string {
 // shouldProvision reports whether a request without a session may get a new
 // anonymous identity.
 func (m *Middleware) shouldProvision(r *http.Request) bool {
-	if m.cfg.lazy || r.Method == http.MethodHead || r.Method == http.MethodOptions {
-		return false
+	if m.cfg.lazy {
+		return m.skipped(r, "lazy")
+	}
+	if r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return m.skipped(r, "method")
 	}
 	if r.Header.Get("Authorization") != "" {
-		return false // an API client with credentials of its own kind: no cookies for it
+		return m.skipped(r, "credentials") // an API client with credentials of its own kind: no cookies for it
 	}
 	if m.cfg.crawler != nil && m.cfg.crawler(r) {
-		return false
+		return m.skipped(r, "crawler")
 	}
-	return m.cfg.skip == nil || !m.cfg.skip(r)
+	return m.cfg.skip == nil || !m.cfg.skip(r) || m.skipped(r, "skip")
 }
 
 // provision gives the request's visitor a new anonymous identity and writes
@@ -71,10 +74,11 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	ctx := r.Context()
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, m.refusedProvision(ctx, err)
 	}
 	if strategy == UserBacked {
 		if until := m.createPausedUntil.Load(); m.now().UnixNano() < until {
+			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "create_paused", Err: ErrRateLimited})
 			return nil, fmt.Errorf("%w: descope's user-create limit was hit; paused until %s",
 				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))
 		}
@@ -94,7 +98,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 		loginIDs = []string{loginID}
 	}
 	if err != nil {
-		return nil, err
+		return nil, m.refusedProvision(ctx, err)
 	}
 	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, Token: session}
 	m.writeTokens(w, session, refresh)
@@ -102,9 +106,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	cached.New = false
 	m.cache.put(&cached, session.Expiration)
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
-	if m.cfg.onProvision != nil {
-		m.cfg.onProvision(ctx, u)
-	}
+	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, User: u})
 	return u, nil
 }
 
@@ -112,9 +114,11 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 // to Descope, and no password is ever set.
 func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *descope.Token, *descope.Token, error) {
 	loginID := m.cfg.loginID()
+	began := m.obs.start()
 	_, err := m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
 		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
 	})
+	m.obs.done(ctx, "user.create", began, err)
 	if err != nil {
 		if statusOf(err) == http.StatusTooManyRequests {
 			// Descope's limit is per project: stop asking for every visitor
@@ -123,9 +127,11 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		}
 		return "", nil, nil, m.descopeFailure("create anonymous user", err)
 	}
+	began = m.obs.start()
 	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
 		RefreshDuration: int32(m.cfg.lifetime / time.Second),
 	})
+	m.obs.done(ctx, "jwt.sign_in", began, err)
 	if err == nil && (info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil) {
 		err = fmt.Errorf("%w: sign-in returned unusable tokens", ErrInvalidToken)
 	}
@@ -133,7 +139,10 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		// Do not leave a user nobody can sign in to; Cull would find it too.
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
 		defer dcancel()
-		if derr := m.c.Management.User().Delete(dctx, loginID); derr != nil {
+		began = m.obs.start()
+		derr := m.c.Management.User().Delete(dctx, loginID)
+		m.obs.done(dctx, "user.delete", began, derr)
+		if derr != nil {
 			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
 		}
 		return "", nil, nil, m.descopeFailure("sign in anonymous user", err)
@@ -144,7 +153,9 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 // mintNative asks Descope for anonymous tokens with no user record: one
 // call, with the anonymous tenant selected for its session settings.
 func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.Token, *descope.Token, error) {
+	began := m.obs.start()
 	info, err := m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
+	m.obs.done(ctx, "jwt.anonymous", began, err)
 	if err != nil {
 		return nil, nil, m.descopeFailure("issue anonymous tokens", err)
 	}
@@ -189,7 +200,10 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
 		ctx, cancel := m.callContext(r.Context())
 		defer cancel()
-		if derr := m.c.Management.User().Delete(ctx, nu.ID); derr != nil {
+		began := m.obs.start()
+		derr := m.c.Management.User().Delete(ctx, nu.ID)
+		m.obs.done(ctx, "user.delete", began, derr)
+		if derr != nil {
 			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
 		}
 		m.forget(nu)
@@ -199,6 +213,7 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 	m.revoke(r.Context(), oldDSR)
 	m.refreshes.forget(oldDSR)
 	m.forget(u)
+	m.obs.emit(r.Context(), Event{Kind: EventPromoted, User: nu})
 	return nu, nil
 }
 

@@ -48,6 +48,7 @@ func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error
 	if l := m.cfg.clientLimit; l > 0 {
 		c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
 		if !ok {
+			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
 			return fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
 		}
 		clientCounter = c
@@ -57,6 +58,7 @@ func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error
 			if clientCounter != "" {
 				m.give(ctx, clientCounter, m.cfg.clientPer)
 			}
+			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "global_limit", Err: ErrRateLimited})
 			return fmt.Errorf("%w: global limit of %d per %v", ErrRateLimited, l, m.cfg.globalPer)
 		}
 	}

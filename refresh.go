@@ -143,7 +143,9 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 	defer cancel()
 	// The SDK hands over a rotated refresh token only as a cookie it writes.
 	cw := &headerBuffer{h: http.Header{}}
+	began := m.obs.start()
 	ok, session, err := m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
+	m.obs.done(ctx, "session.refresh", began, err)
 	if err != nil || !ok || session == nil {
 		if err == nil {
 			err = ErrInvalidToken
@@ -158,8 +160,11 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		if ck.Value == "" || ck.Value == refreshJWT {
 			continue
 		}
-		if _, t, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value); err == nil && m.checkClaims(t, "DSR") == nil {
-			res.refresh = t
+		began := m.obs.start()
+		_, rt, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value)
+		m.obs.done(ctx, opValidate, began, err)
+		if err == nil && m.checkClaims(rt, "DSR") == nil {
+			res.refresh = rt
 		}
 	}
 	return res, nil
@@ -174,8 +179,10 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	rt, err := m.verify(ctx, dsr, "DSR")
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
+			m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
 			return nil, refused, err
 		}
+		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
 		return nil, noSession, nil
 	}
 	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
@@ -185,13 +192,16 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		if isTransient(err) {
 			err = wrap(ErrUnavailable, err)
 			if !m.cfg.degraded {
+				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
 				return nil, refused, err
 			}
 			// Degraded: the refresh token is genuine, unexpired and ours; keep
 			// the visitor's identity for this request and touch no cookie.
+			m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
 			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
 		}
 		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
+		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "descope", Err: err})
 		return nil, noSession, nil
 	}
 	u := m.userFrom(res.session)
@@ -202,8 +212,6 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		cached.Refreshed = false
 		m.cache.put(&cached, res.session.Expiration)
 	}
-	if m.cfg.onRefresh != nil {
-		m.cfg.onRefresh(ctx, u)
-	}
+	m.obs.emit(ctx, Event{Kind: EventRefreshed, User: u})
 	return u, identified, nil
 }

@@ -49,6 +49,7 @@ type tenantSpec struct {
 	id, name             string
 	lifetime, sessionTTL time.Duration
 	configure            bool
+	obs                  *observer // reports the calls to Descope; may be nil
 }
 
 // resolvedTenant is the anonymous tenant as found in Descope.
@@ -74,7 +75,9 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 			return resolvedTenant{}, err
 		}
 	}
+	began := spec.obs.start()
 	settings, err := c.Management.Tenant().GetSettings(ctx, t.ID)
+	spec.obs.done(ctx, "tenant.get_settings", began, err)
 	if err != nil {
 		return resolvedTenant{}, fmt.Errorf("anonymous: load settings of tenant %s: %w", t.ID, err)
 	}
@@ -94,7 +97,10 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 	settings.SessionSettingsEnabled = true
 	settings.RefreshTokenExpiration, settings.RefreshTokenExpirationUnit = refreshN, refreshUnit
 	settings.SessionTokenExpiration, settings.SessionTokenExpirationUnit = sessionN, sessionUnit
-	if err := c.Management.Tenant().ConfigureSettings(ctx, t.ID, settings); err != nil {
+	began = spec.obs.start()
+	err = c.Management.Tenant().ConfigureSettings(ctx, t.ID, settings)
+	spec.obs.done(ctx, "tenant.configure_settings", began, err)
+	if err != nil {
 		return resolvedTenant{}, fmt.Errorf("anonymous: configure session settings of tenant %s: %w", t.ID, err)
 	}
 	res.lifetime = spec.lifetime
@@ -103,7 +109,9 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 
 func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (*descope.Tenant, error) {
 	if spec.id != "" {
+		began := spec.obs.start()
 		t, err := c.Management.Tenant().Load(ctx, spec.id)
+		spec.obs.done(ctx, "tenant.load", began, err)
 		if err != nil {
 			if isTransient(err) {
 				return nil, wrap(ErrUnavailable, err)
@@ -112,7 +120,9 @@ func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (
 		}
 		return t, nil
 	}
+	began := spec.obs.start()
 	ts, err := c.Management.Tenant().SearchAll(ctx, &descope.TenantSearchOptions{Names: []string{spec.name}})
+	spec.obs.done(ctx, "tenant.search", began, err)
 	if err != nil {
 		return nil, fmt.Errorf("anonymous: search tenant %q: %w", spec.name, err)
 	}
@@ -128,11 +138,13 @@ func createTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec)
 	req := &descope.TenantRequest{Name: spec.name}
 	id := spec.id
 	var err error
+	began := spec.obs.start()
 	if id != "" {
 		err = c.Management.Tenant().CreateWithID(ctx, id, req)
 	} else {
 		id, err = c.Management.Tenant().Create(ctx, req)
 	}
+	spec.obs.done(ctx, "tenant.create", began, err)
 	if err != nil {
 		// Another replica may have created it a moment ago.
 		if t, ferr := findTenant(ctx, c, spec); ferr == nil && t != nil {

@@ -20,8 +20,10 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	now := m.now().Unix()
 	if drn == "DS" {
 		if u, ok := m.cache.get(tok, now); ok {
+			m.obs.emit(ctx, Event{Kind: EventCacheHit})
 			return u, nil
 		}
+		m.obs.emit(ctx, Event{Kind: EventCacheMiss})
 	}
 	if len(tok) > maxTokenLen {
 		return nil, ErrInvalidToken
@@ -37,7 +39,9 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	tok = strings.Clone(tok) // do not pin the whole Cookie header in the cache
 	var t *descope.Token
 	err := m.kids.do(kid, m.cfg.timeout, func() error {
+		began := m.obs.start()
 		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
+		m.obs.done(ctx, opValidate, began, err)
 		if err == nil {
 			err = m.checkClaims(vt, drn)
 		}

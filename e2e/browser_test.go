@@ -122,6 +122,7 @@ func TestBrowser(t *testing.T) {
 	if me.UserID != first.id || me.Anonymous || !slices.Contains(me.LoginIDs, email) {
 		t.Errorf("/api/me from the browser = %+v", me)
 	}
+	checkFunnel(t, tab)
 	screenshot(t, tab, filepath.Join(artifacts, "regular.png"))
 
 	// Another browser profile is another visitor.
@@ -131,6 +132,36 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("second profile: %+v, want another anonymous user with no notes", q)
 	}
 	t.Logf("browser test took %v", time.Since(began).Round(100*time.Millisecond))
+}
+
+// checkFunnel checks the "this server" panel after the one conversion: one
+// visitor provisioned, one code sent, one converted, each bar as wide as its
+// share of the visitors, and the same counts on /metrics.
+func checkFunnel(t *testing.T, tab context.Context) {
+	t.Helper()
+	for id, want := range map[string]string{"funnel-provisioned": "1", "funnel-codes-sent": "1", "funnel-converted": "1"} {
+		if got := get[string](t, tab, chromedp.Text(chromedp.ID(id))); got != want {
+			t.Errorf("panel #%s shows %q, want %s", id, got, want)
+		}
+	}
+	// Each bar is drawn (the page animates its width), full for 1 of 1.
+	waitJS(t, tab, `["provisioned", "codes-sent", "converted"].every((id) => {
+		const bar = document.getElementById("bar-" + id);
+		return bar.offsetWidth > 0 && Math.abs(bar.offsetWidth - bar.parentElement.clientWidth) <= 1;
+	})`, "the funnel bars to be drawn full")
+	if note := get[string](t, tab, chromedp.Text(chromedp.ID("funnel-note"))); !strings.Contains(note, "100.0%") {
+		t.Errorf("panel note %q, want a 100.0%% conversion rate", note)
+	}
+	metrics := get[string](t, tab, chromedp.Evaluate[string](`fetch("/metrics").then(r => r.text())`, chromedp.EvalAwaitPromise))
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^anonymous_provisioned_total\{[^}]*strategy="user-backed"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^anonymous_conversion_total\{[^}]*step="code_sent"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^anonymous_conversion_total\{[^}]*step="converted"[^}]*\} 1$`),
+	} {
+		if !want.MatchString(metrics) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
+	}
 }
 
 // startServer builds examples/server, runs it on the embedded emulator on a
@@ -147,10 +178,10 @@ func startServer(t *testing.T, ctx context.Context) string {
 		t.Fatalf("the go command is needed to build the example server: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "server")
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, "./examples/server")
-	build.Dir = root
+	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".")
+	build.Dir = filepath.Join(root, "examples", "server") // a module of its own
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/server: %v\n%s", err, out)
+		t.Fatalf("go build examples/server: %v\n%s", err, out)
 	}
 
 	logs := &serverLog{served: make(chan string, 1)}

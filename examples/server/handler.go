@@ -58,8 +58,9 @@ type site struct {
 // newHandler returns the application: the page, the JSON API and (with an
 // embedded emulator) the dev outbox, behind the anonymous middleware, behind
 // cross-origin protection so no other site can post to the API with the
-// visitor's cookies.
-func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, notes *noteStore, logger *slog.Logger) http.Handler {
+// visitor's cookies. The metrics, the funnel and the readiness probe are
+// served beside the middleware: a scraper or a probe gets no anonymous user.
+func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, notes *noteStore, tel *telemetry, logger *slog.Logger) http.Handler {
 	s := &site{anon: anon, emu: emu, notes: notes, logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
@@ -72,7 +73,12 @@ func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, notes *no
 	if emu != nil {
 		mux.HandleFunc("GET /dev/otp", s.devOTP)
 	}
-	return http.NewCrossOriginProtection().Handler(anon.Handler(mux))
+	outer := http.NewServeMux()
+	outer.Handle("GET /metrics", tel.metrics())
+	outer.HandleFunc("GET /api/funnel", tel.serveFunnel)
+	outer.HandleFunc("GET /healthz", healthz(anon))
+	outer.Handle("/", http.NewCrossOriginProtection().Handler(anon.Handler(mux)))
+	return outer
 }
 
 func (s *site) index(w http.ResponseWriter, _ *http.Request) {

@@ -6,11 +6,11 @@
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
 //
-//	go run ./examples/server
+//	go -C examples/server run .
 //
 // then open the URL it logs. With a real project:
 //
-//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
+//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go -C examples/server run .
 //
 // Flags (each with an environment fallback):
 //
@@ -198,12 +198,17 @@ type app struct {
 	Handler http.Handler
 	// Emulator is the embedded Descope emulator; nil against real Descope.
 	Emulator *descopetest.Emulator
+	// telemetry holds the metrics /metrics serves.
+	telemetry *telemetry
 }
 
-// Close stops the embedded emulator, if any.
+// Close stops the embedded emulator, if any, and the metrics.
 func (a *app) Close() {
 	if a.Emulator != nil {
 		a.Emulator.Close()
+	}
+	if a.telemetry != nil {
+		_ = a.telemetry.Close()
 	}
 }
 
@@ -236,7 +241,13 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	}
 
 	notes := newNoteStore()
+	a.telemetry, err = newTelemetry()
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	opts := []anonymous.Option{
+		a.telemetry.inst.Option(), // the middleware's events become metrics
 		anonymous.WithSessionTTL(cfg.sessionTTL),
 		anonymous.WithLifetime(cfg.lifetime),
 		anonymous.WithLogger(logger),
@@ -290,7 +301,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, notes, logger)
+	a.Handler = newHandler(anon, a.Emulator, notes, a.telemetry, logger)
 	logger.Info("anonymous middleware ready", "strategy", cfg.strategy)
 	return a, nil
 }

@@ -378,3 +378,118 @@ func TestNoteMove(t *testing.T) {
 		t.Errorf("after idle moves: %d notes", len(got))
 	}
 }
+
+// scrape reads /metrics as a scraper would (no cookies) and returns the sum
+// of the samples of the metric name whose label has the value (any, when
+// label is empty).
+func scrape(t *testing.T, srv *httptest.Server) func(name, label, value string) float64 {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+	req.Header.Set("User-Agent", "Prometheus/3.0.0")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if len(res.Cookies()) != 0 {
+		t.Errorf("/metrics set cookies: %v", res.Cookies())
+	}
+	text := string(data)
+	return func(name, label, value string) float64 {
+		var sum float64
+		for _, line := range strings.Split(text, "\n") {
+			if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+				continue
+			}
+			if label != "" && !strings.Contains(line, label+`="`+value+`"`) {
+				continue
+			}
+			sp := strings.LastIndexByte(line, ' ')
+			v, err := strconv.ParseFloat(line[sp+1:], 64)
+			if err != nil {
+				t.Fatalf("/metrics line %q: %v", line, err)
+			}
+			sum += v
+		}
+		return sum
+	}
+}
+
+// The funnel counters on /metrics move with a conversion, and the page's
+// funnel and the readiness probe say the same. Scrapes and probes get no
+// anonymous user.
+func TestMetricsFunnelAndHealth(t *testing.T) {
+	srv := testServer(t)
+	before := scrape(t, srv)
+	for _, c := range []struct{ name, label, value string }{
+		{"anonymous_provisioned_total", "", ""},
+		{"anonymous_conversion_total", "step", "code_sent"},
+		{"anonymous_conversion_total", "step", "converted"},
+	} {
+		if v := before(c.name, c.label, c.value); v != 0 {
+			t.Errorf("before any visitor: %s{%s=%q} = %v", c.name, c.label, c.value, v)
+		}
+	}
+	if n := before("anonymous_descope_call_duration_seconds_count", "operation", "tenant.search"); n != 1 {
+		t.Errorf("tenant searches at start-up: %v", n)
+	}
+
+	b := newBrowser(t, srv)
+	var me meResponse
+	b.want(b.do(http.MethodGet, "/api/me", nil, &me), http.StatusOK)
+	const email = "grace@example.com"
+	b.want(b.do(http.MethodPost, "/api/convert/start", map[string]string{"email": email}, nil), http.StatusOK)
+	var otp struct {
+		Code string `json:"code"`
+	}
+	b.want(b.do(http.MethodGet, "/dev/otp?address="+email, nil, &otp), http.StatusOK)
+	b.want(b.do(http.MethodPost, "/api/convert/verify", map[string]string{"email": email, "code": "999999" + otp.Code}, nil), http.StatusBadRequest)
+	b.want(b.do(http.MethodPost, "/api/convert/verify", map[string]string{"email": email, "code": otp.Code}, nil), http.StatusOK)
+
+	after := scrape(t, srv)
+	for _, c := range []struct {
+		name, label, value string
+		want               float64
+	}{
+		{"anonymous_provisioned_total", "strategy", "user-backed", 1},
+		{"anonymous_conversion_total", "step", "started", 1},
+		{"anonymous_conversion_total", "step", "code_sent", 1},
+		{"anonymous_conversion_total", "reason", "invalid_code", 1},
+		{"anonymous_conversion_total", "step", "code_verified", 1},
+		{"anonymous_conversion_total", "step", "converted", 1},
+		{"anonymous_descope_call_duration_seconds_count", "operation", "user.create", 1},
+		{"anonymous_descope_call_duration_seconds_count", "operation", "otp.verify", 2},
+	} {
+		if v := after(c.name, c.label, c.value); v != c.want {
+			t.Errorf("after a conversion: %s{%s=%q} = %v, want %v", c.name, c.label, c.value, v, c.want)
+		}
+	}
+	if v := after("anonymous_cache_lookups_total", "result", "hit"); v < 1 {
+		t.Errorf("cache hits: %v", v)
+	}
+
+	var f funnel
+	b.want(b.do(http.MethodGet, "/api/funnel", nil, &f), http.StatusOK)
+	if f != (funnel{Provisioned: 1, CodesSent: 1, Converted: 1}) {
+		t.Errorf("funnel %+v, want 1 provisioned, 1 code sent, 1 converted", f)
+	}
+
+	var health struct {
+		Ready          bool `json:"ready"`
+		TenantResolved bool `json:"tenantResolved"`
+		KeysLoaded     bool `json:"keysLoaded"`
+	}
+	probe := newBrowser(t, srv)
+	res := probe.do(http.MethodGet, "/healthz", nil, &health, func(r *http.Request) { r.Header.Set("User-Agent", "kube-probe/1.31") })
+	probe.want(res, http.StatusOK)
+	if !health.Ready || !health.TenantResolved || !health.KeysLoaded || len(res.Cookies()) != 0 {
+		t.Errorf("/healthz: %+v, cookies %v", health, res.Cookies())
+	}
+	if v := scrape(t, srv)("anonymous_provisioned_total", "", ""); v != 1 {
+		t.Errorf("the scrapes or the probe were provisioned: %v visitors", v)
+	}
+}
