@@ -205,9 +205,7 @@ func (m *Middleware) provisionLocal(w http.ResponseWriter, r *http.Request) (*Us
 	m.writeLocal(w, m.local.seal(id, exp), exp)
 	u := &User{ID: localIDString(id), Anonymous: true, New: true}
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", LocalIDs)
-	if m.cfg.onProvision != nil {
-		m.cfg.onProvision(ctx, u)
-	}
+	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: LocalIDs, User: u})
 	return u, nil
 }
 
@@ -316,6 +314,7 @@ func (m *Middleware) promoteLocal(w http.ResponseWriter, r *http.Request, u *Use
 	hold.copyTo(w)
 	m.clearLocal(w)
 	m.cfg.logger.Info("local visitor promoted", "anonymous", u.ID, "user", nu.ID, "strategy", target)
+	m.obs.emit(r.Context(), Event{Kind: EventPromoted, Strategy: target, User: nu})
 	return nu, nil
 }
 

@@ -864,3 +864,28 @@ func BenchmarkLocalVsSession(b *testing.B) {
 	b.ReportMetric(session[len(session)/2], "session-p50-ns/req")
 	b.ReportMetric(local[len(local)/2], "local-p50-ns/req")
 }
+
+// Local visitors reach observers like the others: provisioned with the
+// LocalIDs strategy, and promoted.
+func TestLocalEvents(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[anonymous.EventKind][]anonymous.Strategy{}
+	s := &store{data: map[string][]string{}}
+	env := localEnv(t, localApp, anonymous.WithOnConvert(s.move), anonymous.WithObserver(func(_ context.Context, e anonymous.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[e.Kind] = append(seen[e.Kind], e.Strategy)
+	}))
+	b, _ := visitor(t, env)
+	if me := env.Get(t, b, "/promote"); me.Status != http.StatusOK {
+		t.Fatalf("promote: %+v", me)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := seen[anonymous.EventProvisioned]; !slices.Equal(got, []anonymous.Strategy{anonymous.LocalIDs, anonymous.UserBacked}) {
+		t.Errorf("provisioned events: %v", got)
+	}
+	if got := seen[anonymous.EventPromoted]; !slices.Equal(got, []anonymous.Strategy{anonymous.UserBacked}) {
+		t.Errorf("promoted events: %v", got)
+	}
+}

@@ -67,8 +67,9 @@ const (
 	// EventResumed: FinishConversion finished a conversion whose address
 	// was already verified, without a code.
 	EventResumed
-	// EventPromoted: Promote turned a native anonymous visitor into a
-	// user-backed one. User is set. The user it created is reported as
+	// EventPromoted: Promote or PromoteTo lifted a native or local
+	// visitor to a Descope anonymous identity. User is set, and Strategy for
+	// a local visitor. The identity it created is reported as
 	// EventProvisioned too.
 	EventPromoted
 	// EventDescopeMerged: Descope merged the visitor with another account
