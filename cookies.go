@@ -22,20 +22,10 @@ func cookieValue(r *http.Request, name string) (value string, dup bool) {
 	found := false
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			eq := strings.IndexByte(part, '=')
-			if eq < 0 || part[:eq] != name {
+			var k, v string
+			k, v, line = nextCookie(line)
+			if k != name {
 				continue
-			}
-			v := part[eq+1:]
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
 			}
 			if found && v != value {
 				return "", true
@@ -44,6 +34,26 @@ func cookieValue(r *http.Request, name string) (value string, dup bool) {
 		}
 	}
 	return value, false
+}
+
+// nextCookie splits the first name=value pair off a Cookie header line,
+// without allocating: the value loses its surrounding quotes, and a part
+// without "=" has an empty name.
+func nextCookie(line string) (name, value, rest string) {
+	part := line
+	if i := strings.IndexByte(line, ';'); i >= 0 {
+		part, rest = line[:i], line[i+1:]
+	}
+	part = strings.TrimSpace(part)
+	eq := strings.IndexByte(part, '=')
+	if eq < 0 {
+		return "", "", rest
+	}
+	name, value = part[:eq], part[eq+1:]
+	if len(value) >= 2 && value[0] == '"' && value[len(value)-1] == '"' {
+		value = value[1 : len(value)-1]
+	}
+	return name, value, rest
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

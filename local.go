@@ -135,20 +135,13 @@ func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup b
 	var seen [3]bool
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
-			var part string
-			if i := strings.IndexByte(line, ';'); i >= 0 {
-				part, line = line[:i], line[i+1:]
-			} else {
-				part, line = line, ""
-			}
-			part = strings.TrimSpace(part)
-			eq := strings.IndexByte(part, '=')
-			if eq < 0 {
-				continue
-			}
+			var name, v string
+			name, v, line = nextCookie(line)
 			var slot *string
 			var k int
-			switch part[:eq] {
+			switch name {
+			case "":
+				continue
 			case m.cfg.sessionCookie:
 				slot, k = &ds, 0
 			case m.cfg.refreshCookie:
@@ -157,10 +150,6 @@ func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup b
 				slot, k = &dsl, 2
 			default:
 				continue
-			}
-			v := part[eq+1:]
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
 			}
 			if seen[k] && v != *slot {
 				return "", "", "", true
