@@ -25,8 +25,9 @@ type Middleware struct {
 	cache     *tokenCache
 	refreshes refreshGroup
 	kids      kidGate
-	state     *memStore        // rate limits, pending conversions, conversion locks
+	state     *sharedState     // rate limits, pending conversions, conversion locks, refresh outcomes
 	now       func() time.Time // the clock
+	rotation  atomic.Bool      // Descope was seen rotating refresh tokens
 
 	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
 	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads
@@ -72,12 +73,13 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		cfg:              cfg,
 		projectID:        pid,
 		cache:            newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
-		state:            newMemStore(cfg.now, 0),
+		state:            newSharedState(cfg),
 		now:              cfg.now,
 		tenantOK:         make(chan struct{}),
 		sdkRefreshCookie: firstNonEmpty(sdkCookie, "DSR"),
 	}
 	m.refreshes.now = cfg.now
+	m.refreshes.onForget = m.forgetRefresh
 	m.kids.now = cfg.now
 	return m, nil
 }

@@ -1,0 +1,320 @@
+package anonymous
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Keys of the refresh state. Each names a refresh token by a digest of it,
+// never by the token itself.
+const (
+	refreshResultKey = "rf:res:"  // + id: the sealed outcome of spending the token (shared)
+	refreshLockKey   = "rf:lock:" // + id: held by the replica calling Descope (shared)
+	refreshFromKey   = "rf:from:" // + id of a rotated-in token: the id of the token spent for it (shared)
+	refreshRejectKey = "rf:rej:"  // + id: when Descope first rejected the token (local)
+	refreshGoneKey   = "rf:gone:" // + id: the token was retired here, by logout or conversion (local)
+)
+
+// rejectionMemory is how long a rejected or retired refresh token is
+// remembered by the replica that saw it.
+const rejectionMemory = 10 * refreshGrace
+
+// errRefreshHeld means a refresh was not attempted: refresh tokens rotate,
+// the shared store is down, and spending the token here could race another
+// replica spending it too (which Descope may take for reuse of a stolen
+// token, and answer by revoking the whole session).
+var errRefreshHeld = errors.New("anonymous: refresh held while the shared store is down")
+
+// errUnusableRecord means a stored refresh outcome could not be opened or
+// its tokens did not verify; it is ignored.
+var errUnusableRecord = errors.New("anonymous: unusable refresh record")
+
+// refreshSecrets are derived from a refresh token with HKDF-SHA256 under two
+// labels: the name its outcome is stored under, and the key that seals the
+// outcome. Neither reveals the other, and neither the token; only a holder of
+// the refresh token can find and open the new tokens its refresh produced, so
+// a dump of the store alone yields no usable token.
+type refreshSecrets struct {
+	id  string
+	key []byte
+}
+
+func deriveRefreshSecrets(token string) refreshSecrets {
+	prk, _ := hkdf.Extract(sha256.New, []byte(token), []byte("github.com/descope-contrib/anonymous"))
+	id, _ := hkdf.Expand(sha256.New, prk, "refresh outcome name v1", 24)
+	key, _ := hkdf.Expand(sha256.New, prk, "refresh outcome key v1", 32)
+	return refreshSecrets{id: base64.RawURLEncoding.EncodeToString(id), key: key}
+}
+
+// refreshRecord is the outcome of a refresh as the store keeps it, sealed.
+type refreshRecord struct {
+	Session string `json:"s,omitempty"` // the new session token
+	Refresh string `json:"r,omitempty"` // the rotated-in refresh token, if any
+	Failure int    `json:"f,omitempty"` // 0 success, else one of the failure kinds
+}
+
+// Failure kinds of a refreshRecord.
+const (
+	failedTransient = 1 // Descope could not be reached
+	failedRejected  = 2 // Descope rejected the refresh token
+)
+
+// seal encrypts rec with AES-256-GCM under the key of sec, bound to its name.
+func (sec refreshSecrets) seal(rec refreshRecord) ([]byte, error) {
+	plain, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(sec.key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, plain, []byte(sec.id)), nil
+}
+
+// open decrypts a record sealed under sec.
+func (sec refreshSecrets) open(sealed []byte) (refreshRecord, error) {
+	var rec refreshRecord
+	block, err := aes.NewCipher(sec.key)
+	if err != nil {
+		return rec, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return rec, err
+	}
+	if len(sealed) < aead.NonceSize() {
+		return rec, errUnusableRecord
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], []byte(sec.id))
+	if err != nil {
+		return rec, errUnusableRecord
+	}
+	if err := json.Unmarshal(plain, &rec); err != nil {
+		return rec, errUnusableRecord
+	}
+	return rec, nil
+}
+
+// refreshVia spends the refresh token of rt. With a shared store that
+// answers, replicas agree through it on who calls Descope (sharedRefresh).
+// With a shared store that is down and refresh tokens that rotate, the
+// refresh is held (errRefreshHeld): the visitor keeps its identity, Degraded,
+// until the store is back. Otherwise this process calls Descope itself.
+func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, error) {
+	if m.state.configured() {
+		if m.state.available(ctx) {
+			res, err := m.sharedRefresh(ctx, rt.Token.JWT, rt.ID)
+			if !errors.Is(err, errStoreDown) {
+				return res, err
+			}
+		}
+		if m.rotation.Load() {
+			return refreshResult{shared: true}, errRefreshHeld
+		}
+	}
+	return m.callRefresh(ctx, rt.Token.JWT)
+}
+
+// sharedRefresh spends a refresh token once for every replica: a replica
+// that finds the outcome in the store uses it; else the one that takes the
+// token's lock calls Descope and stores the outcome, sealed, while the others
+// poll for it. The wait is bounded: past the lock's lifetime and a margin, a
+// waiter gives up with a transient error (the visitor is served Degraded).
+// An error wrapping errStoreDown means the store failed on the way.
+func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (refreshResult, error) {
+	sec := deriveRefreshSecrets(token)
+	lockTTL := m.cfg.timeout + 5*m.state.timeout
+	deadline := time.Now().Add(lockTTL + 2*m.state.timeout)
+	delay := 5 * time.Millisecond
+	for {
+		var (
+			sealed []byte
+			found  bool
+		)
+		err := m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
+			sealed, found, err = st.Get(ctx, refreshResultKey+sec.id)
+			return err
+		})
+		if err != nil {
+			return refreshResult{shared: true}, err
+		}
+		if found {
+			if res, err := m.refreshOutcome(ctx, sec, sealed, userID); !errors.Is(err, errUnusableRecord) {
+				res.shared = true
+				return res, err
+			}
+		}
+		var mine bool
+		err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
+			mine, err = st.SetNX(ctx, refreshLockKey+sec.id, []byte{1}, lockTTL)
+			return err
+		})
+		if err != nil {
+			return refreshResult{shared: true}, err
+		}
+		if mine {
+			res, err := m.callRefresh(ctx, token)
+			m.keepRefresh(ctx, sec, res, err)
+			res.shared = true
+			return res, err
+		}
+		if !time.Now().Before(deadline) {
+			return refreshResult{shared: true}, wrap(ErrUnavailable, errors.New("refresh by another replica did not finish in time"))
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// refreshOutcome opens a stored outcome and checks its tokens as if Descope
+// had just sent them: a record that does not open, or whose tokens do not
+// verify or belong to another user, is errUnusableRecord.
+func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sealed []byte, userID string) (refreshResult, error) {
+	rec, err := sec.open(sealed)
+	if err != nil {
+		return refreshResult{}, errUnusableRecord
+	}
+	switch rec.Failure {
+	case 0:
+	case failedTransient:
+		return refreshResult{}, wrap(ErrUnavailable, errors.New("refresh failed on another replica"))
+	case failedRejected:
+		return refreshResult{}, wrap(ErrInvalidToken, errors.New("refresh token rejected by descope on another replica"))
+	default:
+		return refreshResult{}, errUnusableRecord
+	}
+	_, session, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Session)
+	if err != nil || m.checkClaims(session, "DS") != nil || session.ID != userID {
+		return refreshResult{}, errUnusableRecord
+	}
+	res := refreshResult{session: session, at: m.now()}
+	if rec.Refresh != "" {
+		_, refresh, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Refresh)
+		if err != nil || m.checkClaims(refresh, "DSR") != nil || refresh.ID != userID {
+			return refreshResult{}, errUnusableRecord
+		}
+		res.refresh = refresh
+		m.rotation.Store(true)
+	}
+	return res, nil
+}
+
+// keepRefresh stores the outcome of a refresh, sealed, for the other
+// replicas: a success for refreshGrace (never past the new session's
+// expiry), a failure for failureMemory; then frees the token's lock. A store
+// that fails on the way is only reported: the outcome is this replica's to
+// use anyway.
+func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res refreshResult, refreshErr error) {
+	rec, ttl := refreshRecord{}, failureMemory
+	switch {
+	case refreshErr == nil:
+		rec.Session = res.session.JWT
+		if res.refresh != nil {
+			rec.Refresh = res.refresh.JWT
+		}
+		ttl = min(refreshGrace, time.Unix(res.session.Expiration, 0).Sub(m.now()))
+	case isTransient(refreshErr):
+		rec.Failure = failedTransient
+	default:
+		rec.Failure = failedRejected
+	}
+	sealed, err := sec.seal(rec)
+	if err != nil {
+		m.cfg.logger.Warn("refresh outcome not sealed", "err", err)
+		return
+	}
+	_ = m.state.call(ctx, func(ctx context.Context, st Store) error {
+		if ttl > 0 {
+			if err := st.Set(ctx, refreshResultKey+sec.id, sealed, ttl); err != nil {
+				return err
+			}
+			if rec.Refresh != "" {
+				next := deriveRefreshSecrets(rec.Refresh)
+				if err := st.Set(ctx, refreshFromKey+next.id, []byte(sec.id), refreshGrace); err != nil {
+					return err
+				}
+			}
+		}
+		return st.Del(ctx, refreshLockKey+sec.id)
+	})
+}
+
+// forgetRefresh drops what the store keeps of a refresh token that was
+// retired (logout, conversion): the outcome of spending it, and the outcome
+// of the refresh that rotated it in, which would otherwise still hand it out.
+// It also notes, for this replica, that the token was retired on purpose, so
+// that a rejection of it is final at once.
+func (m *Middleware) forgetRefresh(token string) {
+	sec := deriveRefreshSecrets(token)
+	ctx := context.Background()
+	_ = m.state.local.Set(ctx, refreshGoneKey+sec.id, nil, rejectionMemory)
+	if !m.state.configured() {
+		return
+	}
+	_ = m.state.call(ctx, func(ctx context.Context, st Store) error {
+		if err := st.Del(ctx, refreshResultKey+sec.id); err != nil {
+			return err
+		}
+		from, ok, err := st.Get(ctx, refreshFromKey+sec.id)
+		if err != nil || !ok {
+			return err
+		}
+		if err := st.Del(ctx, refreshResultKey+string(from)); err != nil {
+			return err
+		}
+		return st.Del(ctx, refreshFromKey+sec.id)
+	})
+}
+
+// inRejectionGrace reports whether a refresh token that Descope rejected
+// still names its visitor, Degraded, for now. It applies when refresh tokens
+// rotate and the rejection was not agreed through a shared store: another
+// replica may just have rotated the token, and the visitor's browser then
+// holds the new one. The first rejection starts refreshGrace; a token still
+// presented after that is given up, and so is one retired here on purpose.
+func (m *Middleware) inRejectionGrace(token string) bool {
+	if !m.rotation.Load() {
+		return false
+	}
+	ctx := context.Background()
+	sec := deriveRefreshSecrets(token)
+	if _, gone, _ := m.state.local.Get(ctx, refreshGoneKey+sec.id); gone {
+		return false
+	}
+	now := m.now()
+	_, _ = m.state.local.SetNX(ctx, refreshRejectKey+sec.id, strconv.AppendInt(nil, now.UnixNano(), 10), rejectionMemory)
+	v, ok, _ := m.state.local.Get(ctx, refreshRejectKey+sec.id)
+	if !ok {
+		return false
+	}
+	first, err := strconv.ParseInt(string(v), 10, 64)
+	return err == nil && now.Sub(time.Unix(0, first)) < refreshGrace
+}
+
+// degradedFrom serves the visitor of a genuine, unexpired refresh token with
+// the identity it names, Degraded, writing no cookie (or with no identity,
+// when WithDegradedIdentity is off).
+func (m *Middleware) degradedFrom(rt *User) (*User, outcome, error) {
+	if !m.cfg.degraded {
+		return nil, refused, nil
+	}
+	return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, identified, nil
+}
