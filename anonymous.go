@@ -27,7 +27,7 @@ type Middleware struct {
 	kids      kidGate
 	state     *sharedState     // rate limits, pending conversions, conversion locks, refresh outcomes
 	now       func() time.Time // the clock
-	rotation  atomic.Bool      // Descope was seen rotating refresh tokens
+	rotation  atomic.Int32     // what the last refresh showed: rotationUnknown, rotationOn or rotationOff
 
 	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
 	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads

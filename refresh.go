@@ -161,7 +161,7 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		}
 		return refreshResult{}, err
 	}
-	if err := m.checkClaims(session, "DS"); err != nil {
+	if err := m.checkIssued(session, "DS"); err != nil {
 		return refreshResult{}, err
 	}
 	res := refreshResult{session: session, at: m.now()}
@@ -171,9 +171,9 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		}
 		if _, t, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value); err == nil && m.checkClaims(t, "DSR") == nil {
 			res.refresh = t
-			m.rotation.Store(true)
 		}
 	}
+	m.noteRotation(res.refresh != nil)
 	return res, nil
 }
 
@@ -198,7 +198,9 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 			return m.degradedFrom(rt)
 		}
 		if isTransient(err) {
-			err = wrap(ErrUnavailable, err)
+			if !errors.Is(err, ErrUnavailable) {
+				err = wrap(ErrUnavailable, err)
+			}
 			if !m.cfg.degraded {
 				return nil, refused, err
 			}

@@ -10,8 +10,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
 	"time"
+
+	"github.com/descope/go-sdk/descope"
 )
 
 // Keys of the refresh state. Each names a refresh token by a digest of it,
@@ -28,14 +31,32 @@ const (
 // remembered by the replica that saw it.
 const rejectionMemory = 10 * refreshGrace
 
-// errRefreshHeld means a refresh was not attempted: refresh tokens rotate,
-// the shared store is down, and spending the token here could race another
-// replica spending it too (which Descope may take for reuse of a stolen
-// token, and answer by revoking the whole session).
+// What the last refresh showed of Descope's refresh-token rotation.
+const (
+	rotationUnknown = iota // no refresh yet
+	rotationOn             // the last refresh returned a new refresh token
+	rotationOff            // it did not
+)
+
+// noteRotation records whether a refresh returned a new refresh token.
+func (m *Middleware) noteRotation(rotated bool) {
+	if rotated {
+		m.rotation.Store(rotationOn)
+	} else {
+		m.rotation.Store(rotationOff)
+	}
+}
+
+// errRefreshHeld means a refresh was not attempted: the shared store is down,
+// and refresh tokens rotate (or this replica has not seen a refresh yet), so
+// spending the token here could race another replica spending it too, which
+// Descope may take for reuse of a stolen token and answer by revoking the
+// whole session.
 var errRefreshHeld = errors.New("anonymous: refresh held while the shared store is down")
 
 // errUnusableRecord means a stored refresh outcome could not be opened or
-// its tokens did not verify; it is ignored.
+// its tokens did not verify. The token it is stored for is not spent again
+// while it lasts: the visitor is served Degraded.
 var errUnusableRecord = errors.New("anonymous: unusable refresh record")
 
 // refreshSecrets are derived from a refresh token with HKDF-SHA256 under two
@@ -115,9 +136,10 @@ func (sec refreshSecrets) open(sealed []byte) (refreshRecord, error) {
 
 // refreshVia spends the refresh token of rt. With a shared store that
 // answers, replicas agree through it on who calls Descope (sharedRefresh).
-// With a shared store that is down and refresh tokens that rotate, the
-// refresh is held (errRefreshHeld): the visitor keeps its identity, Degraded,
-// until the store is back. Otherwise this process calls Descope itself.
+// With a shared store that is down, unless this replica has seen that
+// refresh tokens do not rotate, the refresh is held (errRefreshHeld): the
+// visitor keeps its identity, Degraded, until the store is back. Otherwise
+// this process calls Descope itself.
 func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, error) {
 	if m.state.configured() {
 		if m.state.available(ctx) {
@@ -126,7 +148,7 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 				return res, err
 			}
 		}
-		if m.rotation.Load() {
+		if m.rotation.Load() != rotationOff {
 			return refreshResult{shared: true}, errRefreshHeld
 		}
 	}
@@ -136,13 +158,15 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 // sharedRefresh spends a refresh token once for every replica: a replica
 // that finds the outcome in the store uses it; else the one that takes the
 // token's lock calls Descope and stores the outcome, sealed, while the others
-// poll for it. The wait is bounded: past the lock's lifetime and a margin, a
-// waiter gives up with a transient error (the visitor is served Degraded).
-// An error wrapping errStoreDown means the store failed on the way.
+// poll for it, a bounded time (the Descope timeout and a margin), then give
+// up with a transient error: the visitor is served Degraded. A waiter never
+// takes the lock over, and the lock outlives refreshGrace when its holder
+// could not store the outcome (it crashed, or the store failed): a token
+// that may have been spent is not spent again, which rotation could take for
+// reuse. An error wrapping errStoreDown means the store failed on the way.
 func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (refreshResult, error) {
 	sec := deriveRefreshSecrets(token)
-	lockTTL := m.cfg.timeout + 5*m.state.timeout
-	deadline := time.Now().Add(lockTTL + 2*m.state.timeout)
+	var deadline time.Time
 	delay := 5 * time.Millisecond
 	for {
 		var (
@@ -157,24 +181,29 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 			return refreshResult{shared: true}, err
 		}
 		if found {
-			if res, err := m.refreshOutcome(ctx, sec, sealed, userID); !errors.Is(err, errUnusableRecord) {
+			res, err := m.refreshOutcome(ctx, sec, sealed, userID)
+			if errors.Is(err, errUnusableRecord) {
+				err = wrap(ErrUnavailable, err)
+			}
+			res.shared = true
+			return res, err
+		}
+		if deadline.IsZero() {
+			var mine bool
+			err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
+				mine, err = st.SetNX(ctx, refreshLockKey+sec.id, []byte{1}, refreshGrace)
+				return err
+			})
+			if err != nil {
+				return refreshResult{shared: true}, err
+			}
+			if mine {
+				res, err := m.callRefresh(ctx, token)
+				m.keepRefresh(ctx, sec, res, err)
 				res.shared = true
 				return res, err
 			}
-		}
-		var mine bool
-		err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
-			mine, err = st.SetNX(ctx, refreshLockKey+sec.id, []byte{1}, lockTTL)
-			return err
-		})
-		if err != nil {
-			return refreshResult{shared: true}, err
-		}
-		if mine {
-			res, err := m.callRefresh(ctx, token)
-			m.keepRefresh(ctx, sec, res, err)
-			res.shared = true
-			return res, err
+			deadline = time.Now().Add(m.cfg.timeout + 5*m.state.timeout)
 		}
 		if !time.Now().Before(deadline) {
 			return refreshResult{shared: true}, wrap(ErrUnavailable, errors.New("refresh by another replica did not finish in time"))
@@ -202,7 +231,7 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 		return refreshResult{}, errUnusableRecord
 	}
 	_, session, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Session)
-	if err != nil || m.checkClaims(session, "DS") != nil || session.ID != userID {
+	if err != nil || m.checkIssued(session, "DS") != nil || session.ID != userID {
 		return refreshResult{}, errUnusableRecord
 	}
 	res := refreshResult{session: session, at: m.now()}
@@ -212,16 +241,17 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 			return refreshResult{}, errUnusableRecord
 		}
 		res.refresh = refresh
-		m.rotation.Store(true)
 	}
+	m.noteRotation(res.refresh != nil)
 	return res, nil
 }
 
 // keepRefresh stores the outcome of a refresh, sealed, for the other
-// replicas: a success for refreshGrace (never past the new session's
-// expiry), a failure for failureMemory; then frees the token's lock. A store
-// that fails on the way is only reported: the outcome is this replica's to
-// use anyway.
+// replicas: a success for refreshGrace, but not much past the new session's
+// expiry (at least failureMemory, so that the requests sent in parallel with
+// a very short session still find it); a failure for failureMemory. Then it
+// frees the token's lock. A store that fails on the way is only reported:
+// the outcome is this replica's to use anyway.
 func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res refreshResult, refreshErr error) {
 	rec, ttl := refreshRecord{}, failureMemory
 	switch {
@@ -230,7 +260,7 @@ func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res re
 		if res.refresh != nil {
 			rec.Refresh = res.refresh.JWT
 		}
-		ttl = min(refreshGrace, time.Unix(res.session.Expiration, 0).Sub(m.now()))
+		ttl = min(refreshGrace, max(failureMemory, time.Unix(res.session.Expiration, 0).Sub(m.now())))
 	case isTransient(refreshErr):
 		rec.Failure = failedTransient
 	default:
@@ -242,15 +272,13 @@ func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res re
 		return
 	}
 	_ = m.state.call(ctx, func(ctx context.Context, st Store) error {
-		if ttl > 0 {
-			if err := st.Set(ctx, refreshResultKey+sec.id, sealed, ttl); err != nil {
+		if err := st.Set(ctx, refreshResultKey+sec.id, sealed, ttl); err != nil {
+			return err
+		}
+		if rec.Refresh != "" {
+			next := deriveRefreshSecrets(rec.Refresh)
+			if err := st.Set(ctx, refreshFromKey+next.id, []byte(sec.id), refreshGrace); err != nil {
 				return err
-			}
-			if rec.Refresh != "" {
-				next := deriveRefreshSecrets(rec.Refresh)
-				if err := st.Set(ctx, refreshFromKey+next.id, []byte(sec.id), refreshGrace); err != nil {
-					return err
-				}
 			}
 		}
 		return st.Del(ctx, refreshLockKey+sec.id)
@@ -291,7 +319,7 @@ func (m *Middleware) forgetRefresh(token string) {
 // holds the new one. The first rejection starts refreshGrace; a token still
 // presented after that is given up, and so is one retired here on purpose.
 func (m *Middleware) inRejectionGrace(token string) bool {
-	if !m.rotation.Load() {
+	if m.rotation.Load() != rotationOn {
 		return false
 	}
 	ctx := context.Background()
@@ -307,6 +335,19 @@ func (m *Middleware) inRejectionGrace(token string) bool {
 	}
 	first, err := strconv.ParseInt(string(v), 10, 64)
 	return err == nil && now.Sub(time.Unix(0, first)) < refreshGrace
+}
+
+// checkIssued is checkClaims for a token Descope has just issued for a
+// refresh: one that expired on the way (a session of a few seconds, on a
+// loaded host) still names the visitor, who must not lose the refresh token
+// that came with it. writeTokens writes no cookie for it.
+func (m *Middleware) checkIssued(t *descope.Token, drn string) error {
+	if t != nil && t.Expiration > 0 && t.Expiration <= m.now().Unix() {
+		live := *t
+		live.Expiration = math.MaxInt64
+		return m.checkClaims(&live, drn)
+	}
+	return m.checkClaims(t, drn)
 }
 
 // degradedFrom serves the visitor of a genuine, unexpired refresh token with
