@@ -20,8 +20,7 @@ import (
 // Keys of the refresh state. Each names a refresh token by a digest of it,
 // never by the token itself.
 const (
-	refreshResultKey = "rf:res:"  // + id: the sealed outcome of spending the token (shared)
-	refreshLockKey   = "rf:lock:" // + id: held by the replica calling Descope (shared)
+	refreshResultKey = "rf:res:"  // + id: claimed, then the sealed outcome of spending the token (shared)
 	refreshFromKey   = "rf:from:" // + id of a rotated-in token: the id of the token spent for it (shared)
 	refreshRejectKey = "rf:rej:"  // + id: when Descope first rejected the token (local)
 	refreshGoneKey   = "rf:gone:" // + id: the token was retired here, by logout or conversion (local)
@@ -30,6 +29,10 @@ const (
 // rejectionMemory is how long a rejected or retired refresh token is
 // remembered by the replica that saw it.
 const rejectionMemory = 10 * refreshGrace
+
+// refreshClaim is the value of a refresh outcome's key while a replica is
+// spending the token: shorter than any sealed outcome.
+var refreshClaim = []byte{0}
 
 // What the last refresh showed of Descope's refresh-token rotation.
 const (
@@ -58,6 +61,11 @@ var errRefreshHeld = errors.New("anonymous: refresh held while the shared store 
 // its tokens did not verify. The token it is stored for is not spent again
 // while it lasts: the visitor is served Degraded.
 var errUnusableRecord = errors.New("anonymous: unusable refresh record")
+
+// errStaleRecord means a stored refresh outcome holds a session token that
+// has expired since, and no rotated refresh token: spending the refresh
+// token again is harmless, and gives the visitor a live session.
+var errStaleRecord = errors.New("anonymous: stale refresh record")
 
 // refreshSecrets are derived from a refresh token with HKDF-SHA256 under two
 // labels: the name its outcome is stored under, and the key that seals the
@@ -155,43 +163,56 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 	return m.callRefresh(ctx, rt.Token.JWT)
 }
 
-// sharedRefresh spends a refresh token once for every replica: a replica
-// that finds the outcome in the store uses it; else the one that takes the
-// token's lock calls Descope and stores the outcome, sealed, while the others
-// poll for it, a bounded time (the Descope timeout and a margin), then give
-// up with a transient error: the visitor is served Degraded. A waiter never
-// takes the lock over, and the lock outlives refreshGrace when its holder
-// could not store the outcome (it crashed, or the store failed): a token
-// that may have been spent is not spent again, which rotation could take for
-// reuse. An error wrapping errStoreDown means the store failed on the way.
+// sharedRefresh spends a refresh token once for every replica, through one
+// key per token. A replica that finds it absent claims it (set if absent)
+// and calls Descope, then replaces the claim with the outcome, sealed. One
+// that finds the outcome uses it. One that finds a claim polls for the
+// outcome a bounded time (the Descope timeout and a margin), then gives up
+// with a transient error: the visitor is served Degraded. Claim and outcome
+// share the key, so no replica can miss the one and take the other: a token
+// is never spent twice while its key lives. A claim whose holder could not
+// store the outcome (it crashed, or the store failed) lives refreshGrace: a
+// token that may have been spent is not spent again, which rotation could
+// take for reuse of a stolen token. An error wrapping errStoreDown means the
+// store failed on the way.
 func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (refreshResult, error) {
 	sec := deriveRefreshSecrets(token)
-	var deadline time.Time
+	key := refreshResultKey + sec.id
+	deadline := time.Now().Add(m.cfg.timeout + 5*m.state.timeout)
 	delay := 5 * time.Millisecond
 	for {
 		var (
-			sealed []byte
-			found  bool
+			val   []byte
+			found bool
 		)
 		err := m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
-			sealed, found, err = st.Get(ctx, refreshResultKey+sec.id)
+			val, found, err = st.Get(ctx, key)
 			return err
 		})
 		if err != nil {
 			return refreshResult{shared: true}, err
 		}
-		if found {
-			res, err := m.refreshOutcome(ctx, sec, sealed, userID)
-			if errors.Is(err, errUnusableRecord) {
-				err = wrap(ErrUnavailable, err)
+		claim := !found
+		if found && len(val) > len(refreshClaim) {
+			res, err := m.refreshOutcome(ctx, sec, val, userID)
+			if !errors.Is(err, errStaleRecord) {
+				if errors.Is(err, errUnusableRecord) {
+					err = wrap(ErrUnavailable, err)
+				}
+				res.shared = true
+				return res, err
 			}
-			res.shared = true
-			return res, err
+			// Refresh tokens do not rotate: spending this one again is
+			// harmless, even by two replicas at once.
+			claim = true
 		}
-		if deadline.IsZero() {
-			var mine bool
+		if claim {
+			mine := found
 			err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
-				mine, err = st.SetNX(ctx, refreshLockKey+sec.id, []byte{1}, refreshGrace)
+				if found {
+					return st.Set(ctx, key, refreshClaim, refreshGrace)
+				}
+				mine, err = st.SetNX(ctx, key, refreshClaim, refreshGrace)
 				return err
 			})
 			if err != nil {
@@ -203,7 +224,6 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 				res.shared = true
 				return res, err
 			}
-			deadline = time.Now().Add(m.cfg.timeout + 5*m.state.timeout)
 		}
 		if !time.Now().Before(deadline) {
 			return refreshResult{shared: true}, wrap(ErrUnavailable, errors.New("refresh by another replica did not finish in time"))
@@ -215,7 +235,8 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 
 // refreshOutcome opens a stored outcome and checks its tokens as if Descope
 // had just sent them: a record that does not open, or whose tokens do not
-// verify or belong to another user, is errUnusableRecord.
+// verify or belong to another user, is errUnusableRecord; one whose session
+// has expired since, with no rotated refresh token, is errStaleRecord.
 func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sealed []byte, userID string) (refreshResult, error) {
 	rec, err := sec.open(sealed)
 	if err != nil {
@@ -235,6 +256,9 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 		return refreshResult{}, errUnusableRecord
 	}
 	res := refreshResult{session: session, at: m.now()}
+	if rec.Refresh == "" && session.Expiration <= res.at.Unix() {
+		return refreshResult{}, errStaleRecord
+	}
 	if rec.Refresh != "" {
 		_, refresh, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Refresh)
 		if err != nil || m.checkClaims(refresh, "DSR") != nil || refresh.ID != userID {
@@ -246,12 +270,14 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 	return res, nil
 }
 
-// keepRefresh stores the outcome of a refresh, sealed, for the other
-// replicas: a success for refreshGrace, but not much past the new session's
+// keepRefresh replaces the claim on a refresh token with the outcome of
+// spending it, sealed, for the other replicas: a success that rotated the
+// token in for refreshGrace, since spending it again would be reuse; one
+// that did not for refreshGrace too, but not much past the new session's
 // expiry (at least failureMemory, so that the requests sent in parallel with
-// a very short session still find it); a failure for failureMemory. Then it
-// frees the token's lock. A store that fails on the way is only reported:
-// the outcome is this replica's to use anyway.
+// a very short session still find it); a failure for failureMemory. A store
+// that fails on the way is only reported: the outcome is this replica's to
+// use anyway.
 func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res refreshResult, refreshErr error) {
 	rec, ttl := refreshRecord{}, failureMemory
 	switch {
@@ -261,6 +287,9 @@ func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res re
 			rec.Refresh = res.refresh.JWT
 		}
 		ttl = min(refreshGrace, max(failureMemory, time.Unix(res.session.Expiration, 0).Sub(m.now())))
+		if res.refresh != nil {
+			ttl = refreshGrace
+		}
 	case isTransient(refreshErr):
 		rec.Failure = failedTransient
 	default:
@@ -275,13 +304,11 @@ func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res re
 		if err := st.Set(ctx, refreshResultKey+sec.id, sealed, ttl); err != nil {
 			return err
 		}
-		if rec.Refresh != "" {
-			next := deriveRefreshSecrets(rec.Refresh)
-			if err := st.Set(ctx, refreshFromKey+next.id, []byte(sec.id), refreshGrace); err != nil {
-				return err
-			}
+		if rec.Refresh == "" {
+			return nil
 		}
-		return st.Del(ctx, refreshLockKey+sec.id)
+		next := deriveRefreshSecrets(rec.Refresh)
+		return st.Set(ctx, refreshFromKey+next.id, []byte(sec.id), refreshGrace)
 	})
 }
 
