@@ -6,17 +6,27 @@
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
 //
-//	go run ./examples/server
+//	make example          (from the repository's root; or: cd examples/server && go run .)
 //
 // then open the URL it logs. With a real project:
 //
-//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
+//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run .
+//
+// With REDIS_URL, the middleware's state (refreshes, limits, pending
+// conversions) and the notes live in Redis, so that several replicas of the
+// server, against one Descope project, are one application:
+//
+//	REDIS_URL=redis://127.0.0.1:6379/0 DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run .
 //
 // Flags (each with an environment fallback):
 //
 //	-addr         listen address (ADDR, default 127.0.0.1:8080; port 0 picks a free one)
 //	-session-ttl  anonymous session token lifetime (ANON_SESSION_TTL, default 10m)
 //	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
+//	-redis-url    Redis for shared state and notes (REDIS_URL, default none: in memory)
+//
+// It is a module of its own, so that the library's go.mod needs no Redis
+// client.
 package main
 
 import (
@@ -32,9 +42,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/descope/go-sdk/descope/client"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
-	"github.com/descope/go-sdk/descope/client"
+	"github.com/descope-contrib/anonymous/redisstore"
 )
 
 func main() {
@@ -63,6 +76,7 @@ type config struct {
 	projectID     string // empty: run the embedded emulator
 	managementKey string
 	baseURL       string
+	redisURL      string // empty: state and notes in memory
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -81,6 +95,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	cfg.redisURL = getenv("REDIS_URL")
 	addr := getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -89,6 +104,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
+	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -150,12 +166,17 @@ type app struct {
 	Handler http.Handler
 	// Emulator is the embedded Descope emulator; nil against real Descope.
 	Emulator *descopetest.Emulator
+	// Redis is the client of REDIS_URL; nil without it.
+	Redis *redis.Client
 }
 
-// Close stops the embedded emulator, if any.
+// Close stops the embedded emulator and closes the Redis client, if any.
 func (a *app) Close() {
 	if a.Emulator != nil {
 		a.Emulator.Close()
+	}
+	if a.Redis != nil {
+		_ = a.Redis.Close()
 	}
 }
 
@@ -202,6 +223,27 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		// 3-minute minimum.
 		opts = append(opts, anonymous.WithEmulatorLifetimes())
 	}
+	var ns notes = newNoteStore()
+	if cfg.redisURL != "" {
+		rdb, err := openRedis(ctx, cfg.redisURL)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Redis = rdb
+		store, err := redisstore.New(rdb)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		opts = append(opts, anonymous.WithStore(store))
+		ns = redisNotes{c: rdb}
+		logger.Info("state and notes in Redis", "redis", rdb.Options().Addr, "db", rdb.Options().DB)
+		if a.Emulator != nil {
+			logger.Warn("REDIS_URL with the embedded emulator: each process has a Descope of its own; " +
+				"for replicas, point them all at one (DESCOPE_BASE_URL, e.g. cmd descope-emulator)")
+		}
+	}
 	if isLoopback(cfg.addr) {
 		// This server speaks plain http, and a browser drops Secure cookies
 		// that arrive over http from anywhere but localhost. On loopback,
@@ -222,8 +264,29 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, logger)
+	a.Handler = newHandler(anon, a.Emulator, ns, logger)
 	return a, nil
+}
+
+// openRedis connects to the Redis server of a redis:// (or rediss://) URL
+// and checks that it answers: a server that is down later costs no visitor
+// its identity, but one that is misconfigured from the start is reported at
+// once. Each call is bounded by its context, so the middleware's store
+// timeout holds.
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("REDIS_URL: %s does not answer: %w", opts.Addr, err)
+	}
+	return rdb, nil
 }
 
 // isLoopback reports whether a listen address only accepts local

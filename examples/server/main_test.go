@@ -219,23 +219,24 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNoteBounds(t *testing.T) {
+	ctx := context.Background()
 	s := newNoteStore()
 	for i := range maxNotesPerUser {
-		if _, err := s.add("U1", "note"); err != nil {
+		if _, err := s.add(ctx, "U1", "note"); err != nil {
 			t.Fatalf("note %d: %v", i, err)
 		}
 	}
-	if _, err := s.add("U1", "one too many"); err != errNoteTooMany {
+	if _, err := s.add(ctx, "U1", "one too many"); err != errNoteTooMany {
 		t.Errorf("note past the bound: %v, want %v", err, errNoteTooMany)
 	}
 	for i := range maxNoteUsers - 1 {
 		s.byUser["filler"+strconv.Itoa(i)] = nil
 	}
-	if _, err := s.add("U-new", "hello"); err != errNoteFull {
+	if _, err := s.add(ctx, "U-new", "hello"); err != errNoteFull {
 		t.Errorf("note of a user past the bound: %v, want %v", err, errNoteFull)
 	}
-	s.drop("U1")
-	if _, err := s.add("U-new", "hello"); err != nil {
+	_ = s.drop(ctx, "U1")
+	if _, err := s.add(ctx, "U-new", "hello"); err != nil {
 		t.Errorf("after drop: %v", err)
 	}
 }
@@ -256,8 +257,12 @@ func TestParseConfig(t *testing.T) {
 	if cfg.addr != ":9000" || cfg.sessionTTL != time.Minute || cfg.lifetime != 48*time.Hour {
 		t.Errorf("flags over the environment: %+v", cfg)
 	}
+	cfg, err = parseConfig([]string{"-redis-url", "redis://127.0.0.1:1/2"}, func(k string) string { return map[string]string{"REDIS_URL": "redis://x"}[k] })
+	if err != nil || cfg.redisURL != "redis://127.0.0.1:1/2" {
+		t.Errorf("-redis-url over REDIS_URL: %+v, %v", cfg, err)
+	}
 	cfg, err = parseConfig(nil, func(string) string { return "" })
-	if err != nil || cfg.addr != "127.0.0.1:8080" || cfg.sessionTTL != 10*time.Minute {
+	if err != nil || cfg.addr != "127.0.0.1:8080" || cfg.sessionTTL != 10*time.Minute || cfg.redisURL != "" {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"ANON_LIFETIME": "forever"}[k] }); err == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,8 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Bounds of the in-memory note store, so that no visitor can grow it without
-// limit.
+// Bounds of the note stores, so that no visitor can grow them without limit
+// (the number of users only bounds the in-memory store: Redis has its own
+// maxmemory).
 const (
 	maxNoteRunes    = 280
 	maxNotesPerUser = 50
@@ -22,6 +24,7 @@ var (
 	errNoteLong    = fmt.Errorf("note is longer than %d characters", maxNoteRunes)
 	errNoteTooMany = fmt.Errorf("at most %d notes per user", maxNotesPerUser)
 	errNoteFull    = errors.New("note store is full, try again later")
+	errNotesDown   = errors.New("notes are unavailable, try again later")
 )
 
 // note is one note, as the API shows it.
@@ -30,8 +33,32 @@ type note struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// noteStore keeps notes in memory under the Descope user ID: the ID an
+// notes keeps the visitors' notes under their Descope user ID: the ID an
 // anonymous user keeps when it converts, so its notes need no migration.
+// noteStore keeps them in memory, redisNotes in Redis (with REDIS_URL), so
+// that several replicas of the server show the same notes.
+type notes interface {
+	// list returns the user's notes, oldest first (never nil).
+	list(ctx context.Context, userID string) ([]note, error)
+	// add stores text as a new note of the user.
+	add(ctx context.Context, userID, text string) (note, error)
+	// drop forgets the user's notes.
+	drop(ctx context.Context, userID string) error
+}
+
+// newNote checks and trims the text of a note.
+func newNote(text string) (note, error) {
+	text = strings.TrimSpace(text)
+	switch {
+	case text == "":
+		return note{}, errNoteEmpty
+	case utf8.RuneCountInString(text) > maxNoteRunes:
+		return note{}, errNoteLong
+	}
+	return note{Text: text, CreatedAt: time.Now().UTC().Truncate(time.Second)}, nil
+}
+
+// noteStore keeps notes in memory.
 type noteStore struct {
 	mu     sync.Mutex
 	byUser map[string][]note
@@ -41,23 +68,17 @@ func newNoteStore() *noteStore {
 	return &noteStore{byUser: make(map[string][]note)}
 }
 
-// list returns a copy of the user's notes, oldest first (never nil).
-func (s *noteStore) list(userID string) []note {
+func (s *noteStore) list(_ context.Context, userID string) ([]note, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]note{}, s.byUser[userID]...)
+	return append([]note{}, s.byUser[userID]...), nil
 }
 
-// add stores text as a new note of the user.
-func (s *noteStore) add(userID, text string) (note, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return note{}, errNoteEmpty
-	case utf8.RuneCountInString(text) > maxNoteRunes:
-		return note{}, errNoteLong
+func (s *noteStore) add(_ context.Context, userID, text string) (note, error) {
+	n, err := newNote(text)
+	if err != nil {
+		return note{}, err
 	}
-	n := note{Text: text, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	notes, known := s.byUser[userID]
@@ -71,9 +92,9 @@ func (s *noteStore) add(userID, text string) (note, error) {
 	return n, nil
 }
 
-// drop forgets the user's notes.
-func (s *noteStore) drop(userID string) {
+func (s *noteStore) drop(_ context.Context, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byUser, userID)
+	return nil
 }
