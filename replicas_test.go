@@ -332,6 +332,29 @@ func TestReplicasStoreDownKeepsIdentity(t *testing.T) {
 	}
 }
 
+// A claim on a refresh token whose replica went away (it crashed, or the
+// store failed it) stands: the token may be spent, so it is not spent again,
+// and the visitor is served Degraded at once rather than after a wait.
+func TestReplicasStaleClaimStands(t *testing.T) {
+	store := newSwitchStore(time.Now)
+	ws := replicas(t, 2, store, nil)
+	b, v := ws[0].visitor(t)
+	dsr := ws[0].jar(b)["DSR"]
+	_ = store.Set(context.Background(), anonymous.RefreshOutcomeKey(dsr), anonymous.RefreshClaim(time.Now().Add(-10*time.Second)), time.Minute)
+	ws[0].dropCookie(b, "DS")
+	ws[0].emu.ResetRequests()
+	p := ws[1].get(t, b, "/")
+	if p.UserID != v.UserID || !p.Degraded || hasCookie(p.SetCookie, "DSR") {
+		t.Fatalf("under a stale claim: %+v, want the visitor, Degraded, no cookie", p)
+	}
+	if p.Took > 400*time.Millisecond { // a wait would be 550 ms (300 ms timeout + 5 × 50 ms)
+		t.Errorf("under a stale claim the request took %v, want no wait", p.Took)
+	}
+	if n := ws[0].emu.Requests("/v1/auth/refresh"); n != 0 {
+		t.Fatalf("%d refresh calls under another replica's claim, want none", n)
+	}
+}
+
 // A store slower than the store timeout costs a request about one timeout,
 // once; the middleware then works on local state.
 func TestSlowStoreIsBounded(t *testing.T) {

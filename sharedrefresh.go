@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"math"
@@ -30,9 +31,22 @@ const (
 // remembered by the replica that saw it.
 const rejectionMemory = 10 * refreshGrace
 
-// refreshClaim is the value of a refresh outcome's key while a replica is
-// spending the token: shorter than any sealed outcome.
-var refreshClaim = []byte{0}
+// claimSize is the size of a claim on a refresh token, the value of its
+// outcome's key while a replica is spending it: a zero byte and the claim's
+// time in unix milliseconds, shorter than any sealed outcome.
+const claimSize = 9
+
+func (m *Middleware) newClaim() []byte {
+	return binary.BigEndian.AppendUint64([]byte{0}, uint64(m.now().UnixMilli()))
+}
+
+// claimAge is how long ago a claim was made.
+func (m *Middleware) claimAge(claim []byte) time.Duration {
+	if len(claim) != claimSize {
+		return 0
+	}
+	return m.now().Sub(time.UnixMilli(int64(binary.BigEndian.Uint64(claim[1:]))))
+}
 
 // What the last refresh showed of Descope's refresh-token rotation.
 const (
@@ -168,7 +182,8 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 // and calls Descope, then replaces the claim with the outcome, sealed. One
 // that finds the outcome uses it. One that finds a claim polls for the
 // outcome a bounded time (the Descope timeout and a margin), then gives up
-// with a transient error: the visitor is served Degraded. Claim and outcome
+// with a transient error: the visitor is served Degraded (at once, for a
+// claim older than that). Claim and outcome
 // share the key, so no replica can miss the one and take the other: a token
 // is never spent twice while its key lives. A claim whose holder could not
 // store the outcome (it crashed, or the store failed) lives refreshGrace: a
@@ -178,7 +193,8 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (refreshResult, error) {
 	sec := deriveRefreshSecrets(token)
 	key := refreshResultKey + sec.id
-	deadline := time.Now().Add(m.cfg.timeout + 5*m.state.timeout)
+	patience := m.cfg.timeout + 5*m.state.timeout
+	deadline := time.Now().Add(patience)
 	delay := 5 * time.Millisecond
 	for {
 		var (
@@ -193,7 +209,7 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 			return refreshResult{shared: true}, err
 		}
 		claim := !found
-		if found && len(val) > len(refreshClaim) {
+		if found && len(val) > claimSize {
 			res, err := m.refreshOutcome(ctx, sec, val, userID)
 			if !errors.Is(err, errStaleRecord) {
 				if errors.Is(err, errUnusableRecord) {
@@ -210,9 +226,9 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 			mine := found
 			err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
 				if found {
-					return st.Set(ctx, key, refreshClaim, refreshGrace)
+					return st.Set(ctx, key, m.newClaim(), refreshGrace)
 				}
-				mine, err = st.SetNX(ctx, key, refreshClaim, refreshGrace)
+				mine, err = st.SetNX(ctx, key, m.newClaim(), refreshGrace)
 				return err
 			})
 			if err != nil {
@@ -225,7 +241,9 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 				return res, err
 			}
 		}
-		if !time.Now().Before(deadline) {
+		if !time.Now().Before(deadline) || (found && !claim && m.claimAge(val) > patience) {
+			// The claimant is late, or gone: its claim stands (the token
+			// may be spent), and this visitor is served Degraded.
 			return refreshResult{shared: true}, wrap(ErrUnavailable, errors.New("refresh by another replica did not finish in time"))
 		}
 		time.Sleep(delay)
