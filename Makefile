@@ -1,5 +1,5 @@
 # Every module of the repository: the core and its nested modules.
-MODULES := . adapters/chi adapters/gin adapters/echo otelanon examples/server e2e
+MODULES := . adapters/chi adapters/gin adapters/echo otelanon redisstore examples/server e2e
 GO ?= go
 FUZZTIME ?= 10s
 
@@ -31,9 +31,11 @@ fuzz:
 soak:
 	$(GO) test -race -count=1 -run '^TestLoad$$' -v . -soak
 
-# Runs the example on the embedded emulator.
+# Runs the example on the embedded emulator (a module of its own: it has a
+# Redis client for REDIS_URL, which the library's go.mod does without).
 example:
 	$(GO) -C examples/server run .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 .
+	cd redisstore && $(GO) test -run '^$$' -bench . -benchmem -count 3 .

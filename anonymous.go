@@ -26,9 +26,10 @@ type Middleware struct {
 	refreshes refreshGroup
 	kids      kidGate
 	local     *localSealer     // nil without WithLocalKeys
-	state     *memStore        // rate limits, pending conversions, conversion locks
+	state     *sharedState     // rate limits, pending conversions, conversion locks, refresh outcomes
 	now       func() time.Time // the clock
 	obs       *observer        // observers of events; what Healthy knows of Descope
+	rotation  atomic.Int32     // what the last refresh showed: rotationUnknown, rotationOn or rotationOff
 
 	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
 	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads
@@ -74,7 +75,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		cfg:              cfg,
 		projectID:        pid,
 		cache:            newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
-		state:            newMemStore(cfg.now, 0),
+		state:            newSharedState(cfg),
 		now:              cfg.now,
 		obs:              newObserver(&cfg),
 		tenantOK:         make(chan struct{}),
@@ -84,7 +85,9 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	if m.local, err = newLocalSealer(cfg.localKeys, cfg.localCookie); err != nil {
 		return nil, err
 	}
+	m.state.emit = m.obs.emit
 	m.refreshes.now = cfg.now
+	m.refreshes.onForget = m.forgetRefresh
 	m.kids.now = cfg.now
 	return m, nil
 }

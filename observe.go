@@ -95,6 +95,10 @@ const (
 	EventCullProgress
 	// EventCullFinished: Cull returned. Cull is its report; Err its error.
 	EventCullFinished
+	// EventStoreFallback: the shared store (WithStore) failed and the
+	// middleware fell back to process-local state (Reason "fallback", Err
+	// the failure), or the store answers again (Reason "restored").
+	EventStoreFallback
 )
 
 var eventNames = [...]string{
@@ -119,6 +123,7 @@ var eventNames = [...]string{
 	EventDescopeCall:       "descope_call",
 	EventCullProgress:      "cull_progress",
 	EventCullFinished:      "cull_finished",
+	EventStoreFallback:     "store_fallback",
 }
 
 // String returns the kind's name in snake case, such as "provisioned".

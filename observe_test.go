@@ -410,6 +410,29 @@ func TestEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("store fallback", func(t *testing.T) {
+		clock := &testClock{}
+		store := newSwitchStore(clock.now)
+		rec := newRecorder(seen)
+		w := newWorld(t, nil, anonymous.WithStore(store), anonymous.WithClock(clock.now), anonymous.WithObserver(rec.observe),
+			anonymous.WithClientRateLimit(100, time.Minute)) // provisioning counts in the store
+		w.visitor(t)
+		rec.take()
+		store.down.Store(true)
+		w.visitor(t) // its provisioning limits meet the store down
+		events := rec.expect(t, []string{"store_fallback/fallback"})
+		if e, _ := find(events, "store_fallback/fallback"); !errors.Is(e.Err, errStoreDown) {
+			t.Errorf("fallback event: %+v", e)
+		}
+		store.down.Store(false)
+		clock.advance(2 * time.Second) // past the next probe of the store
+		w.visitor(t)
+		events = rec.expect(t, []string{"store_fallback/restored"})
+		if e, _ := find(events, "store_fallback/restored"); e.Err != nil {
+			t.Errorf("restored event: %+v", e)
+		}
+	})
+
 	for _, k := range anonymous.EventKinds() {
 		if !seen.kinds[k] {
 			t.Errorf("no test produced an event of kind %s", k)

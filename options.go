@@ -58,6 +58,7 @@ type config struct {
 	ipv6PrefixBits int
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
+	store          storeConfig
 }
 
 func defaultConfig() config {

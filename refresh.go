@@ -30,6 +30,7 @@ type refreshResult struct {
 	refresh *descope.Token // non-nil only when Descope rotated the refresh token
 	at      time.Time
 	err     error // a failed refresh, remembered for failureMemory
+	shared  bool  // agreed through the shared store (or held for it): not remembered here
 }
 
 // fresh reports whether a remembered outcome may still be handed out.
@@ -54,7 +55,8 @@ type refreshGroup struct {
 	mu       sync.Mutex
 	inflight map[string]*refreshCall
 	recent   map[string]refreshResult
-	spentFor map[string]string // rotated-in refresh token -> the one spent for it
+	spentFor map[string]string  // rotated-in refresh token -> the one spent for it
+	onForget func(token string) // also called by forget, for each token forgotten
 }
 
 func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refreshResult, error) {
@@ -105,8 +107,10 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	}
 	remembered := c.res
 	remembered.at, remembered.err = now, c.err
-	g.recent[token] = remembered
-	if c.err == nil && c.res.refresh != nil {
+	if !c.res.shared {
+		g.recent[token] = remembered
+	}
+	if c.err == nil && c.res.refresh != nil && !c.res.shared {
 		g.spentFor[c.res.refresh.JWT] = token
 	}
 	g.mu.Unlock()
@@ -127,12 +131,19 @@ func (g *refreshGroup) dropLocked(token string) {
 // refresh that rotated it in, which would otherwise still hand it out.
 func (g *refreshGroup) forget(token string) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if old, ok := g.spentFor[token]; ok {
+	old, had := g.spentFor[token]
+	if had {
 		g.dropLocked(old)
 		delete(g.spentFor, token)
 	}
 	g.dropLocked(token)
+	g.mu.Unlock()
+	if g.onForget != nil {
+		g.onForget(token)
+		if had {
+			g.onForget(old)
+		}
+	}
 }
 
 // callRefresh asks Descope for a new session token. It runs detached from
@@ -152,7 +163,7 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		}
 		return refreshResult{}, err
 	}
-	if err := m.checkClaims(session, "DS"); err != nil {
+	if err := m.checkIssued(session, "DS"); err != nil {
 		return refreshResult{}, err
 	}
 	res := refreshResult{session: session, at: m.now()}
@@ -167,6 +178,7 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 			res.refresh = rt
 		}
 	}
+	m.noteRotation(res.refresh != nil)
 	return res, nil
 }
 
@@ -186,11 +198,16 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		return nil, noSession, nil
 	}
 	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
-		return m.callRefresh(ctx, rt.Token.JWT)
+		return m.refreshVia(ctx, rt)
 	})
 	if err != nil {
+		if errors.Is(err, errRefreshHeld) {
+			return m.degradedFrom(ctx, rt, err)
+		}
 		if isTransient(err) {
-			err = wrap(ErrUnavailable, err)
+			if !errors.Is(err, ErrUnavailable) {
+				err = wrap(ErrUnavailable, err)
+			}
 			if !m.cfg.degraded {
 				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
 				return nil, refused, err
@@ -201,6 +218,10 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
 		}
 		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
+		if !res.shared && m.inRejectionGrace(rt.Token.JWT) {
+			// Perhaps rotated by another replica just now: keep the identity.
+			return m.degradedFrom(ctx, rt, err)
+		}
 		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "descope", Err: err})
 		return nil, noSession, nil
 	}

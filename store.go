@@ -2,15 +2,96 @@ package anonymous
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
 
-// memStore is the process-local state behind the rate limits, pending
-// conversions and conversion locks: counters in fixed windows and values with
-// a time to live. It is bounded: when full it evicts the oldest key, so a
-// flood of new keys pushes out old ones instead of locking new ones out. Every
-// method takes a context so that a shared store can stand in for it.
+// Store holds the state the middleware keeps between requests: the
+// provisioning and one-time-code limits (counters in fixed windows), pending
+// conversions and conversion locks, and the outcome of each refresh, so that
+// for one refresh token only one replica calls Descope. The default is a
+// bounded process-local store; WithStore shares one between the replicas of
+// an application (package redisstore has a Redis implementation).
+//
+// The methods are atomic primitives, each on one key: a Store must be safe
+// for concurrent use, and every method must honour its context's deadline.
+// Keys are short ASCII strings; values are small (under a few kilobytes).
+// A value that expires must be gone (absent to Get, free to SetNX) once its
+// time to live has passed.
+type Store interface {
+	// Incr adds delta to the counter at key and returns the new count. A
+	// counter that does not exist starts at zero and expires ttl after it
+	// was created: later increments do not extend it.
+	Incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
+	// SetNX stores val at key for ttl unless key holds a value, and reports
+	// whether it stored it.
+	SetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error)
+	// Set stores val at key for ttl, replacing any value.
+	Set(ctx context.Context, key string, val []byte, ttl time.Duration) error
+	// Get returns the value at key; ok is false when there is none.
+	Get(ctx context.Context, key string) (val []byte, ok bool, err error)
+	// Del removes key; a missing key is no error.
+	Del(ctx context.Context, key string) error
+}
+
+// Options of the store.
+const (
+	// defaultStoreTimeout bounds every call to a shared store.
+	defaultStoreTimeout = 100 * time.Millisecond
+	// storeProbeEvery is how often a store that failed is tried again.
+	storeProbeEvery = time.Second
+)
+
+// WithStore shares the middleware's state through s: the provisioning and
+// one-time-code limits, pending conversions and conversion locks, and the
+// outcome of each refresh (encrypted under the refresh token spent on it),
+// so that several replicas of an application act as one. When s fails or is
+// slower than WithStoreTimeout, the middleware falls back to process-local
+// state until s answers again (see WithOnStoreFallback). Defaults to a
+// process-local store, right for a single process.
+func WithStore(s Store) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("anonymous: nil store")
+		}
+		c.store.shared = s
+		return nil
+	}
+}
+
+// WithStoreTimeout bounds every call to the store set by WithStore: a call
+// that takes longer counts as a failure and the middleware falls back to
+// process-local state. Defaults to 100 ms.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("anonymous: store timeout must be positive")
+		}
+		c.store.timeout = d
+		return nil
+	}
+}
+
+// WithOnStoreFallback sets a hook called once when the store set by
+// WithStore fails (fallingBack true, with the error) and the middleware
+// falls back to process-local state, and once when the store answers again
+// (fallingBack false, err nil). Both changes are logged too. Defaults to
+// none.
+func WithOnStoreFallback(f func(ctx context.Context, fallingBack bool, err error)) Option {
+	return func(c *config) error { c.store.onFallback = f; return nil }
+}
+
+// storeConfig is what the store options set.
+type storeConfig struct {
+	shared     Store
+	timeout    time.Duration
+	onFallback func(ctx context.Context, fallingBack bool, err error)
+}
+
+// memStore is the process-local Store: counters in fixed windows and values
+// with a time to live. It is bounded: when full it evicts the oldest key, so
+// a flood of new keys pushes out old ones instead of locking new ones out.
 type memStore struct {
 	now func() time.Time
 	max int
@@ -88,9 +169,9 @@ func (s *memStore) compact() {
 	s.order, s.head = kept, 0
 }
 
-// incr adds delta to the counter at key, which starts at zero and lives for
+// Incr adds delta to the counter at key, which starts at zero and lives for
 // ttl from its creation, and returns the new count.
-func (s *memStore) incr(_ context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+func (s *memStore) Incr(_ context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,9 +184,9 @@ func (s *memStore) incr(_ context.Context, key string, delta int64, ttl time.Dur
 	return e.n, nil
 }
 
-// setNX stores val at key for ttl unless key holds a live value, and reports
+// SetNX stores val at key for ttl unless key holds a live value, and reports
 // whether it stored it.
-func (s *memStore) setNX(_ context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+func (s *memStore) SetNX(_ context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,8 +197,8 @@ func (s *memStore) setNX(_ context.Context, key string, val []byte, ttl time.Dur
 	return true, nil
 }
 
-// set stores val at key for ttl.
-func (s *memStore) set(_ context.Context, key string, val []byte, ttl time.Duration) error {
+// Set stores val at key for ttl.
+func (s *memStore) Set(_ context.Context, key string, val []byte, ttl time.Duration) error {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,8 +210,8 @@ func (s *memStore) set(_ context.Context, key string, val []byte, ttl time.Durat
 	return nil
 }
 
-// get returns the live value at key.
-func (s *memStore) get(_ context.Context, key string) ([]byte, bool, error) {
+// Get returns the live value at key.
+func (s *memStore) Get(_ context.Context, key string) ([]byte, bool, error) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -141,10 +222,17 @@ func (s *memStore) get(_ context.Context, key string) ([]byte, bool, error) {
 	return e.val, true, nil
 }
 
-// del removes key.
-func (s *memStore) del(_ context.Context, key string) error {
+// Del removes key.
+func (s *memStore) Del(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.m, key)
 	return nil
+}
+
+// len reports the number of keys held, live or not yet noticed as expired.
+func (s *memStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }

@@ -164,12 +164,12 @@ func checkFunnel(t *testing.T, tab context.Context) {
 	}
 }
 
-// startServer builds examples/server, runs it on the embedded emulator on a
-// free loopback port, and returns its URL. At cleanup it stops the server
-// with SIGINT and checks that it shut down cleanly.
+// startServer builds examples/server (a module of its own), runs it on the
+// embedded emulator on a free loopback port, and returns its URL. At cleanup
+// it stops the server with SIGINT and checks that it shut down cleanly.
 func startServer(t *testing.T, ctx context.Context) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	dir, err := filepath.Abs(filepath.Join("..", "examples", "server"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func startServer(t *testing.T, ctx context.Context) string {
 	}
 	bin := filepath.Join(t.TempDir(), "server")
 	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".")
-	build.Dir = filepath.Join(root, "examples", "server") // a module of its own
+	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build examples/server: %v\n%s", err, out)
 	}
@@ -229,7 +229,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "DESCOPE_") || strings.HasPrefix(name, "ANON_") || name == "ADDR" {
+		if strings.HasPrefix(name, "DESCOPE_") || strings.HasPrefix(name, "ANON_") || name == "ADDR" || name == "REDIS_URL" {
 			continue
 		}
 		env = append(env, kv)

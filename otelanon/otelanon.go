@@ -60,11 +60,12 @@ const (
 	MetricDescopeDuration = "anonymous.descope.call.duration"
 	MetricCullDeleted     = "anonymous.cull.deleted"
 	MetricCullRuns        = "anonymous.cull.runs"
+	MetricStoreFallbacks  = "anonymous.store.fallbacks"
 )
 
 // The attribute keys.
 const (
-	KeyStrategy  = attribute.Key("strategy")   // "user-backed", "native"
+	KeyStrategy  = attribute.Key("strategy")   // "user-backed", "native", "local"
 	KeyReason    = attribute.Key("reason")     // anonymous.Event.Reason
 	KeyOutcome   = attribute.Key("outcome")    // refreshes and cull runs
 	KeyStep      = attribute.Key("step")       // conversion
@@ -111,6 +112,7 @@ type Instrumentation struct {
 	descopeDuration metric.Float64Histogram
 	cullDeleted     metric.Int64Counter
 	cullRuns        metric.Int64Counter
+	storeFallbacks  metric.Int64Counter
 
 	// The hot path: a returning visitor is one cache hit, counted here and
 	// read by the SDK when it collects (an observable counter).
@@ -150,6 +152,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 	i.conversion = counter(MetricConversion, "{event}", "Conversion steps: started, code_sent, code_verified, converted, merged, resumed, promoted, descope_merged, failed.")
 	i.cullDeleted = counter(MetricCullDeleted, "{user}", "Anonymous users Cull deleted (in a dry run: would have deleted).")
 	i.cullRuns = counter(MetricCullRuns, "{run}", "Cull runs by outcome.")
+	i.storeFallbacks = counter(MetricStoreFallbacks, "{change}", "Changes of the shared store's mode: fallback to local state, restored.")
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +238,8 @@ func (i *Instrumentation) Observe(ctx context.Context, e anonymous.Event) {
 			outcome = "error"
 		}
 		i.cullRuns.Add(ctx, 1, metric.WithAttributes(KeyOutcome.String(outcome)))
+	case anonymous.EventStoreFallback:
+		i.storeFallbacks.Add(ctx, 1, metric.WithAttributes(KeyReason.String(e.Reason)))
 	}
 }
 

@@ -182,6 +182,10 @@ func TestEveryEventKind(t *testing.T) {
 			want{otelanon.MetricCullRuns, "outcome=ok", 1}},
 		{anonymous.Event{Kind: anonymous.EventCullFinished, Cull: &anonymous.CullReport{}, Err: errPerson},
 			want{otelanon.MetricCullRuns, "outcome=error", 1}},
+		{anonymous.Event{Kind: anonymous.EventStoreFallback, Reason: "fallback", Err: errPerson},
+			want{otelanon.MetricStoreFallbacks, "reason=fallback", 1}},
+		{anonymous.Event{Kind: anonymous.EventStoreFallback, Reason: "restored"},
+			want{otelanon.MetricStoreFallbacks, "reason=restored", 1}},
 	}
 	covered := map[anonymous.EventKind]bool{}
 	for _, tc := range cases {

@@ -5,8 +5,10 @@ go 1.26.0
 require (
 	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
 	github.com/descope-contrib/anonymous/otelanon v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous/redisstore v0.0.0-00010101000000-000000000000
 	github.com/descope/go-sdk v1.28.0
 	github.com/prometheus/client_golang v1.24.1
+	github.com/redis/go-redis/v9 v9.23.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 )
@@ -37,6 +39,7 @@ require (
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -46,3 +49,5 @@ require (
 replace github.com/descope-contrib/anonymous => ../..
 
 replace github.com/descope-contrib/anonymous/otelanon => ../../otelanon
+
+replace github.com/descope-contrib/anonymous/redisstore => ../../redisstore

@@ -51,17 +51,18 @@ func inlineHashes(page []byte, tag string) []string {
 type site struct {
 	anon   *anonymous.Middleware
 	emu    *descopetest.Emulator // nil against real Descope
-	notes  *noteStore
+	notes  notes
 	logger *slog.Logger
 }
 
 // newHandler returns the application: the page, the JSON API and (with an
 // embedded emulator) the dev outbox, behind the anonymous middleware, behind
 // cross-origin protection so no other site can post to the API with the
-// visitor's cookies. The metrics, the funnel and the readiness probe are
-// served beside the middleware: a scraper or a probe gets no anonymous user.
-func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, notes *noteStore, tel *telemetry, logger *slog.Logger) http.Handler {
-	s := &site{anon: anon, emu: emu, notes: notes, logger: logger}
+// visitor's cookies. Notes are kept in ns. The metrics, the funnel and the
+// readiness probe are served beside the middleware: a scraper or a probe gets
+// no anonymous user.
+func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, ns notes, tel *telemetry, logger *slog.Logger) http.Handler {
+	s := &site{anon: anon, emu: emu, notes: ns, logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/me", s.me)
@@ -120,7 +121,13 @@ func (s *site) listNotes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "no user")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string][]note{"notes": s.notes.list(u.ID)})
+	list, err := s.notes.list(r.Context(), u.ID)
+	if err != nil {
+		s.logger.Warn("list notes", "user", u.ID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, errNotesDown.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]note{"notes": list})
 }
 
 func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
@@ -136,8 +143,11 @@ func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	n, err := s.notes.add(u.ID, req.Text)
+	n, err := s.notes.add(r.Context(), u.ID, req.Text)
 	switch {
+	case errors.Is(err, errNotesDown):
+		s.logger.Warn("add note", "user", u.ID, "err", err)
+		writeError(w, http.StatusServiceUnavailable, errNotesDown.Error())
 	case errors.Is(err, errNoteFull):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	case err != nil:
@@ -151,7 +161,9 @@ func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
 // cannot be reached again once its cookies are gone, so its notes go too.
 func (s *site) logout(w http.ResponseWriter, r *http.Request) {
 	if u, ok := anonymous.FromContext(r.Context()); ok && u.Anonymous {
-		s.notes.drop(u.ID)
+		if err := s.notes.drop(r.Context(), u.ID); err != nil {
+			s.logger.Warn("drop notes", "user", u.ID, "err", err)
+		}
 	}
 	if err := s.anon.Logout(w, r); err != nil {
 		s.logger.Warn("logout: refresh token not revoked", "err", err)

@@ -6,11 +6,17 @@
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
 //
-//	go -C examples/server run .
+//	make example          (from the repository's root; or: go run ./examples/server)
 //
 // then open the URL it logs. With a real project:
 //
-//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go -C examples/server run .
+//	DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
+//
+// With REDIS_URL, the middleware's state (refreshes, limits, pending
+// conversions) and the notes live in Redis, so that several replicas of the
+// server, against one Descope project, are one application:
+//
+//	REDIS_URL=redis://127.0.0.1:6379/0 DESCOPE_PROJECT_ID=P... DESCOPE_MANAGEMENT_KEY=K... go run ./examples/server
 //
 // Flags (each with an environment fallback):
 //
@@ -19,10 +25,14 @@
 //	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
 //	-strategy     how new visitors get an identity: user-backed, native or local
 //	              (ANON_STRATEGY, default user-backed)
+//	-redis-url    Redis for shared state and notes (REDIS_URL, default none: in memory)
 //
 // With -strategy local, the local ID cookie is sealed by ANON_LOCAL_KEY (at
 // least 32 bytes, hex or base64; read only from the environment). Against
 // the embedded emulator a random key is made at start when it is unset.
+//
+// It is a module of its own, so that the library's go.mod needs neither a
+// Redis client nor OpenTelemetry.
 package main
 
 import (
@@ -41,9 +51,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/descope/go-sdk/descope/client"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
-	"github.com/descope/go-sdk/descope/client"
+	"github.com/descope-contrib/anonymous/redisstore"
 )
 
 func main() {
@@ -74,6 +87,7 @@ type config struct {
 	baseURL       string
 	strategy      anonymous.Strategy
 	localKey      []byte // the key of -strategy local; nil: a random one (emulator only)
+	redisURL      string // empty: state and notes in memory
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -92,6 +106,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	cfg.redisURL = getenv("REDIS_URL")
 	addr := getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -110,6 +125,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
 	fs.StringVar(&strategy, "strategy", strategy, "how new visitors get an identity: user-backed, native or local (env ANON_STRATEGY)")
+	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -200,15 +216,20 @@ type app struct {
 	Emulator *descopetest.Emulator
 	// telemetry holds the metrics /metrics serves.
 	telemetry *telemetry
+	// Redis is the client of REDIS_URL; nil without it.
+	Redis *redis.Client
 }
 
-// Close stops the embedded emulator, if any, and the metrics.
+// Close stops the embedded emulator, the metrics and the Redis client, if any.
 func (a *app) Close() {
 	if a.Emulator != nil {
 		a.Emulator.Close()
 	}
 	if a.telemetry != nil {
 		_ = a.telemetry.Close()
+	}
+	if a.Redis != nil {
+		_ = a.Redis.Close()
 	}
 }
 
@@ -240,7 +261,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
-	notes := newNoteStore()
+	var ns notes = newNoteStore() // in Redis with REDIS_URL, below
 	a.telemetry, err = newTelemetry()
 	if err != nil {
 		a.Close()
@@ -254,9 +275,8 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		anonymous.WithStrategy(cfg.strategy),
 		// Native and local visitors change ID when they convert (and when
 		// promoted): their notes follow them.
-		anonymous.WithOnConvert(func(_ context.Context, anonymousID string, u *anonymous.User) error {
-			notes.move(anonymousID, u.ID)
-			return nil
+		anonymous.WithOnConvert(func(ctx context.Context, anonymousID string, u *anonymous.User) error {
+			return ns.move(ctx, anonymousID, u.ID)
 		}),
 		// Logging out and reading the dev outbox need no identity: do not
 		// create one for them.
@@ -281,6 +301,26 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		}
 		opts = append(opts, anonymous.WithLocalKeys(key))
 	}
+	if cfg.redisURL != "" {
+		rdb, err := openRedis(ctx, cfg.redisURL)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Redis = rdb
+		store, err := redisstore.New(rdb)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		opts = append(opts, anonymous.WithStore(store))
+		ns = redisNotes{c: rdb}
+		logger.Info("state and notes in Redis", "redis", rdb.Options().Addr, "db", rdb.Options().DB)
+		if a.Emulator != nil {
+			logger.Warn("REDIS_URL with the embedded emulator: each process has a Descope of its own; " +
+				"for replicas, point them all at one (DESCOPE_BASE_URL, e.g. cmd descope-emulator)")
+		}
+	}
 	if isLoopback(cfg.addr) {
 		// This server speaks plain http, and a browser drops Secure cookies
 		// that arrive over http from anywhere but localhost. On loopback,
@@ -301,9 +341,30 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, notes, a.telemetry, logger)
+	a.Handler = newHandler(anon, a.Emulator, ns, a.telemetry, logger)
 	logger.Info("anonymous middleware ready", "strategy", cfg.strategy)
 	return a, nil
+}
+
+// openRedis connects to the Redis server of a redis:// (or rediss://) URL
+// and checks that it answers: a server that is down later costs no visitor
+// its identity, but one that is misconfigured from the start is reported at
+// once. Each call is bounded by its context, so the middleware's store
+// timeout holds.
+func openRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("REDIS_URL: %s does not answer: %w", opts.Addr, err)
+	}
+	return rdb, nil
 }
 
 // isLoopback reports whether a listen address only accepts local

@@ -227,23 +227,24 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestNoteBounds(t *testing.T) {
+	ctx := context.Background()
 	s := newNoteStore()
 	for i := range maxNotesPerUser {
-		if _, err := s.add("U1", "note"); err != nil {
+		if _, err := s.add(ctx, "U1", "note"); err != nil {
 			t.Fatalf("note %d: %v", i, err)
 		}
 	}
-	if _, err := s.add("U1", "one too many"); err != errNoteTooMany {
+	if _, err := s.add(ctx, "U1", "one too many"); err != errNoteTooMany {
 		t.Errorf("note past the bound: %v, want %v", err, errNoteTooMany)
 	}
 	for i := range maxNoteUsers - 1 {
 		s.byUser["filler"+strconv.Itoa(i)] = nil
 	}
-	if _, err := s.add("U-new", "hello"); err != errNoteFull {
+	if _, err := s.add(ctx, "U-new", "hello"); err != errNoteFull {
 		t.Errorf("note of a user past the bound: %v, want %v", err, errNoteFull)
 	}
-	s.drop("U1")
-	if _, err := s.add("U-new", "hello"); err != nil {
+	_ = s.drop(ctx, "U1")
+	if _, err := s.add(ctx, "U-new", "hello"); err != nil {
 		t.Errorf("after drop: %v", err)
 	}
 }
@@ -264,8 +265,12 @@ func TestParseConfig(t *testing.T) {
 	if cfg.addr != ":9000" || cfg.sessionTTL != time.Minute || cfg.lifetime != 48*time.Hour {
 		t.Errorf("flags over the environment: %+v", cfg)
 	}
+	cfg, err = parseConfig([]string{"-redis-url", "redis://127.0.0.1:1/2"}, func(k string) string { return map[string]string{"REDIS_URL": "redis://x"}[k] })
+	if err != nil || cfg.redisURL != "redis://127.0.0.1:1/2" {
+		t.Errorf("-redis-url over REDIS_URL: %+v, %v", cfg, err)
+	}
 	cfg, err = parseConfig(nil, func(string) string { return "" })
-	if err != nil || cfg.addr != "127.0.0.1:8080" || cfg.sessionTTL != 10*time.Minute {
+	if err != nil || cfg.addr != "127.0.0.1:8080" || cfg.sessionTTL != 10*time.Minute || cfg.redisURL != "" {
 		t.Errorf("defaults: %+v, %v", cfg, err)
 	}
 	if _, err := parseConfig(nil, func(k string) string { return map[string]string{"ANON_LIFETIME": "forever"}[k] }); err == nil {
@@ -360,21 +365,29 @@ func TestStrategyConfig(t *testing.T) {
 }
 
 func TestNoteMove(t *testing.T) {
-	s := newNoteStore()
+	testNoteMove(t, newNoteStore())
+}
+
+// testNoteMove checks move on a note store: the notes follow the new ID,
+// within the per-user bound, and idle moves change nothing.
+func testNoteMove(t *testing.T, s notes) {
+	ctx := context.Background()
 	for range maxNotesPerUser {
-		_, _ = s.add("local-1", "a")
+		_, _ = s.add(ctx, "local-1", "a")
 	}
-	_, _ = s.add("U1", "b")
-	s.move("local-1", "U1")
-	if got := s.list("U1"); len(got) != maxNotesPerUser || got[len(got)-1].Text != "a" {
+	_, _ = s.add(ctx, "U1", "b")
+	if err := s.move(ctx, "local-1", "U1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.list(ctx, "U1"); len(got) != maxNotesPerUser || got[len(got)-1].Text != "a" {
 		t.Errorf("after move: %d notes", len(got))
 	}
-	if got := s.list("local-1"); len(got) != 0 {
+	if got, _ := s.list(ctx, "local-1"); len(got) != 0 {
 		t.Errorf("notes left behind: %v", got)
 	}
-	s.move("nobody", "U1")
-	s.move("U1", "U1")
-	if got := s.list("U1"); len(got) != maxNotesPerUser {
+	_ = s.move(ctx, "nobody", "U1")
+	_ = s.move(ctx, "U1", "U1")
+	if got, _ := s.list(ctx, "U1"); len(got) != maxNotesPerUser {
 		t.Errorf("after idle moves: %d notes", len(got))
 	}
 }

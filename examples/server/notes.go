@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,8 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Bounds of the in-memory note store, so that no visitor can grow it without
-// limit.
+// Bounds of the note stores, so that no visitor can grow them without limit
+// (the number of users only bounds the in-memory store: Redis has its own
+// maxmemory).
 const (
 	maxNoteRunes    = 280
 	maxNotesPerUser = 50
@@ -22,6 +24,7 @@ var (
 	errNoteLong    = fmt.Errorf("note is longer than %d characters", maxNoteRunes)
 	errNoteTooMany = fmt.Errorf("at most %d notes per user", maxNotesPerUser)
 	errNoteFull    = errors.New("note store is full, try again later")
+	errNotesDown   = errors.New("notes are unavailable, try again later")
 )
 
 // note is one note, as the API shows it.
@@ -30,9 +33,36 @@ type note struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// noteStore keeps notes in memory under the user ID. A user-backed anonymous
-// user keeps its ID when it converts, so its notes need no migration; a
-// native or local visitor gets a new ID, and move carries its notes over.
+// notes keeps the visitors' notes under their Descope user ID: the ID an
+// anonymous user keeps when it converts, so its notes need no migration.
+// noteStore keeps them in memory, redisNotes in Redis (with REDIS_URL), so
+// that several replicas of the server show the same notes.
+type notes interface {
+	// list returns the user's notes, oldest first (never nil).
+	list(ctx context.Context, userID string) ([]note, error)
+	// add stores text as a new note of the user.
+	add(ctx context.Context, userID, text string) (note, error)
+	// drop forgets the user's notes.
+	drop(ctx context.Context, userID string) error
+	// move gives the notes of from to to (after those to already has),
+	// within the per-user bound: a native or local visitor gets a new ID
+	// when it converts.
+	move(ctx context.Context, from, to string) error
+}
+
+// newNote checks and trims the text of a note.
+func newNote(text string) (note, error) {
+	text = strings.TrimSpace(text)
+	switch {
+	case text == "":
+		return note{}, errNoteEmpty
+	case utf8.RuneCountInString(text) > maxNoteRunes:
+		return note{}, errNoteLong
+	}
+	return note{Text: text, CreatedAt: time.Now().UTC().Truncate(time.Second)}, nil
+}
+
+// noteStore keeps notes in memory.
 type noteStore struct {
 	mu     sync.Mutex
 	byUser map[string][]note
@@ -42,23 +72,17 @@ func newNoteStore() *noteStore {
 	return &noteStore{byUser: make(map[string][]note)}
 }
 
-// list returns a copy of the user's notes, oldest first (never nil).
-func (s *noteStore) list(userID string) []note {
+func (s *noteStore) list(_ context.Context, userID string) ([]note, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]note{}, s.byUser[userID]...)
+	return append([]note{}, s.byUser[userID]...), nil
 }
 
-// add stores text as a new note of the user.
-func (s *noteStore) add(userID, text string) (note, error) {
-	text = strings.TrimSpace(text)
-	switch {
-	case text == "":
-		return note{}, errNoteEmpty
-	case utf8.RuneCountInString(text) > maxNoteRunes:
-		return note{}, errNoteLong
+func (s *noteStore) add(_ context.Context, userID, text string) (note, error) {
+	n, err := newNote(text)
+	if err != nil {
+		return note{}, err
 	}
-	n := note{Text: text, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	notes, known := s.byUser[userID]
@@ -72,24 +96,22 @@ func (s *noteStore) add(userID, text string) (note, error) {
 	return n, nil
 }
 
-// drop forgets the user's notes.
-func (s *noteStore) drop(userID string) {
+func (s *noteStore) drop(_ context.Context, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.byUser, userID)
+	return nil
 }
 
-// move gives the notes of from to to (after those to already has), within
-// the per-user bound.
-func (s *noteStore) move(from, to string) {
+func (s *noteStore) move(_ context.Context, from, to string) error {
 	if from == to {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	notes, ok := s.byUser[from]
 	if !ok {
-		return
+		return nil
 	}
 	delete(s.byUser, from)
 	merged := append(s.byUser[to], notes...)
@@ -97,4 +119,5 @@ func (s *noteStore) move(from, to string) {
 		merged = merged[len(merged)-maxNotesPerUser:]
 	}
 	s.byUser[to] = merged
+	return nil
 }

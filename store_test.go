@@ -1,0 +1,21 @@
+package anonymous_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/internal/storetest"
+)
+
+// The process-local store passes the behaviour table every Store must.
+func TestMemStoreBehaviour(t *testing.T) {
+	var clock *testClock
+	storetest.Run(t, storetest.Harness{
+		New: func(*testing.T) anonymous.Store {
+			clock = &testClock{}
+			return anonymous.NewMemStore(clock.now)
+		},
+		Advance: func(_ *testing.T, d time.Duration) { clock.advance(d) },
+	})
+}
