@@ -5,7 +5,7 @@ go 1.25.0
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/descope-contrib/anonymous v0.0.0
+	github.com/descope-contrib/anonymous v0.1.0
 )
 
 require (
@@ -25,5 +25,3 @@ require (
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	golang.org/x/sys v0.46.0 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../

@@ -3,7 +3,7 @@ module github.com/descope-contrib/anonymous/redisstore
 go 1.26.0
 
 require (
-	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous v0.1.0
 	github.com/descope/go-sdk v1.28.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
@@ -25,5 +25,3 @@ require (
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../

@@ -3,7 +3,7 @@ module github.com/descope-contrib/anonymous/adapters/chi
 go 1.25.0
 
 require (
-	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous v0.1.0
 	github.com/go-chi/chi/v5 v5.5.0
 )
 
@@ -23,5 +23,3 @@ require (
 	golang.org/x/exp v0.0.0-20220921023135-46d9e7742f1e // indirect
 	golang.org/x/sys v0.46.0 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../..

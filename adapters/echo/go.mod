@@ -3,7 +3,7 @@ module github.com/descope-contrib/anonymous/adapters/echo
 go 1.25.0
 
 require (
-	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous v0.1.0
 	github.com/labstack/echo/v4 v4.16.0
 )
 
@@ -30,5 +30,3 @@ require (
 	golang.org/x/sys v0.46.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../..

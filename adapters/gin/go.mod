@@ -3,7 +3,7 @@ module github.com/descope-contrib/anonymous/adapters/gin
 go 1.25.0
 
 require (
-	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous v0.1.0
 	github.com/gin-gonic/gin v1.12.0
 )
 
@@ -49,5 +49,3 @@ require (
 	golang.org/x/text v0.38.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../..

@@ -3,9 +3,9 @@ module github.com/descope-contrib/anonymous/examples/server
 go 1.26.0
 
 require (
-	github.com/descope-contrib/anonymous v0.0.0-00010101000000-000000000000
-	github.com/descope-contrib/anonymous/otelanon v0.0.0-00010101000000-000000000000
-	github.com/descope-contrib/anonymous/redisstore v0.0.0-00010101000000-000000000000
+	github.com/descope-contrib/anonymous v0.1.0
+	github.com/descope-contrib/anonymous/otelanon v0.1.0
+	github.com/descope-contrib/anonymous/redisstore v0.1.0
 	github.com/descope/go-sdk v1.28.0
 	github.com/prometheus/client_golang v1.24.1
 	github.com/redis/go-redis/v9 v9.23.0
@@ -45,9 +45,3 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
-
-replace github.com/descope-contrib/anonymous => ../..
-
-replace github.com/descope-contrib/anonymous/otelanon => ../../otelanon
-
-replace github.com/descope-contrib/anonymous/redisstore => ../../redisstore
