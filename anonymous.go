@@ -24,7 +24,7 @@ type Middleware struct {
 	c         *client.DescopeClient
 	cfg       config
 	projectID string
-	cache     *tokenCache
+	cache     *sessionCache
 	limiter   provisionLimiter
 	refreshes refreshGroup
 	kids      kidGate
@@ -65,7 +65,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		c:         c,
 		cfg:       cfg,
 		projectID: pid,
-		cache:     newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
+		cache:     newSessionCache(cfg.cacheEntries, cfg.cacheBytes),
 		limiter: provisionLimiter{
 			client: newWindow(cfg.clientLimit, cfg.clientPer),
 			global: newWindow(cfg.globalLimit, cfg.globalPer),
@@ -234,8 +234,8 @@ func (m *Middleware) identify(w http.ResponseWriter, r *http.Request) (*User, ou
 func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error) {
 	now := time.Now().Unix()
 	if drn == "DS" {
-		if u, ok := m.cache.get(tok, now); ok {
-			return u, nil
+		if id, anon, ok := m.cache.get(tok, now); ok {
+			return &User{ID: id, Anonymous: anon, jwt: tok}, nil
 		}
 	}
 	if len(tok) > maxTokenLen {
@@ -249,7 +249,6 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 		// Expired whatever its signature: spare the RSA check.
 		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
-	tok = strings.Clone(tok) // do not pin the whole Cookie header in the cache
 	var t *descope.Token
 	err := m.kids.do(kid, m.cfg.timeout, func() error {
 		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
@@ -273,7 +272,7 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	u := m.userFrom(t)
 	if drn == "DS" {
 		if _, known := m.knownTenant(); known || u.Anonymous {
-			m.cache.put(u, t.Expiration)
+			m.cache.put(tok, u.ID, u.Anonymous, t.Expiration, now)
 		}
 	}
 	return u, nil
@@ -303,7 +302,7 @@ func (m *Middleware) checkClaims(t *descope.Token, drn string) error {
 
 // userFrom builds the User a verified session token describes.
 func (m *Middleware) userFrom(t *descope.Token) *User {
-	return &User{ID: t.ID, Anonymous: m.isAnonymous(t), Token: t}
+	return &User{ID: t.ID, Anonymous: m.isAnonymous(t), token: t}
 }
 
 // isAnonymous reports whether a token says its user is anonymous: a member of
@@ -343,8 +342,8 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		}
 		return nil, noSession, nil
 	}
-	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
-		return m.callRefresh(ctx, rt.Token.JWT)
+	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
+		return m.callRefresh(ctx, dsr)
 	})
 	if err != nil {
 		if isTransient(err) {
@@ -363,9 +362,7 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	u.Refreshed = true
 	m.writeTokens(w, res.session, res.refresh)
 	if _, known := m.knownTenant(); known || u.Anonymous {
-		cached := *u
-		cached.Refreshed = false
-		m.cache.put(&cached, res.session.Expiration)
+		m.cache.put(res.session.JWT, u.ID, u.Anonymous, res.session.Expiration, time.Now().Unix())
 	}
 	if m.cfg.onRefresh != nil {
 		m.cfg.onRefresh(ctx, u)

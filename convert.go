@@ -265,7 +265,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if !m.cfg.dropLoginID {
 		loginIDs = append(loginIDs, loginID)
 	}
-	u := &User{ID: info.SessionToken.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	u := &User{ID: info.SessionToken.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if err := m.convertHook(ctx, anon.ID, u); err != nil {
 		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
 	}
@@ -298,7 +298,7 @@ func (m *Middleware) finishNative(w http.ResponseWriter, r *http.Request, anon *
 	if err := m.checkClaims(info.RefreshToken, "DSR"); err != nil {
 		return nil, err
 	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		u.LoginIDs = info.User.LoginIDs
 	}
@@ -316,7 +316,7 @@ func (m *Middleware) finishNative(w http.ResponseWriter, r *http.Request, anon *
 // merge signs the visitor in to the existing user that owns the verified
 // address, lets the application move its data, and deletes the anonymous user.
 func (m *Middleware) merge(ctx context.Context, w http.ResponseWriter, r *http.Request, anon *User, oldDSR string, info *descope.AuthenticationInfo) (*User, error) {
-	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		existing.LoginIDs = info.User.LoginIDs
 	}
@@ -366,9 +366,7 @@ func (m *Middleware) revoke(refreshJWT string) {
 
 // forget drops a replaced session token from the cache.
 func (m *Middleware) forget(u *User) {
-	if u != nil && u.Token != nil {
-		m.cache.drop(u.Token.JWT)
-	}
+	m.cache.drop(u.sessionJWT())
 }
 
 // codeFailure maps Descope's answers on one-time codes to sentinels.
