@@ -332,15 +332,23 @@ func (m *Middleware) isAnonymous(t *descope.Token) bool {
 // refresh trades a refresh token for a new session token. Concurrent requests
 // with the same refresh token share one call to Descope. A transient failure
 // leaves the visitor's cookies alone; a rejected refresh token lets the
-// visitor be provisioned anew.
+// visitor be provisioned anew. The refresh token is verified once: by the SDK
+// before it calls Descope, or here when Descope could not be reached.
 func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string) (*User, outcome, error) {
 	ctx := r.Context()
-	rt, err := m.verify(ctx, dsr, "DSR")
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return nil, refused, err
-		}
+	kid, ok := m.spendable(dsr)
+	if !ok {
 		return nil, noSession, nil
+	}
+	if !m.kids.isKnown(kid) {
+		// The first token signed with this key since start-up: verify it
+		// through the gate, which lets one request at a time fetch the keys.
+		if _, err := m.verify(ctx, dsr, "DSR"); err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				return nil, refused, err
+			}
+			return nil, noSession, nil
+		}
 	}
 	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
 		return m.callRefresh(ctx, dsr)
@@ -351,11 +359,18 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 			if !m.cfg.degraded {
 				return nil, refused, err
 			}
-			// Degraded: the refresh token is genuine, unexpired and ours; keep
-			// the visitor's identity for this request and touch no cookie.
+			// Degraded: if the refresh token is genuine, unexpired and ours,
+			// keep the visitor's identity for this request and touch no cookie.
+			rt, verr := m.verify(ctx, dsr, "DSR")
+			if verr != nil {
+				if errors.Is(verr, ErrUnavailable) {
+					return nil, refused, err
+				}
+				return nil, noSession, nil
+			}
 			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
 		}
-		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
+		m.cfg.logger.Info("refresh token rejected", "err", err)
 		return nil, noSession, nil
 	}
 	u := m.userFrom(res.session)

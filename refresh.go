@@ -118,9 +118,28 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		if ck.Value == "" || ck.Value == refreshJWT {
 			continue
 		}
-		if _, t, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value); err == nil && m.checkClaims(t, "DSR") == nil {
+		// A rotated refresh token: the SDK verified it with Descope's answer.
+		// It is decoded, not verified again: nothing in this request trusts
+		// it, it is only handed to the browser, and verified when spent.
+		if t := decodeToken(ck.Value); t != nil && m.checkClaims(t, "DSR") == nil {
 			res.refresh = t
 		}
 	}
 	return res, nil
+}
+
+// spendable reads a refresh token without verifying it, and reports whether
+// it is worth sending to Descope: well formed, with a key ID and an accepted
+// algorithm, of this project, a refresh token (drn), unexpired and not
+// DPoP-bound. The SDK verifies its signature before it calls Descope, so the
+// claims checked here are those it verifies.
+func (m *Middleware) spendable(dsr string) (kid string, ok bool) {
+	if len(dsr) > maxTokenLen {
+		return "", false
+	}
+	if kid, ok = tokenKid(dsr); !ok {
+		return "", false
+	}
+	t := decodeToken(dsr)
+	return kid, t != nil && m.checkClaims(t, "DSR") == nil
 }

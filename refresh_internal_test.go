@@ -1,0 +1,68 @@
+package anonymous
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"github.com/descope/go-sdk/descope"
+	"github.com/descope/go-sdk/descope/sdk"
+
+	"github.com/descope-contrib/anonymous/descopetest"
+)
+
+// countingAuth counts the session validations the middleware asks of the SDK.
+type countingAuth struct {
+	sdk.Authentication
+	validations atomic.Int32
+}
+
+func (a *countingAuth) ValidateSessionWithToken(ctx context.Context, tok string) (bool, *descope.Token, error) {
+	a.validations.Add(1)
+	return a.Authentication.ValidateSessionWithToken(ctx, tok)
+}
+
+// A refresh verifies each refresh token once: the SDK verifies the spent one
+// before it calls Descope, and the rotated one with Descope's answer; the
+// middleware verifies neither again. Only the first token signed with a key
+// since start-up is verified by the middleware too, to learn the key.
+func TestRefreshVerifiesRefreshTokensOnce(t *testing.T) {
+	w := newIWorld(t, []descopetest.Option{descopetest.WithRefreshRotation()})
+	auth := &countingAuth{Authentication: w.m.c.Auth}
+	w.m.c.Auth = auth
+	_, dsr := w.visitor(t)
+
+	u, set := w.serve("DSR="+dsr, nil)
+	if u == nil || !u.Refreshed || set["DSR"] == "" || set["DSR"] == dsr {
+		t.Fatalf("first refresh: %+v %v", u, set)
+	}
+	if n := auth.validations.Load(); n != 1 {
+		t.Errorf("first refresh since start-up: %d local validations, want 1 (to learn the key)", n)
+	}
+	auth.validations.Store(0)
+	u, set2 := w.serve("DSR="+set["DSR"], nil)
+	if u == nil || !u.Refreshed || set2["DSR"] == "" {
+		t.Fatalf("second refresh: %+v %v", u, set2)
+	}
+	if n := auth.validations.Load(); n != 0 {
+		t.Errorf("refresh with a known key: %d local validations besides the SDK's own, want 0", n)
+	}
+	if tok := u.Token(); tok == nil || tok.JWT != set2["DS"] {
+		t.Errorf("the refreshed user's token: %+v", tok)
+	}
+
+	// A refresh token whose signature does not verify never reaches Descope.
+	calls := w.emu.Requests("/v1/auth/refresh")
+	last := set2["DSR"]
+	i := len(last) - 10 // not the last character: base64 ignores its low bits
+	flip := "A"
+	if last[i] == 'A' {
+		flip = "B"
+	}
+	if u, _ := w.serve("DSR="+last[:i]+flip+last[i+1:], nil); u != nil {
+		t.Errorf("forged refresh token identified %s", u.ID)
+	}
+	if got := w.emu.Requests("/v1/auth/refresh"); got != calls {
+		t.Errorf("a forged refresh token reached Descope (%d calls)", got-calls)
+	}
+}
