@@ -79,20 +79,42 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 
 	g.mu.Lock()
 	delete(g.inflight, token)
-	now := time.Now()
-	if len(g.recent) >= maxRecentRefreshes {
-		for k, r := range g.recent {
-			if !r.fresh(now) || len(g.recent) >= maxRecentRefreshes {
-				delete(g.recent, k)
-			}
-		}
+	// Remembered: a refresh, or an outage. A token that Descope or the SDK's
+	// check rejected (a forgery, say) is not kept.
+	if c.err == nil || isTransient(c.err) {
+		now := time.Now()
+		g.makeRoom(now)
+		remembered := c.res
+		remembered.at, remembered.err = now, c.err
+		g.recent[token] = remembered
 	}
-	remembered := c.res
-	remembered.at, remembered.err = now, c.err
-	g.recent[token] = remembered
 	g.mu.Unlock()
 	close(c.done)
 	return c.res, c.err
+}
+
+// makeRoom keeps recent under its bound: when it is full, it drops the stale
+// outcomes among a few it looks at, then arbitrary ones. It never walks the
+// whole map. g.mu is held.
+func (g *refreshGroup) makeRoom(now time.Time) {
+	if len(g.recent) < maxRecentRefreshes {
+		return
+	}
+	looked := 0
+	for k, r := range g.recent {
+		if !r.fresh(now) {
+			delete(g.recent, k)
+		}
+		if looked++; looked == 16 {
+			break
+		}
+	}
+	for k := range g.recent {
+		if len(g.recent) < maxRecentRefreshes {
+			break
+		}
+		delete(g.recent, k)
+	}
 }
 
 // callRefresh asks Descope for a new session token. It runs detached from

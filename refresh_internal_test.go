@@ -2,8 +2,10 @@ package anonymous
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/sdk"
@@ -64,5 +66,28 @@ func TestRefreshVerifiesRefreshTokensOnce(t *testing.T) {
 	}
 	if got := w.emu.Requests("/v1/auth/refresh"); got != calls {
 		t.Errorf("a forged refresh token reached Descope (%d calls)", got-calls)
+	}
+	w.m.refreshes.mu.Lock()
+	_, kept := w.m.refreshes.recent[last[:i]+flip+last[i+1:]]
+	w.m.refreshes.mu.Unlock()
+	if kept {
+		t.Error("the outcome of a forged refresh token is remembered")
+	}
+}
+
+// The memory of refresh outcomes stays bounded without walking it whole.
+func TestRefreshMemoryBounded(t *testing.T) {
+	var g refreshGroup
+	ok := func() (refreshResult, error) {
+		return refreshResult{session: &descope.Token{Expiration: time.Now().Add(time.Hour).Unix()}}, nil
+	}
+	for i := range maxRecentRefreshes + 100 {
+		g.do("tok"+strconv.Itoa(i), ok)
+	}
+	if n := len(g.recent); n != maxRecentRefreshes {
+		t.Errorf("%d outcomes remembered, bound %d", n, maxRecentRefreshes)
+	}
+	if _, err := g.do("last", ok); err != nil || len(g.recent) > maxRecentRefreshes {
+		t.Errorf("%v, %d outcomes", err, len(g.recent))
 	}
 }
