@@ -181,7 +181,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		return
 	}
 	if u != nil {
-		r = r.WithContext(NewContext(r.Context(), u))
+		r = r.WithContext(withUser(r.Context(), u))
 	}
 	next.ServeHTTP(w, r)
 }
@@ -235,7 +235,7 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	now := time.Now().Unix()
 	if drn == "DS" {
 		if id, anon, ok := m.cache.get(tok, now); ok {
-			return &User{ID: id, Anonymous: anon, jwt: tok}, nil
+			return newCachedUser(id, anon, tok), nil
 		}
 	}
 	if len(tok) > maxTokenLen {

@@ -16,6 +16,11 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
+// tk returns a string shaped like a token, ending in s.
+func tk(s string) string {
+	return "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJVMSJ9." + strings.Repeat("_", max(0, 32-len(s))) + s
+}
+
 // checkShards fails the test unless every shard's index and slots agree and
 // the global counters add up.
 func checkShards(t *testing.T, c *sessionCache) {
@@ -43,7 +48,7 @@ func TestSessionCacheBounds(t *testing.T) {
 	now := time.Now().Unix()
 	c := newSessionCache(3, 1<<20)
 	for i := range 10 {
-		c.put(fmt.Sprintf("tok%03d", i), "U"+strconv.Itoa(i), true, now+60, now)
+		c.put(tk(fmt.Sprintf("tok%03d", i)), "U"+strconv.Itoa(i), true, now+60, now)
 		if n, _ := c.len(); n > 3 {
 			t.Fatalf("%d entries, bound 3", n)
 		}
@@ -51,7 +56,7 @@ func TestSessionCacheBounds(t *testing.T) {
 	if n, _ := c.len(); n != 3 {
 		t.Errorf("entries %d, want 3", n)
 	}
-	if _, _, ok := c.get("tok009", now); !ok {
+	if _, _, ok := c.get(tk("tok009"), now); !ok {
 		t.Error("the newest token was not cached")
 	}
 	checkShards(t, c)
@@ -59,7 +64,7 @@ func TestSessionCacheBounds(t *testing.T) {
 	id := strings.Repeat("U", 100)
 	c = newSessionCache(1000, 3*(entryOverhead+100))
 	for i := range 10 {
-		c.put(fmt.Sprintf("tok%03d", i), id, true, now+60, now)
+		c.put(tk(fmt.Sprintf("tok%03d", i)), id, true, now+60, now)
 	}
 	if n, b := c.len(); n != 3 || b != 3*(entryOverhead+100) {
 		t.Errorf("entries %d bytes %d, want 3 and %d", n, b, 3*(entryOverhead+100))
@@ -70,9 +75,9 @@ func TestSessionCacheBounds(t *testing.T) {
 		t.Error("a zero bound should disable the cache")
 	}
 	var off *sessionCache
-	off.put("abcd", "U1", true, now+60, now)
-	off.drop("abcd")
-	if _, _, ok := off.get("abcd", now); ok {
+	off.put(tk("abcd"), "U1", true, now+60, now)
+	off.drop(tk("abcd"))
+	if _, _, ok := off.get(tk("abcd"), now); ok {
 		t.Error("disabled cache returned a token")
 	}
 }
@@ -80,15 +85,15 @@ func TestSessionCacheBounds(t *testing.T) {
 func TestSessionCacheExpiryToTheSecond(t *testing.T) {
 	c := newSessionCache(10, 1<<20)
 	now := time.Now().Unix()
-	c.put("tokA", "UA", true, now+2, now)
-	if id, _, ok := c.get("tokA", now+1); !ok || id != "UA" {
+	c.put(tk("tokA"), "UA", true, now+2, now)
+	if id, _, ok := c.get(tk("tokA"), now+1); !ok || id != "UA" {
 		t.Error("token missing one second before expiry")
 	}
-	if _, _, ok := c.get("tokA", now+2); ok {
+	if _, _, ok := c.get(tk("tokA"), now+2); ok {
 		t.Error("token served at its expiry second")
 	}
-	c.put("tokB", "UB", true, now, now) // expired already: never cached
-	if _, _, ok := c.get("tokB", now-1); ok {
+	c.put(tk("tokB"), "UB", true, now, now) // expired already: never cached
+	if _, _, ok := c.get(tk("tokB"), now-1); ok {
 		t.Error("an expired token was cached")
 	}
 }
@@ -99,17 +104,17 @@ func TestSessionCacheDrop(t *testing.T) {
 	c := newSessionCache(100, 1<<20) // one shard
 	now := time.Now().Unix()
 	for i := range 50 {
-		c.put("tok"+strconv.Itoa(i), "U"+strconv.Itoa(i), i%2 == 0, now+60, now)
+		c.put(tk("tok"+strconv.Itoa(i)), "U"+strconv.Itoa(i), i%2 == 0, now+60, now)
 	}
 	for _, i := range []int{0, 17, 49, 25} {
-		c.drop("tok" + strconv.Itoa(i))
-		if _, _, ok := c.get("tok"+strconv.Itoa(i), now); ok {
+		c.drop(tk("tok" + strconv.Itoa(i)))
+		if _, _, ok := c.get(tk("tok"+strconv.Itoa(i)), now); ok {
 			t.Errorf("tok%d served after drop", i)
 		}
 	}
 	checkShards(t, c)
 	for i := range 50 {
-		id, anon, ok := c.get("tok"+strconv.Itoa(i), now)
+		id, anon, ok := c.get(tk("tok"+strconv.Itoa(i)), now)
 		dropped := i == 0 || i == 17 || i == 49 || i == 25
 		if ok == dropped || ok && (id != "U"+strconv.Itoa(i) || anon != (i%2 == 0)) {
 			t.Errorf("tok%d: got %q %v %v", i, id, anon, ok)
@@ -120,17 +125,34 @@ func TestSessionCacheDrop(t *testing.T) {
 	}
 }
 
+// Both halves of the key cover every byte of the token: a change anywhere
+// changes both.
+func TestSessionCacheKeyCoversTheToken(t *testing.T) {
+	c := newSessionCache(10, 1<<20)
+	tok := tk("0123456789abcdef")
+	k := c.key(tok)
+	for i := range len(tok) {
+		other := tok[:i] + string(tok[i]^1) + tok[i+1:]
+		if ko := c.key(other); ko.lo == k.lo || ko.hi == k.hi {
+			t.Errorf("byte %d: keys %x and %x share a half", i, k, ko)
+		}
+	}
+	if c2 := newSessionCache(10, 1<<20); c2.key(tok) == k {
+		t.Error("two caches share their seeds")
+	}
+}
+
 // Expired entries leave first: an insert removes expired entries at the hand
 // before it evicts a live one.
 func TestSessionCacheExpiredEntriesMakeRoom(t *testing.T) {
 	c := newSessionCache(2, 1<<20)
 	now := time.Now().Unix()
-	c.put("old", "U0", true, now+1, now)
-	c.put("liveA", "UA", true, now+60, now)
+	c.put(tk("old"), "U0", true, now+1, now)
+	c.put(tk("liveA"), "UA", true, now+60, now)
 	later := now + 5
-	c.put("liveB", "UB", true, now+60, later)
+	c.put(tk("liveB"), "UB", true, now+60, later)
 	for _, tok := range []string{"liveA", "liveB"} {
-		if _, _, ok := c.get(tok, later); !ok {
+		if _, _, ok := c.get(tk(tok), later); !ok {
 			t.Errorf("%s evicted while an expired token was there", tok)
 		}
 	}
@@ -142,13 +164,13 @@ func TestSessionCacheSparesRecentlySeen(t *testing.T) {
 	c := newSessionCache(4, 1<<20)
 	now := time.Now().Unix()
 	for _, tok := range []string{"a", "b", "c", "d"} {
-		c.put(tok, "U"+tok, true, now+60, now)
+		c.put(tk(tok), "U"+tok, true, now+60, now)
 	}
-	c.get("a", now)
-	c.get("b", now)
-	c.put("e", "Ue", true, now+60, now)
+	c.get(tk("a"), now)
+	c.get(tk("b"), now)
+	c.put(tk("e"), "Ue", true, now+60, now)
 	for _, tok := range []string{"a", "b", "e"} {
-		if _, _, ok := c.get(tok, now); !ok {
+		if _, _, ok := c.get(tk(tok), now); !ok {
 			t.Errorf("%s evicted", tok)
 		}
 	}
@@ -171,13 +193,13 @@ func TestSessionCacheHoldsTheDefault(t *testing.T) {
 	now := time.Now().Unix()
 	id := "U" + strings.Repeat("x", 27)
 	for i := range cfg.cacheEntries {
-		c.put("token-"+strconv.Itoa(i), id, true, now+600, now)
+		c.put(tk("token-"+strconv.Itoa(i)), id, true, now+600, now)
 	}
 	if n, _ := c.len(); n != cfg.cacheEntries {
 		t.Fatalf("%d entries held of %d", n, cfg.cacheEntries)
 	}
 	for i := range cfg.cacheEntries {
-		if _, _, ok := c.get("token-"+strconv.Itoa(i), now); !ok {
+		if _, _, ok := c.get(tk("token-"+strconv.Itoa(i)), now); !ok {
 			t.Fatalf("token-%d missing", i)
 		}
 	}
@@ -205,15 +227,15 @@ func TestSessionCacheModel(t *testing.T) {
 			// A token determines its claims: the same token, the same entry.
 			w := want{"U" + strconv.Itoa(n*7919%100003), n%3 == 0, now + int64(1+n%30)}
 			model[tok] = w
-			c.put(tok, w.id, w.anon, w.exp, now)
+			c.put(tk(tok), w.id, w.anon, w.exp, now)
 		case op < 5:
-			c.drop(tok)
+			c.drop(tk(tok))
 			delete(model, tok)
-			if _, _, ok := c.get(tok, now); ok {
+			if _, _, ok := c.get(tk(tok), now); ok {
 				t.Fatalf("step %d: %s served after drop", step, tok)
 			}
 		default:
-			id, anon, ok := c.get(tok, now)
+			id, anon, ok := c.get(tk(tok), now)
 			w, known := model[tok]
 			switch {
 			case ok && !known:
@@ -244,11 +266,11 @@ func TestSessionCacheConcurrent(t *testing.T) {
 				tok := "tok" + strconv.Itoa((i*7+g)%2500)
 				switch i % 4 {
 				case 0:
-					c.put(tok, "U"+tok, true, now+60, now)
+					c.put(tk(tok), "U"+tok, true, now+60, now)
 				case 1:
-					c.drop(tok)
+					c.drop(tk(tok))
 				default:
-					if id, _, ok := c.get(tok, now); ok && id != "U"+tok {
+					if id, _, ok := c.get(tk(tok), now); ok && id != "U"+tok {
 						t.Errorf("%s served as %s", tok, id)
 					}
 				}
@@ -405,7 +427,7 @@ func TestCacheDropsConvertedSession(t *testing.T) {
 	u, _ := w.serve(cookie, func(rw http.ResponseWriter, r *http.Request) {
 		converted, finishErr = w.m.FinishConversion(rw, r, "ada@example.com", code)
 	})
-	if u == nil || u.token != nil || u.jwt != ds {
+	if u == nil || u.token != nil || u.sessionJWT() != ds {
 		t.Fatalf("the converting request was not served from the cache: %+v", u)
 	}
 	if finishErr != nil || converted == nil || converted.Anonymous {
@@ -426,7 +448,7 @@ func TestCachedUserTokenDecodesOnDemand(t *testing.T) {
 	w = &iworld{emu: w.emu, m: mustNew(t, w.emu)}
 	w.serve("DS="+ds, nil)
 	hit, _ := w.serve("DS="+ds, nil)
-	if first == nil || hit == nil || first.token == nil || hit.token != nil || hit.jwt != ds {
+	if first == nil || hit == nil || first.token == nil || hit.token != nil || hit.sessionJWT() != ds {
 		t.Fatalf("first %+v, hit %+v", first, hit)
 	}
 	want, got := first.Token(), hit.Token()

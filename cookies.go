@@ -46,9 +46,14 @@ func cookieValue(r *http.Request, name string) (value string, dup bool) {
 	return value, false
 }
 
-// bearerToken returns the token of an "Authorization: Bearer" header.
+// bearerToken returns the token of an "Authorization: Bearer" header. It
+// reads the header map directly: the key is canonical already, and Get would
+// check it again on every request.
 func bearerToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
+	var h string
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		h = v[0]
+	}
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}

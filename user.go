@@ -2,6 +2,7 @@ package anonymous
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/descope/go-sdk/descope"
 	"github.com/lestrrat-go/jwx/v2/jwt"
@@ -33,8 +34,8 @@ type User struct {
 	// untouched.
 	Degraded bool
 
-	jwt   string         // the verified session token, as the request carried it
-	token *descope.Token // the same, when it was decoded already
+	token *descope.Token // the verified session token, when it was decoded
+	node  *userNode      // for a session served from the cache
 }
 
 // Token returns the verified session token of the request, with its claims,
@@ -48,8 +49,8 @@ func (u *User) Token() *descope.Token {
 		return nil
 	case u.token != nil:
 		return u.token
-	case u.jwt != "":
-		return decodeToken(u.jwt)
+	case u.node != nil:
+		return decodeToken(u.node.jwt)
 	}
 	return nil
 }
@@ -61,8 +62,10 @@ func (u *User) sessionJWT() string {
 		return ""
 	case u.token != nil:
 		return u.token.JWT
+	case u.node != nil:
+		return u.node.jwt
 	}
-	return u.jwt
+	return ""
 }
 
 // decodeToken decodes a compact JWS into the same *descope.Token the SDK
@@ -90,4 +93,46 @@ func NewContext(ctx context.Context, u *User) context.Context {
 func FromContext(ctx context.Context) (*User, bool) {
 	u, ok := ctx.Value(ctxKey{}).(*User)
 	return u, ok && u != nil
+}
+
+// userNode is a User served from the cache and the context node that carries
+// it, allocated at once: the hot path makes one allocation for both. It keeps
+// the session token outside the User, so that printing a User never prints it.
+type userNode struct {
+	context.Context // nil until withUser links the node
+	user            User
+	jwt             string // the verified session token, as the request carried it
+}
+
+// newCachedUser returns the User of a session served from the cache.
+func newCachedUser(id string, anon bool, jwt string) *User {
+	n := &userNode{user: User{ID: id, Anonymous: anon}, jwt: jwt}
+	n.user.node = n
+	return &n.user
+}
+
+// withUser returns ctx carrying u: u's own node when it has one not yet
+// linked, else a new context value. Only the goroutine that built u calls it.
+func withUser(ctx context.Context, u *User) context.Context {
+	if n := u.node; n != nil && n.Context == nil && &n.user == u {
+		n.Context = ctx
+		return n
+	}
+	return NewContext(ctx, u)
+}
+
+func (n *userNode) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &n.user
+	}
+	return n.Context.Value(key)
+}
+
+// String names the node as context.WithValue does, never its contents.
+func (n *userNode) String() string {
+	parent := "context"
+	if s, ok := n.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	}
+	return parent + ".WithValue(anonymous.ctxKey, *anonymous.User)"
 }
