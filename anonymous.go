@@ -370,7 +370,11 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 			}
 			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
 		}
-		m.cfg.logger.Info("refresh token rejected", "err", err)
+		level := slog.LevelInfo
+		if descope.ErrInvalidToken.Is(err) {
+			level = slog.LevelDebug // failed the SDK's own check: Descope was not asked
+		}
+		m.cfg.logger.Log(ctx, level, "refresh token rejected", "err", err)
 		return nil, noSession, nil
 	}
 	u := m.userFrom(res.session)

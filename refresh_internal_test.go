@@ -2,7 +2,9 @@ package anonymous
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +31,9 @@ func (a *countingAuth) ValidateSessionWithToken(ctx context.Context, tok string)
 // middleware verifies neither again. Only the first token signed with a key
 // since start-up is verified by the middleware too, to learn the key.
 func TestRefreshVerifiesRefreshTokensOnce(t *testing.T) {
-	w := newIWorld(t, []descopetest.Option{descopetest.WithRefreshRotation()})
+	logs := &strings.Builder{}
+	w := newIWorld(t, []descopetest.Option{descopetest.WithRefreshRotation()},
+		WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	auth := &countingAuth{Authentication: w.m.c.Auth}
 	w.m.c.Auth = auth
 	_, dsr := w.visitor(t)
@@ -66,6 +70,9 @@ func TestRefreshVerifiesRefreshTokensOnce(t *testing.T) {
 	}
 	if got := w.emu.Requests("/v1/auth/refresh"); got != calls {
 		t.Errorf("a forged refresh token reached Descope (%d calls)", got-calls)
+	}
+	if !strings.Contains(logs.String(), "level=DEBUG msg=\"refresh token rejected\"") || strings.Contains(logs.String(), "level=INFO msg=\"refresh token rejected\"") {
+		t.Errorf("a forged refresh token should be logged at debug level only:\n%s", logs.String())
 	}
 	w.m.refreshes.mu.Lock()
 	_, kept := w.m.refreshes.recent[last[:i]+flip+last[i+1:]]
