@@ -133,8 +133,8 @@ func (c *sessionCache) get(token string, now int64) (id string, anon, ok bool) {
 	return id, anon, true
 }
 
-// put caches a session token that passed full verification, for the user id,
-// until exp (unix seconds). Call it with nothing else.
+// put caches token for the user id until exp (unix seconds). Call it only
+// with a session token that passed full verification.
 func (c *sessionCache) put(token, id string, anon bool, exp, now int64) {
 	if c == nil || token == "" || id == "" || exp <= now {
 		return
