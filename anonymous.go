@@ -22,7 +22,7 @@ type Middleware struct {
 	c         *client.DescopeClient
 	cfg       config
 	projectID string
-	cache     *tokenCache
+	cache     *sessionCache
 	refreshes refreshGroup
 	kids      kidGate
 	local     *localSealer     // nil without WithLocalKeys
@@ -74,7 +74,7 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		c:                c,
 		cfg:              cfg,
 		projectID:        pid,
-		cache:            newTokenCache(cfg.cacheEntries, cfg.cacheBytes),
+		cache:            newSessionCache(cfg.cacheEntries, cfg.cacheBytes),
 		state:            newSharedState(cfg),
 		now:              cfg.now,
 		obs:              newObserver(&cfg),
@@ -208,7 +208,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Reques
 		return r, false
 	}
 	if u != nil {
-		r = r.WithContext(NewContext(r.Context(), u))
+		r = r.WithContext(withUser(r.Context(), u))
 	}
 	return r, true
 }

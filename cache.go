@@ -1,110 +1,255 @@
 package anonymous
 
 import (
+	"hash/maphash"
+	"math/bits"
+	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
-// entryOverhead estimates the bytes a cached token costs beyond its own
-// length: the map entry, the User, the parsed descope.Token and its claims
-// (BenchmarkTokenCacheMemory measures about 1,450 bytes for a typical token).
-const entryOverhead = 1536
+// entryOverhead bounds the heap one cached session costs beyond the bytes of
+// its user ID: its slot, its share of the index map and of the slack both
+// keep for growth (BenchmarkLiveSessionMemory measures it; keep it above).
+const entryOverhead = 160
 
-// tokenCache remembers session tokens that passed verification, until they
-// expire, so a repeat request costs a map lookup instead of an RSA check. It
-// never holds a token that failed verification. It is bounded by entries and
-// by bytes; when full it first drops expired tokens, then arbitrary ones.
-type tokenCache struct {
-	mu         sync.RWMutex
-	m          map[string]cacheEntry
-	bytes      int
-	maxEntries int
-	maxBytes   int
-	lastSweep  int64 // unix second of the last full sweep for expired tokens
+// clockReach is how many slots an insert into a full shard looks at before it
+// evicts one anyway: it keeps eviction O(1).
+const clockReach = 8
+
+// maxShards is the number of shards of a large cache; a small one has fewer,
+// so that each holds a few hundred entries when the cache is full.
+const maxShards = 64
+
+// sessionCache remembers session tokens that passed full verification, until
+// they expire, so a repeat request costs a hash and a map lookup instead of
+// an RSA check. It never holds a refresh token or a token that failed
+// verification.
+//
+// It stores no token: an entry is keyed by a 128-bit keyed hash of the whole
+// token, two hash/maphash sums under two seeds drawn at random when the cache
+// is built, and holds only what the hot path needs (user ID, anonymous flag,
+// expiry). The seeds never leave the process and no hash value is ever shown
+// to a client. Only a verified token is ever inserted, so the one way to be
+// served an identity without a verified token is a string, other than a
+// cached token, with the same 128-bit hash. Whoever holds that token gains
+// nothing from such a string; whoever does not must hit the hash of a token
+// unknown to them under a key they never observe, and learns nothing from a
+// miss: a chance of entries/2^128 per attempt. Two genuine tokens collide as
+// rarely (entries²/2^129). maphash is no MAC, but it is built to resist
+// collisions steered by a client when its seed is random and secret, as here.
+//
+// The cache is split into shards by hash, each with its own lock, so requests
+// on different cores rarely meet; a lookup takes a read lock. It is bounded by
+// entries and by estimated bytes, counted over all shards. An insert into a
+// full cache evicts from its own shard with a CLOCK hand that looks at a few
+// slots at most: the first that is expired or was not looked up since the
+// hand last passed, else the last one it looked at. Each insert also removes
+// up to two expired entries at the hand. Nothing ever sweeps a whole shard.
+type sessionCache struct {
+	seeds      [2]maphash.Seed
+	mask       uint64 // len(shards)-1
+	shards     []cacheShard
+	maxEntries int64
+	maxBytes   int64
+	entries    atomic.Int64
+	bytes      atomic.Int64
 }
 
-type cacheEntry struct {
-	user *User
+// cacheKey is a 128-bit keyed hash of a session token.
+type cacheKey struct{ lo, hi uint64 }
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	index map[cacheKey]int32 // key → position in slots
+	slots []cacheSlot        // dense: every slot holds an entry
+	hand  int                // the CLOCK hand, a position in slots
+	_     [64]byte           // keep neighbouring shards' locks apart
+}
+
+type cacheSlot struct {
+	key  cacheKey
 	exp  int64 // unix seconds; the entry is good while now < exp
+	id   string
+	anon bool
+	seen uint32 // set (atomically, under the read lock) by a lookup; cleared by the hand
 }
 
-func newTokenCache(maxEntries, maxBytes int) *tokenCache {
-	if maxEntries == 0 || maxBytes == 0 {
+func (s *cacheSlot) size() int64 { return entryOverhead + int64(len(s.id)) }
+
+// newSessionCache returns a cache bounded by maxEntries and maxBytes, or nil
+// (a disabled cache) when either is zero.
+func newSessionCache(maxEntries, maxBytes int) *sessionCache {
+	if maxEntries <= 0 || maxBytes <= 0 {
 		return nil
 	}
-	return &tokenCache{m: make(map[string]cacheEntry), maxEntries: maxEntries, maxBytes: maxBytes}
+	n := 1
+	if q := maxEntries / 256; q > 1 {
+		n = min(maxShards, 1<<(bits.Len(uint(q))-1))
+	}
+	c := &sessionCache{
+		seeds:      [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		mask:       uint64(n - 1),
+		shards:     make([]cacheShard, n),
+		maxEntries: int64(maxEntries),
+		maxBytes:   int64(maxBytes),
+	}
+	for i := range c.shards {
+		c.shards[i].index = make(map[cacheKey]int32)
+	}
+	return c
 }
 
-func (c *tokenCache) get(token string, now int64) (*User, bool) {
+// key hashes token with both seeds. maphash.Comparable hashes a string in one
+// pass of the runtime's hash (maphash.String works in 128-byte pieces, at
+// twice the cost for a token).
+func (c *sessionCache) key(token string) cacheKey {
+	return cacheKey{maphash.Comparable(c.seeds[0], token), maphash.Comparable(c.seeds[1], token)}
+}
+
+func (c *sessionCache) shard(k cacheKey) *cacheShard { return &c.shards[k.lo&c.mask] }
+
+// get returns the user ID and anonymous flag cached for token, if it was
+// verified and has not expired at now (unix seconds).
+func (c *sessionCache) get(token string, now int64) (id string, anon, ok bool) {
 	if c == nil {
-		return nil, false
+		return "", false, false
 	}
-	c.mu.RLock()
-	e, ok := c.m[token]
-	c.mu.RUnlock()
-	if !ok || now >= e.exp {
-		return nil, false
+	k := c.key(token)
+	s := c.shard(k)
+	var exp int64
+	s.mu.RLock()
+	if i, found := s.index[k]; found {
+		sl := &s.slots[i]
+		id, anon, exp, ok = sl.id, sl.anon, sl.exp, true
+		if atomic.LoadUint32(&sl.seen) == 0 {
+			atomic.StoreUint32(&sl.seen, 1)
+		}
 	}
-	return e.user, true
+	s.mu.RUnlock()
+	if !ok || now >= exp {
+		return "", false, false
+	}
+	return id, anon, true
 }
 
-func (c *tokenCache) put(u *User, exp int64) {
-	if c == nil || u == nil || u.Token == nil {
+// put caches token for the user id until exp (unix seconds). Call it only
+// with a session token that passed full verification.
+func (c *sessionCache) put(token, id string, anon bool, exp, now int64) {
+	if c == nil || token == "" || id == "" || exp <= now {
 		return
 	}
-	token := u.Token.JWT
-	size := len(token) + entryOverhead
+	size := entryOverhead + int64(len(id))
 	if size > c.maxBytes {
 		return
 	}
-	now := time.Now().Unix()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if old, ok := c.m[token]; ok {
-		c.bytes -= len(old.user.Token.JWT) + entryOverhead
-		delete(c.m, token)
+	k := c.key(token)
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, found := s.index[k]; found {
+		return // the same token: the same claims
 	}
-	if (len(c.m) >= c.maxEntries || c.bytes+size > c.maxBytes) && now > c.lastSweep {
-		c.lastSweep = now // at most one O(n) sweep a second
-		for k, e := range c.m {
-			if now >= e.exp {
-				c.remove(k, e)
-			}
+	s.reap(c, now)
+	for !c.reserve(size) {
+		if !s.evict(c, now) {
+			return // full, and this shard has nothing to give
 		}
 	}
-	for k, e := range c.m { // random order: arbitrary victims
-		if len(c.m) < c.maxEntries && c.bytes+size <= c.maxBytes {
-			break
-		}
-		c.remove(k, e)
+	s.index[k] = int32(len(s.slots))
+	// A copy of the ID, so that an entry never pins the buffer it was cut from.
+	s.slots = append(s.slots, cacheSlot{key: k, exp: exp, id: strings.Clone(id), anon: anon})
+}
+
+// reserve counts one more entry of size bytes, unless that would pass a bound.
+func (c *sessionCache) reserve(size int64) bool {
+	if c.entries.Add(1) > c.maxEntries {
+		c.entries.Add(-1)
+		return false
 	}
-	c.m[token] = cacheEntry{user: u, exp: exp}
-	c.bytes += size
+	if c.bytes.Add(size) > c.maxBytes {
+		c.bytes.Add(-size)
+		c.entries.Add(-1)
+		return false
+	}
+	return true
 }
 
-func (c *tokenCache) remove(k string, e cacheEntry) {
-	delete(c.m, k)
-	c.bytes -= len(e.user.Token.JWT) + entryOverhead
+// reap removes up to two expired entries at the hand, so that expired
+// sessions leave a cache that is not full. s.mu is held.
+func (s *cacheShard) reap(c *sessionCache, now int64) {
+	for range 2 {
+		if len(s.slots) == 0 {
+			return
+		}
+		if s.hand >= len(s.slots) {
+			s.hand = 0
+		}
+		if now >= s.slots[s.hand].exp {
+			s.remove(c, s.hand) // the last slot moves to the hand: look at it next
+		} else {
+			s.hand++
+		}
+	}
 }
 
-// len reports the number of cached tokens and their estimated bytes.
-func (c *tokenCache) len() (entries, bytes int) {
+// evict removes one entry, the first at the hand that is expired or was not
+// looked up since the hand last passed, looking at clockReach slots at most.
+// It reports false when the shard is empty. s.mu is held.
+func (s *cacheShard) evict(c *sessionCache, now int64) bool {
+	n := len(s.slots)
+	if n == 0 {
+		return false
+	}
+	for step := 1; ; step++ {
+		if s.hand >= n {
+			s.hand = 0
+		}
+		sl := &s.slots[s.hand]
+		if now >= sl.exp || sl.seen == 0 || step == clockReach {
+			s.remove(c, s.hand)
+			return true
+		}
+		sl.seen = 0
+		s.hand++
+	}
+}
+
+// remove deletes the entry at position i, moving the last one into its place.
+// s.mu is held.
+func (s *cacheShard) remove(c *sessionCache, i int) {
+	last := len(s.slots) - 1
+	delete(s.index, s.slots[i].key)
+	c.entries.Add(-1)
+	c.bytes.Add(-s.slots[i].size())
+	if i != last {
+		s.slots[i] = s.slots[last]
+		s.index[s.slots[i].key] = int32(i)
+	}
+	s.slots[last] = cacheSlot{} // release the ID
+	s.slots = s.slots[:last]
+}
+
+// drop removes a token, after the session it stands for was replaced (by
+// conversion, promotion or a merge). A later request with it is verified
+// afresh.
+func (c *sessionCache) drop(token string) {
+	if c == nil || token == "" {
+		return
+	}
+	k := c.key(token)
+	s := c.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, found := s.index[k]; found {
+		s.remove(c, int(i))
+	}
+}
+
+// len reports the number of cached sessions and their estimated bytes.
+func (c *sessionCache) len() (entries, bytes int) {
 	if c == nil {
 		return 0, 0
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m), c.bytes
-}
-
-// drop removes a token, after the session it stands for was replaced.
-func (c *tokenCache) drop(token string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.m[token]; ok {
-		c.remove(token, e)
-	}
+	return int(c.entries.Load()), int(c.bytes.Load())
 }

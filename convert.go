@@ -370,7 +370,7 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 	if !m.cfg.dropLoginID {
 		loginIDs = append(loginIDs, loginID)
 	}
-	u := &User{ID: anon.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	u := &User{ID: anon.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if err := m.convertHook(ctx, anon.ID, u); err != nil {
 		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
 	}
@@ -547,9 +547,7 @@ func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 
 // forget drops a replaced session token from the cache.
 func (m *Middleware) forget(u *User) {
-	if u != nil && u.Token != nil {
-		m.cache.drop(u.Token.JWT)
-	}
+	m.cache.drop(u.sessionJWT())
 }
 
 // codeFailure maps Descope's answers on one-time codes to sentinels.

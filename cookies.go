@@ -56,9 +56,14 @@ func nextCookie(line string) (name, value, rest string) {
 	return name, value, rest
 }
 
-// bearerToken returns the token of an "Authorization: Bearer" header.
+// bearerToken returns the token of an "Authorization: Bearer" header. It
+// reads the header map directly: the key is canonical already, and Get would
+// check it again on every request.
 func bearerToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
+	var h string
+	if v := r.Header["Authorization"]; len(v) > 0 {
+		h = v[0]
+	}
 	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}

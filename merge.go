@@ -53,7 +53,7 @@ func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, ano
 // user (a user-backed one) and hands the visitor the existing account's
 // tokens. When the hook fails, nothing changes and the tokens are revoked.
 func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, info *descope.AuthenticationInfo) (*User, error) {
-	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		existing.LoginIDs = info.User.LoginIDs
 	}
@@ -94,7 +94,7 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	if err != nil {
 		return nil, err
 	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), Token: info.SessionToken}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		u.LoginIDs = info.User.LoginIDs
 	}

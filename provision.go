@@ -100,11 +100,9 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	if err != nil {
 		return nil, m.refusedProvision(ctx, err)
 	}
-	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, Token: session}
+	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}
 	m.writeTokens(w, session, refresh)
-	cached := *u
-	cached.New = false
-	m.cache.put(&cached, session.Expiration)
+	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, time.Now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
 	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, User: u})
 	return u, nil
@@ -219,10 +217,11 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 
 // isNative reports whether u holds a Descope-native anonymous token.
 func isNative(u *User) bool {
-	if u == nil || u.Token == nil {
+	t := u.Token()
+	if t == nil {
 		return false
 	}
-	danu, _ := u.Token.Claims["danu"].(bool)
+	danu, _ := t.Claims["danu"].(bool)
 	return danu
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -42,9 +43,10 @@ func (r refreshResult) fresh(now time.Time) bool {
 }
 
 type refreshCall struct {
-	done chan struct{}
-	res  refreshResult
-	err  error
+	done    chan struct{}
+	waiters int // requests waiting on it, counted under the group's lock
+	res     refreshResult
+	err     error
 }
 
 // refreshGroup makes concurrent refreshes of one refresh token share a single
@@ -67,13 +69,14 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 		g.spentFor = make(map[string]string)
 	}
 	if res, ok := g.recent[token]; ok {
-		if res.fresh(g.now()) {
+		if res.fresh(g.clock()) {
 			g.mu.Unlock()
 			return res, res.err
 		}
 		g.dropLocked(token)
 	}
 	if c, ok := g.inflight[token]; ok {
+		c.waiters++
 		g.mu.Unlock()
 		<-c.done
 		return c.res, c.err
@@ -82,40 +85,50 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	g.inflight[token] = c
 	g.mu.Unlock()
 
+	// A panic in fn (it parses what Descope answers) still releases the
+	// waiters, with an error, before it goes on up.
+	var panicked any
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				panicked = p
+				c.res, c.err = refreshResult{}, fmt.Errorf("%w: refresh panicked: %v", ErrUnavailable, p)
+			}
+		}()
+		c.res, c.err = fn()
+	}()
 	defer func() {
-		// Release the waiters whatever happens, a panic in fn included.
-		if p := recover(); p != nil {
-			c.res, c.err = refreshResult{}, fmt.Errorf("%w: refresh panicked: %v", ErrUnavailable, p)
-			g.mu.Lock()
-			delete(g.inflight, token)
-			g.mu.Unlock()
-			close(c.done)
-			panic(p)
+		if panicked != nil {
+			panic(panicked)
 		}
 	}()
-	c.res, c.err = fn()
 
 	g.mu.Lock()
 	delete(g.inflight, token)
-	now := g.now()
-	if len(g.recent) >= maxRecentRefreshes {
-		for k, r := range g.recent {
-			if !r.fresh(now) || len(g.recent) >= maxRecentRefreshes {
-				g.dropLocked(k)
-			}
-		}
-	}
-	remembered := c.res
-	remembered.at, remembered.err = now, c.err
-	if !c.res.shared {
+	now := g.clock()
+	// Remembered: a refresh, or an outage. A token that Descope or the SDK's
+	// check rejected (a forgery, say) is not kept, nor an outcome the shared
+	// store holds for every replica.
+	if panicked == nil && !c.res.shared && (c.err == nil || isTransient(c.err)) {
+		g.makeRoom(now)
+		remembered := c.res
+		remembered.at, remembered.err = now, c.err
 		g.recent[token] = remembered
-	}
-	if c.err == nil && c.res.refresh != nil && !c.res.shared {
-		g.spentFor[c.res.refresh.JWT] = token
+		if c.err == nil && c.res.refresh != nil {
+			g.spentFor[c.res.refresh.JWT] = token
+		}
 	}
 	g.mu.Unlock()
 	close(c.done)
 	return c.res, c.err
+}
+
+// clock returns the group's time: its clock, or the wall clock.
+func (g *refreshGroup) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
 }
 
 // dropLocked forgets the outcome remembered for token.
@@ -146,6 +159,30 @@ func (g *refreshGroup) forget(token string) {
 	}
 }
 
+// makeRoom keeps recent under its bound: when it is full, it drops the stale
+// outcomes among a few it looks at, then arbitrary ones. It never walks the
+// whole map. g.mu is held.
+func (g *refreshGroup) makeRoom(now time.Time) {
+	if len(g.recent) < maxRecentRefreshes {
+		return
+	}
+	looked := 0
+	for k, r := range g.recent {
+		if !r.fresh(now) {
+			g.dropLocked(k)
+		}
+		if looked++; looked == 16 {
+			break
+		}
+	}
+	for k := range g.recent {
+		if len(g.recent) < maxRecentRefreshes {
+			break
+		}
+		g.dropLocked(k)
+	}
+}
+
 // callRefresh asks Descope for a new session token. It runs detached from
 // the request that started it, so that one visitor's cancelled request does
 // not fail the others waiting on the same refresh.
@@ -171,11 +208,11 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 		if ck.Value == "" || ck.Value == refreshJWT {
 			continue
 		}
-		began := m.obs.start()
-		_, rt, err := m.c.Auth.ValidateSessionWithToken(ctx, ck.Value)
-		m.obs.done(ctx, opValidate, began, err)
-		if err == nil && m.checkClaims(rt, "DSR") == nil {
-			res.refresh = rt
+		// A rotated refresh token: the SDK verified it with Descope's answer.
+		// It is decoded, not verified again: nothing in this request trusts
+		// it, it is only handed to the browser, and verified when spent.
+		if t := decodeToken(ck.Value); t != nil && m.checkClaims(t, "DSR") == nil {
+			res.refresh = t
 		}
 	}
 	m.noteRotation(res.refresh != nil)
@@ -183,25 +220,54 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 }
 
 // refresh trades a refresh token for a new session token. Concurrent requests
-// with the same refresh token share one call to Descope. A transient failure
-// leaves the visitor's cookies alone; a rejected refresh token lets the
-// visitor be provisioned anew.
+// with the same refresh token share one call to Descope (one across replicas
+// with a shared store). A transient failure leaves the visitor's cookies
+// alone; a rejected refresh token lets the visitor be provisioned anew.
+//
+// The refresh token is verified once: by the SDK, before it calls Descope.
+// It is verified here only where nothing else would: the first token of a
+// key since start-up (through the key gate), and before its identity alone
+// serves a request (Degraded). An outcome another replica stored is sealed
+// under the token itself, so only its holder can open it.
 func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string) (*User, outcome, error) {
 	ctx := r.Context()
-	rt, err := m.verify(ctx, dsr, "DSR")
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
-			return nil, refused, err
-		}
-		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
+	kid, claimed, ok := m.spendable(dsr)
+	if !ok {
+		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: ErrInvalidToken})
 		return nil, noSession, nil
 	}
-	res, err := m.refreshes.do(rt.Token.JWT, func() (refreshResult, error) {
-		return m.refreshVia(ctx, rt)
+	var rt *User // the locally verified refresh token, once needed
+	verified := func() (*User, outcome, error) {
+		if rt != nil {
+			return rt, identified, nil
+		}
+		u, err := m.verify(ctx, dsr, "DSR")
+		if err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
+				return nil, refused, err
+			}
+			m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
+			return nil, noSession, nil
+		}
+		rt = u
+		return rt, identified, nil
+	}
+	if !m.kids.isKnown(kid) {
+		// The first token signed with this key since start-up: verify it
+		// through the gate, which lets one request at a time fetch the keys.
+		if _, out, err := verified(); out != identified {
+			return nil, out, err
+		}
+	}
+	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
+		return m.refreshVia(ctx, dsr, claimed.ID)
 	})
 	if err != nil {
 		if errors.Is(err, errRefreshHeld) {
+			if _, out, verr := verified(); out != identified {
+				return nil, out, verr
+			}
 			return m.degradedFrom(ctx, rt, err)
 		}
 		if isTransient(err) {
@@ -212,15 +278,30 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
 				return nil, refused, err
 			}
-			// Degraded: the refresh token is genuine, unexpired and ours; keep
-			// the visitor's identity for this request and touch no cookie.
+			// Degraded: if the refresh token is genuine, unexpired and
+			// ours, keep the visitor's identity for this request and touch
+			// no cookie.
+			if _, out, verr := verified(); out != identified {
+				if out == refused {
+					return nil, refused, err
+				}
+				return nil, out, verr
+			}
 			m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
 			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
 		}
-		m.cfg.logger.Info("refresh token rejected by Descope", "user", rt.ID, "err", err)
-		if !res.shared && m.inRejectionGrace(rt.Token.JWT) {
+		level := slog.LevelInfo
+		if descope.ErrInvalidToken.Is(err) {
+			level = slog.LevelDebug // failed the SDK's own check: Descope was not asked
+		}
+		m.cfg.logger.Log(ctx, level, "refresh token rejected", "err", err)
+		if !res.shared && m.inRejectionGrace(dsr) {
 			// Perhaps rotated by another replica just now: keep the identity.
-			return m.degradedFrom(ctx, rt, err)
+			if _, out, verr := verified(); out == identified {
+				return m.degradedFrom(ctx, rt, err)
+			} else if out == refused {
+				return nil, out, verr
+			}
 		}
 		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "descope", Err: err})
 		return nil, noSession, nil
@@ -229,10 +310,27 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	u.Refreshed = true
 	m.writeTokens(w, res.session, res.refresh)
 	if _, known := m.knownTenant(); known || u.Anonymous {
-		cached := *u
-		cached.Refreshed = false
-		m.cache.put(&cached, res.session.Expiration)
+		m.cache.put(res.session.JWT, u.ID, u.Anonymous, res.session.Expiration, m.now().Unix())
 	}
 	m.obs.emit(ctx, Event{Kind: EventRefreshed, User: u})
 	return u, identified, nil
+}
+
+// spendable reads a refresh token without verifying it, and reports whether
+// it is worth sending to Descope: well formed, with a key ID and an accepted
+// algorithm, of this project, a refresh token (drn), unexpired and not
+// DPoP-bound. The SDK verifies its signature before it calls Descope, so the
+// claims checked here are those it verifies.
+func (m *Middleware) spendable(dsr string) (kid string, claimed *descope.Token, ok bool) {
+	if len(dsr) > maxTokenLen {
+		return "", nil, false
+	}
+	if kid, ok = tokenKid(dsr); !ok {
+		return "", nil, false
+	}
+	t := decodeToken(dsr)
+	if t == nil || m.checkClaims(t, "DSR") != nil {
+		return "", nil, false
+	}
+	return kid, t, true
 }

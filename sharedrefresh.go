@@ -156,16 +156,16 @@ func (sec refreshSecrets) open(sealed []byte) (refreshRecord, error) {
 	return rec, nil
 }
 
-// refreshVia spends the refresh token of rt. With a shared store that
+// refreshVia spends token, a refresh token of userID. With a shared store that
 // answers, replicas agree through it on who calls Descope (sharedRefresh).
 // With a shared store that is down, unless this replica has seen that
 // refresh tokens do not rotate, the refresh is held (errRefreshHeld): the
 // visitor keeps its identity, Degraded, until the store is back. Otherwise
 // this process calls Descope itself.
-func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, error) {
+func (m *Middleware) refreshVia(ctx context.Context, token, userID string) (refreshResult, error) {
 	if m.state.configured() {
 		if m.state.available(ctx) {
-			res, err := m.sharedRefresh(ctx, rt.Token.JWT, rt.ID)
+			res, err := m.sharedRefresh(ctx, token, userID)
 			if !errors.Is(err, errStoreDown) {
 				return res, err
 			}
@@ -174,7 +174,7 @@ func (m *Middleware) refreshVia(ctx context.Context, rt *User) (refreshResult, e
 			return refreshResult{shared: true}, errRefreshHeld
 		}
 	}
-	return m.callRefresh(ctx, rt.Token.JWT)
+	return m.callRefresh(ctx, token)
 }
 
 // sharedRefresh spends a refresh token once for every replica, through one

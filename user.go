@@ -2,13 +2,15 @@ package anonymous
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/descope/go-sdk/descope"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // User is the visitor the middleware identified, provisioned or refreshed.
-// The middleware may share one *User between requests that carry the same
-// session token: treat it as read-only.
+// The middleware builds one per request; treat it as read-only, as hooks and
+// handlers may share it.
 type User struct {
 	// ID is the Descope user ID. It stays the same across refreshes and
 	// conversion.
@@ -28,10 +30,54 @@ type User struct {
 	Refreshed bool
 	// Degraded reports that Descope could not be reached to refresh an
 	// expired session, and the user was identified from the locally verified
-	// refresh token alone. Token is nil then; the cookies were left untouched.
+	// refresh token alone. Token returns nil then; the cookies were left
+	// untouched.
 	Degraded bool
-	// Token is the validated session token (nil when Degraded).
-	Token *descope.Token
+
+	token *descope.Token // the verified session token, when it was decoded
+	node  *userNode      // for a session served from the cache
+}
+
+// Token returns the verified session token of the request, with its claims,
+// or nil when there is none (Degraded, or a User built by hand). A token the
+// middleware had already seen is decoded anew on each call, without a second
+// signature check: it was fully verified before it was cached. Keep the
+// result if you need it more than once.
+func (u *User) Token() *descope.Token {
+	switch {
+	case u == nil:
+		return nil
+	case u.token != nil:
+		return u.token
+	case u.node != nil:
+		return decodeToken(u.node.jwt)
+	}
+	return nil
+}
+
+// sessionJWT returns the session token u was identified by, or "".
+func (u *User) sessionJWT() string {
+	switch {
+	case u == nil:
+		return ""
+	case u.token != nil:
+		return u.token.JWT
+	case u.node != nil:
+		return u.node.jwt
+	}
+	return ""
+}
+
+// decodeToken decodes a compact JWS into the same *descope.Token the SDK
+// returns when it verifies one, without checking the signature or any claim:
+// the caller has verified tok, or is about to. It returns nil if tok cannot
+// be parsed.
+func decodeToken(tok string) *descope.Token {
+	t, err := jwt.ParseString(tok, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return nil
+	}
+	return descope.NewToken(tok, t)
 }
 
 // ctxKey is the unexported context key type; no other package can collide with it.
@@ -47,4 +93,46 @@ func NewContext(ctx context.Context, u *User) context.Context {
 func FromContext(ctx context.Context) (*User, bool) {
 	u, ok := ctx.Value(ctxKey{}).(*User)
 	return u, ok && u != nil
+}
+
+// userNode is a User served from the cache and the context node that carries
+// it, allocated at once: the hot path makes one allocation for both. It keeps
+// the session token outside the User, so that printing a User never prints it.
+type userNode struct {
+	context.Context // nil until withUser links the node
+	user            User
+	jwt             string // the verified session token, as the request carried it
+}
+
+// newCachedUser returns the User of a session served from the cache.
+func newCachedUser(id string, anon bool, jwt string) *User {
+	n := &userNode{user: User{ID: id, Anonymous: anon}, jwt: jwt}
+	n.user.node = n
+	return &n.user
+}
+
+// withUser returns ctx carrying u: u's own node when it has one not yet
+// linked, else a new context value. Only the goroutine that built u calls it.
+func withUser(ctx context.Context, u *User) context.Context {
+	if n := u.node; n != nil && n.Context == nil && &n.user == u {
+		n.Context = ctx
+		return n
+	}
+	return NewContext(ctx, u)
+}
+
+func (n *userNode) Value(key any) any {
+	if key == (ctxKey{}) {
+		return &n.user
+	}
+	return n.Context.Value(key)
+}
+
+// String names the node as context.WithValue does, never its contents.
+func (n *userNode) String() string {
+	parent := "context"
+	if s, ok := n.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	}
+	return parent + ".WithValue(anonymous.ctxKey, *anonymous.User)"
 }

@@ -19,9 +19,9 @@ import (
 func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error) {
 	now := m.now().Unix()
 	if drn == "DS" {
-		if u, ok := m.cache.get(tok, now); ok {
+		if id, anon, ok := m.cache.get(tok, now); ok {
 			m.obs.emit(ctx, Event{Kind: EventCacheHit})
-			return u, nil
+			return newCachedUser(id, anon, tok), nil
 		}
 		m.obs.emit(ctx, Event{Kind: EventCacheMiss})
 	}
@@ -36,7 +36,6 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 		// Expired whatever its signature: spare the RSA check.
 		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
-	tok = strings.Clone(tok) // do not pin the whole Cookie header in the cache
 	var t *descope.Token
 	err := m.kids.do(kid, m.cfg.timeout, func() error {
 		began := m.obs.start()
@@ -62,7 +61,7 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	u := m.userFrom(t)
 	if drn == "DS" {
 		if _, known := m.knownTenant(); known || u.Anonymous {
-			m.cache.put(u, t.Expiration)
+			m.cache.put(tok, u.ID, u.Anonymous, t.Expiration, now)
 		}
 	}
 	return u, nil
@@ -92,7 +91,7 @@ func (m *Middleware) checkClaims(t *descope.Token, drn string) error {
 
 // userFrom builds the User a verified session token describes.
 func (m *Middleware) userFrom(t *descope.Token) *User {
-	return &User{ID: t.ID, Anonymous: m.isAnonymous(t), Token: t}
+	return &User{ID: t.ID, Anonymous: m.isAnonymous(t), token: t}
 }
 
 // isAnonymous reports whether a token says its user is anonymous: a member of
@@ -156,6 +155,12 @@ var errKeyWait = wrap(ErrUnavailable, errors.New("signing keys not fetched in ti
 
 // errBadKid reports a token whose kid the project's key set lacks.
 var errBadKid = fmt.Errorf("%w: key ID not in the project's key set", ErrInvalidToken)
+
+// isKnown reports whether a token with kid has verified before.
+func (g *kidGate) isKnown(kid string) bool {
+	known, _ := g.state(kid)
+	return known
+}
 
 // state reports whether kid is known good, or known absent.
 func (g *kidGate) state(kid string) (known, bad bool) {
