@@ -1,18 +1,12 @@
 package anonymous
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
 )
 
@@ -90,83 +84,6 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	m.refreshes.onForget = m.forgetRefresh
 	m.kids.now = cfg.now
 	return m, nil
-}
-
-// sdkConfig reads a string field of the Config the client was built with
-// (ProjectID, RefreshCookieName). The go-sdk keeps that Config unexported;
-// reading it spares every caller from repeating what the client already
-// knows. ok is false when the field cannot be read at all (a go-sdk whose
-// layout differs from v1.28.0's); an empty value with ok is a field unset.
-func sdkConfig(c *client.DescopeClient, field string) (value string, ok bool) {
-	defer func() {
-		if recover() != nil {
-			value, ok = "", false
-		}
-	}()
-	v := reflect.ValueOf(c).Elem().FieldByName("config")
-	if !v.IsValid() || v.Kind() != reflect.Pointer || v.IsNil() {
-		return "", false
-	}
-	f := v.Elem().FieldByName(field)
-	if !f.IsValid() || f.Kind() != reflect.String {
-		return "", false
-	}
-	return f.String(), true
-}
-
-// Init resolves the anonymous tenant now (creating it and configuring its
-// session settings when needed) instead of on first use, so a deployment
-// learns at start-up whether its credentials work.
-func (m *Middleware) Init(ctx context.Context) error {
-	_, err := m.anonTenant(ctx, true)
-	return err
-}
-
-// anonTenant returns the anonymous tenant's ID, resolving it on first use.
-// After a failure it waits a few seconds before asking Descope again, so an
-// outage does not turn every request into a tenant lookup.
-func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error) {
-	select {
-	case <-m.tenantOK:
-		return m.tenantID, nil
-	default:
-	}
-	m.tenantMu.Lock()
-	defer m.tenantMu.Unlock()
-	if m.tenantID != "" {
-		return m.tenantID, nil
-	}
-	if !force && m.now().Before(m.tenantNext) {
-		return "", m.tenantErr
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-	defer cancel()
-	t, err := resolveTenant(ctx, m.c, tenantSpec{
-		id: m.cfg.tenantID, name: m.cfg.tenantName,
-		lifetime: m.cfg.lifetime, sessionTTL: m.cfg.sessionTTL, configure: true, obs: m.obs,
-	})
-	if err != nil {
-		if isTransient(err) && !errors.Is(err, ErrUnavailable) {
-			err = wrap(ErrUnavailable, err)
-		}
-		m.tenantErr, m.tenantNext = err, m.now().Add(5*time.Second)
-		m.cfg.logger.Warn("anonymous tenant not resolved", "err", err)
-		return "", err
-	}
-	m.tenantID = t.id
-	close(m.tenantOK)
-	m.cfg.logger.Info("anonymous tenant resolved", "tenant", t.id)
-	return t.id, nil
-}
-
-// knownTenant returns the tenant ID if it is already resolved.
-func (m *Middleware) knownTenant() (string, bool) {
-	select {
-	case <-m.tenantOK:
-		return m.tenantID, true
-	default:
-		return "", false
-	}
 }
 
 // Handler returns next wrapped by the middleware. next is called with the
@@ -255,15 +172,6 @@ func (m *Middleware) identify(w http.ResponseWriter, r *http.Request) (*User, ou
 	return m.refresh(w, r, dsr)
 }
 
-// descopeFailure wraps an error from Descope under ErrUnavailable when it is
-// transient, with what was being done.
-func (m *Middleware) descopeFailure(doing string, err error) error {
-	if isTransient(err) {
-		return fmt.Errorf("%s: %w", doing, wrap(ErrUnavailable, err))
-	}
-	return fmt.Errorf("anonymous: %s: %w", doing, err)
-}
-
 // Ensure returns the request's user, provisioning one now when there is none
 // (in lazy mode, or when the middleware skipped the request). It writes the
 // cookies on w, so call it before writing the response body. The request's
@@ -283,93 +191,4 @@ func (m *Middleware) Ensure(w http.ResponseWriter, r *http.Request) (*User, erro
 		return u, err
 	}
 	return m.provision(w, r)
-}
-
-// fail reports err to the log and the error hook. It returns true when the
-// hook wrote a response, which ends the request.
-func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, err error) bool {
-	level := slog.LevelWarn
-	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrDuplicateCookie) {
-		level = slog.LevelInfo
-	}
-	m.cfg.logger.Log(r.Context(), level, "anonymous identity unavailable", "path", r.URL.Path, "err", err)
-	if m.cfg.errorHandler == nil {
-		return false
-	}
-	tw := &trackingWriter{ResponseWriter: w}
-	m.cfg.errorHandler(tw, r, err)
-	return tw.wrote
-}
-
-// trackingWriter notes whether the error hook wrote a response.
-type trackingWriter struct {
-	http.ResponseWriter
-	wrote bool
-}
-
-func (t *trackingWriter) WriteHeader(code int) { t.wrote = true; t.ResponseWriter.WriteHeader(code) }
-func (t *trackingWriter) Write(b []byte) (int, error) {
-	t.wrote = true
-	return t.ResponseWriter.Write(b)
-}
-func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
-
-// LoadUser loads the full Descope profile of u (login IDs, email, phone,
-// tenants). It is one management call; the middleware never makes it on its
-// own.
-func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserResponse, error) {
-	if u == nil {
-		return nil, ErrNoSession
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
-	defer cancel()
-	began := m.obs.start()
-	p, err := m.c.Management.User().Load(ctx, u.ID)
-	m.obs.done(ctx, "user.load", began, err)
-	return p, err
-}
-
-// Logout revokes the visitor's refresh token at Descope and clears the
-// cookies. The cookies are cleared even when Descope cannot be reached; the
-// error says so. The refresh token passes the same local checks as any other
-// first (a forged one costs no call to Descope), the call is bounded by the
-// configured timeout, and a refresh remembered for that token is forgotten.
-func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
-	dsr, _ := cookieValue(r, m.cfg.refreshCookie)
-	ds, _ := cookieValue(r, m.cfg.sessionCookie)
-	m.ClearCookies(w)
-	if ds != "" {
-		m.cache.drop(ds)
-	}
-	if dsr == "" {
-		return nil
-	}
-	m.refreshes.forget(dsr)
-	if _, err := m.verify(r.Context(), dsr, "DSR"); err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			return fmt.Errorf("logout: %w", err)
-		}
-		return nil // not a live refresh token of this project: nothing to revoke
-	}
-	ctx, cancel := m.callContext(r.Context())
-	defer cancel()
-	sr, err := m.sdkRequest(ctx, dsr)
-	if err == nil {
-		began := m.obs.start()
-		err = m.c.Auth.Logout(sr, nil)
-		m.obs.done(ctx, "auth.logout", began, err)
-	}
-	if err != nil {
-		return m.descopeFailure("logout", err)
-	}
-	return nil
-}
-
-// writeJSON writes v as a JSON response with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

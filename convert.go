@@ -132,23 +132,15 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, er
 // for the existing account of a merge.
 func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a address, p pendingConversion) (string, error) {
 	if isNative(u) || isLocal(u) || p.ExistingID != "" {
-		cctx, cancel := m.callContext(ctx)
-		defer cancel()
-		began := m.obs.start()
-		masked, err := m.c.Auth.OTP().SignUpOrIn(cctx, a.method(), a.value, nil)
-		m.obs.done(cctx, "otp.sign_up_or_in", began, err)
+		masked, err := call(m, ctx, "otp.sign_up_or_in", func(ctx context.Context) (string, error) {
+			return m.c.Auth.OTP().SignUpOrIn(ctx, a.method(), a.value, nil)
+		})
 		if err != nil {
 			return "", m.codeFailure("send code", err)
 		}
 		return masked, nil
 	}
 	_, loginID, err := m.generatedLoginID(ctx, u.ID)
-	if err != nil {
-		return "", err
-	}
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	sr, err := m.sdkRequest(cctx, dsr)
 	if err != nil {
 		return "", err
 	}
@@ -159,15 +151,20 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 	// per its SDK docs: swift-sdk UpdateOptions.onMergeUseExisting,
 	// flutter-sdk others.dart).
 	opts := &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true}
-	var masked string
-	began := m.obs.start()
+	op := "otp.update_email"
 	if a.phone {
-		masked, err = m.c.Auth.OTP().UpdateUserPhone(cctx, descope.MethodSMS, loginID, a.value, opts, sr)
-		m.obs.done(cctx, "otp.update_phone", began, err)
-	} else {
-		masked, err = m.c.Auth.OTP().UpdateUserEmail(cctx, loginID, a.value, opts, sr)
-		m.obs.done(cctx, "otp.update_email", began, err)
+		op = "otp.update_phone"
 	}
+	masked, err := call(m, ctx, op, func(ctx context.Context) (string, error) {
+		sr, err := m.sdkRequest(ctx, dsr)
+		if err != nil {
+			return "", err
+		}
+		if a.phone {
+			return m.c.Auth.OTP().UpdateUserPhone(ctx, descope.MethodSMS, loginID, a.value, opts, sr)
+		}
+		return m.c.Auth.OTP().UpdateUserEmail(ctx, loginID, a.value, opts, sr)
+	})
 	if err != nil {
 		return "", m.codeFailure("send code", err)
 	}
@@ -329,30 +326,24 @@ func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *Us
 // conversion that failed half-way can be finished again.
 func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *User, spent []string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
 	if slices.ContainsFunc(profile.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant }) {
-		cctx, cancel := m.callContext(ctx)
-		began := m.obs.start()
-		_, err := m.c.Management.User().RemoveTenant(cctx, anon.ID, tenant)
-		m.obs.done(cctx, "user.remove_tenant", began, err)
-		cancel()
+		_, err := call(m, ctx, "user.remove_tenant", func(ctx context.Context) (*descope.UserResponse, error) {
+			return m.c.Management.User().RemoveTenant(ctx, anon.ID, tenant)
+		})
 		if err != nil {
 			return nil, m.descopeFailure("leave anonymous tenant", err)
 		}
 	}
 	if m.cfg.dropLoginID && m.cfg.isGenerated(loginID) && slices.Contains(profile.LoginIDs, loginID) {
-		cctx, cancel := m.callContext(ctx)
-		began := m.obs.start()
-		_, err := m.c.Management.User().UpdateLoginID(cctx, loginID, "")
-		m.obs.done(cctx, "user.update_login_id", began, err)
-		cancel()
+		_, err := call(m, ctx, "user.update_login_id", func(ctx context.Context) (*descope.UserResponse, error) {
+			return m.c.Management.User().UpdateLoginID(ctx, loginID, "")
+		})
 		if err != nil {
 			return nil, m.descopeFailure("drop generated login ID", err)
 		}
 	}
-	cctx, cancel := m.callContext(ctx)
-	began := m.obs.start()
-	info, err := m.c.Management.JWT().SignIn(cctx, a.value, nil)
-	m.obs.done(cctx, "jwt.sign_in", began, err)
-	cancel()
+	info, err := call(m, ctx, "jwt.sign_in", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
+		return m.c.Management.JWT().SignIn(ctx, a.value, nil)
+	})
 	if err != nil {
 		return nil, m.descopeFailure("issue regular tokens", err)
 	}
@@ -394,11 +385,9 @@ func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...stri
 // verifyCode checks a one-time code for loginID and the tokens Descope
 // answers with.
 func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code string) (*descope.AuthenticationInfo, error) {
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	began := m.obs.start()
-	info, err := m.c.Auth.OTP().VerifyCode(cctx, a.method(), loginID, code, nil)
-	m.obs.done(cctx, "otp.verify", began, err)
+	info, err := call(m, ctx, "otp.verify", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
+		return m.c.Auth.OTP().VerifyCode(ctx, a.method(), loginID, code, nil)
+	})
 	if err != nil {
 		return nil, m.codeFailure("verify code", err)
 	}
@@ -440,11 +429,9 @@ func cleanCode(code string) (string, error) {
 
 // ownerOf returns the ID of the user whose login ID is a, or "" if none.
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	began := m.obs.start()
-	p, err := m.c.Management.User().Load(cctx, a.value)
-	m.obs.done(cctx, "user.load", began, err)
+	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Load(ctx, a.value)
+	})
 	if err != nil {
 		if isUserNotFound(err) {
 			return "", nil
@@ -464,11 +451,9 @@ func isUserNotFound(err error) bool {
 
 // generatedLoginID loads the user and returns its generated login ID.
 func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*descope.UserResponse, string, error) {
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	began := m.obs.start()
-	p, err := m.c.Management.User().Load(cctx, userID)
-	m.obs.done(cctx, "user.load", began, err)
+	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Load(ctx, userID)
+	})
 	if err != nil {
 		return nil, "", m.descopeFailure("load user", err)
 	}
@@ -532,17 +517,34 @@ func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	if refreshJWT == "" {
 		return
 	}
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	sr, err := m.sdkRequest(cctx, refreshJWT)
-	if err == nil {
-		began := m.obs.start()
-		err = m.c.Auth.Logout(sr, nil)
-		m.obs.done(cctx, "auth.logout", began, err)
-	}
-	if err != nil {
+	if err := m.logoutToken(ctx, refreshJWT); err != nil {
 		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
 	}
+}
+
+// logoutToken revokes one refresh token at Descope, within the configured
+// timeout (the SDK's logout reads its context from the request it is given).
+func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string) error {
+	_, err := call(m, ctx, "auth.logout", func(ctx context.Context) (struct{}, error) {
+		sr, err := m.sdkRequest(ctx, refreshJWT)
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, m.c.Auth.Logout(sr, nil)
+	})
+	return err
+}
+
+// call makes one call to Descope for a request: bounded by WithTimeout,
+// detached from the request's cancellation (a step Descope has begun runs to
+// its end), and reported to the observers as operation op.
+func call[T any](m *Middleware, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
+	cctx, cancel := m.callContext(ctx)
+	defer cancel()
+	began := m.obs.start()
+	v, err := fn(cctx)
+	m.obs.done(cctx, op, began, err)
+	return v, err
 }
 
 // forget drops a replaced session token from the cache.

@@ -2,7 +2,10 @@ package anonymous
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -201,4 +204,53 @@ func retryAfter(err error, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// descopeFailure wraps an error from Descope under ErrUnavailable when it is
+// transient, with what was being done.
+func (m *Middleware) descopeFailure(doing string, err error) error {
+	if isTransient(err) {
+		return fmt.Errorf("%s: %w", doing, wrap(ErrUnavailable, err))
+	}
+	return fmt.Errorf("anonymous: %s: %w", doing, err)
+}
+
+// fail reports err to the log and the error hook. It returns true when the
+// hook wrote a response, which ends the request.
+func (m *Middleware) fail(w http.ResponseWriter, r *http.Request, err error) bool {
+	level := slog.LevelWarn
+	if errors.Is(err, ErrRateLimited) || errors.Is(err, ErrDuplicateCookie) {
+		level = slog.LevelInfo
+	}
+	m.cfg.logger.Log(r.Context(), level, "anonymous identity unavailable", "path", r.URL.Path, "err", err)
+	if m.cfg.errorHandler == nil {
+		return false
+	}
+	tw := &trackingWriter{ResponseWriter: w}
+	m.cfg.errorHandler(tw, r, err)
+	return tw.wrote
+}
+
+// trackingWriter notes whether the error hook wrote a response.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) { t.wrote = true; t.ResponseWriter.WriteHeader(code) }
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
+
+// writeJSON writes v as a JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

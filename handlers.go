@@ -41,22 +41,16 @@ func NewUserJSON(u *User) UserJSON {
 // are JSON {"error": …} with the status ErrorStatus gives. Mount it behind
 // the middleware.
 func (m *Middleware) ConvertStartHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, addr, err := decodeConvert(w, r)
-		if err != nil {
-			m.writeError(w, r, err)
-			return
-		}
+	return m.convertHandler(func(w http.ResponseWriter, r *http.Request, req ConvertRequest, addr string) (any, error) {
 		masked, err := m.StartConversion(r, addr)
 		if err != nil {
-			m.writeError(w, r, err)
-			return
+			return nil, err
 		}
 		key := "maskedEmail"
 		if req.Phone != "" {
 			key = "maskedPhone"
 		}
-		writeJSON(w, http.StatusOK, map[string]string{key: masked})
+		return map[string]string{key: masked}, nil
 	})
 }
 
@@ -66,18 +60,28 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 // 400 for a wrong or expired code, 409 when the address belongs to another
 // user, 429 after too many attempts. Mount it behind the middleware.
 func (m *Middleware) ConvertVerifyHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, addr, err := decodeConvert(w, r)
-		if err != nil {
-			m.writeError(w, r, err)
-			return
-		}
+	return m.convertHandler(func(w http.ResponseWriter, r *http.Request, req ConvertRequest, addr string) (any, error) {
 		u, err := m.FinishConversion(w, r, addr, req.Code)
 		if err != nil {
-			m.writeError(w, r, err)
-			return
+			return nil, err
 		}
-		writeJSON(w, http.StatusOK, NewUserJSON(u))
+		return NewUserJSON(u), nil
+	})
+}
+
+// convertHandler decodes a ConvertRequest, runs step on it, and answers with
+// its JSON, or with the error as writeError answers it.
+func (m *Middleware) convertHandler(step func(http.ResponseWriter, *http.Request, ConvertRequest, string) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, addr, err := decodeConvert(w, r)
+		if err == nil {
+			var v any
+			if v, err = step(w, r, req, addr); err == nil {
+				writeJSON(w, http.StatusOK, v)
+				return
+			}
+		}
+		m.writeError(w, r, err)
 	})
 }
 

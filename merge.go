@@ -62,11 +62,9 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 		return nil, fmt.Errorf("anonymous: merge hook: %w", err)
 	}
 	if !isNative(anon) {
-		cctx, cancel := m.callContext(ctx)
-		began := m.obs.start()
-		err := m.c.Management.User().Delete(cctx, anon.ID)
-		m.obs.done(cctx, "user.delete", began, err)
-		cancel()
+		_, err := call(m, ctx, "user.delete", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, m.c.Management.User().Delete(ctx, anon.ID)
+		})
 		if err != nil {
 			// The data has moved; a leftover anonymous user is culled later.
 			m.cfg.logger.Warn("delete of merged anonymous user failed", "user", anon.ID, "err", err)
@@ -122,23 +120,19 @@ func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descop
 	kept := info.SessionToken.ID
 	m.dropPending(ctx, anon.ID)
 	if kept != anon.ID {
-		cctx, cancel := m.callContext(ctx)
-		began := m.obs.start()
-		_, err := m.c.Management.User().RemoveTenant(cctx, kept, tenant)
-		m.obs.done(cctx, "user.remove_tenant", began, err)
+		_, err := call(m, ctx, "user.remove_tenant", func(ctx context.Context) (*descope.UserResponse, error) {
+			return m.c.Management.User().RemoveTenant(ctx, kept, tenant)
+		})
 		if err != nil {
 			m.cfg.logger.Warn("removing the anonymous tenant from a merged account failed", "user", kept, "err", err)
 		}
-		cancel()
 		if m.cfg.isGenerated(loginID) {
-			cctx, cancel := m.callContext(ctx)
-			began := m.obs.start()
-			_, err := m.c.Management.User().UpdateLoginID(cctx, loginID, "")
-			m.obs.done(cctx, "user.update_login_id", began, err)
+			_, err := call(m, ctx, "user.update_login_id", func(ctx context.Context) (*descope.UserResponse, error) {
+				return m.c.Management.User().UpdateLoginID(ctx, loginID, "")
+			})
 			if err != nil {
 				m.cfg.logger.Warn("removing a generated login ID from a merged account failed", "user", kept, "err", err)
 			}
-			cancel()
 		}
 		m.forget(anon)
 		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)

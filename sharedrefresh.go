@@ -117,11 +117,7 @@ func (sec refreshSecrets) seal(rec refreshRecord) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	block, err := aes.NewCipher(sec.key)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := sec.aead()
 	if err != nil {
 		return nil, err
 	}
@@ -132,14 +128,19 @@ func (sec refreshSecrets) seal(rec refreshRecord) ([]byte, error) {
 	return aead.Seal(nonce, nonce, plain, []byte(sec.id)), nil
 }
 
+// aead is AES-256-GCM under the key of sec.
+func (sec refreshSecrets) aead() (cipher.AEAD, error) {
+	block, err := aes.NewCipher(sec.key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
 // open decrypts a record sealed under sec.
 func (sec refreshSecrets) open(sealed []byte) (refreshRecord, error) {
 	var rec refreshRecord
-	block, err := aes.NewCipher(sec.key)
-	if err != nil {
-		return rec, err
-	}
-	aead, err := cipher.NewGCM(block)
+	aead, err := sec.aead()
 	if err != nil {
 		return rec, err
 	}

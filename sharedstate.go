@@ -131,46 +131,40 @@ func (s *sharedState) call(ctx context.Context, f func(context.Context, Store) e
 // when it answers, else on the local one.
 
 func (s *sharedState) incr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
-	var n int64
-	if s.call(ctx, func(ctx context.Context, st Store) (err error) {
-		n, err = st.Incr(ctx, key, delta, ttl)
-		return err
-	}) == nil {
-		return n, nil
-	}
-	return s.local.Incr(ctx, key, delta, ttl)
+	return either(s, ctx, func(ctx context.Context, st Store) (int64, error) { return st.Incr(ctx, key, delta, ttl) })
 }
 
 func (s *sharedState) setNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
-	var ok bool
-	if s.call(ctx, func(ctx context.Context, st Store) (err error) {
-		ok, err = st.SetNX(ctx, key, val, ttl)
-		return err
-	}) == nil {
-		return ok, nil
-	}
-	return s.local.SetNX(ctx, key, val, ttl)
+	return either(s, ctx, func(ctx context.Context, st Store) (bool, error) { return st.SetNX(ctx, key, val, ttl) })
 }
 
 func (s *sharedState) set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
-	if s.call(ctx, func(ctx context.Context, st Store) error { return st.Set(ctx, key, val, ttl) }) == nil {
-		return nil
-	}
-	return s.local.Set(ctx, key, val, ttl)
+	_, err := either(s, ctx, func(ctx context.Context, st Store) (struct{}, error) { return struct{}{}, st.Set(ctx, key, val, ttl) })
+	return err
 }
 
 func (s *sharedState) get(ctx context.Context, key string) ([]byte, bool, error) {
-	var (
+	type found struct {
 		val []byte
 		ok  bool
-	)
+	}
+	f, err := either(s, ctx, func(ctx context.Context, st Store) (found, error) {
+		val, ok, err := st.Get(ctx, key)
+		return found{val, ok}, err
+	})
+	return f.val, f.ok, err
+}
+
+// either runs op on the shared store when it answers, else on the local one.
+func either[T any](s *sharedState, ctx context.Context, op func(context.Context, Store) (T, error)) (T, error) {
+	var v T
 	if s.call(ctx, func(ctx context.Context, st Store) (err error) {
-		val, ok, err = st.Get(ctx, key)
+		v, err = op(ctx, st)
 		return err
 	}) == nil {
-		return val, ok, nil
+		return v, nil
 	}
-	return s.local.Get(ctx, key)
+	return op(ctx, s.local)
 }
 
 // del removes key from both stores: a key set locally during an outage does

@@ -2,6 +2,7 @@ package anonymous
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -162,4 +163,59 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
+}
+
+// Init resolves the anonymous tenant now (creating it and configuring its
+// session settings when needed) instead of on first use, so a deployment
+// learns at start-up whether its credentials work.
+func (m *Middleware) Init(ctx context.Context) error {
+	_, err := m.anonTenant(ctx, true)
+	return err
+}
+
+// anonTenant returns the anonymous tenant's ID, resolving it on first use.
+// After a failure it waits a few seconds before asking Descope again, so an
+// outage does not turn every request into a tenant lookup.
+func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error) {
+	select {
+	case <-m.tenantOK:
+		return m.tenantID, nil
+	default:
+	}
+	m.tenantMu.Lock()
+	defer m.tenantMu.Unlock()
+	if m.tenantID != "" {
+		return m.tenantID, nil
+	}
+	if !force && m.now().Before(m.tenantNext) {
+		return "", m.tenantErr
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+	defer cancel()
+	t, err := resolveTenant(ctx, m.c, tenantSpec{
+		id: m.cfg.tenantID, name: m.cfg.tenantName,
+		lifetime: m.cfg.lifetime, sessionTTL: m.cfg.sessionTTL, configure: true, obs: m.obs,
+	})
+	if err != nil {
+		if isTransient(err) && !errors.Is(err, ErrUnavailable) {
+			err = wrap(ErrUnavailable, err)
+		}
+		m.tenantErr, m.tenantNext = err, m.now().Add(5*time.Second)
+		m.cfg.logger.Warn("anonymous tenant not resolved", "err", err)
+		return "", err
+	}
+	m.tenantID = t.id
+	close(m.tenantOK)
+	m.cfg.logger.Info("anonymous tenant resolved", "tenant", t.id)
+	return t.id, nil
+}
+
+// knownTenant returns the tenant ID if it is already resolved.
+func (m *Middleware) knownTenant() (string, bool) {
+	select {
+	case <-m.tenantOK:
+		return m.tenantID, true
+	default:
+		return "", false
+	}
 }

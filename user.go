@@ -136,3 +136,18 @@ func (n *userNode) String() string {
 	}
 	return parent + ".WithValue(anonymous.ctxKey, *anonymous.User)"
 }
+
+// LoadUser loads the full Descope profile of u (login IDs, email, phone,
+// tenants). It is one management call; the middleware never makes it on its
+// own.
+func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserResponse, error) {
+	if u == nil {
+		return nil, ErrNoSession
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
+	defer cancel()
+	began := m.obs.start()
+	p, err := m.c.Management.User().Load(ctx, u.ID)
+	m.obs.done(ctx, "user.load", began, err)
+	return p, err
+}
