@@ -109,14 +109,19 @@ func (c *sessionCache) key(token string) cacheKey {
 
 func (c *sessionCache) shard(k cacheKey) *cacheShard { return &c.shards[k.lo&c.mask] }
 
+// locate returns the key of token and its shard.
+func (c *sessionCache) locate(token string) (cacheKey, *cacheShard) {
+	k := c.key(token)
+	return k, c.shard(k)
+}
+
 // get returns the user ID and anonymous flag cached for token, if it was
 // verified and has not expired at now (unix seconds).
 func (c *sessionCache) get(token string, now int64) (id string, anon, ok bool) {
 	if c == nil {
 		return "", false, false
 	}
-	k := c.key(token)
-	s := c.shard(k)
+	k, s := c.locate(token)
 	var exp int64
 	s.mu.RLock()
 	if i, found := s.index[k]; found {
@@ -143,8 +148,7 @@ func (c *sessionCache) put(token, id string, anon bool, exp, now int64) {
 	if size > c.maxBytes {
 		return
 	}
-	k := c.key(token)
-	s := c.shard(k)
+	k, s := c.locate(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, found := s.index[k]; found {
@@ -237,8 +241,7 @@ func (c *sessionCache) drop(token string) {
 	if c == nil || token == "" {
 		return
 	}
-	k := c.key(token)
-	s := c.shard(k)
+	k, s := c.locate(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if i, found := s.index[k]; found {
