@@ -102,7 +102,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	}
 	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}
 	m.writeTokens(w, session, refresh)
-	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, time.Now().Unix())
+	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, m.now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
 	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, User: u})
 	return u, nil
