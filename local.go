@@ -177,7 +177,9 @@ func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request, v str
 		// the old key can be dropped sooner.
 		m.writeLocal(w, m.local.seal(id, exp), exp)
 	}
-	return &User{ID: localIDString(id), Anonymous: true}, identified, nil
+	// The User and the context node that carries it in one allocation, as
+	// for a cached session (no token: Token() is nil).
+	return newCachedUser(localIDString(id), true, ""), identified, nil
 }
 
 // provisionLocal gives the visitor a fresh local ID: no call to Descope.

@@ -49,7 +49,7 @@ func (u *User) Token() *descope.Token {
 		return nil
 	case u.token != nil:
 		return u.token
-	case u.node != nil:
+	case u.node != nil && u.node.jwt != "":
 		return decodeToken(u.node.jwt)
 	}
 	return nil
