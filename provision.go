@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/descope/go-sdk/descope"
@@ -77,7 +78,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 		return nil, m.refusedProvision(ctx, err)
 	}
 	if strategy == UserBacked {
-		if until := m.createPausedUntil.Load(); m.now().UnixNano() < until {
+		if until := m.createPause(ctx); m.now().UnixNano() < until {
 			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "create_paused", Err: ErrRateLimited})
 			return nil, fmt.Errorf("%w: descope's user-create limit was hit; paused until %s",
 				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))
@@ -121,7 +122,7 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		if statusOf(err) == http.StatusTooManyRequests {
 			// Descope's limit is per project: stop asking for every visitor
 			// until it has passed (Descope blocks for 60 s after a 429).
-			m.createPausedUntil.Store(m.now().Add(retryAfter(err, time.Minute)).UnixNano())
+			m.pauseCreate(ctx, retryAfter(err, time.Minute))
 		}
 		return "", nil, nil, m.descopeFailure("create anonymous user", err)
 	}
@@ -256,4 +257,33 @@ func (b *headerBuffer) copyTo(w http.ResponseWriter) {
 			h[k] = append([]string(nil), vs...)
 		}
 	}
+}
+
+// createPauseKey holds, in the store, until when Descope's user-create limit
+// pauses provisioning, so that every replica waits it out.
+const createPauseKey = "prov:paused"
+
+// pauseCreate stops user creation for d, in this process and, through the
+// store, on every replica.
+func (m *Middleware) pauseCreate(ctx context.Context, d time.Duration) {
+	until := m.now().Add(d).UnixNano()
+	m.createPausedUntil.Store(until)
+	_ = m.state.set(ctx, createPauseKey, strconv.AppendInt(nil, until, 10), d)
+}
+
+// createPause returns until when user creation is paused (unix nanoseconds;
+// past or zero when it is not): this process's own pause, or one another
+// replica stored.
+func (m *Middleware) createPause(ctx context.Context) int64 {
+	until := m.createPausedUntil.Load()
+	if m.now().UnixNano() < until || !m.state.configured() {
+		return until
+	}
+	if b, ok, err := m.state.get(ctx, createPauseKey); err == nil && ok {
+		if shared, err := strconv.ParseInt(string(b), 10, 64); err == nil && shared > until {
+			m.createPausedUntil.Store(shared)
+			return shared
+		}
+	}
+	return until
 }

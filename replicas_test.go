@@ -419,3 +419,25 @@ func TestRejectedRefreshGrace(t *testing.T) {
 		t.Fatalf("the spent token past the grace: %+v, want a new visitor", p)
 	}
 }
+
+// Descope's user-create limit is per project: once one replica meets its
+// 429, no replica calls user create again until Retry-After has passed.
+func TestReplicasShareTheUserCreatePause(t *testing.T) {
+	store := newSwitchStore(time.Now)
+	ws := replicas(t, 2, store, nil)
+	ws[0].emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
+	if p := ws[0].get(t, ws[0].browser(t), "/"); p.UserID != "" {
+		t.Fatalf("provisioned through a 429: %+v", p)
+	}
+	calls := ws[0].emu.Requests("/v1/mgmt/user/create")
+	ws[1].hooks.reset()
+	if p := ws[1].get(t, ws[1].browser(t), "/"); p.UserID != "" {
+		t.Fatalf("the other replica provisioned during the pause: %+v", p)
+	}
+	if n := ws[0].emu.Requests("/v1/mgmt/user/create") - calls; n != 0 {
+		t.Errorf("the other replica called user create %d times during the pause", n)
+	}
+	if errs := ws[1].hooks.all(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
+		t.Errorf("the other replica's hook saw %v, want ErrRateLimited", errs)
+	}
+}
