@@ -57,20 +57,20 @@ type cell struct {
 // arm closes idle connections, notes the goroutine baseline, clears the
 // logs and injects the fault.
 func (c *cell) arm() {
-	c.w.closeIdle()
+	c.w.CloseIdle()
 	c.base = settledGoroutines()
-	c.w.hooks.reset()
-	c.w.convs.reset()
-	c.w.emu.ResetRequests()
-	c.w.emu.InjectFault(c.path, c.fault)
+	c.w.Hooks.Reset()
+	c.w.Convs.Reset()
+	c.w.Emu.ResetRequests()
+	c.w.Emu.InjectFault(c.path, c.fault)
 }
 
 // disarm removes the fault and checks that no goroutine outlives the
 // faulted request (the world itself stays up).
 func (c *cell) disarm(t *testing.T) {
 	t.Helper()
-	c.w.emu.ClearFaults()
-	expectNoLeak(t, c.base, c.w.closeIdle)
+	c.w.Emu.ClearFaults()
+	expectNoLeak(t, c.base, c.w.CloseIdle)
 }
 
 // bounded checks that d stayed under n timeouts plus the margin, and under
@@ -89,14 +89,14 @@ func (c *cell) bounded(t *testing.T, d time.Duration, n int) {
 // was met) and at most max times (no retry storm).
 func (c *cell) calls(t *testing.T, max int) {
 	t.Helper()
-	if n := c.w.emu.Requests(c.path); n < 1 || n > max {
+	if n := c.w.Emu.Requests(c.path); n < 1 || n > max {
 		t.Errorf("%d calls to %s, want 1..%d", n, c.path, max)
 	}
 }
 
 func (c *cell) hookSawUnavailable(t *testing.T) {
 	t.Helper()
-	if errs := c.w.hooks.all(); !allUnavailable(errs) {
+	if errs := c.w.Hooks.All(); !allUnavailable(errs) {
 		t.Errorf("error hook saw %v, want errors wrapping ErrUnavailable", errs)
 	}
 }
@@ -133,7 +133,7 @@ func TestFaultMatrix(t *testing.T) {
 					t.Run(call.label+"/"+k.name, func(t *testing.T) {
 						w := newWorld(t, nil)
 						c := &cell{w: w, label: call.label, kind: k.name, fault: k.fault,
-							path: strings.ReplaceAll(call.path, "{pid}", w.emu.ProjectID)}
+							path: strings.ReplaceAll(call.path, "{pid}", w.Emu.ProjectID)}
 						op.run(t, c)
 					})
 				}
@@ -147,34 +147,34 @@ func TestFaultMatrix(t *testing.T) {
 // cookies, and no half-made user is left behind.
 func faultProvision(t *testing.T, c *cell) {
 	w := c.w
-	b := w.browser(t)
-	users := w.emu.UserCount()
+	b := w.Browser(t)
+	users := w.Emu.UserCount()
 	c.arm()
-	p := w.get(t, b, "/")
+	p := w.Get(t, b, "/")
 	c.disarm(t)
 	if p.Status != http.StatusOK || p.UserID != "" {
 		t.Errorf("want the request served without a user: %+v", p)
 	}
-	if len(p.SetCookie) != 0 || len(w.jar(b)) != 0 {
+	if len(p.SetCookie) != 0 || len(w.Jar(b)) != 0 {
 		t.Errorf("cookies written for a failed provisioning: %v", p.SetCookie)
 	}
 	c.bounded(t, p.Took, 1)
 	c.hookSawUnavailable(t)
 	c.calls(t, 1)
-	if c.label == "user-create" && w.emu.Requests("/v1/mgmt/auth/signin") != 0 {
+	if c.label == "user-create" && w.Emu.Requests("/v1/mgmt/auth/signin") != 0 {
 		t.Error("signed in a user that was not created")
 	}
 	// A failed sign-in deletes the user just created. Under latency on the
 	// create, Descope carries out the call after the middleware gave up (a
 	// POST body keeps the server from noticing the client left): one user is
 	// left for Cull, so it must look like an untouched anonymous user.
-	switch left := w.emu.UserCount() - users; {
+	switch left := w.Emu.UserCount() - users; {
 	case left == 0:
 	case left == 1 && c.kind == "latency" && c.label == "signin":
 		t.Errorf("BUG: the user created before a timed-out sign-in was not deleted: " +
 			"the delete ran on the request's spent deadline")
 	case left == 1 && c.kind == "latency":
-		all, _, err := w.sdk.Management.User().SearchAll(context.Background(), &descope.UserSearchOptions{})
+		all, _, err := w.SDK.Management.User().SearchAll(context.Background(), &descope.UserSearchOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,12 +189,12 @@ func faultProvision(t *testing.T, c *cell) {
 	if c.kind == "429" && c.label == "user-create" {
 		// Descope's user-create limit is per project: provisioning waits
 		// out Retry-After for every visitor before asking again.
-		if again := w.get(t, w.browser(t), "/"); again.UserID != "" || w.emu.Requests("/v1/mgmt/user/create") != 1 {
+		if again := w.Get(t, w.Browser(t), "/"); again.UserID != "" || w.Emu.Requests("/v1/mgmt/user/create") != 1 {
 			t.Errorf("user create called again within Retry-After: %+v", again)
 		}
-		w.clock.advance(2 * time.Second)
+		w.Clock.Advance(2 * time.Second)
 	}
-	if again := w.get(t, b, "/"); !again.New || again.UserID == "" || !hasCookie(again.SetCookie, "DS") {
+	if again := w.Get(t, b, "/"); !again.New || again.UserID == "" || !hasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
 	}
 }
@@ -204,26 +204,26 @@ func faultProvision(t *testing.T, c *cell) {
 // cleared.
 func faultRefresh(t *testing.T, c *cell) {
 	w := c.w
-	b, first := w.visitor(t)
-	w.dropCookie(b, "DS") // what the browser does once DS's Max-Age has passed
-	jar := w.jar(b)
+	b, first := w.Visitor(t)
+	w.DropCookie(b, "DS") // what the browser does once DS's Max-Age has passed
+	jar := w.Jar(b)
 	c.arm()
-	p := w.get(t, b, "/")
+	p := w.Get(t, b, "/")
 	c.disarm(t)
 	if p.Status != http.StatusOK || p.UserID != first.UserID || !p.Degraded || p.New {
 		t.Errorf("want the same user, degraded: %+v (first %s)", p, first.UserID)
 	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
 		t.Errorf("cookies changed during the outage: Set-Cookie %v", p.SetCookie)
 	}
-	if n := w.emu.Requests("/v1/mgmt/user/create"); n != 0 {
+	if n := w.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
 		t.Errorf("the outage provisioned %d users", n)
 	}
 	c.bounded(t, p.Took, 1)
 	c.hookSawUnavailable(t)
 	c.calls(t, 1)
-	w.clock.advance(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
-	again := w.get(t, b, "/")
+	w.Clock.Advance(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
+	again := w.Get(t, b, "/")
 	if again.UserID != first.UserID || !again.Refreshed || !hasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
 	}
@@ -234,37 +234,37 @@ func faultRefresh(t *testing.T, c *cell) {
 // converts.
 func faultConvertStart(t *testing.T, c *cell) {
 	w := c.w
-	b, first := w.visitor(t)
+	b, first := w.Visitor(t)
 	const addr = "start@example.com"
-	jar, before := w.jar(b), stateOf(w.emu, first.UserID)
+	jar, before := w.Jar(b), stateOf(w.Emu, first.UserID)
 	c.arm()
-	p := w.start(t, b, addr)
+	p := w.Start(t, b, addr)
 	c.disarm(t)
 	if p.Status != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", p.Status)
 	}
-	if errs := w.convs.all(); !allUnavailable(errs) {
+	if errs := w.Convs.All(); !allUnavailable(errs) {
 		t.Errorf("StartConversion returned %v, want ErrUnavailable", errs)
 	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
 		t.Errorf("cookies changed: %v", p.SetCookie)
 	}
-	if after := stateOf(w.emu, first.UserID); !after.equal(before) {
+	if after := stateOf(w.Emu, first.UserID); !after.equal(before) {
 		t.Errorf("user changed by a failed start: %+v, was %+v", after, before)
 	}
-	if _, sent := w.emu.Outbox(addr); sent && c.kind != "latency" {
+	if _, sent := w.Emu.Outbox(addr); sent && c.kind != "latency" {
 		// Under latency Descope sends the code after the middleware gave
 		// up; the visitor just asks again.
 		t.Error("a code was sent although the start failed")
 	}
 	c.bounded(t, p.Took, 1)
 	c.calls(t, 2)
-	if p := w.start(t, b, addr); p.Status != http.StatusOK {
-		t.Fatalf("start after recovery: %d %v", p.Status, w.convs.all())
+	if p := w.Start(t, b, addr); p.Status != http.StatusOK {
+		t.Fatalf("start after recovery: %d %v", p.Status, w.Convs.All())
 	}
-	code, _ := w.emu.Outbox(addr)
-	if p := w.verify(t, b, addr, code); p.Status != http.StatusOK || p.UserID != first.UserID || p.Anonymous {
-		t.Errorf("verify after recovery: %+v %v", p, w.convs.all())
+	code, _ := w.Emu.Outbox(addr)
+	if p := w.Verify(t, b, addr, code); p.Status != http.StatusOK || p.UserID != first.UserID || p.Anonymous {
+		t.Errorf("verify after recovery: %+v %v", p, w.Convs.All())
 	}
 }
 
@@ -274,23 +274,23 @@ func faultConvertStart(t *testing.T, c *cell) {
 // completes the conversion.
 func faultConvertVerify(t *testing.T, c *cell) {
 	w := c.w
-	b, first := w.visitor(t)
+	b, first := w.Visitor(t)
 	const addr = "verify@example.com"
-	if p := w.start(t, b, addr); p.Status != http.StatusOK {
-		t.Fatalf("start: %d %v", p.Status, w.convs.all())
+	if p := w.Start(t, b, addr); p.Status != http.StatusOK {
+		t.Fatalf("start: %d %v", p.Status, w.Convs.All())
 	}
-	code, _ := w.emu.Outbox(addr)
-	jar, before := w.jar(b), stateOf(w.emu, first.UserID)
+	code, _ := w.Emu.Outbox(addr)
+	jar, before := w.Jar(b), stateOf(w.Emu, first.UserID)
 	c.arm()
-	p := w.verify(t, b, addr, code)
+	p := w.Verify(t, b, addr, code)
 	c.disarm(t)
 	if p.Status != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", p.Status)
 	}
-	if errs := w.convs.all(); !allUnavailable(errs) {
+	if errs := w.Convs.All(); !allUnavailable(errs) {
 		t.Errorf("FinishConversion returned %v, want ErrUnavailable", errs)
 	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
 		t.Errorf("cookies changed: %v", p.SetCookie)
 	}
 	c.bounded(t, p.Took, 2) // FinishConversion's deadline is twice the timeout
@@ -298,7 +298,7 @@ func faultConvertVerify(t *testing.T, c *cell) {
 	// Untouched, or the address verified and the rest to resume. A fault
 	// on the verify call itself leaves the user untouched, except under
 	// latency, where Descope checks the code after the middleware gave up.
-	mid := stateOf(w.emu, first.UserID)
+	mid := stateOf(w.Emu, first.UserID)
 	untouched := mid.equal(before)
 	verified := slices.Contains(mid.LoginIDs, addr) && mid.VerifiedEmail
 	switch {
@@ -310,23 +310,23 @@ func faultConvertVerify(t *testing.T, c *cell) {
 		t.Errorf("want the address verified before %s: %+v", c.label, mid)
 	}
 	// The visitor is still who it was, and its refresh token still works.
-	if me := w.get(t, b, "/"); me.UserID != first.UserID || me.New {
+	if me := w.Get(t, b, "/"); me.UserID != first.UserID || me.New {
 		t.Errorf("visitor after the failed verify: %+v", me)
 	}
-	if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err != nil {
+	if _, _, err := w.SDK.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err != nil {
 		t.Errorf("refresh token unusable after the failed verify: %v", err)
 	}
-	done := w.verify(t, b, addr, code)
+	done := w.Verify(t, b, addr, code)
 	if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
-		t.Fatalf("retry of the verify: %+v %v", done, w.convs.all())
+		t.Fatalf("retry of the verify: %+v %v", done, w.Convs.All())
 	}
 	if !hasCookie(done.SetCookie, "DS") || !hasCookie(done.SetCookie, "DSR") {
 		t.Errorf("retry did not issue a fresh pair: %v", done.SetCookie)
 	}
-	if end := stateOf(w.emu, first.UserID); !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
+	if end := stateOf(w.Emu, first.UserID); !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
 		t.Errorf("after the retry: %+v", end)
 	}
-	if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err == nil {
+	if _, _, err := w.SDK.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err == nil {
 		t.Error("the anonymous refresh token still works after conversion")
 	}
 }
@@ -336,19 +336,19 @@ func faultConvertVerify(t *testing.T, c *cell) {
 func cullSeed(t *testing.T, w *world) (stale, keep []string) {
 	t.Helper()
 	ctx := context.Background()
-	ts, err := w.sdk.Management.Tenant().LoadAll(ctx)
+	ts, err := w.SDK.Management.Tenant().LoadAll(ctx)
 	if err != nil || len(ts) != 1 {
 		t.Fatalf("tenants %v %v", ts, err)
 	}
 	in := []*descope.AssociatedTenant{{TenantID: ts[0].ID}}
 	yes := true
 	create := func(age time.Duration, u *descope.BatchUser) string {
-		res, err := w.sdk.Management.User().CreateBatch(ctx, []*descope.BatchUser{u})
+		res, err := w.SDK.Management.User().CreateBatch(ctx, []*descope.BatchUser{u})
 		if err != nil || len(res.CreatedUsers) != 1 {
 			t.Fatalf("seed: %v %v", err, res)
 		}
 		id := res.CreatedUsers[0].UserID
-		if err := w.emu.SetUserCreatedTime(id, time.Now().Add(-age)); err != nil {
+		if err := w.Emu.SetUserCreatedTime(id, time.Now().Add(-age)); err != nil {
 			t.Fatal(err)
 		}
 		return id
@@ -387,7 +387,7 @@ func cullUnderFault(t *testing.T, c *cell) (*anonymous.CullReport, time.Duration
 	defer cancel()
 	c.arm()
 	start := time.Now()
-	rep, err := anonymous.Cull(ctx, c.w.sdk, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
+	rep, err := anonymous.Cull(ctx, c.w.SDK, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
 	took := time.Since(start)
 	c.disarm(t)
 	if rep == nil {
@@ -418,9 +418,9 @@ func cullUnderFault(t *testing.T, c *cell) (*anonymous.CullReport, time.Duration
 // users.
 func cullRecovers(t *testing.T, w *world, stale, keep []string) {
 	t.Helper()
-	left := existing(w.emu, stale)
-	rep, err := anonymous.Cull(context.Background(), w.sdk, anonymous.CullOptions{OlderThan: time.Hour})
-	if err != nil || rep.Deleted != left || existing(w.emu, stale) != 0 || existing(w.emu, keep) != len(keep) {
+	left := existing(w.Emu, stale)
+	rep, err := anonymous.Cull(context.Background(), w.SDK, anonymous.CullOptions{OlderThan: time.Hour})
+	if err != nil || rep.Deleted != left || existing(w.Emu, stale) != 0 || existing(w.Emu, keep) != len(keep) {
 		t.Errorf("cull after recovery: %+v, %v", rep, err)
 	}
 }
@@ -429,7 +429,7 @@ func cullRecovers(t *testing.T, w *world, stale, keep []string) {
 func faultCullSearch(t *testing.T, c *cell) {
 	stale, keep := cullSeed(t, c.w)
 	rep, _, err := cullUnderFault(t, c)
-	if err == nil || rep.Deleted != 0 || existing(c.w.emu, stale) != len(stale) || existing(c.w.emu, keep) != len(keep) {
+	if err == nil || rep.Deleted != 0 || existing(c.w.Emu, stale) != len(stale) || existing(c.w.Emu, keep) != len(keep) {
 		t.Errorf("search fault: %+v, %v", rep, err)
 	}
 	cullRecovers(t, c.w, stale, keep)
@@ -442,10 +442,10 @@ func faultCullSearch(t *testing.T, c *cell) {
 func faultCullDelete(t *testing.T, c *cell) {
 	stale, keep := cullSeed(t, c.w)
 	rep, _, err := cullUnderFault(t, c)
-	if existing(c.w.emu, keep) != len(keep) || rep.Deleted != 0 {
-		t.Errorf("delete fault: %+v, %d of %d users to keep left", rep, existing(c.w.emu, keep), len(keep))
+	if existing(c.w.Emu, keep) != len(keep) || rep.Deleted != 0 {
+		t.Errorf("delete fault: %+v, %d of %d users to keep left", rep, existing(c.w.Emu, keep), len(keep))
 	}
-	if c.kind != "latency" && existing(c.w.emu, stale) != len(stale) {
+	if c.kind != "latency" && existing(c.w.Emu, stale) != len(stale) {
 		t.Errorf("a failed delete deleted users: %+v", rep)
 	}
 	if c.kind != "latency" && (err != nil || rep.Failed != len(stale)) {
@@ -460,25 +460,25 @@ func faultCullDelete(t *testing.T, c *cell) {
 // is recognised.
 func faultKeyFetch(t *testing.T, c *cell) {
 	w := c.w
-	b, first := w.visitor(t)
-	fresh := w.sibling(t)
-	jar := w.jar(b)
+	b, first := w.Visitor(t)
+	fresh := w.Sibling(t)
+	jar := w.Jar(b)
 	c.arm()
-	p := fresh.get(t, b, "/")
+	p := fresh.Get(t, b, "/")
 	c.disarm(t)
 	if p.Status != http.StatusOK || p.UserID != "" {
 		t.Errorf("want the request served without a user: %+v", p)
 	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.jar(b), jar) {
+	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
 		t.Errorf("cookies changed: %v", p.SetCookie)
 	}
-	if n := w.emu.Requests("/v1/mgmt/user/create"); n != 0 {
+	if n := w.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
 		t.Errorf("provisioned %d users for a visitor with valid cookies", n)
 	}
 	c.bounded(t, p.Took, 2) // the session then the refresh token each wait for the keys
 	c.hookSawUnavailable(t)
 	c.calls(t, 4)
-	again := fresh.get(t, b, "/")
+	again := fresh.Get(t, b, "/")
 	if again.UserID != first.UserID || again.New || len(again.SetCookie) != 0 {
 		t.Errorf("after recovery: %+v", again)
 	}
@@ -490,10 +490,10 @@ func faultKeyFetch(t *testing.T, c *cell) {
 func TestCullErrorWrapsUnavailable(t *testing.T) {
 	w := newWorld(t, nil)
 	stale, keep := cullSeed(t, w)
-	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: http.StatusBadGateway})
-	rep, err := anonymous.Cull(context.Background(), w.sdk, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
-	w.emu.ClearFaults()
-	if err == nil || rep.Deleted != 0 || existing(w.emu, stale)+existing(w.emu, keep) != len(stale)+len(keep) {
+	w.Emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: http.StatusBadGateway})
+	rep, err := anonymous.Cull(context.Background(), w.SDK, anonymous.CullOptions{OlderThan: time.Hour, MaxRetries: 1})
+	w.Emu.ClearFaults()
+	if err == nil || rep.Deleted != 0 || existing(w.Emu, stale)+existing(w.Emu, keep) != len(stale)+len(keep) {
 		t.Fatalf("cull during a search outage: %+v, %v", rep, err)
 	}
 	if !errors.Is(err, anonymous.ErrUnavailable) {
@@ -509,18 +509,19 @@ func TestCullErrorWrapsUnavailable(t *testing.T) {
 // errors").
 func TestConvertHandlerErrorsReachHook(t *testing.T) {
 	w := newWorld(t, nil)
-	b, _ := w.visitor(t)
-	w.hooks.reset()
-	w.emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
-	p := w.do(t, b, http.MethodPost, "/convert/start", func(r *http.Request) {
+	b, _ := w.Visitor(t)
+	w.Hooks.Reset()
+	w.Emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
+	p := w.Do(t, b, http.MethodPost, "/convert/start", nil, func(r *http.Request) {
 		r.Body = io.NopCloser(strings.NewReader(`{"email":"hook@example.com"}`))
 		r.Header.Set("Content-Type", "application/json")
 	})
-	w.emu.ClearFaults()
+
+	w.Emu.ClearFaults()
 	if p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", p.Status)
 	}
-	if errs := w.hooks.all(); !allUnavailable(errs) {
+	if errs := w.Hooks.All(); !allUnavailable(errs) {
 		t.Errorf("BUG: the error hook saw %v after a conversion handler failed with ErrUnavailable", errs)
 	}
 }
@@ -530,7 +531,7 @@ func TestConvertHandlerErrorsReachHook(t *testing.T) {
 // handed out again once expired.
 func TestRefreshGraceServesOnlyLiveSessions(t *testing.T) {
 	w := newWorld(t, nil, anonymous.WithSessionTTL(time.Second))
-	b, first := w.visitor(t)
+	b, first := w.Visitor(t)
 	sessionOf := func(p probe) (string, int64) {
 		for _, c := range p.SetCookie {
 			if c.Name == "DS" {
@@ -540,16 +541,16 @@ func TestRefreshGraceServesOnlyLiveSessions(t *testing.T) {
 		}
 		return "", 0
 	}
-	w.dropCookie(b, "DS")
-	p := w.get(t, b, "/")
+	w.DropCookie(b, "DS")
+	p := w.Get(t, b, "/")
 	ds, exp := sessionOf(p)
 	if !p.Refreshed || p.UserID != first.UserID || ds == "" {
 		t.Fatalf("first refresh: %+v", p)
 	}
 	time.Sleep(time.Until(time.Unix(exp, 0)) + 100*time.Millisecond)
-	w.dropCookie(b, "DS")
-	w.emu.ResetRequests()
-	p = w.get(t, b, "/")
+	w.DropCookie(b, "DS")
+	w.Emu.ResetRequests()
+	p = w.Get(t, b, "/")
 	ds2, exp2 := sessionOf(p)
 	if p.UserID != first.UserID || ds2 == "" {
 		t.Fatalf("second refresh: %+v", p)
@@ -557,7 +558,7 @@ func TestRefreshGraceServesOnlyLiveSessions(t *testing.T) {
 	if now := time.Now().Unix(); exp2 <= now || ds2 == ds {
 		t.Errorf("BUG: the refresh grace handed out the session token that expired at %d (now %d) again", exp2, now)
 	}
-	if n := w.emu.Requests("/v1/auth/refresh"); n != 1 {
+	if n := w.Emu.Requests("/v1/auth/refresh"); n != 1 {
 		t.Errorf("%d refresh calls for an expired session, want 1", n)
 	}
 }
@@ -575,32 +576,32 @@ func TestConvertResumesAfterRefresh(t *testing.T) {
 	} {
 		t.Run(call.label, func(t *testing.T) {
 			w := newWorld(t, nil)
-			b, first := w.visitor(t)
+			b, first := w.Visitor(t)
 			const addr = "later@example.com"
-			if p := w.start(t, b, addr); p.Status != http.StatusOK {
+			if p := w.Start(t, b, addr); p.Status != http.StatusOK {
 				t.Fatalf("start: %d", p.Status)
 			}
-			code, _ := w.emu.Outbox(addr)
-			oldDSR := w.jar(b)["DSR"]
-			w.emu.InjectFault(call.path, descopetest.Fault{Status: http.StatusBadGateway})
-			if p := w.verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
+			code, _ := w.Emu.Outbox(addr)
+			oldDSR := w.Jar(b)["DSR"]
+			w.Emu.InjectFault(call.path, descopetest.Fault{Status: http.StatusBadGateway})
+			if p := w.Verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
 				t.Fatalf("verify during the fault: %d", p.Status)
 			}
-			w.emu.ClearFaults()
-			w.dropCookie(b, "DS") // the session expires before the visitor retries
-			if me := w.get(t, b, "/"); me.UserID != first.UserID || !me.Refreshed {
+			w.Emu.ClearFaults()
+			w.DropCookie(b, "DS") // the session expires before the visitor retries
+			if me := w.Get(t, b, "/"); me.UserID != first.UserID || !me.Refreshed {
 				t.Fatalf("refresh in between: %+v", me)
 			}
-			w.convs.reset()
-			done := w.verify(t, b, addr, code)
+			w.Convs.Reset()
+			done := w.Verify(t, b, addr, code)
 			if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
-				t.Errorf("BUG: retry after a refresh: %d %v (the conversion can no longer be finished)", done.Status, w.convs.all())
+				t.Errorf("BUG: retry after a refresh: %d %v (the conversion can no longer be finished)", done.Status, w.Convs.All())
 			}
-			end := stateOf(w.emu, first.UserID)
+			end := stateOf(w.Emu, first.UserID)
 			if !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
 				t.Errorf("left half-converted: %+v", end)
 			}
-			if _, _, err := w.sdk.Auth.RefreshSessionWithToken(context.Background(), oldDSR); err == nil {
+			if _, _, err := w.SDK.Auth.RefreshSessionWithToken(context.Background(), oldDSR); err == nil {
 				t.Error("the anonymous refresh token still works")
 			}
 		})

@@ -33,35 +33,35 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 		return hookErr
 	}))
 	owner := registered(t, w, "owner@example.com")
-	before := stateOf(w.emu, owner.UserID)
-	b, anon := w.visitor(t)
-	if st := w.start(t, b, "owner@example.com"); st.Status != http.StatusOK {
+	before := stateOf(w.Emu, owner.UserID)
+	b, anon := w.Visitor(t)
+	if st := w.Start(t, b, "owner@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start: %+v", st)
 	}
-	code, _ := w.emu.Outbox("owner@example.com")
-	if p := w.verify(t, b, "owner@example.com", code); p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") {
+	code, _ := w.Emu.Outbox("owner@example.com")
+	if p := w.Verify(t, b, "owner@example.com", code); p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") {
 		t.Fatalf("merge with a failing hook: %+v", p)
 	}
-	if s := stateOf(w.emu, anon.UserID); !s.Exists || len(s.Tenants) != 1 {
+	if s := stateOf(w.Emu, anon.UserID); !s.Exists || len(s.Tenants) != 1 {
 		t.Errorf("anonymous user after a failed merge hook: %+v", s)
 	}
-	if me := w.get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
+	if me := w.Get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
 		t.Errorf("visitor after a failed merge hook: %+v", me)
 	}
 	mu.Lock()
 	hookErr = nil
 	mu.Unlock()
-	if st := w.start(t, b, "owner@example.com"); st.Status != http.StatusOK {
+	if st := w.Start(t, b, "owner@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start again: %+v", st)
 	}
-	code, _ = w.emu.Outbox("owner@example.com")
-	if p := w.verify(t, b, "owner@example.com", code); p.Status != http.StatusOK || p.UserID != owner.UserID {
+	code, _ = w.Emu.Outbox("owner@example.com")
+	if p := w.Verify(t, b, "owner@example.com", code); p.Status != http.StatusOK || p.UserID != owner.UserID {
 		t.Fatalf("merge: %+v", p)
 	}
-	if s := stateOf(w.emu, anon.UserID); s.Exists {
+	if s := stateOf(w.Emu, anon.UserID); s.Exists {
 		t.Errorf("anonymous user kept after the merge: %+v", s)
 	}
-	if after := stateOf(w.emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) || !slices.Equal(after.Tenants, before.Tenants) {
+	if after := stateOf(w.Emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) || !slices.Equal(after.Tenants, before.Tenants) {
 		t.Errorf("existing account changed by the merge: %+v -> %+v", before, after)
 	}
 }
@@ -75,25 +75,25 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 	var logs strings.Builder
 	var logMu sync.Mutex
 	w := newWorld(t, nil, anonymous.WithLogger(newTestLogger(&logs, &logMu)))
-	b, anon := w.visitor(t)
-	if st := w.start(t, b, "late@example.com"); st.Status != http.StatusOK {
+	b, anon := w.Visitor(t)
+	if st := w.Start(t, b, "late@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start: %+v", st)
 	}
-	code, _ := w.emu.Outbox("late@example.com")
+	code, _ := w.Emu.Outbox("late@example.com")
 	var other *descope.UserResponse
-	w.emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() {
+	w.Emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() {
 		// Someone registers the address in the race window.
 		other = registered(t, w, "late@example.com")
 	}})
-	w.hooks.reset()
-	p := w.do(t, b, http.MethodPost, "/convert/verify", jsonBody(t, map[string]string{"email": "late@example.com", "code": code}))
+	w.Hooks.Reset()
+	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{"email": "late@example.com", "code": code}))
 	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DS") {
 		t.Fatalf("verify in the race window: %+v", p)
 	}
 	if other == nil {
 		t.Fatal("the race was not staged")
 	}
-	errs := w.hooks.all()
+	errs := w.Hooks.All()
 	if len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrDescopeMerged) ||
 		!strings.Contains(errs[0].Error(), anon.UserID) || !strings.Contains(errs[0].Error(), other.UserID) {
 		t.Errorf("error hook saw %v, want ErrDescopeMerged naming both users", errs)
@@ -104,7 +104,7 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 	if !strings.Contains(logged, "level=ERROR") || !strings.Contains(logged, other.UserID) {
 		t.Errorf("merge not logged at error level with both IDs: %s", logged)
 	}
-	kept := stateOf(w.emu, other.UserID)
+	kept := stateOf(w.Emu, other.UserID)
 	if !kept.Exists || len(kept.Tenants) != 0 || slices.ContainsFunc(kept.LoginIDs, anonymous.IsGeneratedLoginID) {
 		t.Errorf("the kept account: %+v (want it without the anonymous tenant and generated login ID)", kept)
 	}
@@ -114,8 +114,8 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 // visitor is still recognised as anonymous.
 func TestAnonymousFromDctOnly(t *testing.T) {
 	w := newWorld(t, nil)
-	_, anon := w.visitor(t)
-	tenants, err := w.sdk.Management.Tenant().LoadAll(context.Background())
+	_, anon := w.Visitor(t)
+	tenants, err := w.SDK.Management.Tenant().LoadAll(context.Background())
 	if err != nil || len(tenants) != 1 {
 		t.Fatal(tenants, err)
 	}
@@ -124,16 +124,17 @@ func TestAnonymousFromDctOnly(t *testing.T) {
 		dct  string
 		want bool
 	}{{tenants[0].ID, true}, {"T-other", false}} {
-		tok, err := w.emu.SignToken(map[string]any{
-			"sub": anon.UserID, "iss": w.emu.ProjectID, "drn": "DS", "dct": tc.dct,
+		tok, err := w.Emu.SignToken(map[string]any{
+			"sub": anon.UserID, "iss": w.Emu.ProjectID, "drn": "DS", "dct": tc.dct,
 			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := w.do(t, w.browser(t), http.MethodGet, "/", func(r *http.Request) {
+		p := w.Do(t, w.Browser(t), http.MethodGet, "/", nil, func(r *http.Request) {
 			r.AddCookie(&http.Cookie{Name: "DS", Value: tok})
 		})
+
 		if p.UserID != anon.UserID || p.Anonymous != tc.want {
 			t.Errorf("dct %s: %+v, want anonymous %v", tc.dct, p, tc.want)
 		}

@@ -18,7 +18,7 @@ import (
 // the probe application.
 func defaultMiddleware(t *testing.T, w *world, opts ...anonymous.Option) http.Handler {
 	t.Helper()
-	m, err := anonymous.New(w.sdk, opts...)
+	m, err := anonymous.New(w.SDK, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +34,8 @@ func defaultMiddleware(t *testing.T, w *world, opts ...anonymous.Option) http.Ha
 func TestFloodOneClient(t *testing.T) {
 	w := newWorld(t, nil)
 	h := defaultMiddleware(t, w)
-	w.emu.ResetRequests()
-	users := w.emu.UserCount()
+	w.Emu.ResetRequests()
+	users := w.Emu.UserCount()
 	const n = 10000
 	served, provisioned := 0, 0
 	start := time.Now()
@@ -49,10 +49,10 @@ func TestFloodOneClient(t *testing.T) {
 		}
 	}
 	took := time.Since(start)
-	creates := w.emu.Requests("/v1/mgmt/user/create")
-	if served != n || provisioned != 10 || creates != 10 || w.emu.UserCount()-users != 10 {
+	creates := w.Emu.Requests("/v1/mgmt/user/create")
+	if served != n || provisioned != 10 || creates != 10 || w.Emu.UserCount()-users != 10 {
 		t.Errorf("%d served, %d provisioned, %d user creates, %d users; want %d, 10, 10, 10",
-			served, provisioned, creates, w.emu.UserCount()-users, n)
+			served, provisioned, creates, w.Emu.UserCount()-users, n)
 	}
 	t.Logf("flood of %d requests from one address: %d users created, %v (%.0f requests/s)",
 		n, creates, took.Round(time.Millisecond), float64(n)/took.Seconds())
@@ -62,7 +62,7 @@ func TestFloodOneClient(t *testing.T) {
 func TestFloodCrawlers(t *testing.T) {
 	w := newWorld(t, nil)
 	h := defaultMiddleware(t, w)
-	w.emu.ResetRequests()
+	w.Emu.ResetRequests()
 	agents := []string{
 		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
 		"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/116.0 Safari/537.36",
@@ -80,7 +80,7 @@ func TestFloodCrawlers(t *testing.T) {
 			}
 		}
 	}
-	if n := w.emu.TotalRequests(); n != 0 {
+	if n := w.Emu.TotalRequests(); n != 0 {
 		t.Errorf("crawlers caused %d Descope calls", n)
 	}
 }
@@ -117,8 +117,8 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 	// The middleware's limits off; the default timeout, so that only
 	// Descope's limit, not a slow machine, stops provisioning.
 	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()}, anonymous.WithTimeout(5*time.Second))
-	h := w.mw.Handler(probeApp(w.mw, &errLog{}))
-	w.emu.ResetRequests()
+	h := w.MW.Handler(probeApp(w.MW, &errLog{}))
+	w.Emu.ResetRequests()
 	const n = 150
 	res := burst(h, n)
 	created, bare := 0, 0
@@ -134,19 +134,19 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 			t.Errorf("unexpected answer %+v", r)
 		}
 	}
-	creates := w.emu.Requests("/v1/mgmt/user/create")
-	if created > 100 || created+bare != n || w.emu.UserCount() != created {
-		t.Errorf("%d created, %d served without a user, %d users at Descope", created, bare, w.emu.UserCount())
+	creates := w.Emu.Requests("/v1/mgmt/user/create")
+	if created > 100 || created+bare != n || w.Emu.UserCount() != created {
+		t.Errorf("%d created, %d served without a user, %d users at Descope", created, bare, w.Emu.UserCount())
 	}
-	if creates > n+2 || w.emu.Requests("/v1/mgmt/auth/signin") != created {
-		t.Errorf("calls: %d user creates, %d sign-ins for %d visitors: a retry storm", creates, w.emu.Requests("/v1/mgmt/auth/signin"), n)
+	if creates > n+2 || w.Emu.Requests("/v1/mgmt/auth/signin") != created {
+		t.Errorf("calls: %d user creates, %d sign-ins for %d visitors: a retry storm", creates, w.Emu.Requests("/v1/mgmt/auth/signin"), n)
 	}
-	errs := w.hooks.all()
+	errs := w.Hooks.All()
 	if len(errs) != bare || !allUnavailable(errs) {
 		t.Errorf("error hook saw %d errors (want %d ErrUnavailable): %v", len(errs), bare, errs[:min(len(errs), 3)])
 	}
 	t.Logf("burst of %d with Descope's limits: %d created, %d served without a user, %d user creates, %d answered 429",
-		n, created, bare, creates, status429(w.emu))
+		n, created, bare, creates, status429(w.Emu))
 }
 
 // With the default global limit (100 a minute) the burst never meets
@@ -154,8 +154,8 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 func TestFloodGlobalLimit(t *testing.T) {
 	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()})
 	limited := &errLog{}
-	h := defaultMiddleware(t, w, anonymous.WithErrorHandler(limited.hook))
-	w.emu.ResetRequests()
+	h := defaultMiddleware(t, w, anonymous.WithErrorHandler(limited.Hook))
+	w.Emu.ResetRequests()
 	const n = 150
 	res := burst(h, n)
 	created := 0
@@ -167,18 +167,18 @@ func TestFloodGlobalLimit(t *testing.T) {
 			created++
 		}
 	}
-	creates := w.emu.Requests("/v1/mgmt/user/create")
-	if creates > 100 || created != creates || status429(w.emu) != 0 {
-		t.Errorf("%d created, %d user creates, %d answered 429", created, creates, status429(w.emu))
+	creates := w.Emu.Requests("/v1/mgmt/user/create")
+	if creates > 100 || created != creates || status429(w.Emu) != 0 {
+		t.Errorf("%d created, %d user creates, %d answered 429", created, creates, status429(w.Emu))
 	}
-	for _, err := range limited.all() {
+	for _, err := range limited.All() {
 		if !errors.Is(err, anonymous.ErrRateLimited) {
 			t.Errorf("error hook saw %v, want ErrRateLimited", err)
 		}
 	}
-	if len(limited.all()) != n-created {
-		t.Errorf("error hook saw %d errors, want %d", len(limited.all()), n-created)
+	if len(limited.All()) != n-created {
+		t.Errorf("error hook saw %d errors, want %d", len(limited.All()), n-created)
 	}
 	t.Logf("burst of %d under the default global limit: %d created, %d create calls, %d answered 429",
-		n, created, creates, status429(w.emu))
+		n, created, creates, status429(w.Emu))
 }

@@ -269,12 +269,12 @@ func forgeries(t testing.TB, emu *descopetest.Emulator, ds, dsr string) []forged
 func TestForgedTokens(t *testing.T) {
 	logs := &syncBuffer{}
 	w := newWorld(t, nil, anonymous.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	vb, victim := w.visitor(t)
-	jar := w.jar(vb)
+	vb, victim := w.Visitor(t)
+	jar := w.Jar(vb)
 	ds, dsr := jar["DS"], jar["DSR"]
-	catalogue := forgeries(t, w.emu, ds, dsr)
-	before := stateOf(w.emu, victim.UserID)
-	h := w.mw.Handler(probeApp(w.mw, w.convs))
+	catalogue := forgeries(t, w.Emu, ds, dsr)
+	before := stateOf(w.Emu, victim.UserID)
+	h := w.MW.Handler(probeApp(w.MW, w.Convs))
 
 	rejected := 0
 	check := func(t *testing.T, how string, res recorded, bearer bool) {
@@ -306,8 +306,8 @@ func TestForgedTokens(t *testing.T) {
 		})
 	}
 
-	other, _ := w.visitor(t)
-	ojar := w.jar(other)
+	other, _ := w.Visitor(t)
+	ojar := w.Jar(other)
 	requests := []struct {
 		name string
 		edit func(*http.Request)
@@ -363,7 +363,7 @@ func TestForgedTokens(t *testing.T) {
 		``,
 	}
 	cookies := cookieHeader("DS=" + ojar["DS"] + "; DSR=" + ojar["DSR"])
-	w.emu.ResetRequests()
+	w.Emu.ResetRequests()
 	for i, body := range bodies {
 		for _, path := range []string{"/convert/start", "/convert/verify"} {
 			res := serve(h, http.MethodPost, path, body, "198.51.100.252:1234", cookies)
@@ -374,14 +374,14 @@ func TestForgedTokens(t *testing.T) {
 			}
 		}
 	}
-	if n := w.emu.Requests("/v1/auth/otp/update/email") + w.emu.Requests("/v1/auth/otp/verify/email"); n != 0 {
+	if n := w.Emu.Requests("/v1/auth/otp/update/email") + w.Emu.Requests("/v1/auth/otp/verify/email"); n != 0 {
 		t.Errorf("bodies of the wrong shape reached Descope's OTP API %d times", n)
 	}
 
-	if after := stateOf(w.emu, victim.UserID); !after.equal(before) {
+	if after := stateOf(w.Emu, victim.UserID); !after.equal(before) {
 		t.Errorf("victim changed: %+v, was %+v", after, before)
 	}
-	if me := w.get(t, vb, "/"); me.UserID != victim.UserID || me.New || len(me.SetCookie) != 0 {
+	if me := w.Get(t, vb, "/"); me.UserID != victim.UserID || me.New || len(me.SetCookie) != 0 {
 		t.Errorf("victim after the attempts: %+v", me)
 	}
 	t.Logf("forged tokens and requests rejected: %d", rejected)

@@ -38,10 +38,10 @@ func newFuzzWorld(f *testing.F, opts ...anonymous.Option) *fuzzWorld {
 		anonymous.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}),
 	}
 	w := newWorld(f, nil, append(base, opts...)...)
-	vb, v := w.visitor(f)
-	ob, o := w.visitor(f)
-	vj, oj := w.jar(vb), w.jar(ob)
-	return &fuzzWorld{world: w, h: w.mw.Handler(probeApp(w.mw, &errLog{})),
+	vb, v := w.Visitor(f)
+	ob, o := w.Visitor(f)
+	vj, oj := w.Jar(vb), w.Jar(ob)
+	return &fuzzWorld{world: w, h: w.MW.Handler(probeApp(w.MW, &errLog{})),
 		ds: vj["DS"], dsr: vj["DSR"], victim: v.UserID, other: o.UserID, oDS: oj["DS"], oDSR: oj["DSR"]}
 }
 
@@ -64,7 +64,7 @@ func (fw *fuzzWorld) checkUser(t *testing.T, res recorded) {
 // seedTokens is every token of the forgery catalogue plus the genuine ones.
 func (fw *fuzzWorld) seedTokens(f *testing.F) []string {
 	toks := []string{fw.ds, fw.dsr, fw.oDS, fw.oDSR, "", "a.b.c", ".", ".."}
-	for _, fg := range forgeries(f, fw.emu, fw.ds, fw.dsr) {
+	for _, fg := range forgeries(f, fw.Emu, fw.ds, fw.dsr) {
 		if len(fg.token) < 6000 {
 			toks = append(toks, fg.token)
 		}
@@ -130,7 +130,7 @@ func isBearer(auth string) bool {
 // new one takes over, so valid bodies keep reaching Descope.
 func FuzzConvertBody(f *testing.F) {
 	fw := newFuzzWorld(f)
-	victim := stateOf(fw.emu, fw.victim)
+	victim := stateOf(fw.Emu, fw.victim)
 	cookie := "DS=" + fw.oDS + "; DSR=" + fw.oDSR
 	seeds := []string{
 		`{"email":"ada@example.com"}`, `{"phone":"+14155550100"}`,
@@ -173,7 +173,7 @@ func FuzzConvertBody(f *testing.F) {
 			}
 			cookie = "DS=" + ds + "; DSR=" + dsr
 		}
-		if now := stateOf(fw.emu, fw.victim); !now.equal(victim) {
+		if now := stateOf(fw.Emu, fw.victim); !now.equal(victim) {
 			t.Fatalf("%s %q changed the victim: %+v", path, body, now)
 		}
 	})

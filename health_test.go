@@ -17,7 +17,7 @@ func TestHealthy(t *testing.T) {
 	emu := descopetest.New(descopetest.WithSecondsUnit())
 	t.Cleanup(emu.Close)
 	clock := &testClock{}
-	m, err := anonymous.New(emu.MustClient(t), anonymous.WithCookieSecure(false), anonymous.WithClock(clock.now),
+	m, err := anonymous.New(emu.MustClient(t), anonymous.WithCookieSecure(false), anonymous.WithClock(clock.Now),
 		anonymous.WithTokenCache(0, 0), anonymous.WithClientRateLimit(0, 0), anonymous.WithTimeout(300*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestHealthy(t *testing.T) {
 	if !errors.Is(err, anonymous.ErrUnavailable) || !strings.Contains(err.Error(), "E011001") {
 		t.Errorf("during an outage: %v", err)
 	}
-	clock.advance(31 * time.Second)
+	clock.Advance(31 * time.Second)
 	if err := m.Healthy(ctx); err != nil {
 		t.Errorf("31 s after the last failure: %v", err)
 	}
@@ -127,18 +127,18 @@ func (w *recorderWriter) WriteHeader(int)             {}
 // Healthy is cheap: no call to Descope, no allocation when healthy.
 func TestHealthyIsCheap(t *testing.T) {
 	w := newWorld(t, nil)
-	w.visitor(t)
-	before := w.emu.TotalRequests()
+	w.Visitor(t)
+	before := w.Emu.TotalRequests()
 	ctx := context.Background()
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := w.mw.Healthy(ctx); err != nil {
+		if err := w.MW.Healthy(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if allocs != 0 {
 		t.Errorf("Healthy allocates %v times", allocs)
 	}
-	if n := w.emu.TotalRequests() - before; n != 0 {
+	if n := w.Emu.TotalRequests() - before; n != 0 {
 		t.Errorf("Healthy made %d requests to Descope", n)
 	}
 }

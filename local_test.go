@@ -234,7 +234,7 @@ func TestLocalCookieExpiry(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
 	clock := &testClock{}
-	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.now))
+	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.Now))
 	res := serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
 	id, v := res.UserID, cookieOf(res.SetCookie, "DSL")
 	var set *http.Cookie
@@ -247,16 +247,16 @@ func TestLocalCookieExpiry(t *testing.T) {
 		t.Fatalf("local cookie attributes: %+v", set)
 	}
 	exp := set.Expires
-	clock.advance(time.Until(exp) - time.Second)
+	clock.Advance(time.Until(exp) - time.Second)
 	if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New {
 		t.Fatalf("a second before expiry: %+v", res)
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	res = serve(h, http.MethodGet, "/", "", "", withDSL(v))
 	if !res.New || res.UserID == id || cookieOf(res.SetCookie, "DSL") == v {
 		t.Fatalf("replay at expiry: %+v", res)
 	}
-	clock.advance(24 * time.Hour)
+	clock.Advance(24 * time.Hour)
 	if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); !res.New || res.UserID == id {
 		t.Fatalf("replay a day later: %+v", res)
 	}
@@ -687,7 +687,7 @@ func TestLocalFullOutage(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
 	hooks := &errLog{}
-	m, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.hook))
+	m, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	anontest.FaultAll(emu, descopetest.Fault{Status: 500})
 	id, v := mintVisitor(t, h, "192.0.2.1:1")
 	start := time.Now()
@@ -700,8 +700,8 @@ func TestLocalFullOutage(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("100 requests during the outage took %v", took)
 	}
-	if emu.TotalRequests() != 0 || len(hooks.all()) != 0 {
-		t.Errorf("%d Descope calls, hook saw %v", emu.TotalRequests(), hooks.all())
+	if emu.TotalRequests() != 0 || len(hooks.All()) != 0 {
+		t.Errorf("%d Descope calls, hook saw %v", emu.TotalRequests(), hooks.All())
 	}
 	// Init, which needs Descope, says so; the visitors do not notice.
 	if err := m.Init(context.Background()); !errors.Is(err, anonymous.ErrUnavailable) {
@@ -726,14 +726,14 @@ func TestLocalProvisioningLimits(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
 	hooks := &errLog{}
-	_, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.hook))
+	_, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	for i := range 10 {
 		mintVisitor(t, h, "192.0.2.1:"+fmt.Sprint(i))
 	}
 	if res := serve(h, http.MethodGet, "/", "", "192.0.2.1:99", nil); res.UserID != "" || len(res.SetCookie) != 0 {
 		t.Errorf("11th visitor from one client: %+v", res)
 	}
-	if errs := hooks.all(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
+	if errs := hooks.All(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
 		t.Errorf("hook saw %v", errs)
 	}
 	_, g := localMW(t, emu, anonymous.WithClientRateLimit(0, 0), anonymous.WithGlobalRateLimit(3, time.Minute))

@@ -122,25 +122,25 @@ func TestEvents(t *testing.T) {
 				t.Errorf("successful call %s: duration %v, code %q, err %v", e.Op, e.Duration, e.Code, e.Err)
 			}
 		}
-		b, first := w.visitor(t)
+		b, first := w.Visitor(t)
 		events = rec.expect(t, []string{"provisioned", "descope_call/user.create", "descope_call/jwt.sign_in"})
 		if e, _ := find(events, "provisioned"); e.Strategy != anonymous.UserBacked || e.User == nil || e.User.ID != first.UserID || !e.User.New {
 			t.Errorf("provisioned event: %+v", e)
 		}
-		w.get(t, b, "/")
+		w.Get(t, b, "/")
 		rec.expect(t, []string{"cache_hit"}, "cache_miss")
 
 		// A second replica has not seen the token: a miss, and a validation.
 		rec2 := newRecorder(seen)
-		s := w.sibling(t, observed(rec2)...)
+		s := w.Sibling(t, observed(rec2)...)
 		rec2.take()
-		if p := s.get(t, b, "/"); p.UserID != first.UserID {
+		if p := s.Get(t, b, "/"); p.UserID != first.UserID {
 			t.Fatalf("sibling: %+v", p)
 		}
 		rec2.expect(t, []string{"cache_miss", "descope_call/session.validate"}, "cache_hit", "provisioned")
 
 		// Logout revokes at Descope.
-		w.do(t, b, http.MethodPost, "/x/logout", nil)
+		w.Do(t, b, http.MethodPost, "/x/logout", nil, nil)
 		rec.expect(t, []string{"descope_call/auth.logout"})
 	})
 
@@ -148,7 +148,7 @@ func TestEvents(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec, anonymous.WithSkipProvision(func(r *http.Request) bool { return r.URL.Path == "/skip" }))...)
 		rec.take()
-		b := w.browser(t)
+		b := w.Browser(t)
 		for _, tc := range []struct {
 			reason string
 			method string
@@ -160,22 +160,22 @@ func TestEvents(t *testing.T) {
 			{"credentials", http.MethodGet, "/", func(r *http.Request) { r.Header.Set("Authorization", "Basic eDp5") }},
 			{"skip", http.MethodGet, "/skip", nil},
 		} {
-			w.do(t, b, tc.method, tc.target, tc.edit)
+			w.Do(t, b, tc.method, tc.target, nil, tc.edit)
 			rec.expect(t, []string{"provision_skipped/" + tc.reason}, "provisioned")
 		}
 		lazyRec := newRecorder(seen)
 		lazy := newWorld(t, nil, observed(lazyRec, anonymous.WithLazy())...)
 		lazyRec.take()
-		lazy.get(t, lazy.browser(t), "/")
+		lazy.Get(t, lazy.Browser(t), "/")
 		lazyRec.expect(t, []string{"provision_skipped/lazy"}, "provisioned")
 	})
 
 	t.Run("provisioning refused", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec, anonymous.WithClientRateLimit(1, time.Minute))...)
-		w.visitor(t)
+		w.Visitor(t)
 		rec.take()
-		w.get(t, w.browser(t), "/")
+		w.Get(t, w.Browser(t), "/")
 		events := rec.expect(t, []string{"provision_refused/client_limit"}, "provisioned")
 		if e, _ := find(events, "provision_refused/client_limit"); !errors.Is(e.Err, anonymous.ErrRateLimited) {
 			t.Errorf("client limit event error: %v", e.Err)
@@ -183,21 +183,21 @@ func TestEvents(t *testing.T) {
 
 		grec := newRecorder(seen)
 		g := newWorld(t, nil, observed(grec, anonymous.WithGlobalRateLimit(1, time.Minute))...)
-		g.visitor(t)
+		g.Visitor(t)
 		grec.take()
-		g.get(t, g.browser(t), "/")
+		g.Get(t, g.Browser(t), "/")
 		grec.expect(t, []string{"provision_refused/global_limit"}, "provisioned")
 
 		drec := newRecorder(seen)
 		d := newWorld(t, nil, observed(drec)...)
 		drec.take()
-		d.emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
-		d.get(t, d.browser(t), "/")
+		d.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
+		d.Get(t, d.Browser(t), "/")
 		events = drec.expect(t, []string{"provision_refused/descope_limit"}, "provisioned")
 		if e, _ := find(events, "descope_call/user.create"); e.Code != "E130429" || e.Err == nil {
 			t.Errorf("user create answered 429: code %q, err %v", e.Code, e.Err)
 		}
-		d.get(t, d.browser(t), "/")
+		d.Get(t, d.Browser(t), "/")
 		drec.expect(t, []string{"provision_refused/create_paused"}, "descope_call/user.create")
 
 		for _, tc := range []struct {
@@ -207,8 +207,8 @@ func TestEvents(t *testing.T) {
 			frec := newRecorder(seen)
 			f := newWorld(t, nil, observed(frec)...)
 			frec.take()
-			f.emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: tc.status})
-			f.get(t, f.browser(t), "/")
+			f.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: tc.status})
+			f.Get(t, f.Browser(t), "/")
 			events := frec.expect(t, []string{"provision_refused/" + tc.reason}, "provisioned")
 			if e, _ := find(events, "descope_call/user.create"); e.Code != "E011001" {
 				t.Errorf("user create answered %d: code %q", tc.status, e.Code)
@@ -219,22 +219,22 @@ func TestEvents(t *testing.T) {
 	t.Run("refresh", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec)...)
-		b, first := w.visitor(t)
+		b, first := w.Visitor(t)
 		rec.take()
-		w.dropCookie(b, "DS")
-		w.get(t, b, "/")
+		w.DropCookie(b, "DS")
+		w.Get(t, b, "/")
 		events := rec.expect(t, []string{"refreshed", "descope_call/session.refresh"})
 		if e, _ := find(events, "refreshed"); e.User == nil || e.User.ID != first.UserID || !e.User.Refreshed {
 			t.Errorf("refreshed event: %+v", e)
 		}
 
 		// Descope down: Degraded, one event per request.
-		b2, _ := w.visitor(t)
+		b2, _ := w.Visitor(t)
 		rec.take()
-		w.emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Status: http.StatusInternalServerError})
-		w.dropCookie(b2, "DS")
+		w.Emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Status: http.StatusInternalServerError})
+		w.DropCookie(b2, "DS")
 		for range 2 {
-			if p := w.get(t, b2, "/"); !p.Degraded {
+			if p := w.Get(t, b2, "/"); !p.Degraded {
 				t.Fatalf("not degraded: %+v", p)
 			}
 		}
@@ -242,33 +242,33 @@ func TestEvents(t *testing.T) {
 		if n := strings.Count(strings.Join(labels(events), " "), "degraded"); n != 2 {
 			t.Errorf("%d degraded events for 2 degraded requests: %v", n, labels(events))
 		}
-		w.emu.ClearFaults()
+		w.Emu.ClearFaults()
 
 		// A refresh token that fails local verification.
-		b3 := w.browser(t)
-		u, _ := url.Parse(w.srv.URL)
+		b3 := w.Browser(t)
+		u, _ := url.Parse(w.Server.URL)
 		b3.Jar.SetCookies(u, []*http.Cookie{{Name: "DSR", Value: "not.a.token", Path: "/"}})
-		w.get(t, b3, "/")
+		w.Get(t, b3, "/")
 		rec.expect(t, []string{"refresh_rejected/invalid", "provisioned"})
 
 		// A refresh token Descope revoked.
-		b4, _ := w.visitor(t)
-		revoked := w.jar(b4)["DSR"]
-		w.do(t, b4, http.MethodPost, "/x/logout", nil)
+		b4, _ := w.Visitor(t)
+		revoked := w.Jar(b4)["DSR"]
+		w.Do(t, b4, http.MethodPost, "/x/logout", nil, nil)
 		rec.take()
-		b5 := w.browser(t)
+		b5 := w.Browser(t)
 		b5.Jar.SetCookies(u, []*http.Cookie{{Name: "DSR", Value: revoked, Path: "/"}})
-		w.get(t, b5, "/")
+		w.Get(t, b5, "/")
 		rec.expect(t, []string{"refresh_rejected/descope", "provisioned"})
 
 		// Without Degraded identities, an outage is a failed refresh.
 		frec := newRecorder(seen)
 		f := newWorld(t, nil, observed(frec, anonymous.WithDegradedIdentity(false))...)
-		fb, _ := f.visitor(t)
-		f.emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Status: http.StatusInternalServerError})
-		f.dropCookie(fb, "DS")
+		fb, _ := f.Visitor(t)
+		f.Emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Status: http.StatusInternalServerError})
+		f.DropCookie(fb, "DS")
 		frec.take()
-		f.get(t, fb, "/")
+		f.Get(t, fb, "/")
 		events = frec.expect(t, []string{"refresh_failed"}, "degraded", "refreshed")
 		if e, _ := find(events, "refresh_failed"); !errors.Is(e.Err, anonymous.ErrUnavailable) {
 			t.Errorf("refresh_failed error: %v", e.Err)
@@ -278,23 +278,23 @@ func TestEvents(t *testing.T) {
 	t.Run("conversion", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec)...)
-		b, first := w.visitor(t)
+		b, first := w.Visitor(t)
 		rec.take()
-		w.start(t, b, "not-an-address")
+		w.Start(t, b, "not-an-address")
 		rec.expect(t, []string{"conversion_started", "conversion_failed/invalid_address"}, "code_sent")
 		const addr = "ada@example.com"
-		if p := w.start(t, b, addr); p.Status != http.StatusOK {
+		if p := w.Start(t, b, addr); p.Status != http.StatusOK {
 			t.Fatalf("start: %+v", p)
 		}
 		rec.expect(t, []string{"conversion_started", "code_sent", "descope_call/user.load", "descope_call/otp.update_email"},
 			"conversion_failed")
-		w.verify(t, b, addr, "000000")
+		w.Verify(t, b, addr, "000000")
 		events := rec.expect(t, []string{"conversion_failed/invalid_code"}, "converted", "code_verified")
 		if e, _ := find(events, "descope_call/otp.verify"); e.Code == "" || e.Err == nil {
 			t.Errorf("a wrong code is a failed call: %+v", e)
 		}
-		code, _ := w.emu.Outbox(addr)
-		if p := w.verify(t, b, addr, code); p.Status != http.StatusOK {
+		code, _ := w.Emu.Outbox(addr)
+		if p := w.Verify(t, b, addr, code); p.Status != http.StatusOK {
 			t.Fatalf("verify: %+v", p)
 		}
 		events = rec.expect(t, []string{"code_verified", "converted", "descope_call/otp.verify",
@@ -308,17 +308,17 @@ func TestEvents(t *testing.T) {
 	t.Run("resume", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec)...)
-		b, _ := w.visitor(t)
+		b, _ := w.Visitor(t)
 		const addr = "half@example.com"
-		w.start(t, b, addr)
-		code, _ := w.emu.Outbox(addr)
-		w.emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusBadGateway, Times: 1})
+		w.Start(t, b, addr)
+		code, _ := w.Emu.Outbox(addr)
+		w.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusBadGateway, Times: 1})
 		rec.take()
-		if p := w.verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
+		if p := w.Verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
 			t.Fatalf("verify during the fault: %+v", p)
 		}
 		rec.expect(t, []string{"code_verified", "conversion_failed/unavailable"}, "converted")
-		if p := w.verify(t, b, addr, "spent"); p.Status != http.StatusOK {
+		if p := w.Verify(t, b, addr, "spent"); p.Status != http.StatusOK {
 			t.Fatalf("resumed verify: %+v", p)
 		}
 		rec.expect(t, []string{"resumed", "converted"}, "conversion_failed")
@@ -329,12 +329,12 @@ func TestEvents(t *testing.T) {
 		w := newWorld(t, nil, observed(rec, anonymous.WithMerge(func(context.Context, *anonymous.User, *anonymous.User) error { return nil }))...)
 		const addr = "owner@example.com"
 		owner := registered(t, w, addr)
-		b, _ := w.visitor(t)
+		b, _ := w.Visitor(t)
 		rec.take()
-		w.start(t, b, addr)
+		w.Start(t, b, addr)
 		rec.expect(t, []string{"code_sent", "descope_call/otp.sign_up_or_in"})
-		code, _ := w.emu.Outbox(addr)
-		if p := w.verify(t, b, addr, code); p.Status != http.StatusOK {
+		code, _ := w.Emu.Outbox(addr)
+		if p := w.Verify(t, b, addr, code); p.Status != http.StatusOK {
 			t.Fatalf("verify: %+v", p)
 		}
 		events := rec.expect(t, []string{"code_verified", "merged", "descope_call/user.delete"}, "converted")
@@ -346,13 +346,13 @@ func TestEvents(t *testing.T) {
 	t.Run("descope merged", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec)...)
-		b, _ := w.visitor(t)
+		b, _ := w.Visitor(t)
 		const addr = "late@example.com"
-		w.start(t, b, addr)
-		code, _ := w.emu.Outbox(addr)
-		w.emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() { registered(t, w, addr) }})
+		w.Start(t, b, addr)
+		code, _ := w.Emu.Outbox(addr)
+		w.Emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() { registered(t, w, addr) }})
 		rec.take()
-		if p := w.verify(t, b, addr, code); p.Status != http.StatusConflict {
+		if p := w.Verify(t, b, addr, code); p.Status != http.StatusConflict {
 			t.Fatalf("verify in the race window: %+v", p)
 		}
 		events := rec.expect(t, []string{"descope_merged"}, "conversion_failed/error", "converted")
@@ -364,12 +364,12 @@ func TestEvents(t *testing.T) {
 	t.Run("native", func(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec, anonymous.WithStrategy(anonymous.NativeTokens))...)
-		b, _ := w.visitor(t)
+		b, _ := w.Visitor(t)
 		events := rec.expect(t, []string{"provisioned", "descope_call/jwt.anonymous"}, "descope_call/user.create")
 		if e, _ := find(events, "provisioned"); e.Strategy != anonymous.NativeTokens {
 			t.Errorf("native provisioned event: strategy %v", e.Strategy)
 		}
-		p := w.do(t, b, http.MethodPost, "/x/promote", nil)
+		p := w.Do(t, b, http.MethodPost, "/x/promote", nil, nil)
 		if p.Status != http.StatusOK {
 			t.Fatalf("promote: %+v", p)
 		}
@@ -378,12 +378,12 @@ func TestEvents(t *testing.T) {
 			t.Errorf("promoted event: %+v", e)
 		}
 
-		nb, _ := w.visitor(t)
+		nb, _ := w.Visitor(t)
 		const addr = "native@example.com"
-		w.start(t, nb, addr)
+		w.Start(t, nb, addr)
 		rec.expect(t, []string{"code_sent", "descope_call/otp.sign_up_or_in"})
-		code, _ := w.emu.Outbox(addr)
-		if p := w.verify(t, nb, addr, code); p.Status != http.StatusOK {
+		code, _ := w.Emu.Outbox(addr)
+		if p := w.Verify(t, nb, addr, code); p.Status != http.StatusOK {
 			t.Fatalf("verify: %+v", p)
 		}
 		rec.expect(t, []string{"code_verified", "converted"})
@@ -391,12 +391,12 @@ func TestEvents(t *testing.T) {
 
 	t.Run("cull", func(t *testing.T) {
 		w := newWorld(t, nil)
-		_, stale := w.visitor(t)
-		if err := w.emu.SetUserCreatedTime(stale.UserID, time.Now().Add(-2*time.Hour)); err != nil {
+		_, stale := w.Visitor(t)
+		if err := w.Emu.SetUserCreatedTime(stale.UserID, time.Now().Add(-2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		rec := newRecorder(seen)
-		report, err := anonymous.Cull(context.Background(), w.sdk, anonymous.CullOptions{OlderThan: time.Hour, Observer: rec.observe})
+		report, err := anonymous.Cull(context.Background(), w.SDK, anonymous.CullOptions{OlderThan: time.Hour, Observer: rec.observe})
 		if err != nil || report.Deleted != 1 {
 			t.Fatalf("cull: %+v, %v", report, err)
 		}
@@ -412,21 +412,21 @@ func TestEvents(t *testing.T) {
 
 	t.Run("store fallback", func(t *testing.T) {
 		clock := &testClock{}
-		store := newSwitchStore(clock.now)
+		store := newSwitchStore(clock.Now)
 		rec := newRecorder(seen)
-		w := newWorld(t, nil, anonymous.WithStore(store), anonymous.WithClock(clock.now), anonymous.WithObserver(rec.observe),
+		w := newWorld(t, nil, anonymous.WithStore(store), anonymous.WithClock(clock.Now), anonymous.WithObserver(rec.observe),
 			anonymous.WithClientRateLimit(100, time.Minute)) // provisioning counts in the store
-		w.visitor(t)
+		w.Visitor(t)
 		rec.take()
 		store.down.Store(true)
-		w.visitor(t) // its provisioning limits meet the store down
+		w.Visitor(t) // its provisioning limits meet the store down
 		events := rec.expect(t, []string{"store_fallback/fallback"})
 		if e, _ := find(events, "store_fallback/fallback"); !errors.Is(e.Err, errStoreDown) {
 			t.Errorf("fallback event: %+v", e)
 		}
 		store.down.Store(false)
-		clock.advance(2 * time.Second) // past the next probe of the store
-		w.visitor(t)
+		clock.Advance(2 * time.Second) // past the next probe of the store
+		w.Visitor(t)
 		events = rec.expect(t, []string{"store_fallback/restored"})
 		if e, _ := find(events, "store_fallback/restored"); e.Err != nil {
 			t.Errorf("restored event: %+v", e)
@@ -464,9 +464,9 @@ func TestHooksAreObservers(t *testing.T) {
 			refreshed = append(refreshed, u.ID)
 			mu.Unlock()
 		}))
-	b, first := w.visitor(t)
-	w.dropCookie(b, "DS")
-	w.get(t, b, "/")
+	b, first := w.Visitor(t)
+	w.DropCookie(b, "DS")
+	w.Get(t, b, "/")
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(provisioned, []string{first.UserID}) || !slices.Equal(refreshed, []string{first.UserID}) {
@@ -475,7 +475,7 @@ func TestHooksAreObservers(t *testing.T) {
 	if !slices.Equal(order, []string{"observer", "hook"}) {
 		t.Errorf("called in order %v", order)
 	}
-	if _, err := anonymous.New(w.sdk, anonymous.WithObserver(nil)); err == nil {
+	if _, err := anonymous.New(w.SDK, anonymous.WithObserver(nil)); err == nil {
 		t.Error("a nil observer was accepted")
 	}
 }

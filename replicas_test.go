@@ -143,7 +143,7 @@ func replicas(t *testing.T, n int, store *switchStore, log *fallbackLog, opts ..
 		if i == 0 {
 			ws[0] = newWorld(t, emuOpts, o...)
 		} else {
-			ws[i] = ws[0].sibling(t, o...)
+			ws[i] = ws[0].Sibling(t, o...)
 		}
 	}
 	return ws
@@ -154,7 +154,7 @@ func replicas(t *testing.T, n int, store *switchStore, log *fallbackLog, opts ..
 // returns the answers.
 func everyReplica(t *testing.T, ws []*world, b *http.Client, perReplica int) []probe {
 	t.Helper()
-	ws[0].dropCookie(b, "DS")
+	ws[0].DropCookie(b, "DS")
 	var mu sync.Mutex
 	var out []probe
 	var wg sync.WaitGroup
@@ -163,7 +163,7 @@ func everyReplica(t *testing.T, ws []*world, b *http.Client, perReplica int) []p
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				p := w.get(t, b, "/")
+				p := w.Get(t, b, "/")
 				mu.Lock()
 				out = append(out, p)
 				mu.Unlock()
@@ -179,7 +179,7 @@ func checkSame(t *testing.T, w *world, round string, ps []probe, id string) (deg
 	t.Helper()
 	for _, p := range ps {
 		if p.Status != http.StatusOK || p.UserID != id {
-			t.Fatalf("%s: an answer %d for user %q, want 200 for %q (hook saw %v)", round, p.Status, p.UserID, id, w.hooks.all())
+			t.Fatalf("%s: an answer %d for user %q, want 200 for %q (hook saw %v)", round, p.Status, p.UserID, id, w.Hooks.All())
 		}
 		if p.Degraded {
 			degraded++
@@ -194,19 +194,19 @@ func checkSame(t *testing.T, w *world, round string, ps []probe, id string) (deg
 func TestReplicasShareOneRefresh(t *testing.T) {
 	store := newSwitchStore(time.Now)
 	ws := replicas(t, 3, store, nil)
-	b, v := ws[0].visitor(t)
+	b, v := ws[0].Visitor(t)
 	for round := range 4 {
-		ws[0].emu.ResetRequests()
+		ws[0].Emu.ResetRequests()
 		ps := everyReplica(t, ws, b, 3)
 		if d := checkSame(t, ws[0], "round", ps, v.UserID); d != 0 {
-			t.Fatalf("round %d: %d answers Degraded, want none (hook saw %v)", round, d, ws[0].hooks.all())
+			t.Fatalf("round %d: %d answers Degraded, want none (hook saw %v)", round, d, ws[0].Hooks.All())
 		}
-		if n := ws[0].emu.Requests("/v1/auth/refresh"); n != 1 {
+		if n := ws[0].Emu.Requests("/v1/auth/refresh"); n != 1 {
 			t.Fatalf("round %d: %d refresh calls to Descope, want 1", round, n)
 		}
 	}
 	// What the store holds never shows a token in clear.
-	jar := ws[0].jar(b)
+	jar := ws[0].Jar(b)
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	for k, val := range store.writes {
@@ -224,18 +224,19 @@ func TestReplicasShareOneRefresh(t *testing.T) {
 func TestReplicasLogoutForgetsSharedRefresh(t *testing.T) {
 	store := newSwitchStore(time.Now)
 	ws := replicas(t, 3, store, nil)
-	b, v := ws[0].visitor(t)
-	oldDSR := ws[0].jar(b)["DSR"]
-	ws[0].dropCookie(b, "DS")
-	if p := ws[0].get(t, b, "/"); !p.Refreshed || p.UserID != v.UserID {
+	b, v := ws[0].Visitor(t)
+	oldDSR := ws[0].Jar(b)["DSR"]
+	ws[0].DropCookie(b, "DS")
+	if p := ws[0].Get(t, b, "/"); !p.Refreshed || p.UserID != v.UserID {
 		t.Fatalf("refresh: %+v", p)
 	}
-	if p := ws[1].do(t, b, http.MethodPost, "/x/logout", nil); p.Status != http.StatusOK {
+	if p := ws[1].Do(t, b, http.MethodPost, "/x/logout", nil, nil); p.Status != http.StatusOK {
 		t.Fatalf("logout: %+v", p)
 	}
-	p := ws[2].do(t, ws[2].browser(t), http.MethodGet, "/", func(r *http.Request) {
+	p := ws[2].Do(t, ws[2].Browser(t), http.MethodGet, "/", nil, func(r *http.Request) {
 		r.AddCookie(&http.Cookie{Name: "DSR", Value: oldDSR})
 	})
+
 	if p.UserID == v.UserID {
 		t.Fatalf("the spent refresh token still named the visitor on another replica after logout: %+v", p)
 	}
@@ -249,8 +250,8 @@ func TestReplicasShareLimits(t *testing.T) {
 	created := 0
 	var visitors []*http.Client
 	for i := range 12 {
-		b := ws[0].browser(t)
-		if p := ws[i%3].get(t, b, "/"); p.New {
+		b := ws[0].Browser(t)
+		if p := ws[i%3].Get(t, b, "/"); p.New {
 			created++
 			visitors = append(visitors, b)
 		}
@@ -263,17 +264,17 @@ func TestReplicasShareLimits(t *testing.T) {
 	sent, limited := 0, 0
 	for _, b := range visitors {
 		for _, w := range ws {
-			switch p := w.start(t, b, "target@example.com"); p.Status {
+			switch p := w.Start(t, b, "target@example.com"); p.Status {
 			case http.StatusOK:
 				sent++
 			case http.StatusTooManyRequests:
 				limited++
 			default:
-				t.Fatalf("start: %+v (%v)", p, w.convs.all())
+				t.Fatalf("start: %+v (%v)", p, w.Convs.All())
 			}
 		}
 	}
-	if n := ws[0].emu.Requests("/v1/auth/otp/update/email"); sent != 10 || n != 10 || limited != 5 {
+	if n := ws[0].Emu.Requests("/v1/auth/otp/update/email"); sent != 10 || n != 10 || limited != 5 {
 		t.Fatalf("codes sent %d (Descope saw %d), limited %d; want 10 sent, 5 limited", sent, n, limited)
 	}
 }
@@ -286,13 +287,13 @@ func TestReplicasStoreDownKeepsIdentity(t *testing.T) {
 	store := newSwitchStore(time.Now)
 	log := &fallbackLog{}
 	ws := replicas(t, 3, store, log)
-	b, v := ws[0].visitor(t)
+	b, v := ws[0].Visitor(t)
 	if d := checkSame(t, ws[0], "before", everyReplica(t, ws, b, 2), v.UserID); d != 0 {
 		t.Fatalf("%d answers Degraded with the store up", d)
 	}
 
 	store.down.Store(true)
-	ws[0].emu.ResetRequests()
+	ws[0].Emu.ResetRequests()
 	for round := range 3 {
 		ps := everyReplica(t, ws, b, 3)
 		if d := checkSame(t, ws[0], "store down", ps, v.UserID); d != len(ps) {
@@ -304,31 +305,31 @@ func TestReplicasStoreDownKeepsIdentity(t *testing.T) {
 			}
 		}
 	}
-	if n := ws[0].emu.Requests("/v1/auth/refresh"); n != 0 {
+	if n := ws[0].Emu.Requests("/v1/auth/refresh"); n != 0 {
 		t.Fatalf("%d refresh calls with the store down, want none", n)
 	}
 	if n := log.count(true); n != 3 {
 		t.Fatalf("fallback reported %d times, want once per replica (3)", n)
 	}
 	// New visitors are still provisioned, on local limits.
-	if _, p := ws[1].visitor(t); p.UserID == "" {
+	if _, p := ws[1].Visitor(t); p.UserID == "" {
 		t.Fatal("no visitor provisioned with the store down")
 	}
 
 	store.down.Store(false)
-	ws[0].clock.advance(1100 * time.Millisecond) // past the probe interval
+	ws[0].Clock.Advance(1100 * time.Millisecond) // past the probe interval
 	ps := everyReplica(t, ws, b, 3)
 	if d := checkSame(t, ws[0], "store back", ps, v.UserID); d != 0 {
 		t.Fatalf("%d answers Degraded once the store is back", d)
 	}
-	if n := ws[0].emu.Requests("/v1/auth/refresh"); n != 1 {
+	if n := ws[0].Emu.Requests("/v1/auth/refresh"); n != 1 {
 		t.Fatalf("%d refresh calls once the store is back, want 1", n)
 	}
 	if n := log.count(false); n != 3 {
 		t.Fatalf("return reported %d times, want once per replica (3)", n)
 	}
-	if n := len(ws[0].hooks.all()); n != 0 {
-		t.Fatalf("the error hook saw %d errors: %v", n, ws[0].hooks.all())
+	if n := len(ws[0].Hooks.All()); n != 0 {
+		t.Fatalf("the error hook saw %d errors: %v", n, ws[0].Hooks.All())
 	}
 }
 
@@ -338,19 +339,19 @@ func TestReplicasStoreDownKeepsIdentity(t *testing.T) {
 func TestReplicasStaleClaimStands(t *testing.T) {
 	store := newSwitchStore(time.Now)
 	ws := replicas(t, 2, store, nil)
-	b, v := ws[0].visitor(t)
-	dsr := ws[0].jar(b)["DSR"]
+	b, v := ws[0].Visitor(t)
+	dsr := ws[0].Jar(b)["DSR"]
 	_ = store.Set(context.Background(), anonymous.RefreshOutcomeKey(dsr), anonymous.RefreshClaim(time.Now().Add(-10*time.Second)), time.Minute)
-	ws[0].dropCookie(b, "DS")
-	ws[0].emu.ResetRequests()
-	p := ws[1].get(t, b, "/")
+	ws[0].DropCookie(b, "DS")
+	ws[0].Emu.ResetRequests()
+	p := ws[1].Get(t, b, "/")
 	if p.UserID != v.UserID || !p.Degraded || hasCookie(p.SetCookie, "DSR") {
 		t.Fatalf("under a stale claim: %+v, want the visitor, Degraded, no cookie", p)
 	}
 	if p.Took > 400*time.Millisecond { // a wait would be 550 ms (300 ms timeout + 5 × 50 ms)
 		t.Errorf("under a stale claim the request took %v, want no wait", p.Took)
 	}
-	if n := ws[0].emu.Requests("/v1/auth/refresh"); n != 0 {
+	if n := ws[0].Emu.Requests("/v1/auth/refresh"); n != 0 {
 		t.Fatalf("%d refresh calls under another replica's claim, want none", n)
 	}
 }
@@ -363,13 +364,13 @@ func TestSlowStoreIsBounded(t *testing.T) {
 	ws := replicas(t, 1, store, log, anonymous.WithGlobalRateLimit(100, time.Minute))
 	store.slow.Store(int64(5 * time.Second))
 	start := time.Now()
-	_, p := ws[0].visitor(t)
+	_, p := ws[0].Visitor(t)
 	if took := time.Since(start); took > 2*time.Second || p.UserID == "" {
 		t.Fatalf("provisioning with a stalled store took %v (%+v)", took, p)
 	}
 	calls := store.calls.Load()
 	for range 3 {
-		ws[0].visitor(t)
+		ws[0].Visitor(t)
 	}
 	// At most one probe a second.
 	if extra := store.calls.Load() - calls; extra > 1+int64(time.Since(start)/time.Second) {
@@ -387,35 +388,35 @@ func TestSlowStoreIsBounded(t *testing.T) {
 func TestRejectedRefreshGrace(t *testing.T) {
 	emuOpts := []descopetest.Option{descopetest.WithRefreshRotation(), descopetest.WithRefreshReuseDetection(false)}
 	a := newWorld(t, emuOpts)
-	b := a.sibling(t)
+	b := a.Sibling(t)
 	// Both replicas have seen Descope rotate refresh tokens.
 	for _, w := range []*world{a, b} {
-		c, _ := w.visitor(t)
-		w.dropCookie(c, "DS")
-		if p := w.get(t, c, "/"); !p.Refreshed {
+		c, _ := w.Visitor(t)
+		w.DropCookie(c, "DS")
+		if p := w.Get(t, c, "/"); !p.Refreshed {
 			t.Fatalf("warm-up refresh: %+v", p)
 		}
 	}
-	c, v := a.visitor(t)
-	spent := a.jar(c)["DSR"]
-	a.dropCookie(c, "DS")
-	if p := a.get(t, c, "/"); !p.Refreshed || p.UserID != v.UserID {
+	c, v := a.Visitor(t)
+	spent := a.Jar(c)["DSR"]
+	a.DropCookie(c, "DS")
+	if p := a.Get(t, c, "/"); !p.Refreshed || p.UserID != v.UserID {
 		t.Fatalf("refresh on a: %+v", p)
 	}
 	withSpent := func(r *http.Request) {
 		r.AddCookie(&http.Cookie{Name: "DSR", Value: spent})
 	}
-	p := b.do(t, b.browser(t), http.MethodGet, "/", withSpent)
+	p := b.Do(t, b.Browser(t), http.MethodGet, "/", nil, withSpent)
 	if p.UserID != v.UserID || !p.Degraded || hasCookie(p.SetCookie, "DSR") {
 		t.Fatalf("the spent token on b: %+v, want the visitor, Degraded, no cookie", p)
 	}
 	// The browser holds the rotated token: b refreshes it.
-	b.dropCookie(c, "DS")
-	if p := b.get(t, c, "/"); !p.Refreshed || p.UserID != v.UserID {
+	b.DropCookie(c, "DS")
+	if p := b.Get(t, c, "/"); !p.Refreshed || p.UserID != v.UserID {
 		t.Fatalf("the rotated token on b: %+v", p)
 	}
-	a.clock.advance(31 * time.Second)
-	if p := b.do(t, b.browser(t), http.MethodGet, "/", withSpent); p.UserID == v.UserID || !p.New {
+	a.Clock.Advance(31 * time.Second)
+	if p := b.Do(t, b.Browser(t), http.MethodGet, "/", nil, withSpent); p.UserID == v.UserID || !p.New {
 		t.Fatalf("the spent token past the grace: %+v, want a new visitor", p)
 	}
 }
@@ -425,19 +426,19 @@ func TestRejectedRefreshGrace(t *testing.T) {
 func TestReplicasShareTheUserCreatePause(t *testing.T) {
 	store := newSwitchStore(time.Now)
 	ws := replicas(t, 2, store, nil)
-	ws[0].emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
-	if p := ws[0].get(t, ws[0].browser(t), "/"); p.UserID != "" {
+	ws[0].Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
+	if p := ws[0].Get(t, ws[0].Browser(t), "/"); p.UserID != "" {
 		t.Fatalf("provisioned through a 429: %+v", p)
 	}
-	calls := ws[0].emu.Requests("/v1/mgmt/user/create")
-	ws[1].hooks.reset()
-	if p := ws[1].get(t, ws[1].browser(t), "/"); p.UserID != "" {
+	calls := ws[0].Emu.Requests("/v1/mgmt/user/create")
+	ws[1].Hooks.Reset()
+	if p := ws[1].Get(t, ws[1].Browser(t), "/"); p.UserID != "" {
 		t.Fatalf("the other replica provisioned during the pause: %+v", p)
 	}
-	if n := ws[0].emu.Requests("/v1/mgmt/user/create") - calls; n != 0 {
+	if n := ws[0].Emu.Requests("/v1/mgmt/user/create") - calls; n != 0 {
 		t.Errorf("the other replica called user create %d times during the pause", n)
 	}
-	if errs := ws[1].hooks.all(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
+	if errs := ws[1].Hooks.All(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
 		t.Errorf("the other replica's hook saw %v, want ErrRateLimited", errs)
 	}
 }

@@ -33,7 +33,7 @@ func registered(t *testing.T, w *world, addr string) *descope.UserResponse {
 	} else {
 		req.Phone = addr
 	}
-	u, err := w.sdk.Management.User().Create(context.Background(), addr, req)
+	u, err := w.SDK.Management.User().Create(context.Background(), addr, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 			if !strings.Contains(tc.own, "@") {
 				field = "phone"
 			}
-			b, anon := w.visitor(t)
+			b, anon := w.Visitor(t)
 			if tc.native {
 				promoted := promote(t, w, b)
 				anon.UserID = promoted
@@ -80,20 +80,20 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				hooked = nil
 				mu.Unlock()
 			}
-			before := stateOf(w.emu, victim.UserID)
+			before := stateOf(w.Emu, victim.UserID)
 			for _, via := range []string{"handler", "function"} {
-				if st := w.do(t, b, http.MethodPost, "/convert/start", jsonBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
+				if st := w.Do(t, b, http.MethodPost, "/convert/start", nil, jsonBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
 					t.Fatalf("start with the attacker's own address: %+v", st)
 				}
-				code, ok := w.emu.Outbox(strings.ToLower(tc.own))
+				code, ok := w.Emu.Outbox(strings.ToLower(tc.own))
 				if !ok {
 					t.Fatal("no code for the attacker's own address")
 				}
 				var p probe
 				if via == "handler" {
-					p = w.do(t, b, http.MethodPost, "/convert/verify", jsonBody(t, map[string]string{field: tc.named, "code": code}))
+					p = w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{field: tc.named, "code": code}))
 				} else {
-					p = w.verify(t, b, tc.named, code)
+					p = w.Verify(t, b, tc.named, code)
 				}
 				if p.Status == http.StatusOK || p.UserID == victim.UserID || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
 					t.Fatalf("%s: verify naming the victim's address answered %+v", via, p)
@@ -101,11 +101,11 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				if p.Status != http.StatusConflict {
 					t.Errorf("%s: status %d, want 409 (no code was sent to that address)", via, p.Status)
 				}
-				if me := w.get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
+				if me := w.Get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
 					t.Fatalf("%s: attacker is now %+v", via, me)
 				}
 			}
-			if after := stateOf(w.emu, victim.UserID); !after.equal(before) {
+			if after := stateOf(w.Emu, victim.UserID); !after.equal(before) {
 				t.Errorf("victim changed: %+v -> %+v", before, after)
 			}
 			mu.Lock()
@@ -123,7 +123,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 // app's /x/promote, and returns its new user ID.
 func promote(t *testing.T, w *world, b *http.Client) string {
 	t.Helper()
-	p := w.do(t, b, http.MethodPost, "/x/promote", nil)
+	p := w.Do(t, b, http.MethodPost, "/x/promote", nil, nil)
 	if p.Status != http.StatusOK || p.UserID == "" {
 		t.Fatalf("promote: %+v", p)
 	}
@@ -140,34 +140,34 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 			for _, bearer := range []bool{false, true} {
 				t.Run(fmt.Sprintf("half=%v/%s/bearer=%v", half, revoke, bearer), func(t *testing.T) {
 					w := newWorld(t, nil)
-					b, anon := w.visitor(t)
-					if st := w.start(t, b, "own@example.com"); st.Status != http.StatusOK {
+					b, anon := w.Visitor(t)
+					if st := w.Start(t, b, "own@example.com"); st.Status != http.StatusOK {
 						t.Fatalf("start: %+v", st)
 					}
-					code, _ := w.emu.Outbox("own@example.com")
+					code, _ := w.Emu.Outbox("own@example.com")
 					want := http.StatusOK
 					if half {
 						// Descope fails after the code: the address is
 						// verified, the user still in the anonymous tenant.
-						w.emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusBadGateway, Times: 1})
+						w.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusBadGateway, Times: 1})
 						want = http.StatusServiceUnavailable
 					}
-					if p := w.verify(t, b, "own@example.com", code); p.Status != want {
+					if p := w.Verify(t, b, "own@example.com", code); p.Status != want {
 						t.Fatalf("verify: %+v", p)
 					}
-					stolen := w.jar(b) // a copy of the session
+					stolen := w.Jar(b) // a copy of the session
 					switch revoke {
 					case "logout":
-						if p := w.do(t, b, http.MethodPost, "/x/logout", nil); p.Status != http.StatusOK {
+						if p := w.Do(t, b, http.MethodPost, "/x/logout", nil, nil); p.Status != http.StatusOK {
 							t.Fatalf("logout: %+v", p)
 						}
 					default:
-						if err := w.sdk.Management.User().LogoutUserByUserID(context.Background(), anon.UserID); err != nil {
+						if err := w.SDK.Management.User().LogoutUserByUserID(context.Background(), anon.UserID); err != nil {
 							t.Fatal(err)
 						}
 					}
-					signIns := w.emu.Requests("/v1/mgmt/auth/signin")
-					p := w.do(t, w.browser(t), http.MethodPost, "/convert/verify", func(r *http.Request) {
+					signIns := w.Emu.Requests("/v1/mgmt/auth/signin")
+					p := w.Do(t, w.Browser(t), http.MethodPost, "/convert/verify", nil, func(r *http.Request) {
 						jsonBody(t, map[string]string{"email": "own@example.com"})(r)
 						r.AddCookie(&http.Cookie{Name: "DSR", Value: stolen["DSR"]})
 						if bearer {
@@ -176,13 +176,14 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 							r.AddCookie(&http.Cookie{Name: "DS", Value: stolen["DS"]})
 						}
 					})
+
 					if p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
 						t.Fatalf("a revoked session was revived: %+v", p)
 					}
 					if wantNow := map[bool]int{true: http.StatusUnauthorized, false: http.StatusConflict}[half]; p.Status != wantNow {
 						t.Errorf("status %d, want %d", p.Status, wantNow)
 					}
-					if n := w.emu.Requests("/v1/mgmt/auth/signin") - signIns; n != 0 {
+					if n := w.Emu.Requests("/v1/mgmt/auth/signin") - signIns; n != 0 {
 						t.Errorf("%d tokens minted for a revoked session", n)
 					}
 				})
@@ -195,17 +196,17 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 // independent session through verify: it would outlive the first's logout.
 func TestSecurityConvertedSessionCannotSpawnAnother(t *testing.T) {
 	w := newWorld(t, nil)
-	b, _ := w.visitor(t)
-	if st := w.start(t, b, "own@example.com"); st.Status != http.StatusOK {
+	b, _ := w.Visitor(t)
+	if st := w.Start(t, b, "own@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start: %+v", st)
 	}
-	code, _ := w.emu.Outbox("own@example.com")
-	if p := w.verify(t, b, "own@example.com", code); p.Status != http.StatusOK {
+	code, _ := w.Emu.Outbox("own@example.com")
+	if p := w.Verify(t, b, "own@example.com", code); p.Status != http.StatusOK {
 		t.Fatalf("verify: %+v", p)
 	}
-	signIns := w.emu.Requests("/v1/mgmt/auth/signin")
-	p := w.do(t, b, http.MethodPost, "/convert/verify", jsonBody(t, map[string]string{"email": "own@example.com"}))
-	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DSR") || w.emu.Requests("/v1/mgmt/auth/signin") != signIns {
+	signIns := w.Emu.Requests("/v1/mgmt/auth/signin")
+	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{"email": "own@example.com"}))
+	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DSR") || w.Emu.Requests("/v1/mgmt/auth/signin") != signIns {
 		t.Errorf("verify again with a live regular session: %+v", p)
 	}
 }
@@ -213,30 +214,30 @@ func TestSecurityConvertedSessionCannotSpawnAnother(t *testing.T) {
 // 3a. Logout and the revokes inside conversion are bounded by the timeout.
 func TestSecurityLogoutAndRevokesHonourTimeout(t *testing.T) {
 	w := newWorld(t, nil)
-	b, anon := w.visitor(t)
-	w.emu.InjectFault("/v1/auth/logout", descopetest.Fault{Latency: 20 * faultTimeout})
-	p := w.do(t, b, http.MethodPost, "/x/logout", nil)
+	b, anon := w.Visitor(t)
+	w.Emu.InjectFault("/v1/auth/logout", descopetest.Fault{Latency: 20 * faultTimeout})
+	p := w.Do(t, b, http.MethodPost, "/x/logout", nil, nil)
 	if p.Took >= 3*faultTimeout {
 		t.Errorf("logout took %v with a %v timeout", p.Took, faultTimeout)
 	}
-	if len(w.jar(b)) != 0 {
+	if len(w.Jar(b)) != 0 {
 		t.Error("cookies not cleared by a logout Descope did not answer")
 	}
 
 	// A conversion whose revokes are slow still finishes, whole.
-	b, anon = w.visitor(t)
-	if st := w.start(t, b, "slow@example.com"); st.Status != http.StatusOK {
+	b, anon = w.Visitor(t)
+	if st := w.Start(t, b, "slow@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start: %+v", st)
 	}
-	code, _ := w.emu.Outbox("slow@example.com")
-	v := w.verify(t, b, "slow@example.com", code)
+	code, _ := w.Emu.Outbox("slow@example.com")
+	v := w.Verify(t, b, "slow@example.com", code)
 	if v.Status != http.StatusOK || v.UserID != anon.UserID || v.Anonymous {
 		t.Fatalf("verify with slow revokes: %+v", v)
 	}
-	if s := stateOf(w.emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"slow@example.com"}) {
+	if s := stateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"slow@example.com"}) {
 		t.Errorf("half-converted: %+v", s)
 	}
-	w.emu.ClearFaults()
+	w.Emu.ClearFaults()
 }
 
 // 3b. A valid session with a forged refresh token of an unknown key, sent to
@@ -244,29 +245,30 @@ func TestSecurityLogoutAndRevokesHonourTimeout(t *testing.T) {
 // the forged kid is remembered: the flood makes about one fetch.
 func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
 	w := newWorld(t, nil)
-	b, anon := w.visitor(t)
-	ds := w.jar(b)["DS"]
+	b, anon := w.Visitor(t)
+	ds := w.Jar(b)["DS"]
 	forged := rs256(t, map[string]any{"alg": "RS256", "kid": "forged-kid", "typ": "JWT"}, map[string]any{
-		"sub": anon.UserID, "iss": w.emu.ProjectID, "drn": "DSR", "exp": time.Now().Add(time.Hour).Unix(),
+		"sub": anon.UserID, "iss": w.Emu.ProjectID, "drn": "DSR", "exp": time.Now().Add(time.Hour).Unix(),
 	}, attackerKey(t))
-	keysPath := "/v2/keys/" + w.emu.ProjectID
-	before := w.emu.Requests(keysPath)
+	keysPath := "/v2/keys/" + w.Emu.ProjectID
+	before := w.Emu.Requests(keysPath)
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.do(t, w.browser(t), http.MethodPost, "/x/logout", func(r *http.Request) {
+			w.Do(t, w.Browser(t), http.MethodPost, "/x/logout", nil, func(r *http.Request) {
 				r.AddCookie(&http.Cookie{Name: "DS", Value: ds})
 				r.AddCookie(&http.Cookie{Name: "DSR", Value: forged})
 			})
+
 		}()
 	}
 	wg.Wait()
-	if n := w.emu.Requests(keysPath) - before; n > 2 {
+	if n := w.Emu.Requests(keysPath) - before; n > 2 {
 		t.Errorf("100 logouts with one forged refresh token made %d key fetches", n)
 	}
-	if n := w.emu.Requests("/v1/auth/logout"); n != 0 {
+	if n := w.Emu.Requests("/v1/auth/logout"); n != 0 {
 		t.Errorf("forged refresh tokens reached Descope's logout %d times", n)
 	}
 }
@@ -276,15 +278,15 @@ func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
 // even after many others (the store evicts its oldest keys, tested inside).
 func TestSecurityCodeLimitNotSpentOnFailures(t *testing.T) {
 	w := newWorld(t, nil)
-	b, _ := w.visitor(t)
-	w.emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
+	b, _ := w.Visitor(t)
+	w.Emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
 	for i := range 8 {
-		if st := w.start(t, b, "me@example.com"); st.Status != http.StatusServiceUnavailable {
+		if st := w.Start(t, b, "me@example.com"); st.Status != http.StatusServiceUnavailable {
 			t.Fatalf("start %d during an outage: %+v", i, st)
 		}
 	}
-	w.emu.ClearFaults()
-	if st := w.start(t, b, "me@example.com"); st.Status != http.StatusOK {
+	w.Emu.ClearFaults()
+	if st := w.Start(t, b, "me@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start after the outage: %+v (codes not sent were counted)", st)
 	}
 }
@@ -300,15 +302,15 @@ func TestSecurityIPv6PrefixIsOneClient(t *testing.T) {
 		{[]anonymous.Option{anonymous.WithIPv6Prefix(48)}, 10},
 	} {
 		w := newWorld(t, nil, append([]anonymous.Option{anonymous.WithClientRateLimit(10, time.Minute), anonymous.WithGlobalRateLimit(100, time.Minute)}, tc.opts...)...)
-		h := w.mw.Handler(probeApp(w.mw, w.convs))
-		users := w.emu.UserCount()
+		h := w.MW.Handler(probeApp(w.MW, w.Convs))
+		users := w.Emu.UserCount()
 		for i := range 40 {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
 			r.Header.Set("User-Agent", "Mozilla/5.0")
 			r.RemoteAddr = fmt.Sprintf("[2001:db8:0:1:%x::%x]:4242", i%3, i+1)
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}
-		if got := w.emu.UserCount() - users; got != tc.want {
+		if got := w.Emu.UserCount() - users; got != tc.want {
 			t.Errorf("%d addresses of one /64 (options %d) created %d users, want %d", 40, len(tc.opts), got, tc.want)
 		}
 	}
@@ -319,42 +321,42 @@ func TestSecurityIPv6PrefixIsOneClient(t *testing.T) {
 func TestSecurityOneAttackerCannotLockAnAddress(t *testing.T) {
 	// Sessions outlive the code window, so the clock can pass it.
 	w := newWorld(t, nil, anonymous.WithSessionTTL(time.Hour))
-	attacker, _ := w.visitor(t)
+	attacker, _ := w.Visitor(t)
 	for i := range 5 {
-		if st := w.start(t, attacker, fmt.Sprintf("victim+%d@example.com", i)); st.Status != http.StatusOK {
+		if st := w.Start(t, attacker, fmt.Sprintf("victim+%d@example.com", i)); st.Status != http.StatusOK {
 			t.Fatalf("attacker start %d: %+v", i, st)
 		}
 	}
-	w.convs.reset()
-	if st := w.start(t, attacker, "victim@example.com"); st.Status != http.StatusTooManyRequests {
+	w.Convs.Reset()
+	if st := w.Start(t, attacker, "victim@example.com"); st.Status != http.StatusTooManyRequests {
 		t.Fatalf("sixth code for one visitor: %+v", st)
 	}
-	if errs := w.convs.all(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrTooManyCodes) || errors.Is(errs[0], anonymous.ErrRateLimited) ||
+	if errs := w.Convs.All(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrTooManyCodes) || errors.Is(errs[0], anonymous.ErrRateLimited) ||
 		!strings.Contains(errs[0].Error(), "per visitor") {
 		t.Errorf("refusal: %v", errs)
 	}
-	victim, _ := w.visitor(t)
-	if st := w.start(t, victim, "victim@example.com"); st.Status != http.StatusOK {
+	victim, _ := w.Visitor(t)
+	if st := w.Start(t, victim, "victim@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("the victim's own conversion after an attacker's five codes: %+v", st)
 	}
 	// Five other visitors each send one code to a plus-variant: the address
 	// has had its ten codes, whatever the tag.
 	for i := range 4 {
-		v, _ := w.visitor(t)
-		if st := w.start(t, v, fmt.Sprintf("Victim+x%d@example.com", i)); st.Status != http.StatusOK {
+		v, _ := w.Visitor(t)
+		if st := w.Start(t, v, fmt.Sprintf("Victim+x%d@example.com", i)); st.Status != http.StatusOK {
 			t.Fatalf("visitor %d: %+v", i, st)
 		}
 	}
-	late, _ := w.visitor(t)
-	w.convs.reset()
-	if st := w.start(t, late, "victim+late@example.com"); st.Status != http.StatusTooManyRequests {
+	late, _ := w.Visitor(t)
+	w.Convs.Reset()
+	if st := w.Start(t, late, "victim+late@example.com"); st.Status != http.StatusTooManyRequests {
 		t.Fatalf("eleventh code to one mailbox: %+v", st)
 	}
-	if errs := w.convs.all(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "per address") {
+	if errs := w.Convs.All(); len(errs) != 1 || !strings.Contains(errs[0].Error(), "per address") {
 		t.Errorf("refusal: %v", errs)
 	}
-	w.clock.advance(11 * time.Minute)
-	if st := w.start(t, late, "victim+late@example.com"); st.Status != http.StatusOK {
+	w.Clock.Advance(11 * time.Minute)
+	if st := w.Start(t, late, "victim+late@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("after the window: %+v", st)
 	}
 }
@@ -363,22 +365,23 @@ func TestSecurityOneAttackerCannotLockAnAddress(t *testing.T) {
 // outlive a logout of the token it handed out.
 func TestSecurityRememberedRefreshForgottenOnLogout(t *testing.T) {
 	w := newWorld(t, []descopetest.Option{descopetest.WithRefreshRotation()})
-	b, anon := w.visitor(t)
-	oldDSR := w.jar(b)["DSR"]
-	w.dropCookie(b, "DS")
-	if p := w.get(t, b, "/"); !p.Refreshed || p.UserID != anon.UserID {
+	b, anon := w.Visitor(t)
+	oldDSR := w.Jar(b)["DSR"]
+	w.DropCookie(b, "DS")
+	if p := w.Get(t, b, "/"); !p.Refreshed || p.UserID != anon.UserID {
 		t.Fatalf("refresh: %+v", p)
 	}
-	if w.jar(b)["DSR"] == oldDSR {
+	if w.Jar(b)["DSR"] == oldDSR {
 		t.Fatal("refresh token not rotated")
 	}
-	if p := w.do(t, b, http.MethodPost, "/x/logout", nil); p.Status != http.StatusOK {
+	if p := w.Do(t, b, http.MethodPost, "/x/logout", nil, nil); p.Status != http.StatusOK {
 		t.Fatalf("logout: %+v", p)
 	}
-	thief := w.browser(t)
-	p := w.do(t, thief, http.MethodGet, "/", func(r *http.Request) {
+	thief := w.Browser(t)
+	p := w.Do(t, thief, http.MethodGet, "/", nil, func(r *http.Request) {
 		r.AddCookie(&http.Cookie{Name: "DSR", Value: oldDSR})
 	})
+
 	if p.UserID == anon.UserID {
 		t.Fatalf("the spent refresh token still returned the identity after logout: %+v", p)
 	}
@@ -388,24 +391,25 @@ func TestSecurityRememberedRefreshForgottenOnLogout(t *testing.T) {
 // 401 once the first has replaced the session), never a 5xx.
 func TestSecurityConcurrentVerify(t *testing.T) {
 	w := newWorld(t, nil)
-	b, anon := w.visitor(t)
-	if st := w.start(t, b, "twice@example.com"); st.Status != http.StatusOK {
+	b, anon := w.Visitor(t)
+	if st := w.Start(t, b, "twice@example.com"); st.Status != http.StatusOK {
 		t.Fatalf("start: %+v", st)
 	}
-	code, _ := w.emu.Outbox("twice@example.com")
-	cookies := w.jar(b)
-	w.hooks.reset()
+	code, _ := w.Emu.Outbox("twice@example.com")
+	cookies := w.Jar(b)
+	w.Hooks.Reset()
 	var ok, conflict, other atomic.Int32
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := w.do(t, w.browser(t), http.MethodPost, "/convert/verify", func(r *http.Request) {
+			p := w.Do(t, w.Browser(t), http.MethodPost, "/convert/verify", nil, func(r *http.Request) {
 				jsonBody(t, map[string]string{"email": "twice@example.com", "code": code})(r)
 				r.AddCookie(&http.Cookie{Name: "DS", Value: cookies["DS"]})
 				r.AddCookie(&http.Cookie{Name: "DSR", Value: cookies["DSR"]})
 			})
+
 			switch {
 			case p.Status == http.StatusOK && p.UserID == anon.UserID:
 				ok.Add(1)
@@ -421,10 +425,10 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 	if ok.Load() != 1 || other.Load() != 0 {
 		t.Errorf("%d successes, %d conflicts, %d others; want exactly one success", ok.Load(), conflict.Load(), other.Load())
 	}
-	if errs := w.hooks.all(); len(errs) != 0 {
+	if errs := w.Hooks.All(); len(errs) != 0 {
 		t.Errorf("error hook called for duplicates: %v", errs)
 	}
-	if s := stateOf(w.emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"twice@example.com"}) {
+	if s := stateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"twice@example.com"}) {
 		t.Errorf("user after duplicates: %+v", s)
 	}
 }
@@ -433,13 +437,13 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 // its first genuine returning visitor without waiting out the flood.
 func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
 	w := newWorld(t, nil)
-	b, anon := w.visitor(t)
-	fresh := w.sibling(t) // a new process: its SDK client has fetched no keys
+	b, anon := w.Visitor(t)
+	fresh := w.Sibling(t) // a new process: its SDK client has fetched no keys
 	// Each key fetch takes a third of the timeout, as over a slow link.
-	w.emu.InjectFault("/v2/keys/"+w.emu.ProjectID, descopetest.Fault{Latency: faultTimeout / 3})
-	defer w.emu.ClearFaults()
+	w.Emu.InjectFault("/v2/keys/"+w.Emu.ProjectID, descopetest.Fault{Latency: faultTimeout / 3})
+	defer w.Emu.ClearFaults()
 	forged := rs256(t, map[string]any{"alg": "RS256", "kid": "flood-kid", "typ": "JWT"}, map[string]any{
-		"sub": "x", "iss": w.emu.ProjectID, "drn": "DS", "exp": time.Now().Add(time.Hour).Unix(),
+		"sub": "x", "iss": w.Emu.ProjectID, "drn": "DS", "exp": time.Now().Add(time.Hour).Unix(),
 	}, attackerKey(t))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -447,23 +451,25 @@ func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := fresh.browser(t)
+			c := fresh.Browser(t)
 			for i := 0; i < 200; i++ {
 				select {
 				case <-stop:
 					return
 				default:
 				}
-				fresh.do(t, c, http.MethodGet, "/", func(r *http.Request) {
+				fresh.Do(t, c, http.MethodGet, "/", nil, func(r *http.Request) {
 					r.Header.Set("Authorization", "Bearer "+forged)
 				})
+
 			}
 		}()
 	}
 	defer func() { close(stop); wg.Wait() }()
-	p := fresh.do(t, w.browser(t), http.MethodGet, "/", func(r *http.Request) {
-		r.AddCookie(&http.Cookie{Name: "DS", Value: w.jar(b)["DS"]})
+	p := fresh.Do(t, w.Browser(t), http.MethodGet, "/", nil, func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: "DS", Value: w.Jar(b)["DS"]})
 	})
+
 	if p.UserID != anon.UserID {
 		t.Fatalf("genuine visitor during the flood: %+v", p)
 	}

@@ -52,7 +52,7 @@ func TestLoad(t *testing.T) {
 		anonymous.WithSessionTTL(2*time.Second), anonymous.WithEmulatorLifetimes(), anonymous.WithTimeout(5*time.Second),
 		anonymous.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}))
 	var panics atomic.Int64
-	h := w.mw.Handler(probeApp(w.mw, &errLog{}))
+	h := w.MW.Handler(probeApp(w.MW, &errLog{}))
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -64,9 +64,9 @@ func TestLoad(t *testing.T) {
 		h.ServeHTTP(rw, r)
 	}))
 	defer srv.Close()
-	tr := w.transport(t)
+	tr := w.Transport(t)
 	tr.MaxIdleConnsPerHost = clients
-	w.emu.ResetRequests()
+	w.Emu.ResetRequests()
 
 	begin := time.Now()
 	deadline := begin.Add(dur)
@@ -74,10 +74,10 @@ func TestLoad(t *testing.T) {
 	wg.Go(func() {
 		time.Sleep(outageStart)
 		for _, p := range []string{"/v1/auth/refresh", "/v1/mgmt/user/create"} {
-			w.emu.InjectFault(p, descopetest.Fault{Status: http.StatusBadGateway})
+			w.Emu.InjectFault(p, descopetest.Fault{Status: http.StatusBadGateway})
 		}
 		time.Sleep(outageLen)
-		w.emu.ClearFaults()
+		w.Emu.ClearFaults()
 	})
 	stats := make([]loadClient, clients)
 	for i := range clients {
@@ -157,7 +157,7 @@ func TestLoad(t *testing.T) {
 		"%d refreshed, %d degraded, %d without a user, %d provisioned; %d refresh calls; %d 5xx, %d transport errors, %d panics",
 		clients, dur, outageLen, outageStart, total.requests, float64(total.requests)/elapsed.Seconds(),
 		pct(0.50), pct(0.99), pct(1), total.refreshed, total.degraded, total.noUser, total.fresh,
-		w.emu.Requests("/v1/auth/refresh"), total.status5xx, total.errors, panics.Load())
+		w.Emu.Requests("/v1/auth/refresh"), total.status5xx, total.errors, panics.Load())
 
 	if panics.Load() != 0 || total.status5xx != 0 || total.errors != 0 {
 		t.Errorf("%d panics, %d 5xx, %d transport errors", panics.Load(), total.status5xx, total.errors)
@@ -165,14 +165,14 @@ func TestLoad(t *testing.T) {
 	if changed != 0 {
 		t.Errorf("%d clients saw their user ID change", changed)
 	}
-	if unprovisioned != 0 || total.fresh != clients || w.emu.UserCount() != clients {
+	if unprovisioned != 0 || total.fresh != clients || w.Emu.UserCount() != clients {
 		t.Errorf("%d clients never got a user; %d provisioned, %d users at Descope, want %d",
-			unprovisioned, total.fresh, w.emu.UserCount(), clients)
+			unprovisioned, total.fresh, w.Emu.UserCount(), clients)
 	}
 	if total.refreshed == 0 || total.degraded == 0 {
 		t.Errorf("the run saw %d refreshes and %d degraded answers: the outage or the refreshes were not exercised "+
 			"(%d refresh calls reached Descope: few calls and many refreshes mean remembered refreshes were served "+
 			"past their session's expiry, see TestRefreshGraceServesOnlyLiveSessions)",
-			total.refreshed, total.degraded, w.emu.Requests("/v1/auth/refresh"))
+			total.refreshed, total.degraded, w.Emu.Requests("/v1/auth/refresh"))
 	}
 }

@@ -14,8 +14,8 @@ func TestMemStoreBehaviour(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(*testing.T) anonymous.Store {
 			clock = &testClock{}
-			return anonymous.NewMemStore(clock.now)
+			return anonymous.NewMemStore(clock.Now)
 		},
-		Advance: func(_ *testing.T, d time.Duration) { clock.advance(d) },
+		Advance: func(_ *testing.T, d time.Duration) { clock.Advance(d) },
 	})
 }

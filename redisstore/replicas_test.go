@@ -92,7 +92,7 @@ func newCluster(t *testing.T, srv *redistest.Server, opts ...anonymous.Option) *
 			t.Fatal(err)
 		}
 		r.mw = m
-		r.srv = httptest.NewServer(m.Handler(anontest.App(m)))
+		r.srv = httptest.NewServer(m.Handler(anontest.App(m, nil)))
 		t.Cleanup(r.srv.Close)
 		c.replicas = append(c.replicas, r)
 	}

@@ -12,10 +12,14 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/descope/go-sdk/descope/client"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
@@ -29,18 +33,78 @@ type Mount func(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Ha
 // BrowserUA is the User-Agent the table's clients send.
 const BrowserUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
-// Env is one case's world: an emulator, the middleware and a real HTTP
-// server on loopback.
+// Env is one test's world: an emulator, a middleware built on a go-sdk
+// client whose transport the test owns, and App behind the middleware on a
+// real loopback server. Every HTTP transport of an Env (SDK client,
+// browsers, siblings) is the Env's, so that idle keep-alive connections can
+// be closed before goroutines are counted (CloseIdle).
 type Env struct {
 	Emu      *descopetest.Emulator
+	SDK      *client.DescopeClient
 	MW       *anonymous.Middleware
 	Server   *httptest.Server
 	Strategy anonymous.Strategy
+	Hooks    *ErrLog // what the error hook saw
+	Convs    *ErrLog // what the conversion routes of App returned
+	Clock    *Clock  // the middleware's clock, when Setup.Clock installs it
 
+	setup     Setup
 	mu        sync.Mutex
-	errs      []error
 	converted [][2]string // anonymous ID, user ID, per OnConvert call
+	trs       []*http.Transport
 }
+
+// Setup is how NewEnvWith builds an Env, beyond the middleware's options.
+type Setup struct {
+	// Mount serves App through the middleware; nil mounts it the plain
+	// net/http way, m.Handler(app).
+	Mount Mount
+	// Timeout is the middleware's timeout; zero means 2 s.
+	Timeout time.Duration
+	// Clock, when set, builds the option that installs Env.Clock as the
+	// middleware's clock (the root package's tests pass its WithClock).
+	Clock func(now func() time.Time) anonymous.Option
+}
+
+// ErrLog records errors, for the error hook and the conversion routes.
+type ErrLog struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+// Add records err.
+func (l *ErrLog) Add(err error) {
+	l.mu.Lock()
+	l.errs = append(l.errs, err)
+	l.mu.Unlock()
+}
+
+// All returns the errors recorded so far.
+func (l *ErrLog) All() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.errs)
+}
+
+// Reset forgets the errors recorded so far.
+func (l *ErrLog) Reset() {
+	l.mu.Lock()
+	l.errs = nil
+	l.mu.Unlock()
+}
+
+// Hook is an error handler that records the error and writes nothing, so the
+// request goes on (the documented fallback).
+func (l *ErrLog) Hook(_ http.ResponseWriter, _ *http.Request, err error) { l.Add(err) }
+
+// Clock is real time plus an offset a test moves forward.
+type Clock struct{ offset atomic.Int64 }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // Converted returns the (anonymous ID, user ID) pairs the OnConvert hook saw.
 func (e *Env) Converted() [][2]string {
@@ -50,13 +114,10 @@ func (e *Env) Converted() [][2]string {
 }
 
 // Errors returns the errors the error hook has seen so far.
-func (e *Env) Errors() []error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]error(nil), e.errs...)
-}
+func (e *Env) Errors() []error { return e.Hooks.All() }
 
-// Me is what the app's /whoami answers, with the response's cookies.
+// Me is what App answered, with the response's cookies and headers and how
+// long the request took.
 type Me struct {
 	Status    int
 	UserID    string   `json:"userId"`
@@ -67,24 +128,43 @@ type Me struct {
 	LoginIDs  []string `json:"loginIds"`
 	SetCookie []*http.Cookie
 	Header    http.Header
+	Took      time.Duration
 }
 
-// App is the application the table drives: it reports the context's user and
-// exposes Ensure, conversion and logout.
-func App(m *anonymous.Middleware) http.Handler {
+// App is the application the tests drive. /whoami reports the context's user
+// (401 without one), every other GET path too (200 with an empty userId
+// without one); /ensure calls Ensure; /convert/start and /convert/verify are
+// the conversion handlers; /logout calls Logout. POST /x/start, /x/verify
+// (query parameters addr and code), /x/logout and /x/promote call the
+// conversion functions, Logout and Promote directly, recording the errors
+// they return in convs (nil: not recorded) and answering with ErrorStatus.
+func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
+	if convs == nil {
+		convs = &ErrLog{}
+	}
 	mux := http.NewServeMux()
-	me := func(w http.ResponseWriter, u *anonymous.User) {
+	writeUser := func(w http.ResponseWriter, u *anonymous.User) {
+		body := map[string]any{"userId": ""}
+		if u != nil {
+			body = map[string]any{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
+				"degraded": u.Degraded, "loginIds": u.LoginIDs}
+		}
 		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(body)
+	}
+	me := func(w http.ResponseWriter, u *anonymous.User) {
 		if u == nil {
+			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = io.WriteString(w, `{"error":"no user"}`)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
-			"degraded": u.Degraded, "loginIds": u.LoginIDs,
-		})
+		writeUser(w, u)
 	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		u, _ := anonymous.FromContext(r.Context())
+		writeUser(w, u)
+	})
 	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
 		u, _ := anonymous.FromContext(r.Context())
 		me(w, u)
@@ -104,87 +184,196 @@ func App(m *anonymous.Middleware) http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
+	fail := func(w http.ResponseWriter, err error) {
+		convs.Add(err)
+		http.Error(w, err.Error(), anonymous.ErrorStatus(err))
+	}
+	mux.HandleFunc("POST /x/start", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := m.StartConversion(r, r.URL.Query().Get("addr")); err != nil {
+			fail(w, err)
+			return
+		}
+		u, _ := anonymous.FromContext(r.Context())
+		writeUser(w, u)
+	})
+	mux.HandleFunc("POST /x/verify", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		u, err := m.FinishConversion(w, r, q.Get("addr"), q.Get("code"))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeUser(w, u)
+	})
+	mux.HandleFunc("POST /x/logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Logout(w, r); err != nil {
+			convs.Add(err)
+		}
+		writeUser(w, nil)
+	})
+	mux.HandleFunc("POST /x/promote", func(w http.ResponseWriter, r *http.Request) {
+		u, err := m.Promote(w, r)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeUser(w, u)
+	})
 	return mux
 }
 
-// NewEnv starts an emulator, builds the middleware with opts (after options
-// suited to plain http on loopback, and hooks the table inspects), resolves
-// the anonymous tenant, and serves everything through mount.
+// NewEnv is NewEnvWith with mount and the default setup.
 func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
 	t.Helper()
-	env := &Env{Emu: descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)}
-	t.Cleanup(env.Emu.Close)
+	return NewEnvWith(t, Setup{Mount: mount}, emuOpts, opts...)
+}
+
+// NewEnvWith starts an emulator (seconds unit on), builds the middleware with
+// opts (after options suited to plain http on loopback: its own rate limits
+// off, the setup's timeout and clock, and hooks the tests inspect, the error
+// hook recording and letting the request go on), resolves the anonymous
+// tenant, and serves App through the setup's mount.
+func NewEnvWith(t testing.TB, setup Setup, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
+	t.Helper()
+	emu := descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)
+	t.Cleanup(emu.Close)
+	e := &Env{Emu: emu, Hooks: &ErrLog{}, Convs: &ErrLog{}, Clock: &Clock{}, setup: setup}
+	e.build(t, opts...)
+	e.Emu.ResetRequests()
+	return e
+}
+
+// build makes the SDK client, the middleware and the server of e.
+func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
+	t.Helper()
+	e.SDK = e.NewSDK(t)
+	timeout := e.setup.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
 	base := []anonymous.Option{
 		anonymous.WithCookieSecure(false), // plain http on loopback
 		anonymous.WithEmulatorLifetimes(), // the emulator runs in seconds mode
-		anonymous.WithTimeout(2 * time.Second),
+		anonymous.WithTimeout(timeout),
 		anonymous.WithClientRateLimit(0, 0),
 		anonymous.WithGlobalRateLimit(0, 0),
-		anonymous.WithErrorHandler(func(_ http.ResponseWriter, _ *http.Request, err error) {
-			env.mu.Lock()
-			env.errs = append(env.errs, err)
-			env.mu.Unlock()
-		}),
+		anonymous.WithErrorHandler(e.Hooks.Hook),
 		anonymous.WithOnConvert(func(_ context.Context, anonymousID string, u *anonymous.User) error {
-			env.mu.Lock()
-			env.converted = append(env.converted, [2]string{anonymousID, u.ID})
-			env.mu.Unlock()
+			e.mu.Lock()
+			e.converted = append(e.converted, [2]string{anonymousID, u.ID})
+			e.mu.Unlock()
 			return nil
 		}),
 	}
-	m, err := anonymous.New(env.Emu.MustClient(t), append(base, opts...)...)
+	if e.setup.Clock != nil {
+		base = append(base, e.setup.Clock(e.Clock.Now))
+	}
+	m, err := anonymous.New(e.SDK, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("anonymous.New: %v", err)
 	}
 	if err := m.Init(context.Background()); err != nil {
 		t.Fatalf("Init: %v", err)
 	}
-	env.MW = m
-	env.Server = httptest.NewServer(mount(t, m, App(m)))
-	t.Cleanup(env.Server.Close)
-	env.Emu.ResetRequests()
-	return env
+	e.MW = m
+	app := App(m, e.Convs)
+	var h http.Handler
+	if e.setup.Mount != nil {
+		h = e.setup.Mount(t, m, app)
+	} else {
+		h = m.Handler(app)
+	}
+	e.Server = httptest.NewServer(h)
+	t.Cleanup(e.Server.Close)
 }
 
-// Browser returns an HTTP client with its own cookie jar, like one browser
-// profile.
+// Sibling returns a second middleware on the same emulator, built with the
+// same setup and opts (not e's), on a fresh SDK client that has fetched no
+// signing keys yet, behind its own server (on 127.0.0.1 too, so a browser's
+// cookies reach it: cookies ignore the port). It shares e's error logs,
+// clock and transports.
+func (e *Env) Sibling(t testing.TB, opts ...anonymous.Option) *Env {
+	t.Helper()
+	s := &Env{Emu: e.Emu, Hooks: e.Hooks, Convs: e.Convs, Clock: e.Clock, Strategy: e.Strategy, setup: e.setup}
+	s.build(t, opts...)
+	e.mu.Lock()
+	e.trs = append(e.trs, s.trs...)
+	e.mu.Unlock()
+	return s
+}
+
+// NewSDK returns a go-sdk client for e's emulator on a transport e owns.
+func (e *Env) NewSDK(t testing.TB) *client.DescopeClient {
+	t.Helper()
+	c, err := client.NewWithConfig(&client.Config{
+		ProjectID:      e.Emu.ProjectID,
+		ManagementKey:  e.Emu.ManagementKey,
+		DescopeBaseURL: e.Emu.URL,
+		DefaultClient:  &http.Client{Transport: e.Transport(t), Timeout: time.Minute},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Transport returns a new HTTP transport that e owns.
+func (e *Env) Transport(t testing.TB) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	e.mu.Lock()
+	e.trs = append(e.trs, tr)
+	e.mu.Unlock()
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// CloseIdle closes the idle keep-alive connections of every transport of e,
+// so their goroutines (and the servers' ones) end.
+func (e *Env) CloseIdle() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, tr := range e.trs {
+		tr.CloseIdleConnections()
+	}
+}
+
+// Browser returns an HTTP client with its own cookie jar and transport, like
+// one browser profile.
 func (e *Env) Browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	return &http.Client{Jar: jar, Transport: e.Transport(t), Timeout: 10 * time.Second}
 }
 
-// Do sends a request through client and decodes a /whoami-shaped answer.
-// edit, when non-nil, changes the request before it is sent.
+// Do sends a request with a browser User-Agent through client and decodes a
+// JSON answer of App. body, when non-nil, is sent as JSON; edit, when
+// non-nil, changes the request before it is sent.
 func (e *Env) Do(t testing.TB, client *http.Client, method, path string, body any, edit func(*http.Request)) Me {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, e.Server.URL+path, rd)
+	req, err := http.NewRequest(method, e.Server.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("User-Agent", BrowserUA)
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		JSONBody(t, body)(req)
 	}
 	if edit != nil {
 		edit(req)
 	}
+	start := time.Now()
 	res, err := client.Do(req)
+	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
-	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header}
+	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header, Took: took}
 	data, _ := io.ReadAll(res.Body)
-	if res.StatusCode == http.StatusOK && len(data) > 0 {
+	if res.StatusCode == http.StatusOK && bytes.HasPrefix(data, []byte("{")) {
 		if err := json.Unmarshal(data, &me); err != nil {
 			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
 		}
@@ -192,10 +381,57 @@ func (e *Env) Do(t testing.TB, client *http.Client, method, path string, body an
 	return me
 }
 
+// JSONBody returns a request edit that sends v as the JSON body.
+func JSONBody(t testing.TB, v any) func(*http.Request) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(r *http.Request) {
+		r.Body = io.NopCloser(bytes.NewReader(data))
+		r.ContentLength = int64(len(data))
+		r.Header.Set("Content-Type", "application/json")
+	}
+}
+
 // Get is Do for a GET of path.
 func (e *Env) Get(t testing.TB, client *http.Client, path string) Me {
 	t.Helper()
 	return e.Do(t, client, http.MethodGet, path, nil, nil)
+}
+
+// Start and Verify call the conversion functions through App's /x routes.
+func (e *Env) Start(t testing.TB, client *http.Client, addr string) Me {
+	t.Helper()
+	return e.Do(t, client, http.MethodPost, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil, nil)
+}
+
+// Verify: see Start.
+func (e *Env) Verify(t testing.TB, client *http.Client, addr, code string) Me {
+	t.Helper()
+	return e.Do(t, client, http.MethodPost, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil, nil)
+}
+
+// Visitor returns a browser that was just given an anonymous user on "/".
+func (e *Env) Visitor(t testing.TB) (*http.Client, Me) {
+	t.Helper()
+	b := e.Browser(t)
+	me := e.Get(t, b, "/")
+	if me.Status != http.StatusOK || !me.New || me.UserID == "" {
+		t.Fatalf("visitor not provisioned: %+v (hook saw %v)", me, e.Hooks.All())
+	}
+	return b, me
+}
+
+// Jar returns the cookies client holds for the server's host.
+func (e *Env) Jar(client *http.Client) map[string]string {
+	u, _ := url.Parse(e.Server.URL)
+	m := map[string]string{}
+	for _, c := range client.Jar.Cookies(u) {
+		m[c.Name] = c.Value
+	}
+	return m
 }
 
 // Cookie returns the value client's jar holds for name.
@@ -213,6 +449,13 @@ func (e *Env) Cookie(client *http.Client, name string) string {
 func (e *Env) SetCookie(client *http.Client, name, value string) {
 	u, _ := url.Parse(e.Server.URL)
 	client.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
+// DropCookie removes a cookie from client's jar, as a browser does once the
+// cookie's Max-Age has passed.
+func (e *Env) DropCookie(client *http.Client, name string) {
+	u, _ := url.Parse(e.Server.URL)
+	client.Jar.SetCookies(u, []*http.Cookie{{Name: name, Path: "/", MaxAge: -1}})
 }
 
 // Calls counts the requests the emulator received, keys fetches excluded.
