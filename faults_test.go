@@ -15,6 +15,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // The fault matrix: every kind of Descope failure on every call the library
@@ -46,7 +47,7 @@ var faultKinds = []struct {
 
 // cell is one (call, fault) pair of the matrix.
 type cell struct {
-	w     *world
+	w     *anontest.Env
 	label string // of the faulted call
 	path  string
 	kind  string
@@ -333,7 +334,7 @@ func faultConvertVerify(t *testing.T, c *cell) {
 
 // cullSeed makes 5 stale anonymous users and 3 to keep (a fresh one, a
 // converted one still in the tenant, a regular one) in w's anonymous tenant.
-func cullSeed(t *testing.T, w *world) (stale, keep []string) {
+func cullSeed(t *testing.T, w *anontest.Env) (stale, keep []string) {
 	t.Helper()
 	ctx := context.Background()
 	ts, err := w.SDK.Management.Tenant().LoadAll(ctx)
@@ -416,7 +417,7 @@ func cullUnderFault(t *testing.T, c *cell) (*anonymous.CullReport, time.Duration
 
 // cullRecovers checks that, the fault gone, Cull deletes exactly the stale
 // users.
-func cullRecovers(t *testing.T, w *world, stale, keep []string) {
+func cullRecovers(t *testing.T, w *anontest.Env, stale, keep []string) {
 	t.Helper()
 	left := existing(w.Emu, stale)
 	rep, err := anonymous.Cull(context.Background(), w.SDK, anonymous.CullOptions{OlderThan: time.Hour})
@@ -532,7 +533,7 @@ func TestConvertHandlerErrorsReachHook(t *testing.T) {
 func TestRefreshGraceServesOnlyLiveSessions(t *testing.T) {
 	w := newWorld(t, nil, anonymous.WithSessionTTL(time.Second))
 	b, first := w.Visitor(t)
-	sessionOf := func(p probe) (string, int64) {
+	sessionOf := func(p anontest.Me) (string, int64) {
 		for _, c := range p.SetCookie {
 			if c.Name == "DS" {
 				exp, _ := claimsOf(t, c.Value)["exp"].(float64)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // Behaviour of real Descope, as its documents describe it (see the emulator's
@@ -86,7 +87,7 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 		other = registered(t, w, "late@example.com")
 	}})
 	w.Hooks.Reset()
-	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{"email": "late@example.com", "code": code}))
+	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{"email": "late@example.com", "code": code}))
 	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DS") {
 		t.Fatalf("verify in the race window: %+v", p)
 	}

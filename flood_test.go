@@ -11,12 +11,13 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // defaultMiddleware builds a middleware on w's emulator with the library's
 // defaults (rate limits included) and the given options, resolved, behind
 // the probe application.
-func defaultMiddleware(t *testing.T, w *world, opts ...anonymous.Option) http.Handler {
+func defaultMiddleware(t *testing.T, w *anontest.Env, opts ...anonymous.Option) http.Handler {
 	t.Helper()
 	m, err := anonymous.New(w.SDK, opts...)
 	if err != nil {
@@ -25,7 +26,7 @@ func defaultMiddleware(t *testing.T, w *world, opts ...anonymous.Option) http.Ha
 	if err := m.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return m.Handler(probeApp(m, &errLog{}))
+	return m.Handler(anontest.App(m, &anontest.ErrLog{}))
 }
 
 // 10,000 cookie-less requests from one address provision exactly the
@@ -117,7 +118,7 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 	// The middleware's limits off; the default timeout, so that only
 	// Descope's limit, not a slow machine, stops provisioning.
 	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()}, anonymous.WithTimeout(5*time.Second))
-	h := w.MW.Handler(probeApp(w.MW, &errLog{}))
+	h := w.MW.Handler(anontest.App(w.MW, &anontest.ErrLog{}))
 	w.Emu.ResetRequests()
 	const n = 150
 	res := burst(h, n)
@@ -153,7 +154,7 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 // Descope's limit: at most 100 create calls and no 429.
 func TestFloodGlobalLimit(t *testing.T) {
 	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()})
-	limited := &errLog{}
+	limited := &anontest.ErrLog{}
 	h := defaultMiddleware(t, w, anonymous.WithErrorHandler(limited.Hook))
 	w.Emu.ResetRequests()
 	const n = 150

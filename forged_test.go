@@ -274,7 +274,7 @@ func TestForgedTokens(t *testing.T) {
 	ds, dsr := jar["DS"], jar["DSR"]
 	catalogue := forgeries(t, w.Emu, ds, dsr)
 	before := stateOf(w.Emu, victim.UserID)
-	h := w.MW.Handler(probeApp(w.MW, w.Convs))
+	h := w.MW.Handler(anontest.App(w.MW, w.Convs))
 
 	rejected := 0
 	check := func(t *testing.T, how string, res recorded, bearer bool) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // Fuzz targets driving the whole middleware through a recorder, one
@@ -21,7 +22,7 @@ import (
 // provisioning limit so that cookie-less inputs stop costing Descope calls
 // after ten.
 type fuzzWorld struct {
-	*world
+	*anontest.Env
 	h      http.Handler
 	ds     string // the victim's genuine session token
 	dsr    string // and refresh token
@@ -41,7 +42,7 @@ func newFuzzWorld(f *testing.F, opts ...anonymous.Option) *fuzzWorld {
 	vb, v := w.Visitor(f)
 	ob, o := w.Visitor(f)
 	vj, oj := w.Jar(vb), w.Jar(ob)
-	return &fuzzWorld{world: w, h: w.MW.Handler(probeApp(w.MW, &errLog{})),
+	return &fuzzWorld{Env: w, h: w.MW.Handler(anontest.App(w.MW, &anontest.ErrLog{})),
 		ds: vj["DS"], dsr: vj["DSR"], victim: v.UserID, other: o.UserID, oDS: oj["DS"], oDSR: oj["DSR"]}
 }
 

@@ -17,39 +17,20 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// This file adapts the package's one test harness, anontest.Env, to the
-// reliability and security tests (faults, forged input, floods, load): a
-// world whose every HTTP transport the test owns, so that idle keep-alive
-// connections can be closed before goroutines are counted, on a clock the
-// test moves.
+// The root package's tests run on the one test harness, anontest.Env. The
+// reliability and security tests (faults, forged input, floods, load) build
+// it with newWorld; this file holds their helpers.
 
-type (
-	world     = anontest.Env
-	probe     = anontest.Me
-	errLog    = anontest.ErrLog
-	testClock = anontest.Clock
-)
-
-// worldSetup is the harness setup of the root package's worlds: plain
-// net/http, a 300 ms timeout, and the middleware on the world's clock.
+// worldSetup is the harness setup of newWorld: plain net/http, a 300 ms
+// timeout, and the middleware on the Env's clock.
 var worldSetup = anontest.Setup{Timeout: 300 * time.Millisecond, Clock: anonymous.WithClock}
 
 // newWorld starts an emulator (seconds unit on) and a middleware with a 300 ms
-// timeout, its own rate limits off, and an error hook that records and lets
-// the request go on; opts come last.
-func newWorld(t testing.TB, emuOpts []descopetest.Option, opts ...anonymous.Option) *world {
+// timeout on the Env's clock, its own rate limits off, and an error hook that
+// records and lets the request go on; opts come last.
+func newWorld(t testing.TB, emuOpts []descopetest.Option, opts ...anonymous.Option) *anontest.Env {
 	t.Helper()
 	return anontest.NewEnvWith(t, worldSetup, emuOpts, opts...)
-}
-
-// probeApp is the harness's application, recording what the conversion
-// routes return in convs.
-func probeApp(m *anonymous.Middleware, convs *errLog) http.Handler { return anontest.App(m, convs) }
-
-// jsonBody returns a request edit that sends v as the JSON body.
-func jsonBody(t testing.TB, v any) func(*http.Request) {
-	t.Helper()
-	return anontest.JSONBody(t, v)
 }
 
 // userState is the part of a Descope user that conversion and cull change.

@@ -10,13 +10,14 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 func TestHealthy(t *testing.T) {
 	ctx := context.Background()
 	emu := descopetest.New(descopetest.WithSecondsUnit())
 	t.Cleanup(emu.Close)
-	clock := &testClock{}
+	clock := &anontest.Clock{}
 	m, err := anonymous.New(emu.MustClient(t), anonymous.WithCookieSecure(false), anonymous.WithClock(clock.Now),
 		anonymous.WithTokenCache(0, 0), anonymous.WithClientRateLimit(0, 0), anonymous.WithTimeout(300*time.Millisecond))
 	if err != nil {

@@ -38,7 +38,7 @@ func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) 
 		t.Fatalf("New: %v", err)
 	}
 	emu.ResetRequests() // the SDK client's start-up call
-	return m, m.Handler(probeApp(m, &errLog{}))
+	return m, m.Handler(anontest.App(m, &anontest.ErrLog{}))
 }
 
 // cookieOf returns the value of the cookie name among cs ("" if absent).
@@ -129,7 +129,7 @@ func TestLocalTenThousandVisitorsNoDescopeCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	emu.ResetRequests() // the SDK client's start-up call
-	h := m.Handler(probeApp(m, &errLog{}))
+	h := m.Handler(anontest.App(m, &anontest.ErrLog{}))
 	const n = 10_000
 	seen := make(map[string]string, n)
 	for i := range n {
@@ -233,7 +233,7 @@ func TestLocalForgedCookies(t *testing.T) {
 func TestLocalCookieExpiry(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
-	clock := &testClock{}
+	clock := &anontest.Clock{}
 	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.Now))
 	res := serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
 	id, v := res.UserID, cookieOf(res.SetCookie, "DSL")
@@ -686,7 +686,7 @@ func TestLocalPromoteDoubleSubmit(t *testing.T) {
 func TestLocalFullOutage(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
-	hooks := &errLog{}
+	hooks := &anontest.ErrLog{}
 	m, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	anontest.FaultAll(emu, descopetest.Fault{Status: 500})
 	id, v := mintVisitor(t, h, "192.0.2.1:1")
@@ -725,7 +725,7 @@ func TestLocalFullOutage(t *testing.T) {
 func TestLocalProvisioningLimits(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()
-	hooks := &errLog{}
+	hooks := &anontest.ErrLog{}
 	_, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	for i := range 10 {
 		mintVisitor(t, h, "192.0.2.1:"+fmt.Sprint(i))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // recorder is an observer that keeps every event, and the kinds ever seen
@@ -411,7 +412,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("store fallback", func(t *testing.T) {
-		clock := &testClock{}
+		clock := &anontest.Clock{}
 		store := newSwitchStore(clock.Now)
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, anonymous.WithStore(store), anonymous.WithClock(clock.Now), anonymous.WithObserver(rec.observe),

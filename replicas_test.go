@@ -13,6 +13,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // These tests run several middlewares ("replicas") on one emulator, sharing
@@ -128,10 +129,10 @@ func (l *fallbackLog) count(mode bool) int {
 // replicas is n middlewares on one emulator with refresh rotation (reuse
 // detection on, the emulator's default) and 10-second sessions, sharing
 // store. Tests force refreshes by dropping the session cookie.
-func replicas(t *testing.T, n int, store *switchStore, log *fallbackLog, opts ...anonymous.Option) []*world {
+func replicas(t *testing.T, n int, store *switchStore, log *fallbackLog, opts ...anonymous.Option) []*anontest.Env {
 	t.Helper()
 	emuOpts := []descopetest.Option{descopetest.WithRefreshRotation()}
-	ws := make([]*world, n)
+	ws := make([]*anontest.Env, n)
 	for i := range ws {
 		o := append([]anonymous.Option{anonymous.WithSessionTTL(10 * time.Second)}, opts...)
 		if store != nil {
@@ -152,11 +153,11 @@ func replicas(t *testing.T, n int, store *switchStore, log *fallbackLog, opts ..
 // everyReplica drops b's session cookie, so the next requests must refresh, then
 // sends perReplica requests to every replica at once with b's cookies, and
 // returns the answers.
-func everyReplica(t *testing.T, ws []*world, b *http.Client, perReplica int) []probe {
+func everyReplica(t *testing.T, ws []*anontest.Env, b *http.Client, perReplica int) []anontest.Me {
 	t.Helper()
 	ws[0].DropCookie(b, "DS")
 	var mu sync.Mutex
-	var out []probe
+	var out []anontest.Me
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		for range perReplica {
@@ -175,7 +176,7 @@ func everyReplica(t *testing.T, ws []*world, b *http.Client, perReplica int) []p
 }
 
 // checkSame fails unless every answer is a 200 for user id.
-func checkSame(t *testing.T, w *world, round string, ps []probe, id string) (degraded int) {
+func checkSame(t *testing.T, w *anontest.Env, round string, ps []anontest.Me, id string) (degraded int) {
 	t.Helper()
 	for _, p := range ps {
 		if p.Status != http.StatusOK || p.UserID != id {
@@ -390,7 +391,7 @@ func TestRejectedRefreshGrace(t *testing.T) {
 	a := newWorld(t, emuOpts)
 	b := a.Sibling(t)
 	// Both replicas have seen Descope rotate refresh tokens.
-	for _, w := range []*world{a, b} {
+	for _, w := range []*anontest.Env{a, b} {
 		c, _ := w.Visitor(t)
 		w.DropCookie(c, "DS")
 		if p := w.Get(t, c, "/"); !p.Refreshed {

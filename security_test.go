@@ -17,6 +17,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // Regression tests for account takeover and abuse of conversion, one per
@@ -25,7 +26,7 @@ import (
 // and owns some addresses but not others.
 
 // registered makes a regular user whose login ID is addr.
-func registered(t *testing.T, w *world, addr string) *descope.UserResponse {
+func registered(t *testing.T, w *anontest.Env, addr string) *descope.UserResponse {
 	t.Helper()
 	req := &descope.UserRequest{}
 	if strings.Contains(addr, "@") {
@@ -82,16 +83,16 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 			}
 			before := stateOf(w.Emu, victim.UserID)
 			for _, via := range []string{"handler", "function"} {
-				if st := w.Do(t, b, http.MethodPost, "/convert/start", nil, jsonBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
+				if st := w.Do(t, b, http.MethodPost, "/convert/start", nil, anontest.JSONBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
 					t.Fatalf("start with the attacker's own address: %+v", st)
 				}
 				code, ok := w.Emu.Outbox(strings.ToLower(tc.own))
 				if !ok {
 					t.Fatal("no code for the attacker's own address")
 				}
-				var p probe
+				var p anontest.Me
 				if via == "handler" {
-					p = w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{field: tc.named, "code": code}))
+					p = w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{field: tc.named, "code": code}))
 				} else {
 					p = w.Verify(t, b, tc.named, code)
 				}
@@ -121,7 +122,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 
 // promote lifts a native visitor to a user-backed one through the probe
 // app's /x/promote, and returns its new user ID.
-func promote(t *testing.T, w *world, b *http.Client) string {
+func promote(t *testing.T, w *anontest.Env, b *http.Client) string {
 	t.Helper()
 	p := w.Do(t, b, http.MethodPost, "/x/promote", nil, nil)
 	if p.Status != http.StatusOK || p.UserID == "" {
@@ -168,7 +169,7 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 					}
 					signIns := w.Emu.Requests("/v1/mgmt/auth/signin")
 					p := w.Do(t, w.Browser(t), http.MethodPost, "/convert/verify", nil, func(r *http.Request) {
-						jsonBody(t, map[string]string{"email": "own@example.com"})(r)
+						anontest.JSONBody(t, map[string]string{"email": "own@example.com"})(r)
 						r.AddCookie(&http.Cookie{Name: "DSR", Value: stolen["DSR"]})
 						if bearer {
 							r.Header.Set("Authorization", "Bearer "+stolen["DS"])
@@ -205,7 +206,7 @@ func TestSecurityConvertedSessionCannotSpawnAnother(t *testing.T) {
 		t.Fatalf("verify: %+v", p)
 	}
 	signIns := w.Emu.Requests("/v1/mgmt/auth/signin")
-	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, jsonBody(t, map[string]string{"email": "own@example.com"}))
+	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{"email": "own@example.com"}))
 	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DSR") || w.Emu.Requests("/v1/mgmt/auth/signin") != signIns {
 		t.Errorf("verify again with a live regular session: %+v", p)
 	}
@@ -302,7 +303,7 @@ func TestSecurityIPv6PrefixIsOneClient(t *testing.T) {
 		{[]anonymous.Option{anonymous.WithIPv6Prefix(48)}, 10},
 	} {
 		w := newWorld(t, nil, append([]anonymous.Option{anonymous.WithClientRateLimit(10, time.Minute), anonymous.WithGlobalRateLimit(100, time.Minute)}, tc.opts...)...)
-		h := w.MW.Handler(probeApp(w.MW, w.Convs))
+		h := w.MW.Handler(anontest.App(w.MW, w.Convs))
 		users := w.Emu.UserCount()
 		for i := range 40 {
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -405,7 +406,7 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			p := w.Do(t, w.Browser(t), http.MethodPost, "/convert/verify", nil, func(r *http.Request) {
-				jsonBody(t, map[string]string{"email": "twice@example.com", "code": code})(r)
+				anontest.JSONBody(t, map[string]string{"email": "twice@example.com", "code": code})(r)
 				r.AddCookie(&http.Cookie{Name: "DS", Value: cookies["DS"]})
 				r.AddCookie(&http.Cookie{Name: "DSR", Value: cookies["DSR"]})
 			})

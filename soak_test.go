@@ -52,7 +52,7 @@ func TestLoad(t *testing.T) {
 		anonymous.WithSessionTTL(2*time.Second), anonymous.WithEmulatorLifetimes(), anonymous.WithTimeout(5*time.Second),
 		anonymous.WithErrorHandler(func(http.ResponseWriter, *http.Request, error) {}))
 	var panics atomic.Int64
-	h := w.MW.Handler(probeApp(w.MW, &errLog{}))
+	h := w.MW.Handler(anontest.App(w.MW, &anontest.ErrLog{}))
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
@@ -94,7 +94,7 @@ func TestLoad(t *testing.T) {
 					s.errors++
 					continue
 				}
-				var p probe
+				var p anontest.Me
 				data, _ := io.ReadAll(res.Body)
 				res.Body.Close()
 				s.latencies = append(s.latencies, time.Since(start))
