@@ -41,7 +41,7 @@ func TestFloodOneClient(t *testing.T) {
 	served, provisioned := 0, 0
 	start := time.Now()
 	for range n {
-		res := serve(h, http.MethodGet, "/", "", "203.0.113.7:1234", nil)
+		res := anontest.Serve(h, http.MethodGet, "/", "", "203.0.113.7:1234", nil)
 		if res.Status == http.StatusOK {
 			served++
 		}
@@ -73,7 +73,7 @@ func TestFloodCrawlers(t *testing.T) {
 	}
 	for i, ua := range agents {
 		for j := range 40 {
-			res := serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.18.%d.%d:1234", i, j+1), func(r *http.Request) {
+			res := anontest.Serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.18.%d.%d:1234", i, j+1), func(r *http.Request) {
 				r.Header.Set("User-Agent", ua)
 			})
 			if res.Status != http.StatusOK || res.UserID != "" || len(res.SetCookie) != 0 {
@@ -87,14 +87,14 @@ func TestFloodCrawlers(t *testing.T) {
 }
 
 // burst sends n concurrent cookie-less requests from n addresses.
-func burst(h http.Handler, n int) []recorded {
-	out := make([]recorded, n)
+func burst(h http.Handler, n int) []anontest.Me {
+	out := make([]anontest.Me, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out[i] = serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.19.%d.%d:1234", i/250, i%250+1), nil)
+			out[i] = anontest.Serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.19.%d.%d:1234", i/250, i%250+1), nil)
 		}()
 	}
 	wg.Wait()

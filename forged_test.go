@@ -11,12 +11,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"log/slog"
 	"maps"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,45 +27,6 @@ import (
 )
 
 var b64 = base64.RawURLEncoding
-
-// recorded is what the probe application answered to a request sent
-// straight to the handler.
-type recorded struct {
-	Status    int
-	UserID    string `json:"userId"`
-	New       bool   `json:"new"`
-	Degraded  bool   `json:"degraded"`
-	SetCookie []*http.Cookie
-	Body      string
-}
-
-// serve sends a request straight to h through a recorder. The request has a
-// browser User-Agent and the given remote address; edit changes it further.
-func serve(h http.Handler, method, target, body, remote string, edit func(*http.Request)) recorded {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	r := httptest.NewRequest(method, target, rd)
-	r.Header.Set("User-Agent", anontest.BrowserUA)
-	if body != "" {
-		r.Header.Set("Content-Type", "application/json")
-	}
-	if remote != "" {
-		r.RemoteAddr = remote
-	}
-	if edit != nil {
-		edit(r)
-	}
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, r)
-	res := rec.Result()
-	out := recorded{Status: res.StatusCode, SetCookie: res.Cookies(), Body: rec.Body.String()}
-	if res.StatusCode == http.StatusOK && strings.HasPrefix(out.Body, "{") {
-		_ = json.Unmarshal(rec.Body.Bytes(), &out)
-	}
-	return out
-}
 
 func cookieHeader(v string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set("Cookie", v) }
@@ -277,7 +236,7 @@ func TestForgedTokens(t *testing.T) {
 	h := w.MW.Handler(anontest.App(w.MW, w.Convs))
 
 	rejected := 0
-	check := func(t *testing.T, how string, res recorded, bearer bool) {
+	check := func(t *testing.T, how string, res anontest.Me, bearer bool) {
 		t.Helper()
 		switch {
 		case res.Status >= 500:
@@ -298,9 +257,9 @@ func TestForgedTokens(t *testing.T) {
 			for _, as := range f.as {
 				switch as {
 				case "bearer":
-					check(t, "bearer", serve(h, http.MethodGet, "/", "", remote, bearerHeader(f.token)), true)
+					check(t, "bearer", anontest.Serve(h, http.MethodGet, "/", "", remote, bearerHeader(f.token)), true)
 				default:
-					check(t, as+" cookie", serve(h, http.MethodGet, "/", "", remote, cookieHeader(as+"="+f.token)), false)
+					check(t, as+" cookie", anontest.Serve(h, http.MethodGet, "/", "", remote, cookieHeader(as+"="+f.token)), false)
 				}
 			}
 		})
@@ -326,7 +285,7 @@ func TestForgedTokens(t *testing.T) {
 	}
 	for _, rq := range requests {
 		t.Run(rq.name, func(t *testing.T) {
-			res := serve(h, http.MethodGet, "/", "", "198.51.100.251:1234", rq.edit)
+			res := anontest.Serve(h, http.MethodGet, "/", "", "198.51.100.251:1234", rq.edit)
 			if rq.name == "attacker's DS with the victim's DSR" {
 				// The attacker's own valid session wins; the victim's refresh
 				// token is not used.
@@ -366,7 +325,7 @@ func TestForgedTokens(t *testing.T) {
 	w.Emu.ResetRequests()
 	for i, body := range bodies {
 		for _, path := range []string{"/convert/start", "/convert/verify"} {
-			res := serve(h, http.MethodPost, path, body, "198.51.100.252:1234", cookies)
+			res := anontest.Serve(h, http.MethodPost, path, body, "198.51.100.252:1234", cookies)
 			if res.Status != http.StatusBadRequest || len(res.SetCookie) != 0 {
 				t.Errorf("body %d to %s: %d %q %v", i, path, res.Status, res.Body, res.SetCookie)
 			} else {

@@ -52,7 +52,7 @@ func (fw *fuzzWorld) known(id string) bool { return id == fw.victim || id == fw.
 
 // checkUser fails unless the response's user is nobody, a user provisioned
 // on this request, or the subject of a genuine token.
-func (fw *fuzzWorld) checkUser(t *testing.T, res recorded) {
+func (fw *fuzzWorld) checkUser(t *testing.T, res anontest.Me) {
 	t.Helper()
 	if res.Status >= 500 {
 		t.Fatalf("status %d: %s", res.Status, res.Body)
@@ -89,7 +89,7 @@ func FuzzCookies(f *testing.F) {
 	f.Add("DS=" + fw.ds[:len(fw.ds)/2] + "; DSR=" + fw.dsr)
 	f.Add(";;; DS ; =DS; DS==; DSR")
 	f.Fuzz(func(t *testing.T, cookie string) {
-		res := serve(fw.h, http.MethodGet, "/", "", "192.0.2.1:1234", func(r *http.Request) {
+		res := anontest.Serve(fw.h, http.MethodGet, "/", "", "192.0.2.1:1234", func(r *http.Request) {
 			r.Header["Cookie"] = []string{cookie}
 		})
 		fw.checkUser(t, res)
@@ -109,7 +109,7 @@ func FuzzToken(f *testing.F) {
 		f.Add(v)
 	}
 	f.Fuzz(func(t *testing.T, auth string) {
-		res := serve(fw.h, http.MethodGet, "/", "", "192.0.2.1:1234", func(r *http.Request) {
+		res := anontest.Serve(fw.h, http.MethodGet, "/", "", "192.0.2.1:1234", func(r *http.Request) {
 			r.Header["Authorization"] = []string{auth}
 		})
 		fw.checkUser(t, res)
@@ -150,7 +150,7 @@ func FuzzConvertBody(f *testing.F) {
 		if verify {
 			path = "/convert/verify"
 		}
-		res := serve(fw.h, http.MethodPost, path, body, "192.0.2.2:1234", cookieHeader(cookie))
+		res := anontest.Serve(fw.h, http.MethodPost, path, body, "192.0.2.2:1234", cookieHeader(cookie))
 		if res.Status >= 500 {
 			t.Fatalf("%s %q: status %d: %s", path, body, res.Status, res.Body)
 		}
@@ -159,7 +159,7 @@ func FuzzConvertBody(f *testing.F) {
 		}
 		if res.Status == http.StatusTooManyRequests && !verify {
 			// This visitor spent its code sends: continue as a new one.
-			p := serve(fw.h, http.MethodGet, "/", "", "192.0.2.3:1234", nil)
+			p := anontest.Serve(fw.h, http.MethodGet, "/", "", "192.0.2.3:1234", nil)
 			var ds, dsr string
 			for _, c := range p.SetCookie {
 				switch c.Name {

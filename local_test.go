@@ -55,7 +55,7 @@ func cookieOf(cs []*http.Cookie, name string) string {
 // local visitor's ID and cookie.
 func mintVisitor(t testing.TB, h http.Handler, remote string) (string, string) {
 	t.Helper()
-	res := serve(h, http.MethodGet, "/", "", remote, nil)
+	res := anontest.Serve(h, http.MethodGet, "/", "", remote, nil)
 	dsl := cookieOf(res.SetCookie, "DSL")
 	if res.Status != http.StatusOK || !res.New || !anonymous.IsLocalID(res.UserID) || dsl == "" {
 		t.Fatalf("no local visitor minted: %+v", res)
@@ -141,7 +141,7 @@ func TestLocalTenThousandVisitorsNoDescopeCall(t *testing.T) {
 	}
 	checked := 0
 	for id, dsl := range seen {
-		if res := serve(h, http.MethodGet, "/", "", "192.0.2.9:1", withDSL(dsl)); res.UserID != id || res.New || len(res.SetCookie) != 0 {
+		if res := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.9:1", withDSL(dsl)); res.UserID != id || res.New || len(res.SetCookie) != 0 {
 			t.Fatalf("returning visitor %s: %+v", id, res)
 		}
 		if checked++; checked == 1000 {
@@ -176,7 +176,7 @@ func TestLocalForgedCookies(t *testing.T) {
 	_, foreignH := localMW(t, emu, anonymous.WithLocalKeys(otherLocalKey))
 	_, foreign := mintVisitor(t, foreignH, "192.0.2.3:1")
 	_, renamedH := localMW(t, emu, anonymous.WithLocalCookieName("OTHER"))
-	renamed := cookieOf(serve(renamedH, http.MethodGet, "/", "", "192.0.2.4:1", nil).SetCookie, "OTHER")
+	renamed := cookieOf(anontest.Serve(renamedH, http.MethodGet, "/", "", "192.0.2.4:1", nil).SetCookie, "OTHER")
 
 	forgeries := map[string]string{
 		"another deployment's key":     foreign,
@@ -211,7 +211,7 @@ func TestLocalForgedCookies(t *testing.T) {
 		}
 	}
 	for name, f := range forgeries {
-		res := serve(h, http.MethodGet, "/", "", "198.51.100.1:1", withDSL(f))
+		res := anontest.Serve(h, http.MethodGet, "/", "", "198.51.100.1:1", withDSL(f))
 		if res.Status != http.StatusOK || !res.New || res.UserID == victim || res.UserID == other || !anonymous.IsLocalID(res.UserID) {
 			t.Errorf("%s: %+v, want a fresh local ID", name, res)
 		}
@@ -220,7 +220,7 @@ func TestLocalForgedCookies(t *testing.T) {
 		}
 	}
 	// Quoted, the genuine value is the same cookie (RFC 6265 allows quotes).
-	if res := serve(h, http.MethodGet, "/", "", "", withDSL(`"`+v+`"`)); res.UserID != victim || res.New {
+	if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(`"`+v+`"`)); res.UserID != victim || res.New {
 		t.Errorf("quoted genuine cookie: %+v", res)
 	}
 	if n := emu.TotalRequests(); n != 0 {
@@ -235,7 +235,7 @@ func TestLocalCookieExpiry(t *testing.T) {
 	defer emu.Close()
 	clock := &anontest.Clock{}
 	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.Now))
-	res := serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
+	res := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
 	id, v := res.UserID, cookieOf(res.SetCookie, "DSL")
 	var set *http.Cookie
 	for _, c := range res.SetCookie {
@@ -248,16 +248,16 @@ func TestLocalCookieExpiry(t *testing.T) {
 	}
 	exp := set.Expires
 	clock.Advance(time.Until(exp) - time.Second)
-	if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New {
+	if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New {
 		t.Fatalf("a second before expiry: %+v", res)
 	}
 	clock.Advance(time.Second)
-	res = serve(h, http.MethodGet, "/", "", "", withDSL(v))
+	res = anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v))
 	if !res.New || res.UserID == id || cookieOf(res.SetCookie, "DSL") == v {
 		t.Fatalf("replay at expiry: %+v", res)
 	}
 	clock.Advance(24 * time.Hour)
-	if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); !res.New || res.UserID == id {
+	if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); !res.New || res.UserID == id {
 		t.Fatalf("replay a day later: %+v", res)
 	}
 }
@@ -273,11 +273,11 @@ func TestLocalReplicas(t *testing.T) {
 	_, c := localMW(t, emuB, anonymous.WithLocalKeys(otherLocalKey))
 	id, v := mintVisitor(t, a, "192.0.2.1:1")
 	for range 3 {
-		if res := serve(b, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New || len(res.SetCookie) != 0 {
+		if res := anontest.Serve(b, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New || len(res.SetCookie) != 0 {
 			t.Fatalf("replica B: %+v", res)
 		}
 	}
-	if res := serve(c, http.MethodGet, "/", "", "", withDSL(v)); res.UserID == id || !res.New {
+	if res := anontest.Serve(c, http.MethodGet, "/", "", "", withDSL(v)); res.UserID == id || !res.New {
 		t.Fatalf("replica with other keys trusted the cookie: %+v", res)
 	}
 	if emuA.TotalRequests()+emuB.TotalRequests() != 0 {
@@ -294,9 +294,9 @@ func TestLocalKeyRotation(t *testing.T) {
 	_, before := localMW(t, emu, anonymous.WithLocalKeys(otherLocalKey))
 	_, during := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey, otherLocalKey))
 	_, after := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey))
-	minted := serve(before, http.MethodGet, "/", "", "192.0.2.1:1", nil)
+	minted := anontest.Serve(before, http.MethodGet, "/", "", "192.0.2.1:1", nil)
 	id, old := minted.UserID, cookieOf(minted.SetCookie, "DSL")
-	res := serve(during, http.MethodGet, "/", "", "", withDSL(old))
+	res := anontest.Serve(during, http.MethodGet, "/", "", "", withDSL(old))
 	resealed := cookieOf(res.SetCookie, "DSL")
 	if res.UserID != id || res.New || resealed == "" || resealed == old {
 		t.Fatalf("old-key cookie during rotation: %+v", res)
@@ -304,13 +304,13 @@ func TestLocalKeyRotation(t *testing.T) {
 	if res.SetCookie[0].Expires.Unix() != minted.SetCookie[0].Expires.Unix() {
 		t.Errorf("resealing moved the expiry: %v, was %v", res.SetCookie[0].Expires, minted.SetCookie[0].Expires)
 	}
-	if again := serve(during, http.MethodGet, "/", "", "", withDSL(resealed)); again.UserID != id || len(again.SetCookie) != 0 {
+	if again := anontest.Serve(during, http.MethodGet, "/", "", "", withDSL(resealed)); again.UserID != id || len(again.SetCookie) != 0 {
 		t.Errorf("resealed cookie: %+v", again)
 	}
-	if res := serve(after, http.MethodGet, "/", "", "", withDSL(resealed)); res.UserID != id || res.New {
+	if res := anontest.Serve(after, http.MethodGet, "/", "", "", withDSL(resealed)); res.UserID != id || res.New {
 		t.Errorf("resealed cookie after the old key was dropped: %+v", res)
 	}
-	if res := serve(after, http.MethodGet, "/", "", "", withDSL(old)); res.UserID == id || !res.New {
+	if res := anontest.Serve(after, http.MethodGet, "/", "", "", withDSL(old)); res.UserID == id || !res.New {
 		t.Errorf("old-key cookie after the old key was dropped: %+v", res)
 	}
 }
@@ -495,7 +495,7 @@ func TestLocalConversionNeedsTheCookie(t *testing.T) {
 	for name, cookie := range map[string]string{
 		"no cookie": "", "another visitor's": "DSL=" + dslB, "another key's": "DSL=" + foreign, "garbage": "DSL=xyz",
 	} {
-		res := serve(app, http.MethodPost, "/", `{"email":"a@example.com"}`, "", cookieHeader(cookie))
+		res := anontest.Serve(app, http.MethodPost, "/", `{"email":"a@example.com"}`, "", cookieHeader(cookie))
 		if res.Status != http.StatusUnauthorized {
 			t.Errorf("%s: %d %s", name, res.Status, res.Body)
 		}
@@ -693,7 +693,7 @@ func TestLocalFullOutage(t *testing.T) {
 	start := time.Now()
 	for i := range 50 {
 		mintVisitor(t, h, fmt.Sprintf("192.0.2.%d:1", 10+i))
-		if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.Degraded || res.New {
+		if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.Degraded || res.New {
 			t.Fatalf("returning visitor during the outage: %+v", res)
 		}
 	}
@@ -714,7 +714,7 @@ func TestLocalFullOutage(t *testing.T) {
 	}
 	// With the emulator gone altogether, too.
 	emu.Close()
-	if res := serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id {
+	if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id {
 		t.Errorf("with Descope gone: %+v", res)
 	}
 	mintVisitor(t, h, "192.0.2.200:1")
@@ -730,7 +730,7 @@ func TestLocalProvisioningLimits(t *testing.T) {
 	for i := range 10 {
 		mintVisitor(t, h, "192.0.2.1:"+fmt.Sprint(i))
 	}
-	if res := serve(h, http.MethodGet, "/", "", "192.0.2.1:99", nil); res.UserID != "" || len(res.SetCookie) != 0 {
+	if res := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.1:99", nil); res.UserID != "" || len(res.SetCookie) != 0 {
 		t.Errorf("11th visitor from one client: %+v", res)
 	}
 	if errs := hooks.All(); len(errs) != 1 || !errors.Is(errs[0], anonymous.ErrRateLimited) {
@@ -740,7 +740,7 @@ func TestLocalProvisioningLimits(t *testing.T) {
 	for i := range 3 {
 		mintVisitor(t, g, fmt.Sprintf("192.0.2.%d:1", i))
 	}
-	if res := serve(g, http.MethodGet, "/", "", "192.0.2.99:1", nil); res.UserID != "" {
+	if res := anontest.Serve(g, http.MethodGet, "/", "", "192.0.2.99:1", nil); res.UserID != "" {
 		t.Errorf("past the global limit: %+v", res)
 	}
 }
@@ -789,7 +789,7 @@ func FuzzLocalCookie(f *testing.F) {
 			}
 			cookie = spell(raw) + suffix
 		}
-		res := serve(h, http.MethodGet, "/", "", "198.51.100.7:1", func(r *http.Request) {
+		res := anontest.Serve(h, http.MethodGet, "/", "", "198.51.100.7:1", func(r *http.Request) {
 			r.Header["Cookie"] = []string{"DSL=" + cookie}
 		})
 		if res.Status >= 500 {

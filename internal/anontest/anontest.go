@@ -116,8 +116,8 @@ func (e *Env) Converted() [][2]string {
 // Errors returns the errors the error hook has seen so far.
 func (e *Env) Errors() []error { return e.Hooks.All() }
 
-// Me is what App answered, with the response's cookies and headers and how
-// long the request took.
+// Me is what App answered, with the response's cookies, headers and body, and
+// how long the request took.
 type Me struct {
 	Status    int
 	UserID    string   `json:"userId"`
@@ -128,6 +128,7 @@ type Me struct {
 	LoginIDs  []string `json:"loginIds"`
 	SetCookie []*http.Cookie
 	Header    http.Header
+	Body      string
 	Took      time.Duration
 }
 
@@ -371,12 +372,41 @@ func (e *Env) Do(t testing.TB, client *http.Client, method, path string, body an
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
-	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header, Took: took}
 	data, _ := io.ReadAll(res.Body)
+	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header, Body: string(data), Took: took}
 	if res.StatusCode == http.StatusOK && bytes.HasPrefix(data, []byte("{")) {
 		if err := json.Unmarshal(data, &me); err != nil {
 			t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
 		}
+	}
+	return me
+}
+
+// Serve sends a request straight to h through a recorder, and decodes a JSON
+// answer of App. The request has a browser User-Agent and, when not empty, the
+// JSON body and the remote address given; edit changes it further.
+func Serve(h http.Handler, method, target, body, remote string, edit func(*http.Request)) Me {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r := httptest.NewRequest(method, target, rd)
+	r.Header.Set("User-Agent", BrowserUA)
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if remote != "" {
+		r.RemoteAddr = remote
+	}
+	if edit != nil {
+		edit(r)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	res := rec.Result()
+	me := Me{Status: res.StatusCode, SetCookie: res.Cookies(), Header: res.Header, Body: rec.Body.String()}
+	if res.StatusCode == http.StatusOK && strings.HasPrefix(me.Body, "{") {
+		_ = json.Unmarshal(rec.Body.Bytes(), &me)
 	}
 	return me
 }
