@@ -16,7 +16,7 @@ import (
 
 // defaultMiddleware builds a middleware on w's emulator with the library's
 // defaults (rate limits included) and the given options, resolved, behind
-// the probe application.
+// anontest.App.
 func defaultMiddleware(t *testing.T, w *anontest.Env, opts ...anonymous.Option) http.Handler {
 	t.Helper()
 	m, err := anonymous.New(w.SDK, opts...)

@@ -27,7 +27,7 @@ var (
 )
 
 // localMW builds a LocalIDs middleware with the test key (then opts) on emu,
-// without Init, and returns it behind the probe application. The emulator's
+// without Init, and returns it behind anontest.App. The emulator's
 // request count starts at zero after it.
 func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) (*anonymous.Middleware, http.Handler) {
 	t.Helper()

@@ -1,6 +1,8 @@
-// Package anontest holds the middleware's behaviour table, so that the
-// net/http middleware and every framework adapter run the very same cases
-// against the Descope emulator.
+// Package anontest is the test harness of the middleware and its adapters:
+// Env (an emulator, a middleware and App behind it on a loopback server, with
+// the error logs, clock and transports a test inspects), its answer Me, and
+// the behaviour table, so that the net/http middleware and every framework
+// adapter run the very same cases against the Descope emulator.
 package anontest
 
 import (
