@@ -102,7 +102,13 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // visitor, writing cookies on w, and returns the request to hand on (its
 // context carries the User, when there is one). ok is false when the error
 // hook wrote a response: the request ends there.
+//
+// A nil Middleware answers every request 500 and hands nothing on.
 func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
+	if m == nil {
+		http.Error(w, "anonymous: nil Middleware", http.StatusInternalServerError)
+		return r, false
+	}
 	return m.serve(w, r)
 }
 

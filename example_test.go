@@ -78,7 +78,7 @@ func ExampleMiddleware_FinishConversion() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	anon, err := anonymous.New(c, anonymous.WithCookieSecure(false))
+	anon, err := anonymous.New(c) // Secure cookies: the site is served over TLS
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,11 +89,11 @@ func ExampleMiddleware_FinishConversion() {
 	})
 	mux.Handle("/convert/start", anon.ConvertStartHandler())
 	mux.Handle("/convert/verify", anon.ConvertVerifyHandler())
-	srv := httptest.NewServer(anon.Handler(mux))
+	srv := httptest.NewTLSServer(anon.Handler(mux))
 	defer srv.Close()
 
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
+	browser := srv.Client() // trusts the test server's certificate
+	browser.Jar, _ = cookiejar.New(nil)
 	send := func(method, path, body string) string {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("User-Agent", "Mozilla/5.0")
@@ -144,25 +144,28 @@ func ExampleMiddleware_Ensure() {
 		}
 		fmt.Fprintf(w, "cart of a new visitor: %v", u.New)
 	})
-	srv := httptest.NewServer(anon.Handler(mux))
-	defer srv.Close()
-	jar, _ := cookiejar.New(nil)
-	browser := &http.Client{Jar: jar}
-	for _, path := range []string{"/browse", "/cart/add", "/browse"} {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	h := anon.Handler(mux)
+
+	var jar []*http.Cookie // the visitor's browser
+	visit := func(path string) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("User-Agent", "Mozilla/5.0")
-		res, err := browser.Do(req)
-		if err != nil {
-			log.Fatal(err)
+		for _, c := range jar {
+			req.AddCookie(c)
 		}
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		fmt.Println(string(b))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		set := rec.Result().Cookies()
+		jar = append(jar, set...)
+		fmt.Printf("%s (cookies set: %d)\n", rec.Body, len(set))
 	}
+	visit("/browse")
+	visit("/cart/add")
+	visit("/browse")
 	// Output:
-	// identified=false
-	// cart of a new visitor: true
-	// identified=true
+	// identified=false (cookies set: 0)
+	// cart of a new visitor: true (cookies set: 2)
+	// identified=true (cookies set: 0)
 }
 
 // Cull deletes anonymous users that never converted and are older than the

@@ -24,6 +24,13 @@ func TestBehaviour(t *testing.T) {
 	anontest.Run(t, netHTTP)
 }
 
+// The cases every framework adapter runs beside the table, the net/http way.
+func TestNetHTTP(t *testing.T) {
+	t.Run("user and conversion", func(t *testing.T) { anontest.UserAndConversion(t, netHTTP) })
+	t.Run("error hook ends chain", func(t *testing.T) { anontest.ErrorHookEndsChain(t, netHTTP) })
+	t.Run("nil middleware", func(t *testing.T) { anontest.NilMiddleware(t, netHTTP) })
+}
+
 func TestNewValidatesOptions(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()

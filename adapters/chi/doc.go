@@ -19,6 +19,6 @@
 //
 // The package has no API of its own: there is nothing to import. Its module
 // holds the tests that run the middleware's whole behaviour table through a
-// chi router, and the example above as a runnable Example, without making the
-// core module depend on chi.
+// chi router, and the example above, without making the core module depend
+// on chi.
 package anonchi

@@ -149,28 +149,18 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 	writeUser := func(w http.ResponseWriter, u *anonymous.User) {
 		body := map[string]any{"userId": ""}
 		if u != nil {
-			body = map[string]any{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
-				"degraded": u.Degraded, "loginIds": u.LoginIDs}
+			body = userJSON(u)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(body)
-	}
-	me := func(w http.ResponseWriter, u *anonymous.User) {
-		if u == nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"error":"no user"}`)
-			return
-		}
-		writeUser(w, u)
+		WriteJSON(w, http.StatusOK, body)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u, _ := anonymous.FromContext(r.Context())
 		writeUser(w, u)
 	})
 	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		u, _ := anonymous.FromContext(r.Context())
-		me(w, u)
+		u, ok := anonymous.FromContext(r.Context())
+		status, body := WhoAmI(r, u, ok)
+		WriteJSON(w, status, body)
 	})
 	mux.HandleFunc("/ensure", func(w http.ResponseWriter, r *http.Request) {
 		u, err := m.Ensure(w, r)
@@ -178,7 +168,11 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
-		me(w, u)
+		if u == nil {
+			WriteJSON(w, http.StatusUnauthorized, noUser)
+			return
+		}
+		WriteJSON(w, http.StatusOK, userJSON(u))
 	})
 	mux.Handle("/convert/start", m.ConvertStartHandler())
 	mux.Handle("/convert/verify", m.ConvertVerifyHandler())

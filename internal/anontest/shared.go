@@ -1,7 +1,9 @@
 package anontest
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
@@ -9,15 +11,89 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
-// The cases every framework adapter runs beside the behaviour table, with
-// what only the framework can provide: its own way of reading the user, and
-// its own way of chaining handlers.
+// RunAdapter runs what every framework adapter must pass, through mount: the
+// behaviour table (Run), the framework's own way of reading the user
+// (UserAndConversion) and of ending its chain (ErrorHookEndsChain). mount
+// serves GET /whoami the framework's way, answering with WhoAmI, the
+// conversion handlers on POST /convert/start and /convert/verify, and every
+// other route through app.
+func RunAdapter(t *testing.T, mount Mount) {
+	t.Run("behaviour", func(t *testing.T) { Run(t, mount) })
+	t.Run("user and conversion", func(t *testing.T) { UserAndConversion(t, mount) })
+	t.Run("error hook ends chain", func(t *testing.T) { ErrorHookEndsChain(t, mount) })
+	t.Run("nil middleware", func(t *testing.T) { NilMiddleware(t, mount) })
+}
 
-// UserAndConversion checks a framework's native routes. mount must serve GET
-// /whoami through the middleware, reading the user the framework's way
-// (answering as App does, and 401 without a user), and the conversion
-// handlers on POST /convert/start and /convert/verify.
-func UserAndConversion(t *testing.T, mount Mount, email string) {
+// NilMiddleware checks that a nil middleware, mounted by mount, answers 500
+// and hands nothing on, rather than panicking or serving without it.
+func NilMiddleware(t *testing.T, mount Mount) {
+	t.Helper()
+	var reached atomic.Int32
+	h := mount(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	for _, path := range []string{"/", "/whoami"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("GET %s with a nil middleware answered %d", path, rec.Code)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("a nil middleware handed %d requests on", n)
+	}
+}
+
+// BenchKnownVisitor measures GET /whoami through mount for a visitor whose
+// session token is already verified and cached: the common case.
+func BenchKnownVisitor(b *testing.B, mount Mount) {
+	env := NewEnv(b, mount, nil)
+	client := env.Browser(b)
+	env.Get(b, client, "/whoami")
+	h := mount(b, env.MW, App(env.MW, nil))
+	req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+	req.Header.Set("Cookie", "DS="+env.Cookie(client, "DS"))
+	rec := httptest.NewRecorder()
+	if h.ServeHTTP(rec, req); rec.Code != http.StatusOK {
+		b.Fatalf("known visitor answered %d", rec.Code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}
+
+// WhoAmI is the answer of a framework's own GET /whoami handler, given what
+// the framework's way of reading the user returned (u, ok) and its request:
+// the user as App answers it, 401 without one, and 500 when the framework
+// and anonymous.FromContext disagree. The handler writes it as JSON.
+func WhoAmI(r *http.Request, u *anonymous.User, ok bool) (status int, body map[string]any) {
+	if fromCtx, ok2 := anonymous.FromContext(r.Context()); ok != ok2 || u != fromCtx {
+		return http.StatusInternalServerError, map[string]any{"error": "the framework and FromContext disagree"}
+	}
+	if !ok {
+		return http.StatusUnauthorized, noUser
+	}
+	return http.StatusOK, userJSON(u)
+}
+
+// noUser is the answer without a user.
+var noUser = map[string]any{"error": "no user"}
+
+// userJSON is how App and WhoAmI answer with a user.
+func userJSON(u *anonymous.User) map[string]any {
+	return map[string]any{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
+		"degraded": u.Degraded, "loginIds": u.LoginIDs}
+}
+
+// WriteJSON answers with status and body as JSON.
+func WriteJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// UserAndConversion checks a framework's native routes, mounted as
+// RunAdapter says.
+func UserAndConversion(t *testing.T, mount Mount) {
 	t.Helper()
 	env := NewEnv(t, mount, nil)
 	b := env.Browser(t)
@@ -33,7 +109,7 @@ func UserAndConversion(t *testing.T, mount Mount, email string) {
 	}); me.Status != http.StatusUnauthorized {
 		t.Errorf("crawler without cookies: %+v", me)
 	}
-	me := env.Convert(t, b, email)
+	me := env.Convert(t, b, "visitor@example.com")
 	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
 		t.Fatalf("verify: %+v", me)
 	}
@@ -44,14 +120,20 @@ func UserAndConversion(t *testing.T, mount Mount, email string) {
 }
 
 // ErrorHookEndsChain checks that when the error hook writes a response, the
-// framework's chain goes no further. mount must count in reached each time a
-// handler after the middleware runs, then serve app.
-func ErrorHookEndsChain(t *testing.T, mount func(reached *atomic.Int32) Mount) {
+// framework's chain goes no further: the application mounted behind the
+// middleware is never reached.
+func ErrorHookEndsChain(t *testing.T, mount Mount) {
 	t.Helper()
 	var reached atomic.Int32
-	env := NewEnv(t, mount(&reached), nil, anonymous.WithErrorHandler(anonymous.FailClosed))
+	counting := func(tb testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+		return mount(tb, m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			reached.Add(1)
+			app.ServeHTTP(w, r)
+		}))
+	}
+	env := NewEnv(t, counting, nil, anonymous.WithErrorHandler(anonymous.FailClosed))
 	env.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusInternalServerError})
-	me := env.Get(t, env.Browser(t), "/whoami")
+	me := env.Get(t, env.Browser(t), "/")
 	if me.Status != http.StatusServiceUnavailable || len(me.SetCookie) != 0 {
 		t.Errorf("fail-closed: %+v", me)
 	}
@@ -59,7 +141,7 @@ func ErrorHookEndsChain(t *testing.T, mount func(reached *atomic.Int32) Mount) {
 		t.Errorf("the chain went on %d times after the error hook answered", n)
 	}
 	env.Emu.ClearFaults()
-	if me := env.Get(t, env.Browser(t), "/whoami"); me.Status != http.StatusOK || reached.Load() != 1 {
+	if me := env.Get(t, env.Browser(t), "/"); me.Status != http.StatusOK || me.UserID == "" || reached.Load() != 1 {
 		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
 	}
 }
