@@ -68,6 +68,23 @@ func TestNewValidatesOptions(t *testing.T) {
 	}
 }
 
+// Descope refuses session lifetimes under 3 minutes; so does New, unless the
+// middleware is built for the emulator's seconds mode.
+func TestSessionTTLMinimum(t *testing.T) {
+	emu := descopetest.New()
+	defer emu.Close()
+	c := emu.MustClient(t)
+	if _, err := anonymous.New(c, anonymous.WithSessionTTL(time.Minute)); err == nil {
+		t.Error("a 1-minute session TTL was accepted")
+	}
+	if _, err := anonymous.New(c, anonymous.WithSessionTTL(anonymous.MinSessionTTL)); err != nil {
+		t.Errorf("the minimum was refused: %v", err)
+	}
+	if _, err := anonymous.New(c, anonymous.WithSessionTTL(5*time.Second), anonymous.WithEmulatorLifetimes()); err != nil {
+		t.Errorf("seconds with WithEmulatorLifetimes: %v", err)
+	}
+}
+
 func TestInitCreatesTenantOnce(t *testing.T) {
 	emu := descopetest.New(descopetest.WithSecondsUnit())
 	defer emu.Close()
@@ -202,5 +219,36 @@ func TestClearCookies(t *testing.T) {
 	cs := rec.Result().Cookies()
 	if len(cs) != 2 || cs[0].Name != "sid" || cs[1].Name != "rid" || cs[0].MaxAge != -1 {
 		t.Errorf("cleared cookies %v", cs)
+	}
+}
+
+// A project whose JWT template leaves out the tenants claim keeps dct: the
+// visitor is still recognised as anonymous.
+func TestAnonymousFromDctOnly(t *testing.T) {
+	w := newWorld(t, nil)
+	_, anon := w.Visitor(t)
+	tenants, err := w.SDK.Management.Tenant().LoadAll(context.Background())
+	if err != nil || len(tenants) != 1 {
+		t.Fatal(tenants, err)
+	}
+	now := time.Now()
+	for _, tc := range []struct {
+		dct  string
+		want bool
+	}{{tenants[0].ID, true}, {"T-other", false}} {
+		tok, err := w.Emu.SignToken(map[string]any{
+			"sub": anon.UserID, "iss": w.Emu.ProjectID, "drn": "DS", "dct": tc.dct,
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := w.Do(t, w.Browser(t), http.MethodGet, "/", nil, func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "DS", Value: tok})
+		})
+
+		if p.UserID != anon.UserID || p.Anonymous != tc.want {
+			t.Errorf("dct %s: %+v, want anonymous %v", tc.dct, p, tc.want)
+		}
 	}
 }
