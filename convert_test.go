@@ -93,12 +93,7 @@ func TestConvertEmailAndPhone(t *testing.T) {
 
 func TestConvertConflictRefused(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
-	c := env.Emu.MustClient(t)
-	ctx := context.Background()
-	owner, err := c.Management.User().Create(ctx, "owner@example.com", &descope.UserRequest{User: descope.User{Email: "owner@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	owner := env.Registered(t, "owner@example.com")
 	b, first := visitor(t, env)
 	// An address that is another account's login ID gets no code at all: on
 	// real Descope verifying it would merge the two accounts and delete one.
@@ -175,13 +170,10 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 		defer mu.Unlock()
 		return hookErr
 	}))
-	owner := registered(t, w, "owner@example.com")
+	owner := w.Registered(t, "owner@example.com")
 	before := stateOf(w.Emu, owner.UserID)
 	b, anon := w.Visitor(t)
-	if st := w.Start(t, b, "owner@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start: %+v", st)
-	}
-	code, _ := w.Emu.Outbox("owner@example.com")
+	code := w.SendCode(t, b, "owner@example.com")
 	if p := w.Verify(t, b, "owner@example.com", code); p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") {
 		t.Fatalf("merge with a failing hook: %+v", p)
 	}
@@ -194,10 +186,7 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 	mu.Lock()
 	hookErr = nil
 	mu.Unlock()
-	if st := w.Start(t, b, "owner@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start again: %+v", st)
-	}
-	code, _ = w.Emu.Outbox("owner@example.com")
+	code = w.SendCode(t, b, "owner@example.com")
 	if p := w.Verify(t, b, "owner@example.com", code); p.Status != http.StatusOK || p.UserID != owner.UserID {
 		t.Fatalf("merge: %+v", p)
 	}
@@ -219,14 +208,11 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 	var logMu sync.Mutex
 	w := newWorld(t, nil, anonymous.WithLogger(newTestLogger(&logs, &logMu)))
 	b, anon := w.Visitor(t)
-	if st := w.Start(t, b, "late@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start: %+v", st)
-	}
-	code, _ := w.Emu.Outbox("late@example.com")
+	code := w.SendCode(t, b, "late@example.com")
 	var other *descope.UserResponse
 	w.Emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() {
 		// Someone registers the address in the race window.
-		other = registered(t, w, "late@example.com")
+		other = w.Registered(t, "late@example.com")
 	}})
 	w.Hooks.Reset()
 	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{"email": "late@example.com", "code": code}))
@@ -300,11 +286,7 @@ func wrongCode(code string) string {
 // code goes to the victim, and guessing gets the attacker nothing.
 func TestConvertTakeoverAttempt(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
-	c := env.Emu.MustClient(t)
-	victim, err := c.Management.User().Create(context.Background(), "victim@example.com", &descope.UserRequest{User: descope.User{Email: "victim@example.com"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	victim := env.Registered(t, "victim@example.com")
 	attacker, anon := visitor(t, env)
 	if st := post(t, env, attacker, "/convert/start", map[string]string{"email": "victim@example.com"}); st.Status != http.StatusConflict {
 		t.Fatalf("start: %d", st.Status)

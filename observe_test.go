@@ -311,8 +311,7 @@ func TestEvents(t *testing.T) {
 		w := newWorld(t, nil, observed(rec)...)
 		b, _ := w.Visitor(t)
 		const addr = "half@example.com"
-		w.Start(t, b, addr)
-		code, _ := w.Emu.Outbox(addr)
+		code := w.SendCode(t, b, addr)
 		w.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusBadGateway, Times: 1})
 		rec.take()
 		if p := w.Verify(t, b, addr, code); p.Status != http.StatusServiceUnavailable {
@@ -329,7 +328,7 @@ func TestEvents(t *testing.T) {
 		rec := newRecorder(seen)
 		w := newWorld(t, nil, observed(rec, anonymous.WithMerge(func(context.Context, *anonymous.User, *anonymous.User) error { return nil }))...)
 		const addr = "owner@example.com"
-		owner := registered(t, w, addr)
+		owner := w.Registered(t, addr)
 		b, _ := w.Visitor(t)
 		rec.take()
 		w.Start(t, b, addr)
@@ -349,9 +348,8 @@ func TestEvents(t *testing.T) {
 		w := newWorld(t, nil, observed(rec)...)
 		b, _ := w.Visitor(t)
 		const addr = "late@example.com"
-		w.Start(t, b, addr)
-		code, _ := w.Emu.Outbox(addr)
-		w.Emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() { registered(t, w, addr) }})
+		code := w.SendCode(t, b, addr)
+		w.Emu.InjectFault("/v1/auth/otp/verify/email", descopetest.Fault{Times: 1, Before: func() { w.Registered(t, addr) }})
 		rec.take()
 		if p := w.Verify(t, b, addr, code); p.Status != http.StatusConflict {
 			t.Fatalf("verify in the race window: %+v", p)

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/go-sdk/descope"
-
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
@@ -24,22 +22,6 @@ import (
 // finding of an outside attack on the library. An attacker controls the
 // request body, the cookies, the timing and the number of parallel requests,
 // and owns some addresses but not others.
-
-// registered makes a regular user whose login ID is addr.
-func registered(t *testing.T, w *anontest.Env, addr string) *descope.UserResponse {
-	t.Helper()
-	req := &descope.UserRequest{}
-	if strings.Contains(addr, "@") {
-		req.Email = addr
-	} else {
-		req.Phone = addr
-	}
-	u, err := w.SDK.Management.User().Create(context.Background(), addr, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
 
 // 1. A code for the attacker's own address must not sign the attacker in as
 // the owner of the address named at verify: through the handlers, through
@@ -68,7 +50,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				opts = append(opts, anonymous.WithStrategy(anonymous.NativeTokens))
 			}
 			w := newWorld(t, nil, opts...)
-			victim := registered(t, w, strings.ReplaceAll(tc.victim, " ", ""))
+			victim := w.Registered(t, strings.ReplaceAll(tc.victim, " ", ""))
 			field := "email"
 			if !strings.Contains(tc.own, "@") {
 				field = "phone"
@@ -142,10 +124,7 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 				t.Run(fmt.Sprintf("half=%v/%s/bearer=%v", half, revoke, bearer), func(t *testing.T) {
 					w := newWorld(t, nil)
 					b, anon := w.Visitor(t)
-					if st := w.Start(t, b, "own@example.com"); st.Status != http.StatusOK {
-						t.Fatalf("start: %+v", st)
-					}
-					code, _ := w.Emu.Outbox("own@example.com")
+					code := w.SendCode(t, b, "own@example.com")
 					want := http.StatusOK
 					if half {
 						// Descope fails after the code: the address is
@@ -198,10 +177,7 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 func TestSecurityConvertedSessionCannotSpawnAnother(t *testing.T) {
 	w := newWorld(t, nil)
 	b, _ := w.Visitor(t)
-	if st := w.Start(t, b, "own@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start: %+v", st)
-	}
-	code, _ := w.Emu.Outbox("own@example.com")
+	code := w.SendCode(t, b, "own@example.com")
 	if p := w.Verify(t, b, "own@example.com", code); p.Status != http.StatusOK {
 		t.Fatalf("verify: %+v", p)
 	}
@@ -227,10 +203,7 @@ func TestSecurityLogoutAndRevokesHonourTimeout(t *testing.T) {
 
 	// A conversion whose revokes are slow still finishes, whole.
 	b, anon = w.Visitor(t)
-	if st := w.Start(t, b, "slow@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start: %+v", st)
-	}
-	code, _ := w.Emu.Outbox("slow@example.com")
+	code := w.SendCode(t, b, "slow@example.com")
 	v := w.Verify(t, b, "slow@example.com", code)
 	if v.Status != http.StatusOK || v.UserID != anon.UserID || v.Anonymous {
 		t.Fatalf("verify with slow revokes: %+v", v)
@@ -393,10 +366,7 @@ func TestSecurityRememberedRefreshForgottenOnLogout(t *testing.T) {
 func TestSecurityConcurrentVerify(t *testing.T) {
 	w := newWorld(t, nil)
 	b, anon := w.Visitor(t)
-	if st := w.Start(t, b, "twice@example.com"); st.Status != http.StatusOK {
-		t.Fatalf("start: %+v", st)
-	}
-	code, _ := w.Emu.Outbox("twice@example.com")
+	code := w.SendCode(t, b, "twice@example.com")
 	cookies := w.Jar(b)
 	w.Hooks.Reset()
 	var ok, conflict, other atomic.Int32

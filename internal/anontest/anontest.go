@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
 
 	"github.com/descope-contrib/anonymous"
@@ -431,6 +432,38 @@ func (e *Env) Get(t testing.TB, client *http.Client, path string) Me {
 func (e *Env) Start(t testing.TB, client *http.Client, addr string) Me {
 	t.Helper()
 	return e.Do(t, client, http.MethodPost, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil, nil)
+}
+
+// SendCode starts the conversion of client's visitor to addr (as Start
+// does) and returns the code the emulator sent there, failing the test when
+// the start is refused or no code was sent.
+func (e *Env) SendCode(t testing.TB, client *http.Client, addr string) string {
+	t.Helper()
+	if st := e.Start(t, client, addr); st.Status != http.StatusOK {
+		t.Fatalf("start of the conversion to %s: %+v", addr, st)
+	}
+	code, ok := e.Emu.Outbox(strings.ToLower(addr))
+	if !ok {
+		t.Fatalf("no code sent to %s", addr)
+	}
+	return code
+}
+
+// Registered creates a regular user whose login ID is addr (an email when it
+// has an @, a phone otherwise), as someone signing up would.
+func (e *Env) Registered(t testing.TB, addr string) *descope.UserResponse {
+	t.Helper()
+	req := &descope.UserRequest{}
+	if strings.Contains(addr, "@") {
+		req.Email = addr
+	} else {
+		req.Phone = addr
+	}
+	u, err := e.SDK.Management.User().Create(context.Background(), addr, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // Verify: see Start.
