@@ -112,10 +112,14 @@ func TestEvents(t *testing.T) {
 	observed := func(rec *recorder, opts ...anonymous.Option) []anonymous.Option {
 		return append([]anonymous.Option{anonymous.WithObserver(rec.observe)}, opts...)
 	}
+	// world is a newWorld with opts whose events go to a new recorder.
+	world := func(t *testing.T, opts ...anonymous.Option) (*anontest.Env, *recorder) {
+		rec := newRecorder(seen)
+		return newWorld(t, nil, observed(rec, opts...)...), rec
+	}
 
 	t.Run("provisioning, cache and calls", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec)...)
+		w, rec := world(t)
 		events := rec.expect(t, []string{"descope_call/tenant.search", "descope_call/tenant.create",
 			"descope_call/tenant.get_settings", "descope_call/tenant.configure_settings"})
 		for _, e := range events {
@@ -146,8 +150,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("provisioning skipped", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec, anonymous.WithSkipProvision(func(r *http.Request) bool { return r.URL.Path == "/skip" }))...)
+		w, rec := world(t, anonymous.WithSkipProvision(func(r *http.Request) bool { return r.URL.Path == "/skip" }))
 		rec.take()
 		b := w.Browser(t)
 		for _, tc := range []struct {
@@ -164,16 +167,14 @@ func TestEvents(t *testing.T) {
 			w.Do(t, b, tc.method, tc.target, nil, tc.edit)
 			rec.expect(t, []string{"provision_skipped/" + tc.reason}, "provisioned")
 		}
-		lazyRec := newRecorder(seen)
-		lazy := newWorld(t, nil, observed(lazyRec, anonymous.WithLazy())...)
+		lazy, lazyRec := world(t, anonymous.WithLazy())
 		lazyRec.take()
 		lazy.Get(t, lazy.Browser(t), "/")
 		lazyRec.expect(t, []string{"provision_skipped/lazy"}, "provisioned")
 	})
 
 	t.Run("provisioning refused", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec, anonymous.WithClientRateLimit(1, time.Minute))...)
+		w, rec := world(t, anonymous.WithClientRateLimit(1, time.Minute))
 		w.Visitor(t)
 		rec.take()
 		w.Get(t, w.Browser(t), "/")
@@ -182,15 +183,13 @@ func TestEvents(t *testing.T) {
 			t.Errorf("client limit event error: %v", e.Err)
 		}
 
-		grec := newRecorder(seen)
-		g := newWorld(t, nil, observed(grec, anonymous.WithGlobalRateLimit(1, time.Minute))...)
+		g, grec := world(t, anonymous.WithGlobalRateLimit(1, time.Minute))
 		g.Visitor(t)
 		grec.take()
 		g.Get(t, g.Browser(t), "/")
 		grec.expect(t, []string{"provision_refused/global_limit"}, "provisioned")
 
-		drec := newRecorder(seen)
-		d := newWorld(t, nil, observed(drec)...)
+		d, drec := world(t)
 		drec.take()
 		d.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
 		d.Get(t, d.Browser(t), "/")
@@ -205,8 +204,7 @@ func TestEvents(t *testing.T) {
 			status int
 			reason string
 		}{{http.StatusInternalServerError, "unavailable"}, {http.StatusBadRequest, "error"}} {
-			frec := newRecorder(seen)
-			f := newWorld(t, nil, observed(frec)...)
+			f, frec := world(t)
 			frec.take()
 			f.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: tc.status})
 			f.Get(t, f.Browser(t), "/")
@@ -218,8 +216,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("refresh", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec)...)
+		w, rec := world(t)
 		b, first := w.Visitor(t)
 		rec.take()
 		w.DropCookie(b, "DS")
@@ -263,8 +260,7 @@ func TestEvents(t *testing.T) {
 		rec.expect(t, []string{"refresh_rejected/descope", "provisioned"})
 
 		// Without Degraded identities, an outage is a failed refresh.
-		frec := newRecorder(seen)
-		f := newWorld(t, nil, observed(frec, anonymous.WithDegradedIdentity(false))...)
+		f, frec := world(t, anonymous.WithDegradedIdentity(false))
 		fb, _ := f.Visitor(t)
 		f.Emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Status: http.StatusInternalServerError})
 		f.DropCookie(fb, "DS")
@@ -277,8 +273,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("conversion", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec)...)
+		w, rec := world(t)
 		b, first := w.Visitor(t)
 		rec.take()
 		w.Start(t, b, "not-an-address")
@@ -307,8 +302,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("resume", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec)...)
+		w, rec := world(t)
 		b, _ := w.Visitor(t)
 		const addr = "half@example.com"
 		code := w.SendCode(t, b, addr)
@@ -325,8 +319,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("merge", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec, anonymous.WithMerge(func(context.Context, *anonymous.User, *anonymous.User) error { return nil }))...)
+		w, rec := world(t, anonymous.WithMerge(func(context.Context, *anonymous.User, *anonymous.User) error { return nil }))
 		const addr = "owner@example.com"
 		owner := w.Registered(t, addr)
 		b, _ := w.Visitor(t)
@@ -344,8 +337,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("descope merged", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec)...)
+		w, rec := world(t)
 		b, _ := w.Visitor(t)
 		const addr = "late@example.com"
 		code := w.SendCode(t, b, addr)
@@ -361,8 +353,7 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("native", func(t *testing.T) {
-		rec := newRecorder(seen)
-		w := newWorld(t, nil, observed(rec, anonymous.WithStrategy(anonymous.NativeTokens))...)
+		w, rec := world(t, anonymous.WithStrategy(anonymous.NativeTokens))
 		b, _ := w.Visitor(t)
 		events := rec.expect(t, []string{"provisioned", "descope_call/jwt.anonymous"}, "descope_call/user.create")
 		if e, _ := find(events, "provisioned"); e.Strategy != anonymous.NativeTokens {

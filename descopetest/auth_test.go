@@ -1,6 +1,7 @@
 package descopetest_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"testing"
@@ -263,4 +264,12 @@ func TestUpdateJWT(t *testing.T) {
 	}
 	_, err = sdk.Management.JWT().UpdateJWTWithCustomClaims(ctx, "not.a.jwt", nil, 0)
 	wantCode(t, err, "E011003", http.StatusBadRequest)
+}
+
+func TestClaimsRefusesWhatIsNotAJWT(t *testing.T) {
+	for _, tok := range []string{"", "a.b", "a.!!.c", "a." + base64.RawURLEncoding.EncodeToString([]byte("[1]")) + ".c"} {
+		if c, err := descopetest.Claims(tok); err == nil {
+			t.Errorf("Claims(%q) = %v, want an error", tok, c)
+		}
+	}
 }

@@ -1,7 +1,11 @@
 package descopetest
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/descope/go-sdk/descope"
@@ -150,6 +154,24 @@ func (e *Emulator) SetUserCreatedTime(loginIDOrUserID string, t time.Time) error
 // drn and the rest yourself.
 func (e *Emulator) SignToken(claims map[string]any) (string, error) {
 	return e.signer.sign(claims)
+}
+
+// Claims decodes the claims of a JWT without verifying it, for tests that
+// look inside the tokens the emulator (or anything else) issued.
+func Claims(token string) (map[string]any, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return nil, errors.New("descopetest: not a JWT")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("descopetest: JWT payload: %w", err)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("descopetest: JWT claims: %w", err)
+	}
+	return c, nil
 }
 
 // KeyID returns the kid of this emulator's signing key, as its JWKS and

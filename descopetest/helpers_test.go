@@ -2,7 +2,6 @@ package descopetest_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -29,18 +28,10 @@ func setup(t *testing.T, opts ...descopetest.Option) (*descopetest.Emulator, *cl
 }
 
 // claimsOf decodes a JWT payload without verifying it.
-func claimsOf(t *testing.T, jwt string) map[string]any {
+func claimsOf(t *testing.T, tok string) map[string]any {
 	t.Helper()
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %q", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	c, err := descopetest.Claims(tok)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatal(err)
 	}
 	return c
