@@ -213,10 +213,10 @@ func liveSessions(b *testing.B, n int) *liveWorld {
 	workers := runtime.GOMAXPROCS(0)
 	for wk := range workers {
 		wg.Go(func() {
-			r, line, rw := cycleRequest()
+			c := newCycler(w, 0)
 			for i := wk; i < n; i += workers {
-				line[0] = w.cookies[i]
-				w.h.ServeHTTP(rw, r)
+				c.i = i
+				c.next()
 			}
 		})
 	}
@@ -235,30 +235,52 @@ func liveSessions(b *testing.B, n int) *liveWorld {
 	return w
 }
 
-// cycleRequest returns a request whose Cookie line the caller sets, and a
-// writer that allocates nothing.
-func cycleRequest() (*http.Request, []string, *nopWriter) {
+// cycler sends the sessions of a liveWorld in turn, from the i-th on, with
+// one request whose Cookie line it sets and a writer that allocates nothing.
+type cycler struct {
+	w    *liveWorld
+	r    *http.Request
+	line []string
+	rw   *nopWriter
+	i    int
+}
+
+func newCycler(w *liveWorld, from int) *cycler {
 	r, _ := http.NewRequest(http.MethodGet, "http://example.com/cart", nil)
 	r.Header.Set("User-Agent", "Mozilla/5.0")
 	line := []string{""}
 	r.Header["Cookie"] = line
-	return r, line, &nopWriter{h: http.Header{}}
+	return &cycler{w: w, r: r, line: line, rw: &nopWriter{h: http.Header{}}, i: from % len(w.cookies)}
 }
 
-// serveSessions sends the sessions of w in turn, again and again.
-func serveSessions(b *testing.B, w *liveWorld) {
-	r, line, rw := cycleRequest()
+// next serves the next session.
+func (c *cycler) next() {
+	c.line[0] = c.w.cookies[c.i]
+	if c.i++; c.i == len(c.w.cookies) {
+		c.i = 0
+	}
+	clear(c.rw.h)
+	c.w.h.ServeHTTP(c.rw, c.r)
+}
+
+// serveSessions sends the sessions of w in turn, again and again, on every
+// core when parallel.
+func serveSessions(b *testing.B, w *liveWorld, parallel bool) {
 	before := w.misses.Load()
-	i := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
-		line[0] = w.cookies[i]
-		if i++; i == len(w.cookies) {
-			i = 0
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			c := newCycler(w, rand.IntN(len(w.cookies)))
+			for pb.Next() {
+				c.next()
+			}
+		})
+	} else {
+		c := newCycler(w, 0)
+		for b.Loop() {
+			c.next()
 		}
-		clear(rw.h)
-		w.h.ServeHTTP(rw, r)
 	}
 	if w.misses.Load() != before {
 		b.Fatal("a session was not identified")
@@ -272,7 +294,7 @@ func serveSessions(b *testing.B, w *liveWorld) {
 func BenchmarkHotPath(b *testing.B) {
 	for _, n := range []int{1, 10_000, maxSessions} {
 		b.Run(fmt.Sprintf("anonymous/sessions=%d", n), func(b *testing.B) {
-			serveSessions(b, liveSessions(b, n))
+			serveSessions(b, liveSessions(b, n), false)
 		})
 	}
 	b.Run("sdk.AuthenticationMiddleware", func(b *testing.B) {
@@ -285,7 +307,7 @@ func BenchmarkHotPath(b *testing.B) {
 			ok = true
 			next.ServeHTTP(w, r)
 		})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-		serveSessions(b, &liveWorld{h: h, cookies: []string{"theme=dark; DS=" + tokens[0] + "; _ga=GA1.2.3"}})
+		serveSessions(b, &liveWorld{h: h, cookies: []string{"theme=dark; DS=" + tokens[0] + "; _ga=GA1.2.3"}}, false)
 		if !ok {
 			b.Fatal("the SDK middleware rejected the session")
 		}
@@ -295,25 +317,7 @@ func BenchmarkHotPath(b *testing.B) {
 // BenchmarkHotPathParallel is the hot path with 100,000 live sessions on
 // every core at once.
 func BenchmarkHotPathParallel(b *testing.B) {
-	w := liveSessions(b, maxSessions)
-	before := w.misses.Load()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		r, line, rw := cycleRequest()
-		i := rand.IntN(len(w.cookies))
-		for pb.Next() {
-			line[0] = w.cookies[i]
-			if i++; i == len(w.cookies) {
-				i = 0
-			}
-			clear(rw.h)
-			w.h.ServeHTTP(rw, r)
-		}
-	})
-	if w.misses.Load() != before {
-		b.Fatal("a session was not identified")
-	}
+	serveSessions(b, liveSessions(b, maxSessions), true)
 }
 
 // BenchmarkLiveSessionMemory reports the heap each of 100,000 live sessions
@@ -321,7 +325,7 @@ func BenchmarkHotPathParallel(b *testing.B) {
 // GC before and after the sessions were first seen; the loop is the hot path.
 func BenchmarkLiveSessionMemory(b *testing.B) {
 	w := liveSessions(b, maxSessions)
-	serveSessions(b, w)
+	serveSessions(b, w, false)
 	b.ReportMetric(w.heap, "B/session")
 }
 
