@@ -41,6 +41,13 @@ func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) 
 	return m, m.Handler(anontest.App(m, &anontest.ErrLog{}))
 }
 
+// newEmu starts an emulator with opts, closed when the test ends.
+func newEmu(t testing.TB, opts ...descopetest.Option) *descopetest.Emulator {
+	emu := descopetest.New(opts...)
+	t.Cleanup(emu.Close)
+	return emu
+}
+
 // cookieOf returns the value of the cookie name among cs ("" if absent).
 func cookieOf(cs []*http.Cookie, name string) string {
 	for _, c := range cs {
@@ -67,8 +74,7 @@ func mintVisitor(t testing.TB, h http.Handler, remote string) (string, string) {
 func withDSL(v string) func(*http.Request) { return cookieHeader("DSL=" + v) }
 
 func TestLocalOptions(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	c := emu.MustClient(t)
 	local := anonymous.WithStrategy(anonymous.LocalIDs)
 	key := anonymous.WithLocalKeys(testLocalKey)
@@ -122,8 +128,7 @@ func TestLocalOptions(t *testing.T) {
 // limits, get ten thousand distinct local IDs without one call to Descope
 // (not even the tenant lookup: New makes none and Init is not called).
 func TestLocalTenThousandVisitorsNoDescopeCall(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	m, err := anonymous.New(emu.MustClient(t), anonymous.WithStrategy(anonymous.LocalIDs), anonymous.WithLocalKeys(testLocalKey))
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +173,7 @@ func spell(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // Every forgery of the local cookie gets a fresh local ID: never the
 // genuine visitor's, never another visitor's.
 func TestLocalForgedCookies(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	_, h := localMW(t, emu, anonymous.WithClientRateLimit(0, 0))
 	victim, v := mintVisitor(t, h, "192.0.2.1:1")
 	other, o := mintVisitor(t, h, "192.0.2.2:1")
@@ -231,8 +235,7 @@ func TestLocalForgedCookies(t *testing.T) {
 // A local cookie lives exactly the anonymous lifetime: a replay after its
 // expiry gets a fresh ID, and a later WithLifetime applies to new cookies.
 func TestLocalCookieExpiry(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	clock := &anontest.Clock{}
 	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.Now))
 	res := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
@@ -265,9 +268,7 @@ func TestLocalCookieExpiry(t *testing.T) {
 // Replicas share no store: the same keys are all they need. A replica with
 // other keys does not trust the cookie.
 func TestLocalReplicas(t *testing.T) {
-	emuA, emuB := descopetest.New(), descopetest.New(descopetest.WithFreshKey())
-	defer emuA.Close()
-	defer emuB.Close()
+	emuA, emuB := newEmu(t), newEmu(t, descopetest.WithFreshKey())
 	_, a := localMW(t, emuA)
 	_, b := localMW(t, emuB)
 	_, c := localMW(t, emuB, anonymous.WithLocalKeys(otherLocalKey))
@@ -289,8 +290,7 @@ func TestLocalReplicas(t *testing.T) {
 // expiry, and is sealed again under the first key; once the old key is
 // dropped, only the resealed cookie opens.
 func TestLocalKeyRotation(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	_, before := localMW(t, emu, anonymous.WithLocalKeys(otherLocalKey))
 	_, during := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey, otherLocalKey))
 	_, after := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey))
@@ -348,8 +348,7 @@ func TestLocalCookieBesideDescopeSession(t *testing.T) {
 // A deployment leaving LocalIDs keeps its keys: visitors holding a local
 // cookie keep their ID (and can be promoted), new ones get the new strategy.
 func TestLocalVisitorsAfterStrategyChange(t *testing.T) {
-	emu := descopetest.New(descopetest.WithSecondsUnit())
-	defer emu.Close()
+	emu := newEmu(t, descopetest.WithSecondsUnit())
 	_, localH := localMW(t, emu)
 	id, v := mintVisitor(t, localH, "192.0.2.1:1")
 	s := &store{data: map[string][]string{id: {"cart"}}}
@@ -479,8 +478,7 @@ func TestLocalConversionBoundToAddress(t *testing.T) {
 // whose context names a local ID but whose cookie is missing, foreign or
 // another visitor's sends no code.
 func TestLocalConversionNeedsTheCookie(t *testing.T) {
-	emu := descopetest.New(descopetest.WithSecondsUnit())
-	defer emu.Close()
+	emu := newEmu(t, descopetest.WithSecondsUnit())
 	m, h := localMW(t, emu)
 	idA, _ := mintVisitor(t, h, "192.0.2.1:1")
 	_, dslB := mintVisitor(t, h, "192.0.2.2:1")
@@ -684,8 +682,7 @@ func TestLocalPromoteDoubleSubmit(t *testing.T) {
 // called, every Descope path fails, and still new visitors get an identity
 // and returning ones keep theirs, at once.
 func TestLocalFullOutage(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	hooks := &anontest.ErrLog{}
 	m, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	anontest.FaultAll(emu, descopetest.Fault{Status: 500})
@@ -723,8 +720,7 @@ func TestLocalFullOutage(t *testing.T) {
 // The default limits apply to local IDs: 10 per client a minute, and a
 // global limit far above the Descope strategies'.
 func TestLocalProvisioningLimits(t *testing.T) {
-	emu := descopetest.New()
-	defer emu.Close()
+	emu := newEmu(t)
 	hooks := &anontest.ErrLog{}
 	_, h := localMW(t, emu, anonymous.WithErrorHandler(hooks.Hook))
 	for i := range 10 {
@@ -752,8 +748,7 @@ func TestLocalProvisioningLimits(t *testing.T) {
 // The key is random per fuzzing process, so a cookie minted by another
 // process (the seeds, in a worker) is foreign and must be refused too.
 func FuzzLocalCookie(f *testing.F) {
-	emu := descopetest.New()
-	f.Cleanup(emu.Close)
+	emu := newEmu(f)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		f.Fatal(err)
@@ -813,8 +808,7 @@ func FuzzLocalCookie(f *testing.F) {
 // nothing is cached per visitor. Compare with BenchmarkHotPath in the same
 // run.
 func BenchmarkLocalHotPath(b *testing.B) {
-	emu := descopetest.New()
-	b.Cleanup(emu.Close)
+	emu := newEmu(b)
 	m, h := localMW(b, emu)
 	_, dsl := mintVisitor(b, h, "192.0.2.1:1")
 	r, _ := http.NewRequest(http.MethodGet, "http://example.com/cart", nil)
@@ -833,8 +827,7 @@ func BenchmarkLocalHotPath(b *testing.B) {
 // reports the fastest and the median burst of each, per request.
 func BenchmarkLocalVsSession(b *testing.B) {
 	_, sm, sr := benchWorld(b)
-	emu := descopetest.New()
-	b.Cleanup(emu.Close)
+	emu := newEmu(b)
 	lm, lh := localMW(b, emu)
 	_, dsl := mintVisitor(b, lh, "192.0.2.1:1")
 	lr := sr.Clone(context.Background())
