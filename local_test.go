@@ -41,6 +41,23 @@ func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) 
 	return m, m.Handler(anontest.App(m, &anontest.ErrLog{}))
 }
 
+// successes counts the 200s among the statuses of concurrent requests, and
+// fails the test on anything but 200 and 409.
+func successes(t *testing.T, statuses []int) int {
+	t.Helper()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusConflict:
+		default:
+			t.Errorf("status %d among %v", s, statuses)
+		}
+	}
+	return ok
+}
+
 // newEmu starts an emulator with opts, closed when the test ends.
 func newEmu(t testing.TB, opts ...descopetest.Option) *descopetest.Emulator {
 	emu := descopetest.New(opts...)
@@ -549,16 +566,7 @@ func TestLocalConversionDoubleSubmit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ok := 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusOK:
-			ok++
-		case http.StatusConflict:
-		default:
-			t.Errorf("status %d among %v", s, statuses)
-		}
-	}
+	ok := successes(t, statuses)
 	if ok != 1 || len(env.Converted()) != 1 {
 		t.Errorf("statuses %v, %d conversions", statuses, len(env.Converted()))
 	}
@@ -663,16 +671,7 @@ func TestLocalPromoteDoubleSubmit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	ok := 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusOK:
-			ok++
-		case http.StatusConflict:
-		default:
-			t.Errorf("status %d among %v", s, statuses)
-		}
-	}
+	ok := successes(t, statuses)
 	if ok < 1 || env.Emu.Requests("/v1/mgmt/user/create") != ok || len(env.Converted()) != ok {
 		t.Errorf("statuses %v: %d users created, %d hook calls", statuses, env.Emu.Requests("/v1/mgmt/user/create"), len(env.Converted()))
 	}
