@@ -102,6 +102,22 @@ func (c *cell) hookSawUnavailable(t *testing.T) {
 	}
 }
 
+// conversionUnavailable checks that the conversion route that answered p
+// failed with 503, that fn (the conversion function behind it) returned
+// ErrUnavailable, and that browser b's cookies are still jar.
+func (c *cell) conversionUnavailable(t *testing.T, fn string, p anontest.Me, b *http.Client, jar map[string]string) {
+	t.Helper()
+	if p.Status != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", p.Status)
+	}
+	if errs := c.w.Convs.All(); !allUnavailable(errs) {
+		t.Errorf("%s returned %v, want ErrUnavailable", fn, errs)
+	}
+	if len(p.SetCookie) != 0 || !maps.Equal(c.w.Jar(b), jar) {
+		t.Errorf("cookies changed: %v", p.SetCookie)
+	}
+}
+
 type faultCall struct{ label, path string }
 
 type faultOp struct {
@@ -241,15 +257,7 @@ func faultConvertStart(t *testing.T, c *cell) {
 	c.arm()
 	p := w.Start(t, b, addr)
 	c.disarm(t)
-	if p.Status != http.StatusServiceUnavailable {
-		t.Errorf("status %d, want 503", p.Status)
-	}
-	if errs := w.Convs.All(); !allUnavailable(errs) {
-		t.Errorf("StartConversion returned %v, want ErrUnavailable", errs)
-	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
-		t.Errorf("cookies changed: %v", p.SetCookie)
-	}
+	c.conversionUnavailable(t, "StartConversion", p, b, jar)
 	if after := stateOf(w.Emu, first.UserID); !after.equal(before) {
 		t.Errorf("user changed by a failed start: %+v, was %+v", after, before)
 	}
@@ -285,15 +293,7 @@ func faultConvertVerify(t *testing.T, c *cell) {
 	c.arm()
 	p := w.Verify(t, b, addr, code)
 	c.disarm(t)
-	if p.Status != http.StatusServiceUnavailable {
-		t.Errorf("status %d, want 503", p.Status)
-	}
-	if errs := w.Convs.All(); !allUnavailable(errs) {
-		t.Errorf("FinishConversion returned %v, want ErrUnavailable", errs)
-	}
-	if len(p.SetCookie) != 0 || !maps.Equal(w.Jar(b), jar) {
-		t.Errorf("cookies changed: %v", p.SetCookie)
-	}
+	c.conversionUnavailable(t, "FinishConversion", p, b, jar)
 	c.bounded(t, p.Took, 2) // FinishConversion's deadline is twice the timeout
 	c.calls(t, 1)
 	// Untouched, or the address verified and the rest to resume. A fault
