@@ -185,6 +185,7 @@ func TestSessionCacheHoldsTheDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 entries")
 	}
+	t.Parallel()
 	cfg := defaultConfig()
 	c := newSessionCache(cfg.cacheEntries, cfg.cacheBytes)
 	if len(c.shards) != maxShards {

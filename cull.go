@@ -51,6 +51,10 @@ type CullOptions struct {
 	// Descope, EventCullProgress after every batch and EventCullFinished
 	// (see WithObserver).
 	Observer func(context.Context, Event)
+
+	// sleep waits d, or until ctx is done and returns its error: the retry
+	// waits and the pacing. Defaults to a timer; tests set it (export_test.go).
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // CullReport says what Cull did.
@@ -145,14 +149,17 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.sleep == nil {
+		o.sleep = timerSleep
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &culler{
 		c: c, o: o,
 		report:   CullReport{DryRun: o.DryRun, Skipped: map[SkipReason]int{}},
-		searches: newPacer(o.SearchesPerMinute, time.Minute),
-		deletes:  newPacer(o.DeletesPerMinute, time.Minute),
+		searches: newPacer(o.SearchesPerMinute, time.Minute, o.Now, o.sleep),
+		deletes:  newPacer(o.DeletesPerMinute, time.Minute, o.Now, o.sleep),
 		obs:      &observer{fn: o.Observer, now: o.Now},
 	}, nil
 }
@@ -343,13 +350,14 @@ func (k *culler) retry(ctx context.Context, call func() error) error {
 		}
 		k.report.Retries++
 		k.o.Logger.Info("retrying after transient failure", "wait", wait, "err", err)
-		if err := sleep(ctx, wait); err != nil {
+		if err := k.o.sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// timerSleep waits d, or until ctx is done and returns its error.
+func timerSleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -360,20 +368,23 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// pacer allows at most n calls in any sliding period.
+// pacer allows at most n calls in any sliding period of the clock now,
+// waiting with sleep.
 type pacer struct {
 	n      int
 	period time.Duration
+	now    func() time.Time
+	sleep  func(context.Context, time.Duration) error
 	mu     sync.Mutex
 	times  []time.Time // ring of the last n call times
 	next   int
 }
 
-func newPacer(n int, period time.Duration) *pacer {
+func newPacer(n int, period time.Duration, now func() time.Time, sleep func(context.Context, time.Duration) error) *pacer {
 	if n <= 0 {
 		return nil
 	}
-	return &pacer{n: n, period: period, times: make([]time.Time, 0, n)}
+	return &pacer{n: n, period: period, now: now, sleep: sleep, times: make([]time.Time, 0, n)}
 }
 
 func (p *pacer) wait(ctx context.Context) error {
@@ -382,18 +393,18 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	now := time.Now()
+	now := p.now()
 	if len(p.times) < p.n {
 		p.times = append(p.times, now)
 		return nil
 	}
 	oldest := p.times[p.next]
 	if d := p.period - now.Sub(oldest); d > 0 {
-		if err := sleep(ctx, d); err != nil {
+		if err := p.sleep(ctx, d); err != nil {
 			return err
 		}
 	}
-	p.times[p.next] = time.Now()
+	p.times[p.next] = p.now()
 	p.next = (p.next + 1) % p.n
 	return nil
 }

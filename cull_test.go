@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,6 +62,56 @@ func (w *cullWorld) seed(t testing.TB, age time.Duration, users ...*descope.Batc
 		users = users[n:]
 	}
 	return ids
+}
+
+// cullClock is a clock for Cull that only Cull's waits move: its sleep
+// records the wait and advances the clock at once, so a test asserts the
+// waits without waiting them out.
+type cullClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	waits []time.Duration
+}
+
+func newCullClock() *cullClock { return &cullClock{t: time.Now()} }
+
+func (c *cullClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *cullClock) sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waits = append(c.waits, d)
+	c.t = c.t.Add(d)
+	return nil
+}
+
+func (c *cullClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// options returns o on the clock c.
+func (c *cullClock) options(o anonymous.CullOptions) anonymous.CullOptions {
+	o.Now = c.now
+	anonymous.CullSleep(&o, c.sleep)
+	return o
+}
+
+// took returns the waits so far and forgets them.
+func (c *cullClock) took() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.waits
+	c.waits = nil
+	return w
 }
 
 func (w *cullWorld) anon(n int) []*descope.BatchUser {
@@ -187,34 +239,77 @@ func TestCullSurvivesFaults(t *testing.T) {
 	}})
 	ctx := context.Background()
 
+	clock := newCullClock()
+	backoff := []time.Duration{200 * time.Millisecond} // a transient failure's first backoff
+
 	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: 429, RetryAfter: 1, Times: 1})
 	w.emu.InjectFault("/v1/mgmt/user/delete/batch", descopetest.Fault{Status: 500, Times: 1})
-	start := time.Now()
-	rep, err := anonymous.Cull(ctx, w.c, anonymous.CullOptions{BatchSize: 4})
+	rep, err := anonymous.Cull(ctx, w.c, clock.options(anonymous.CullOptions{BatchSize: 4}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Deleted != 6 || rep.Retries != 2 || w.exists(stale...) != 0 || w.exists(keep...) != 1 {
 		t.Errorf("after transient faults: %+v", rep)
 	}
-	if time.Since(start) < time.Second {
-		t.Error("Retry-After not honoured")
+	if waits := clock.took(); !slices.Equal(waits, []time.Duration{time.Second, 200 * time.Millisecond}) {
+		t.Errorf("waited %v, want Retry-After (1s) after the 429, then the backoff (200ms) after the 500", waits)
 	}
 
 	// A delete that keeps failing is reported, and nothing else is touched.
 	more := w.seed(t, 2*time.Hour, w.anon(3)...)
 	w.emu.InjectFault("/v1/mgmt/user/delete/batch", descopetest.Fault{Status: 502})
-	rep, err = anonymous.Cull(ctx, w.c, anonymous.CullOptions{MaxRetries: 1})
+	rep, err = anonymous.Cull(ctx, w.c, clock.options(anonymous.CullOptions{MaxRetries: 1}))
 	w.emu.ClearFaults()
 	if err != nil || rep.Failed != 3 || rep.Deleted != 0 || w.exists(more...) != 3 || w.exists(keep...) != 1 {
 		t.Errorf("persistent delete fault: %+v, %v", rep, err)
 	}
+	if waits := clock.took(); !slices.Equal(waits, backoff) {
+		t.Errorf("persistent delete fault: waited %v, want %v", waits, backoff)
+	}
 	// A search that keeps failing stops the run with an error.
 	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: 500})
-	rep, err = anonymous.Cull(ctx, w.c, anonymous.CullOptions{MaxRetries: 1})
+	rep, err = anonymous.Cull(ctx, w.c, clock.options(anonymous.CullOptions{MaxRetries: 1}))
 	w.emu.ClearFaults()
 	if err == nil || rep.Deleted != 0 || w.exists(more...) != 3 {
 		t.Errorf("persistent search fault: %+v, %v", rep, err)
+	}
+	if waits := clock.took(); !slices.Equal(waits, backoff) {
+		t.Errorf("persistent search fault: waited %v, want %v", waits, backoff)
+	}
+}
+
+// Cull paces its calls on its clock: at most SearchesPerMinute searches and
+// DeletesPerMinute deletes in any sliding minute, a call waiting for the
+// oldest one of its window to leave it. Each batch (a search, then a delete
+// of its 2 users) moves the clock 10 s on; the fifth search finds none left.
+func TestCullPacesCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		searches, deletes int
+		want              []time.Duration
+	}{
+		// Search 3 (at 20 s) waits for search 1 (at 0 s) until 60 s;
+		// search 5 (at 80 s) for search 3 until 120 s.
+		{"searches", 2, 3, []time.Duration{40 * time.Second, 40 * time.Second}},
+		// Every delete after the first waits a minute from the one before,
+		// which the batch's 10 s already took off.
+		{"deletes", 5, 1, []time.Duration{50 * time.Second, 50 * time.Second, 50 * time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newCullWorld(t)
+			ids := w.seed(t, 2*time.Hour, w.anon(8)...)
+			clock := newCullClock()
+			rep, err := anonymous.Cull(context.Background(), w.c, clock.options(anonymous.CullOptions{
+				BatchSize: 2, SearchesPerMinute: tc.searches, DeletesPerMinute: tc.deletes,
+				Progress: func(anonymous.CullReport) { clock.advance(10 * time.Second) },
+			}))
+			if err != nil || rep.Deleted != 8 || w.exists(ids...) != 0 || rep.SearchCalls != 5 || rep.DeleteCalls != 4 {
+				t.Fatalf("paced cull: %+v, %v", rep, err)
+			}
+			if waits := clock.took(); !slices.Equal(waits, tc.want) {
+				t.Errorf("waited %v, want %v", waits, tc.want)
+			}
+		})
 	}
 }
 

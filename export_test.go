@@ -1,6 +1,7 @@
 package anonymous
 
 import (
+	"context"
 	"encoding/binary"
 	"time"
 )
@@ -19,4 +20,10 @@ func RefreshOutcomeKey(token string) string { return refreshResultKey + deriveRe
 // RefreshClaim is a claim on a refresh token made at t.
 func RefreshClaim(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64([]byte{0}, uint64(t.UnixMilli()))
+}
+
+// CullSleep sets how Cull waits (its retries and pacing), for tests: sleep
+// returns ctx's error when ctx is done, nil once d has passed.
+func CullSleep(o *CullOptions, sleep func(ctx context.Context, d time.Duration) error) {
+	o.sleep = sleep
 }

@@ -145,6 +145,7 @@ func TestLocalOptions(t *testing.T) {
 // limits, get ten thousand distinct local IDs without one call to Descope
 // (not even the tenant lookup: New makes none and Init is not called).
 func TestLocalTenThousandVisitorsNoDescopeCall(t *testing.T) {
+	t.Parallel()
 	emu := newEmu(t)
 	m, err := anonymous.New(emu.MustClient(t), anonymous.WithStrategy(anonymous.LocalIDs), anonymous.WithLocalKeys(testLocalKey))
 	if err != nil {

@@ -117,6 +117,7 @@ func TestInitCreatesTenantOnce(t *testing.T) {
 }
 
 func TestConcurrentRefreshSharesOneCall(t *testing.T) {
+	t.Parallel() // waits for the session to expire
 	env := anontest.NewEnv(t, netHTTP, []descopetest.Option{descopetest.WithRefreshRotation()}, anonymous.WithSessionTTL(2*time.Second))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")

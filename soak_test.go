@@ -41,6 +41,7 @@ type loadClient struct {
 // no panic, no 5xx, no transport error, and no browser's user ID ever
 // changes.
 func TestLoad(t *testing.T) {
+	t.Parallel() // runs for a fixed wall-clock time and bounds no latency
 	clients, dur := 20, 5*time.Second
 	if *soak {
 		clients, dur = 200, 30*time.Second

@@ -22,8 +22,9 @@ type Fault struct {
 	// seconds (the SDK reports it in the error's Info for 429).
 	RetryAfter int
 	// Latency delays the answer. The delay ends early when the request's
-	// context is cancelled (then nothing is answered) or the emulator is
-	// closed. Without Status or Drop the request is then handled normally.
+	// context is cancelled (then nothing is answered), when ClearFaults is
+	// called or when the emulator is closed. Without Status or Drop the
+	// request is then handled normally.
 	Latency time.Duration
 	// Drop closes the connection without any response. Go's HTTP client
 	// may resend an idempotent request (such as a GET) once on a fresh
@@ -63,11 +64,15 @@ func (e *Emulator) InjectFault(path string, f Fault) {
 	e.faults[path] = &faultState{f: f, left: max(f.Times, 0)}
 }
 
-// ClearFaults removes all injected faults.
+// ClearFaults removes all injected faults and ends the Latency of requests
+// still delayed by one; those go on as their fault says after the delay
+// (handled normally when it has no Status or Drop).
 func (e *Emulator) ClearFaults() {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	clear(e.faults)
+	close(e.cleared)
+	e.cleared = make(chan struct{})
 }
 
 // Requests returns how many requests arrived for path, including faulted,

@@ -51,6 +51,7 @@ type Emulator struct {
 	total   int
 	log     []Request
 	faults  map[string]*faultState
+	cleared chan struct{} // closed and replaced by ClearFaults
 	windows map[string]*rateWindow
 }
 
@@ -108,6 +109,7 @@ func NewHandler(opts ...Option) *Emulator {
 		outbox:        map[string]string{},
 		counts:        map[string]int{},
 		faults:        map[string]*faultState{},
+		cleared:       make(chan struct{}),
 		windows:       map[string]*rateWindow{},
 	}
 	e.buildRoutes()

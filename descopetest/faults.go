@@ -12,8 +12,15 @@ type faultState struct {
 	left int // remaining applications; 0 = until cleared
 }
 
+// appliedFault is a fault taken by a request, with the channel the next
+// ClearFaults closes.
+type appliedFault struct {
+	Fault
+	cleared <-chan struct{}
+}
+
 // begin counts a request and returns the fault to apply to it, if any.
-func (e *Emulator) begin(path string) *Fault {
+func (e *Emulator) begin(path string) *appliedFault {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
 	e.counts[path]++
@@ -29,7 +36,7 @@ func (e *Emulator) begin(path string) *Fault {
 			delete(e.faults, path)
 		}
 	}
-	return &f
+	return &appliedFault{Fault: f, cleared: e.cleared}
 }
 
 // maxLog is the number of most recent requests RequestLog keeps.
@@ -49,8 +56,10 @@ func (e *Emulator) finish(method, path string, status int, t time.Time) {
 }
 
 // applyFault applies f and reports whether the request is finished, with
-// the status answered (0 when none was).
-func (e *Emulator) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) (status int, done bool) {
+// the status answered (0 when none was). The latency ends early when the
+// request's context is done (nothing is answered), the emulator is closed or
+// the faults are cleared (the rest of f applies).
+func (e *Emulator) applyFault(w http.ResponseWriter, r *http.Request, f *appliedFault) (status int, done bool) {
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {
@@ -59,6 +68,8 @@ func (e *Emulator) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) 
 			t.Stop()
 			return 0, true
 		case <-e.done:
+			t.Stop()
+		case <-f.cleared:
 			t.Stop()
 		}
 	}

@@ -124,6 +124,47 @@ func TestCloseReleasesLatency(t *testing.T) {
 	<-done
 }
 
+// ClearFaults ends the delay of a request already sleeping in a latency
+// fault, and the request is then handled normally.
+func TestClearFaultsEndsLatency(t *testing.T) {
+	emu, sdk, ctx := setup(t)
+	_, refresh := signIn(t, sdk, ctx, "cleared@example.com")
+	emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Latency: time.Hour})
+	type result struct {
+		ok  bool
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ok, _, err := sdk.Auth.RefreshSessionWithToken(ctx, refresh)
+		done <- result{ok, err}
+	}()
+	for emu.Requests("/v1/auth/refresh") == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the delayed refresh was answered before ClearFaults: %v", r.err)
+	default:
+	}
+	emu.ClearFaults()
+	select {
+	case r := <-done:
+		if !r.ok || r.err != nil {
+			t.Fatalf("refresh after ClearFaults: %v, %v", r.ok, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ClearFaults did not end the delay in progress")
+	}
+	// Faults injected after ClearFaults delay again.
+	emu.InjectFault("/v1/auth/refresh", descopetest.Fault{Latency: time.Minute})
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, _, err := sdk.Auth.RefreshSessionWithToken(short, refresh); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("latency injected after ClearFaults: %v", err)
+	}
+}
+
 func TestRateLimits(t *testing.T) {
 	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	emu, sdk, ctx := setup(t, descopetest.WithRateLimits(), descopetest.WithClock(clk.Now))

@@ -122,7 +122,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 
 // answer applies fault, when not nil, then the rate limits, then the route
 // of r, and returns the status answered (0 when none was).
-func (e *Emulator) answer(w http.ResponseWriter, r *http.Request, fault *Fault) int {
+func (e *Emulator) answer(w http.ResponseWriter, r *http.Request, fault *appliedFault) int {
 	if fault != nil {
 		if status, done := e.applyFault(w, r, fault); done {
 			return status

@@ -553,10 +553,12 @@ func StrategyOptions(s anonymous.Strategy) []anonymous.Option {
 }
 
 // Run runs every case of the table through mount, in every provisioning
-// strategy, each case in a fresh Env.
+// strategy, each case in a fresh Env. The strategies and the cases run in
+// parallel: several cases wait on the wall clock for a token to expire.
 func Run(t *testing.T, mount Mount) {
 	for _, s := range Strategies {
 		t.Run(s.String(), func(t *testing.T) {
+			t.Parallel()
 			for _, c := range Cases() {
 				t.Run(c.Name, func(t *testing.T) {
 					t.Parallel()
