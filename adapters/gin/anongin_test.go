@@ -14,6 +14,7 @@ import (
 
 func TestMain(m *testing.M) {
 	gin.SetMode(gin.TestMode)
+	anontest.DefaultParallel(8)
 	os.Exit(m.Run())
 }
 

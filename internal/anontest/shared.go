@@ -2,8 +2,10 @@ package anontest
 
 import (
 	"encoding/json"
+	"flag"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -143,5 +145,23 @@ func ErrorHookEndsChain(t *testing.T, mount Mount) {
 	env.Emu.ClearFaults()
 	if me := env.Get(t, env.Browser(t), "/"); me.Status != http.StatusOK || me.UserID == "" || reached.Load() != 1 {
 		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
+	}
+}
+
+// DefaultParallel runs up to n parallel tests at once unless the command
+// line's -parallel says otherwise; TestMain calls it before m.Run. The tests
+// that call t.Parallel mostly wait on the wall clock (tokens expiring: the
+// go-sdk checks exp against it, so no fake clock can stand in) rather than
+// on the CPU, so the default of one per CPU leaves the machine idle. Tests
+// that count goroutines or bound latencies stay sequential: parallel
+// top-level tests start only after those have finished.
+func DefaultParallel(n int) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
+			panic(err)
+		}
 	}
 }
