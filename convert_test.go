@@ -176,13 +176,13 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 		return hookErr
 	}))
 	owner := w.Registered(t, "owner@example.com")
-	before := stateOf(w.Emu, owner.UserID)
+	before := anontest.StateOf(w.Emu, owner.UserID)
 	b, anon := w.Visitor(t)
 	code := w.SendCode(t, b, "owner@example.com")
-	if p := w.Verify(t, b, "owner@example.com", code); p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") {
+	if p := w.Verify(t, b, "owner@example.com", code); p.Status == http.StatusOK || anontest.HasCookie(p.SetCookie, "DS") {
 		t.Fatalf("merge with a failing hook: %+v", p)
 	}
-	if s := stateOf(w.Emu, anon.UserID); !s.Exists || len(s.Tenants) != 1 {
+	if s := anontest.StateOf(w.Emu, anon.UserID); !s.Exists || len(s.Tenants) != 1 {
 		t.Errorf("anonymous user after a failed merge hook: %+v", s)
 	}
 	if me := w.Get(t, b, "/"); me.UserID != anon.UserID || !me.Anonymous {
@@ -195,10 +195,10 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 	if p := w.Verify(t, b, "owner@example.com", code); p.Status != http.StatusOK || p.UserID != owner.UserID {
 		t.Fatalf("merge: %+v", p)
 	}
-	if s := stateOf(w.Emu, anon.UserID); s.Exists {
+	if s := anontest.StateOf(w.Emu, anon.UserID); s.Exists {
 		t.Errorf("anonymous user kept after the merge: %+v", s)
 	}
-	if after := stateOf(w.Emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) || !slices.Equal(after.Tenants, before.Tenants) {
+	if after := anontest.StateOf(w.Emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) || !slices.Equal(after.Tenants, before.Tenants) {
 		t.Errorf("existing account changed by the merge: %+v -> %+v", before, after)
 	}
 }
@@ -221,7 +221,7 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 	}})
 	w.Hooks.Reset()
 	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{"email": "late@example.com", "code": code}))
-	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DS") {
+	if p.Status != http.StatusConflict || anontest.HasCookie(p.SetCookie, "DS") {
 		t.Fatalf("verify in the race window: %+v", p)
 	}
 	if other == nil {
@@ -238,7 +238,7 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 	if !strings.Contains(logged, "level=ERROR") || !strings.Contains(logged, other.UserID) {
 		t.Errorf("merge not logged at error level with both IDs: %s", logged)
 	}
-	kept := stateOf(w.Emu, other.UserID)
+	kept := anontest.StateOf(w.Emu, other.UserID)
 	if !kept.Exists || len(kept.Tenants) != 0 || slices.ContainsFunc(kept.LoginIDs, anonymous.IsGeneratedLoginID) {
 		t.Errorf("the kept account: %+v (want it without the anonymous tenant and generated login ID)", kept)
 	}

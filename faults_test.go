@@ -59,7 +59,7 @@ type cell struct {
 // logs and injects the fault.
 func (c *cell) arm() {
 	c.w.CloseIdle()
-	c.base = settledGoroutines()
+	c.base = anontest.SettledGoroutines()
 	c.w.Hooks.Reset()
 	c.w.Convs.Reset()
 	c.w.Emu.ResetRequests()
@@ -71,7 +71,7 @@ func (c *cell) arm() {
 func (c *cell) disarm(t *testing.T) {
 	t.Helper()
 	c.w.Emu.ClearFaults()
-	expectNoLeak(t, c.base, c.w.CloseIdle)
+	anontest.ExpectNoLeak(t, c.base, c.w.CloseIdle)
 }
 
 // bounded checks that d stayed under n timeouts plus the margin, and under
@@ -97,7 +97,7 @@ func (c *cell) calls(t *testing.T, max int) {
 
 func (c *cell) hookSawUnavailable(t *testing.T) {
 	t.Helper()
-	if errs := c.w.Hooks.All(); !allUnavailable(errs) {
+	if errs := c.w.Hooks.All(); !anontest.AllUnavailable(errs) {
 		t.Errorf("error hook saw %v, want errors wrapping ErrUnavailable", errs)
 	}
 }
@@ -110,7 +110,7 @@ func (c *cell) conversionUnavailable(t *testing.T, fn string, p anontest.Me, b *
 	if p.Status != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", p.Status)
 	}
-	if errs := c.w.Convs.All(); !allUnavailable(errs) {
+	if errs := c.w.Convs.All(); !anontest.AllUnavailable(errs) {
 		t.Errorf("%s returned %v, want ErrUnavailable", fn, errs)
 	}
 	if len(p.SetCookie) != 0 || !maps.Equal(c.w.Jar(b), jar) {
@@ -196,7 +196,7 @@ func faultProvision(t *testing.T, c *cell) {
 			t.Fatal(err)
 		}
 		for _, u := range all {
-			if !generatedOnly(*u) || len(u.UserTenants) != 1 {
+			if !anontest.GeneratedOnly(*u) || len(u.UserTenants) != 1 {
 				t.Errorf("leftover user Cull would not take: %+v", u)
 			}
 		}
@@ -211,7 +211,7 @@ func faultProvision(t *testing.T, c *cell) {
 		}
 		w.Clock.Advance(2 * time.Second)
 	}
-	if again := w.Get(t, b, "/"); !again.New || again.UserID == "" || !hasCookie(again.SetCookie, "DS") {
+	if again := w.Get(t, b, "/"); !again.New || again.UserID == "" || !anontest.HasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
 	}
 }
@@ -241,7 +241,7 @@ func faultRefresh(t *testing.T, c *cell) {
 	c.calls(t, 1)
 	w.Clock.Advance(2100 * time.Millisecond) // the middleware remembers a failed refresh for 2 s
 	again := w.Get(t, b, "/")
-	if again.UserID != first.UserID || !again.Refreshed || !hasCookie(again.SetCookie, "DS") {
+	if again.UserID != first.UserID || !again.Refreshed || !anontest.HasCookie(again.SetCookie, "DS") {
 		t.Errorf("after recovery: %+v", again)
 	}
 }
@@ -253,12 +253,12 @@ func faultConvertStart(t *testing.T, c *cell) {
 	w := c.w
 	b, first := w.Visitor(t)
 	const addr = "start@example.com"
-	jar, before := w.Jar(b), stateOf(w.Emu, first.UserID)
+	jar, before := w.Jar(b), anontest.StateOf(w.Emu, first.UserID)
 	c.arm()
 	p := w.Start(t, b, addr)
 	c.disarm(t)
 	c.conversionUnavailable(t, "StartConversion", p, b, jar)
-	if after := stateOf(w.Emu, first.UserID); !after.equal(before) {
+	if after := anontest.StateOf(w.Emu, first.UserID); !after.Equal(before) {
 		t.Errorf("user changed by a failed start: %+v, was %+v", after, before)
 	}
 	if _, sent := w.Emu.Outbox(addr); sent && c.kind != "latency" {
@@ -289,7 +289,7 @@ func faultConvertVerify(t *testing.T, c *cell) {
 		t.Fatalf("start: %d %v", p.Status, w.Convs.All())
 	}
 	code, _ := w.Emu.Outbox(addr)
-	jar, before := w.Jar(b), stateOf(w.Emu, first.UserID)
+	jar, before := w.Jar(b), anontest.StateOf(w.Emu, first.UserID)
 	c.arm()
 	p := w.Verify(t, b, addr, code)
 	c.disarm(t)
@@ -299,8 +299,8 @@ func faultConvertVerify(t *testing.T, c *cell) {
 	// Untouched, or the address verified and the rest to resume. A fault
 	// on the verify call itself leaves the user untouched, except under
 	// latency, where Descope checks the code after the middleware gave up.
-	mid := stateOf(w.Emu, first.UserID)
-	untouched := mid.equal(before)
+	mid := anontest.StateOf(w.Emu, first.UserID)
+	untouched := mid.Equal(before)
 	verified := slices.Contains(mid.LoginIDs, addr) && mid.VerifiedEmail
 	switch {
 	case c.label == "otp-verify-email" && c.kind != "latency" && !untouched:
@@ -321,10 +321,10 @@ func faultConvertVerify(t *testing.T, c *cell) {
 	if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
 		t.Fatalf("retry of the verify: %+v %v", done, w.Convs.All())
 	}
-	if !hasCookie(done.SetCookie, "DS") || !hasCookie(done.SetCookie, "DSR") {
+	if !anontest.HasCookie(done.SetCookie, "DS") || !anontest.HasCookie(done.SetCookie, "DSR") {
 		t.Errorf("retry did not issue a fresh pair: %v", done.SetCookie)
 	}
-	if end := stateOf(w.Emu, first.UserID); !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
+	if end := anontest.StateOf(w.Emu, first.UserID); !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
 		t.Errorf("after the retry: %+v", end)
 	}
 	if _, _, err := w.SDK.Auth.RefreshSessionWithToken(context.Background(), jar["DSR"]); err == nil {
@@ -527,7 +527,7 @@ func TestConvertHandlerErrorsReachHook(t *testing.T) {
 	if p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503", p.Status)
 	}
-	if errs := w.Hooks.All(); !allUnavailable(errs) {
+	if errs := w.Hooks.All(); !anontest.AllUnavailable(errs) {
 		t.Errorf("BUG: the error hook saw %v after a conversion handler failed with ErrUnavailable", errs)
 	}
 }
@@ -610,7 +610,7 @@ func TestConvertResumesAfterRefresh(t *testing.T) {
 			if done.Status != http.StatusOK || done.UserID != first.UserID || done.Anonymous {
 				t.Errorf("BUG: retry after a refresh: %d %v (the conversion can no longer be finished)", done.Status, w.Convs.All())
 			}
-			end := stateOf(w.Emu, first.UserID)
+			end := anontest.StateOf(w.Emu, first.UserID)
 			if !slices.Equal(end.LoginIDs, []string{addr}) || len(end.Tenants) != 0 || !end.VerifiedEmail {
 				t.Errorf("left half-converted: %+v", end)
 			}

@@ -143,7 +143,7 @@ func TestFloodDescopeRateLimit(t *testing.T) {
 		t.Errorf("calls: %d user creates, %d sign-ins for %d visitors: a retry storm", creates, w.Emu.Requests("/v1/mgmt/auth/signin"), n)
 	}
 	errs := w.Hooks.All()
-	if len(errs) != bare || !allUnavailable(errs) {
+	if len(errs) != bare || !anontest.AllUnavailable(errs) {
 		t.Errorf("error hook saw %d errors (want %d ErrUnavailable): %v", len(errs), bare, errs[:min(len(errs), 3)])
 	}
 	t.Logf("burst of %d with Descope's limits: %d created, %d served without a user, %d user creates, %d answered 429",

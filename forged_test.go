@@ -224,7 +224,7 @@ func TestForgedTokens(t *testing.T) {
 	jar := w.Jar(vb)
 	ds, dsr := jar["DS"], jar["DSR"]
 	catalogue := forgeries(t, w.Emu, ds, dsr)
-	before := stateOf(w.Emu, victim.UserID)
+	before := anontest.StateOf(w.Emu, victim.UserID)
 	h := w.MW.Handler(anontest.App(w.MW, w.Convs))
 
 	rejected := 0
@@ -329,7 +329,7 @@ func TestForgedTokens(t *testing.T) {
 		t.Errorf("bodies of the wrong shape reached Descope's OTP API %d times", n)
 	}
 
-	if after := stateOf(w.Emu, victim.UserID); !after.equal(before) {
+	if after := anontest.StateOf(w.Emu, victim.UserID); !after.Equal(before) {
 		t.Errorf("victim changed: %+v, was %+v", after, before)
 	}
 	if me := w.Get(t, vb, "/"); me.UserID != victim.UserID || me.New || len(me.SetCookie) != 0 {

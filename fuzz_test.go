@@ -131,7 +131,7 @@ func isBearer(auth string) bool {
 // new one takes over, so valid bodies keep reaching Descope.
 func FuzzConvertBody(f *testing.F) {
 	fw := newFuzzWorld(f)
-	victim := stateOf(fw.Emu, fw.victim)
+	victim := anontest.StateOf(fw.Emu, fw.victim)
 	cookie := "DS=" + fw.oDS + "; DSR=" + fw.oDSR
 	seeds := []string{
 		`{"email":"ada@example.com"}`, `{"phone":"+14155550100"}`,
@@ -174,7 +174,7 @@ func FuzzConvertBody(f *testing.F) {
 			}
 			cookie = "DS=" + ds + "; DSR=" + dsr
 		}
-		if now := stateOf(fw.Emu, fw.victim); !now.equal(victim) {
+		if now := anontest.StateOf(fw.Emu, fw.victim); !now.Equal(victim) {
 			t.Fatalf("%s %q changed the victim: %+v", path, body, now)
 		}
 	})

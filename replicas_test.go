@@ -301,7 +301,7 @@ func TestReplicasStoreDownKeepsIdentity(t *testing.T) {
 			t.Fatalf("round %d: %d of %d answers Degraded, want all", round, d, len(ps))
 		}
 		for _, p := range ps {
-			if hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
+			if anontest.HasCookie(p.SetCookie, "DS") || anontest.HasCookie(p.SetCookie, "DSR") {
 				t.Fatalf("round %d: a Degraded answer wrote cookies", round)
 			}
 		}
@@ -346,7 +346,7 @@ func TestReplicasStaleClaimStands(t *testing.T) {
 	ws[0].DropCookie(b, "DS")
 	ws[0].Emu.ResetRequests()
 	p := ws[1].Get(t, b, "/")
-	if p.UserID != v.UserID || !p.Degraded || hasCookie(p.SetCookie, "DSR") {
+	if p.UserID != v.UserID || !p.Degraded || anontest.HasCookie(p.SetCookie, "DSR") {
 		t.Fatalf("under a stale claim: %+v, want the visitor, Degraded, no cookie", p)
 	}
 	if p.Took > 400*time.Millisecond { // a wait would be 550 ms (300 ms timeout + 5 × 50 ms)
@@ -408,7 +408,7 @@ func TestRejectedRefreshGrace(t *testing.T) {
 		r.AddCookie(&http.Cookie{Name: "DSR", Value: spent})
 	}
 	p := b.Do(t, b.Browser(t), http.MethodGet, "/", nil, withSpent)
-	if p.UserID != v.UserID || !p.Degraded || hasCookie(p.SetCookie, "DSR") {
+	if p.UserID != v.UserID || !p.Degraded || anontest.HasCookie(p.SetCookie, "DSR") {
 		t.Fatalf("the spent token on b: %+v, want the visitor, Degraded, no cookie", p)
 	}
 	// The browser holds the rotated token: b refreshes it.

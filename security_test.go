@@ -63,7 +63,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				hooked = nil
 				mu.Unlock()
 			}
-			before := stateOf(w.Emu, victim.UserID)
+			before := anontest.StateOf(w.Emu, victim.UserID)
 			for _, via := range []string{"handler", "function"} {
 				if st := w.Do(t, b, http.MethodPost, "/convert/start", nil, anontest.JSONBody(t, map[string]string{field: tc.own})); st.Status != http.StatusOK {
 					t.Fatalf("start with the attacker's own address: %+v", st)
@@ -78,7 +78,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				} else {
 					p = w.Verify(t, b, tc.named, code)
 				}
-				if p.Status == http.StatusOK || p.UserID == victim.UserID || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
+				if p.Status == http.StatusOK || p.UserID == victim.UserID || anontest.HasCookie(p.SetCookie, "DS") || anontest.HasCookie(p.SetCookie, "DSR") {
 					t.Fatalf("%s: verify naming the victim's address answered %+v", via, p)
 				}
 				if p.Status != http.StatusConflict {
@@ -88,7 +88,7 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 					t.Fatalf("%s: attacker is now %+v", via, me)
 				}
 			}
-			if after := stateOf(w.Emu, victim.UserID); !after.equal(before) {
+			if after := anontest.StateOf(w.Emu, victim.UserID); !after.Equal(before) {
 				t.Errorf("victim changed: %+v -> %+v", before, after)
 			}
 			mu.Lock()
@@ -157,7 +157,7 @@ func TestSecurityRevokedSessionIsNotRevived(t *testing.T) {
 						}
 					})
 
-					if p.Status == http.StatusOK || hasCookie(p.SetCookie, "DS") || hasCookie(p.SetCookie, "DSR") {
+					if p.Status == http.StatusOK || anontest.HasCookie(p.SetCookie, "DS") || anontest.HasCookie(p.SetCookie, "DSR") {
 						t.Fatalf("a revoked session was revived: %+v", p)
 					}
 					if wantNow := map[bool]int{true: http.StatusUnauthorized, false: http.StatusConflict}[half]; p.Status != wantNow {
@@ -183,7 +183,7 @@ func TestSecurityConvertedSessionCannotSpawnAnother(t *testing.T) {
 	}
 	signIns := w.Emu.Requests("/v1/mgmt/auth/signin")
 	p := w.Do(t, b, http.MethodPost, "/convert/verify", nil, anontest.JSONBody(t, map[string]string{"email": "own@example.com"}))
-	if p.Status != http.StatusConflict || hasCookie(p.SetCookie, "DSR") || w.Emu.Requests("/v1/mgmt/auth/signin") != signIns {
+	if p.Status != http.StatusConflict || anontest.HasCookie(p.SetCookie, "DSR") || w.Emu.Requests("/v1/mgmt/auth/signin") != signIns {
 		t.Errorf("verify again with a live regular session: %+v", p)
 	}
 }
@@ -208,7 +208,7 @@ func TestSecurityLogoutAndRevokesHonourTimeout(t *testing.T) {
 	if v.Status != http.StatusOK || v.UserID != anon.UserID || v.Anonymous {
 		t.Fatalf("verify with slow revokes: %+v", v)
 	}
-	if s := stateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"slow@example.com"}) {
+	if s := anontest.StateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"slow@example.com"}) {
 		t.Errorf("half-converted: %+v", s)
 	}
 	w.Emu.ClearFaults()
@@ -399,7 +399,7 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 	if errs := w.Hooks.All(); len(errs) != 0 {
 		t.Errorf("error hook called for duplicates: %v", errs)
 	}
-	if s := stateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"twice@example.com"}) {
+	if s := anontest.StateOf(w.Emu, anon.UserID); len(s.Tenants) != 0 || !slices.Equal(s.LoginIDs, []string{"twice@example.com"}) {
 		t.Errorf("user after duplicates: %+v", s)
 	}
 }

@@ -1,8 +1,10 @@
 // Package anontest is the test harness of the middleware and its adapters:
 // Env (an emulator, a middleware and App behind it on a loopback server, with
-// the error logs, clock and transports a test inspects), its answer Me, and
-// the behaviour table, so that the net/http middleware and every framework
-// adapter run the very same cases against the Descope emulator.
+// the error logs, clock and transports a test inspects), its answer Me, the
+// behaviour table and the adapters' suite (RunAdapter), so that the net/http
+// middleware and every framework adapter run the very same cases against the
+// Descope emulator, and the checks the reliability and security tests share
+// (checks.go).
 package anontest
 
 import (
