@@ -1,6 +1,7 @@
 package anonymous_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -13,6 +14,13 @@ import (
 // reliability and security tests (faults, forged input, floods, load) build
 // it with newWorld, this file's preset, and share the checks in anontest's
 // checks.go.
+
+// TestMain runs the wall-clock-bound tests eight at a time (see
+// anontest.DefaultParallel).
+func TestMain(m *testing.M) {
+	anontest.DefaultParallel(8)
+	os.Exit(m.Run())
+}
 
 // worldSetup is the harness setup of newWorld: plain net/http, a 300 ms
 // timeout, and the middleware on the Env's clock.

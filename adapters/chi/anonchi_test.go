@@ -2,6 +2,7 @@ package anonchi_test
 
 import (
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -25,6 +26,13 @@ func mount(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler
 	r.Method(http.MethodPost, "/convert/verify", m.ConvertVerifyHandler())
 	r.Handle("/*", app)
 	return r
+}
+
+// TestMain runs the wall-clock-bound tests eight at a time (see
+// anontest.DefaultParallel).
+func TestMain(m *testing.M) {
+	anontest.DefaultParallel(8)
+	os.Exit(m.Run())
 }
 
 func TestAdapter(t *testing.T) {

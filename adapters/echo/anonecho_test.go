@@ -3,6 +3,7 @@ package anonecho_test
 import (
 	"errors"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,13 @@ func mount(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler
 	e.POST("/convert/verify", echo.WrapHandler(m.ConvertVerifyHandler()))
 	e.Any("/*", echo.WrapHandler(app))
 	return e
+}
+
+// TestMain runs the wall-clock-bound tests eight at a time (see
+// anontest.DefaultParallel).
+func TestMain(m *testing.M) {
+	anontest.DefaultParallel(8)
+	os.Exit(m.Run())
 }
 
 func TestAdapter(t *testing.T) {
