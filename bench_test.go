@@ -2,15 +2,11 @@ package anonymous_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,14 +17,8 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
-
-// nopWriter is a ResponseWriter that allocates nothing per request.
-type nopWriter struct{ h http.Header }
-
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)             {}
 
 // benchWorld provisions one anonymous user and returns a request carrying
 // its session cookie.
@@ -40,33 +30,7 @@ func benchWorld(b *testing.B, opts ...anonymous.Option) (*descopetest.Emulator, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
-	r.Header.Set("User-Agent", "Mozilla/5.0")
-	w := &nopWriter{h: http.Header{}}
-	var ds string
-	m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
-	for _, c := range (&http.Response{Header: w.h}).Cookies() {
-		if c.Name == "DS" {
-			ds = c.Value
-		}
-	}
-	if ds == "" {
-		b.Fatal("no session cookie provisioned")
-	}
-	r, _ = http.NewRequest(http.MethodGet, "http://example.com/cart", nil)
-	r.Header.Set("User-Agent", "Mozilla/5.0")
-	r.Header.Set("Cookie", "theme=dark; DS="+ds+"; _ga=GA1.2.3")
-	return emu, m, r
-}
-
-func serveLoop(b *testing.B, h http.Handler, r *http.Request) {
-	w := &nopWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	return emu, m, anontest.KnownSession(b, m)
 }
 
 var sink *anonymous.User
@@ -106,7 +70,7 @@ func liveTokens(b *testing.B, n int) (*descopetest.Emulator, []string) {
 		}
 		emu := descopetest.New(descopetest.WithKey(signer.key)) // lives as long as the run
 		signer.useKID(emu.KeyID())
-		claims, err := provisionedClaims(emu)
+		claims, err := provisionedClaims(b, emu)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -125,31 +89,12 @@ func liveTokens(b *testing.B, n int) (*descopetest.Emulator, []string) {
 
 // provisionedClaims provisions a visitor and returns the claims of its
 // session token.
-func provisionedClaims(emu *descopetest.Emulator) (map[string]any, error) {
-	c, err := emu.Client()
+func provisionedClaims(b *testing.B, emu *descopetest.Emulator) (map[string]any, error) {
+	m, err := anonymous.New(emu.MustClient(b), anonymous.WithCookieSecure(false))
 	if err != nil {
 		return nil, err
 	}
-	m, err := anonymous.New(c, anonymous.WithCookieSecure(false))
-	if err != nil {
-		return nil, err
-	}
-	r, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
-	r.Header.Set("User-Agent", "Mozilla/5.0")
-	w := &nopWriter{h: http.Header{}}
-	m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(w, r)
-	for _, ck := range (&http.Response{Header: w.h}).Cookies() {
-		if ck.Name != "DS" {
-			continue
-		}
-		payload, err := base64.RawURLEncoding.DecodeString(strings.Split(ck.Value, ".")[1])
-		if err != nil {
-			return nil, err
-		}
-		var claims map[string]any
-		return claims, json.Unmarshal(payload, &claims)
-	}
-	return nil, errors.New("no session cookie provisioned")
+	return descopetest.Claims(anontest.SessionCookie(b, m))
 }
 
 // signTokens signs the session tokens from to to (excluded), each with the
@@ -241,7 +186,7 @@ type cycler struct {
 	w    *liveWorld
 	r    *http.Request
 	line []string
-	rw   *nopWriter
+	rw   *anontest.NopWriter
 	i    int
 }
 
@@ -250,7 +195,7 @@ func newCycler(w *liveWorld, from int) *cycler {
 	r.Header.Set("User-Agent", "Mozilla/5.0")
 	line := []string{""}
 	r.Header["Cookie"] = line
-	return &cycler{w: w, r: r, line: line, rw: &nopWriter{h: http.Header{}}, i: from % len(w.cookies)}
+	return &cycler{w: w, r: r, line: line, rw: anontest.NewNopWriter(), i: from % len(w.cookies)}
 }
 
 // next serves the next session.
@@ -259,7 +204,7 @@ func (c *cycler) next() {
 	if c.i++; c.i == len(c.w.cookies) {
 		c.i = 0
 	}
-	clear(c.rw.h)
+	clear(c.rw.H)
 	c.w.h.ServeHTTP(c.rw, c.r)
 }
 
@@ -335,7 +280,7 @@ func BenchmarkFirstSight(b *testing.B) {
 	emu, m, r := benchWorld(b, anonymous.WithTokenCache(0, 0))
 	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
 	b.Run("anonymous", func(b *testing.B) {
-		serveLoop(b, m.Handler(app), r)
+		anontest.ServeLoop(b, m.Handler(app), r)
 	})
 	b.Run("ValidateSessionWithToken", func(b *testing.B) {
 		c := emu.MustClient(b)

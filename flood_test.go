@@ -91,11 +91,9 @@ func burst(h http.Handler, n int) []anontest.Me {
 	out := make([]anontest.Me, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			out[i] = anontest.Serve(h, http.MethodGet, "/", "", fmt.Sprintf("198.19.%d.%d:1234", i/250, i%250+1), nil)
-		}()
+		})
 	}
 	wg.Wait()
 	return out

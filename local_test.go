@@ -815,7 +815,7 @@ func BenchmarkLocalHotPath(b *testing.B) {
 	r.Header.Set("User-Agent", "Mozilla/5.0")
 	r.Header.Set("Cookie", "theme=dark; DSL="+dsl+"; _ga=GA1.2.3")
 	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
-	serveLoop(b, m.Handler(app), r)
+	anontest.ServeLoop(b, m.Handler(app), r)
 	if sink == nil || !anonymous.IsLocalID(sink.ID) || emu.TotalRequests() != 0 {
 		b.Fatalf("local visitor not identified: %+v, %d calls", sink, emu.TotalRequests())
 	}
@@ -834,12 +834,12 @@ func BenchmarkLocalVsSession(b *testing.B) {
 	lr.Header.Set("Cookie", "theme=dark; DSL="+dsl+"; _ga=GA1.2.3")
 	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
 	hs, hl := sm.Handler(app), lm.Handler(app)
-	w := &nopWriter{h: http.Header{}}
+	w := anontest.NewNopWriter()
 	const burst = 100
 	run := func(h http.Handler, r *http.Request) float64 {
 		start := time.Now()
 		for range burst {
-			clear(w.h)
+			clear(w.H)
 			h.ServeHTTP(w, r)
 		}
 		return float64(time.Since(start).Nanoseconds()) / burst

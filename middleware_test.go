@@ -127,14 +127,12 @@ func TestConcurrentRefreshSharesOneCall(t *testing.T) {
 	var wg sync.WaitGroup
 	ids := make(chan string, 100)
 	for range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			me := env.Do(t, env.Browser(t), http.MethodGet, "/whoami", nil, func(r *http.Request) {
 				r.AddCookie(&http.Cookie{Name: "DSR", Value: dsr})
 			})
 			ids <- me.UserID
-		}()
+		})
 	}
 	wg.Wait()
 	close(ids)

@@ -491,7 +491,7 @@ func BenchmarkHotPathObserved(b *testing.B) {
 	var n atomic.Int64
 	_, m, r := benchWorld(b, anonymous.WithObserver(func(context.Context, anonymous.Event) { n.Add(1) }))
 	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
-	serveLoop(b, m.Handler(app), r)
+	anontest.ServeLoop(b, m.Handler(app), r)
 	if n.Load() < int64(b.N) {
 		b.Fatalf("%d events for %d requests", n.Load(), b.N)
 	}

@@ -161,14 +161,12 @@ func everyReplica(t *testing.T, ws []*anontest.Env, b *http.Client, perReplica i
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		for range perReplica {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				p := w.Get(t, b, "/")
 				mu.Lock()
 				out = append(out, p)
 				mu.Unlock()
-			}()
+			})
 		}
 	}
 	wg.Wait()

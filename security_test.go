@@ -228,15 +228,13 @@ func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
 	before := w.Emu.Requests(keysPath)
 	var wg sync.WaitGroup
 	for range 100 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			w.Do(t, w.Browser(t), http.MethodPost, "/x/logout", nil, func(r *http.Request) {
 				r.AddCookie(&http.Cookie{Name: "DS", Value: ds})
 				r.AddCookie(&http.Cookie{Name: "DSR", Value: forged})
 			})
 
-		}()
+		})
 	}
 	wg.Wait()
 	if n := w.Emu.Requests(keysPath) - before; n > 2 {
@@ -372,9 +370,7 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 	var ok, conflict, other atomic.Int32
 	var wg sync.WaitGroup
 	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			p := w.Do(t, w.Browser(t), http.MethodPost, "/convert/verify", nil, func(r *http.Request) {
 				anontest.JSONBody(t, map[string]string{"email": "twice@example.com", "code": code})(r)
 				r.AddCookie(&http.Cookie{Name: "DS", Value: cookies["DS"]})
@@ -390,7 +386,7 @@ func TestSecurityConcurrentVerify(t *testing.T) {
 				other.Add(1)
 				t.Errorf("duplicate verify answered %+v", p)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if ok.Load() != 1 || other.Load() != 0 {
@@ -419,9 +415,7 @@ func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 50 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			c := fresh.Browser(t)
 			for i := 0; i < 200; i++ {
 				select {
@@ -434,7 +428,7 @@ func TestSecurityForgedKidFloodDoesNotStallGenuineVisitors(t *testing.T) {
 				})
 
 			}
-		}()
+		})
 	}
 	defer func() { close(stop); wg.Wait() }()
 	p := fresh.Do(t, w.Browser(t), http.MethodGet, "/", nil, func(r *http.Request) {

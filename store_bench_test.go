@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
 // BenchmarkHotPathWithStore is BenchmarkHotPath with a shared store set: a
@@ -15,7 +16,7 @@ func BenchmarkHotPathWithStore(b *testing.B) {
 	_, m, r := benchWorld(b, anonymous.WithStore(store))
 	app := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { sink, _ = anonymous.FromContext(r.Context()) })
 	before := store.calls.Load()
-	serveLoop(b, m.Handler(app), r)
+	anontest.ServeLoop(b, m.Handler(app), r)
 	if sink == nil {
 		b.Fatal("no user identified")
 	}

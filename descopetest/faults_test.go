@@ -281,9 +281,7 @@ func TestConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			login := "c" + strings.Repeat("i", i) + "@example.com"
 			info, err := sdk.Management.JWT().SignUpOrIn(ctx, login, nil, nil)
 			if err != nil {
@@ -302,7 +300,7 @@ func TestConcurrentUse(t *testing.T) {
 				errs <- err
 			}
 			_ = emu.RequestLog()
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/anontest"
 	"github.com/descope-contrib/anonymous/otelanon"
 )
 
@@ -162,29 +163,7 @@ func BenchmarkHotPathInstrumented(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	app := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	h := m.Handler(app)
-	r := httptest.NewRequest(http.MethodGet, "http://example.com/", nil)
-	r.Header.Set("User-Agent", "Mozilla/5.0")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	var ds string
-	for _, c := range w.Result().Cookies() {
-		if c.Name == "DS" {
-			ds = c.Value
-		}
-	}
-	if ds == "" {
-		b.Fatal("not provisioned")
-	}
-	r.Header.Set("Cookie", "theme=dark; DS="+ds+"; _ga=GA1.2.3")
-	nw := &nopWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		clear(nw.h)
-		h.ServeHTTP(nw, r)
-	}
+	anontest.ServeLoop(b, m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), anontest.KnownSession(b, m))
 	b.StopTimer()
 	if got := value(tm.collect(b), otelanon.MetricCacheLookups, "result=hit"); got < int64(b.N) {
 		b.Fatalf("%d cache hits recorded for %d requests", got, b.N)
@@ -201,9 +180,3 @@ func BenchmarkObserveCacheHit(b *testing.B) {
 		tm.inst.Observe(ctx, e)
 	}
 }
-
-type nopWriter struct{ h http.Header }
-
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)             {}

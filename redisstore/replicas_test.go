@@ -191,9 +191,7 @@ func (c *cluster) run(visitors []*visitor, d time.Duration, tl *tally) {
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for i, v := range visitors {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			// Spread the visitors over the pause, so that their sessions
 			// expire at different moments.
 			time.Sleep(time.Duration(i) * 150 * time.Millisecond / time.Duration(len(visitors)))
@@ -209,7 +207,7 @@ func (c *cluster) run(visitors []*visitor, d time.Duration, tl *tally) {
 				rw.Wait()
 				time.Sleep(150 * time.Millisecond)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -359,13 +357,11 @@ func TestReplicasShareProvisioningLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	var provisioned atomic.Int32
 	for i := range 30 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if a := c.newVisitor(t).get(c.replicas[i%3], "/whoami"); a.status == http.StatusOK {
 				provisioned.Add(1)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	created := c.emu.UserCount() - users

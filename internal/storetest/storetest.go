@@ -142,16 +142,14 @@ func Run(t *testing.T, h Harness) {
 		{"concurrent incr loses no count", func(t *testing.T, s anonymous.Store) {
 			var wg sync.WaitGroup
 			for range 20 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					for range 25 {
 						if _, err := s.Incr(ctx, "many", 1, time.Minute); err != nil {
 							t.Error(err)
 							return
 						}
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			if n := mustIncr(t, s, "many", 0); n != 500 {
@@ -162,9 +160,7 @@ func Run(t *testing.T, h Harness) {
 			var wins atomic.Int32
 			var wg sync.WaitGroup
 			for i := range 20 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					ok, err := s.SetNX(ctx, "race", fmt.Appendf(nil, "%d", i), time.Minute)
 					if err != nil {
 						t.Error(err)
@@ -172,7 +168,7 @@ func Run(t *testing.T, h Harness) {
 					if ok {
 						wins.Add(1)
 					}
-				}()
+				})
 			}
 			wg.Wait()
 			if n := wins.Load(); n != 1 {
