@@ -27,3 +27,6 @@ func RefreshClaim(t time.Time) []byte {
 func CullSleep(o *CullOptions, sleep func(ctx context.Context, d time.Duration) error) {
 	o.sleep = sleep
 }
+
+// LocalStoreLen is the number of keys in m's process-local store.
+func LocalStoreLen(m *Middleware) int { return m.state.local.len() }

@@ -142,21 +142,30 @@ func (g *refreshGroup) dropLocked(token string) {
 // forget drops what is remembered of a refresh token that was revoked
 // (logout, conversion): the outcome of spending it, and the outcome of the
 // refresh that rotated it in, which would otherwise still hand it out.
+// Only verified tokens may be forgotten this way: onForget writes to the
+// stores.
 func (g *refreshGroup) forget(token string) {
-	g.mu.Lock()
-	old, had := g.spentFor[token]
-	if had {
-		g.dropLocked(old)
-		delete(g.spentFor, token)
-	}
-	g.dropLocked(token)
-	g.mu.Unlock()
+	old, had := g.forgetLocal(token)
 	if g.onForget != nil {
 		g.onForget(token)
 		if had {
 			g.onForget(old)
 		}
 	}
+}
+
+// forgetLocal is forget within this process only; it returns the token
+// that rotated token in, when one is remembered.
+func (g *refreshGroup) forgetLocal(token string) (old string, had bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old, had = g.spentFor[token]
+	if had {
+		g.dropLocked(old)
+		delete(g.spentFor, token)
+	}
+	g.dropLocked(token)
+	return old, had
 }
 
 // makeRoom keeps recent under its bound: when it is full, it drops the stale

@@ -245,6 +245,34 @@ func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
 	}
 }
 
+// 3b. Forged refresh tokens at logout leave nothing in the process-local
+// store, which also holds the limits and pending conversions: filling it
+// would evict them.
+func TestSecurityForgedLogoutsFillNoStore(t *testing.T) {
+	w := newWorld(t, nil)
+	b, anon := w.Visitor(t)
+	before := anonymous.LocalStoreLen(w.MW)
+	for i := range 100 {
+		forged := rs256(t, map[string]any{"alg": "RS256", "kid": w.Emu.KeyID(), "typ": "JWT"}, map[string]any{
+			"sub": anon.UserID, "iss": w.Emu.ProjectID, "drn": "DSR", "exp": time.Now().Add(time.Hour).Unix(), "n": i,
+		}, attackerKey(t))
+		for _, tok := range []string{forged, fmt.Sprintf("garbage-%d", i)} {
+			w.Do(t, w.Browser(t), http.MethodPost, "/x/logout", nil, func(r *http.Request) {
+				r.AddCookie(&http.Cookie{Name: "DSR", Value: tok})
+			})
+		}
+	}
+	if n := anonymous.LocalStoreLen(w.MW) - before; n > 0 {
+		t.Errorf("200 forged logouts left %d keys in the local store", n)
+	}
+	if n := w.Emu.Requests("/v1/auth/logout"); n != 0 {
+		t.Errorf("forged refresh tokens reached Descope's logout %d times", n)
+	}
+	if me := w.Get(t, b, "/whoami"); me.UserID != anon.UserID {
+		t.Errorf("the visitor after forged logouts: %+v", me)
+	}
+}
+
 // 4. The code limits cannot be filled to lock conversion for everyone: a
 // code that Descope did not send is given back, and new visitors are counted
 // even after many others (the store evicts its oldest keys, tested inside).
