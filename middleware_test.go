@@ -39,6 +39,8 @@ func TestNewValidatesOptions(t *testing.T) {
 		"empty tenant name":     anonymous.WithTenantName(" "),
 		"tiny lifetime":         anonymous.WithLifetime(time.Millisecond),
 		"session over lifetime": anonymous.WithSessionTTL(400 * 24 * time.Hour),
+		"session in seconds":    anonymous.WithSessionTTL(200 * time.Second),
+		"lifetime in seconds":   anonymous.WithLifetime(90*time.Minute + 30*time.Second),
 		"zero timeout":          anonymous.WithTimeout(0),
 		"same cookie names":     anonymous.WithCookieNames("DS", "DS"),
 		"bad cookie name":       anonymous.WithCookieNames("D S", "DSR"),

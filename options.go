@@ -120,14 +120,16 @@ func WithTenantID(id string) Option {
 
 // WithLifetime sets how long an anonymous identity lives without conversion:
 // the refresh-token lifetime of the anonymous tenant, the age past which
-// Cull deletes an anonymous user, and the life of a local ID cookie. Whole minutes (Descope's smallest unit),
-// except against the emulator's seconds mode. Defaults to one year.
+// Cull deletes an anonymous user, and the life of a local ID cookie. New
+// refuses anything but whole minutes (Descope's smallest unit), except with
+// [WithEmulatorLifetimes]. Defaults to one year.
 func WithLifetime(d time.Duration) Option {
 	return func(c *config) error { c.lifetime = d; return nil }
 }
 
-// WithSessionTTL sets the lifetime of an anonymous user's session token (DS).
-// Defaults to 10 minutes.
+// WithSessionTTL sets the lifetime of an anonymous user's session token (DS):
+// whole minutes, at least [MinSessionTTL], except with
+// [WithEmulatorLifetimes]. Defaults to 10 minutes.
 func WithSessionTTL(d time.Duration) Option {
 	return func(c *config) error { c.sessionTTL = d; return nil }
 }
@@ -395,6 +397,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("anonymous: session TTL %v is under Descope's minimum of %v", c.sessionTTL, MinSessionTTL)
 	case c.sessionTTL > c.lifetime:
 		return fmt.Errorf("anonymous: session TTL %v exceeds lifetime %v", c.sessionTTL, c.lifetime)
+	case !c.secondsOK && c.sessionTTL%time.Minute != 0:
+		return fmt.Errorf("anonymous: session TTL %v is not a whole number of minutes, Descope's smallest unit", c.sessionTTL)
+	case !c.secondsOK && c.lifetime%time.Minute != 0:
+		return fmt.Errorf("anonymous: lifetime %v is not a whole number of minutes, Descope's smallest unit", c.lifetime)
 	case c.timeout <= 0:
 		return fmt.Errorf("anonymous: timeout %v must be positive", c.timeout)
 	case c.clientLimit < 0 || c.globalLimit < 0:
