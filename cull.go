@@ -217,7 +217,7 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 			return err
 		})
 		if err != nil {
-			return &k.report, fmt.Errorf("anonymous: search users: %w", err)
+			return &k.report, during("search users", err)
 		}
 		if skip := atCursor - page*k.o.BatchSize; skip < len(users) {
 			users = users[skip:]

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -112,11 +111,11 @@ func ErrorStatus(err error) int {
 // sentinel's message (with the detail of a bad request), never Descope's.
 func publicMessage(err error) string {
 	if errors.Is(err, errBadRequest) {
-		return strings.TrimPrefix(err.Error(), "anonymous: ")
+		return strings.TrimPrefix(err.Error(), prefix)
 	}
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
-			return strings.TrimPrefix(e.err.Error(), "anonymous: ")
+			return strings.TrimPrefix(e.err.Error(), prefix)
 		}
 	}
 	return "internal error"
@@ -141,8 +140,27 @@ type descopeError struct {
 	err      error
 }
 
-func (e *descopeError) Error() string   { return e.sentinel.Error() + ": " + e.err.Error() }
+func (e *descopeError) Error() string {
+	return e.sentinel.Error() + ": " + strings.TrimPrefix(e.err.Error(), prefix)
+}
 func (e *descopeError) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// prefix starts every error message of the package, once.
+const prefix = "anonymous: "
+
+// during adds what was being done to err. The message keeps one prefix, at
+// the front; errors.Is and errors.As see err.
+func during(doing string, err error) error { return &duringError{doing: doing, err: err} }
+
+type duringError struct {
+	doing string
+	err   error
+}
+
+func (e *duringError) Error() string {
+	return prefix + e.doing + ": " + strings.TrimPrefix(e.err.Error(), prefix)
+}
+func (e *duringError) Unwrap() error { return e.err }
 
 func wrap(sentinel, err error) error {
 	if err == nil {
@@ -210,9 +228,9 @@ func retryAfter(err error, def time.Duration) time.Duration {
 // transient, with what was being done.
 func (m *Middleware) descopeFailure(doing string, err error) error {
 	if isTransient(err) {
-		return fmt.Errorf("%s: %w", doing, wrap(ErrUnavailable, err))
+		return wrap(ErrUnavailable, during(doing, err))
 	}
-	return fmt.Errorf("anonymous: %s: %w", doing, err)
+	return during(doing, err)
 }
 
 // fail reports err to the log and the error hook. It returns true when the

@@ -74,7 +74,10 @@ func (m *Middleware) Healthy(ctx context.Context) error {
 	r := m.Health()
 	if !r.TenantResolved {
 		if err := m.lastTenantError(); err != nil {
-			return fmt.Errorf("%w: anonymous tenant not resolved: %w", ErrUnavailable, err)
+			if err = during("anonymous tenant not resolved", err); !errors.Is(err, ErrUnavailable) {
+				err = wrap(ErrUnavailable, err)
+			}
+			return err
 		}
 		return fmt.Errorf("%w: anonymous tenant not resolved yet", ErrUnavailable)
 	}

@@ -143,3 +143,57 @@ func TestHealthyIsCheap(t *testing.T) {
 		t.Errorf("Healthy made %d requests to Descope", n)
 	}
 }
+
+// Every error the package returns starts with "anonymous: ", once, however
+// many layers added what they were doing.
+func TestErrorMessagesHaveOnePrefix(t *testing.T) {
+	ctx := context.Background()
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", what)
+			return
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "anonymous: ") || strings.Count(msg, "anonymous: ") != 1 ||
+			strings.Count(msg, "descope unavailable") > 1 {
+			t.Errorf("%s: %q", what, msg)
+		}
+	}
+	w := newWorld(t, nil)
+	fresh, err := anonymous.New(w.SDK, anonymous.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Emu.InjectFault("/v1/mgmt/tenant/search", descopetest.Fault{Status: http.StatusInternalServerError})
+	err = fresh.Init(ctx)
+	check("Init", err)
+	check("Healthy", fresh.Healthy(ctx))
+	if !errors.Is(fresh.Healthy(ctx), anonymous.ErrUnavailable) || !errors.Is(err, anonymous.ErrUnavailable) {
+		t.Errorf("Init %v, Healthy %v: want ErrUnavailable", err, fresh.Healthy(ctx))
+	}
+	w.Emu.ClearFaults()
+
+	w.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusInternalServerError})
+	w.Hooks.Reset()
+	w.Get(t, w.Browser(t), "/")
+	for _, err := range w.Hooks.All() {
+		check("provisioning", err)
+	}
+	w.Emu.ClearFaults()
+
+	b, _ := w.Visitor(t)
+	w.Emu.InjectFault("/v1/auth/otp/update/email", descopetest.Fault{Status: http.StatusBadGateway})
+	w.Convs.Reset()
+	w.Start(t, b, "ada@example.com")
+	for _, err := range w.Convs.All() {
+		check("conversion", err)
+	}
+	w.Emu.ClearFaults()
+
+	w.Emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: http.StatusBadRequest})
+	_, err = anonymous.Cull(ctx, w.SDK, anonymous.CullOptions{OlderThan: time.Hour})
+	check("Cull", err)
+	if n := len(w.Hooks.All()) + len(w.Convs.All()); n < 2 {
+		t.Errorf("%d errors checked from the hook and the conversion", n)
+	}
+}

@@ -190,7 +190,7 @@ func (m *Middleware) provisionLocal(w http.ResponseWriter, r *http.Request) (*Us
 	}
 	id, err := newLocalID()
 	if err != nil {
-		return nil, fmt.Errorf("anonymous: new local ID: %w", err)
+		return nil, during("new local ID", err)
 	}
 	exp := m.now().Add(m.cfg.lifetime).Unix()
 	m.writeLocal(w, m.local.seal(id, exp), exp)

@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 )
 
@@ -27,7 +26,7 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 			// Unchecked: forget what this process remembers of it, but
 			// write nothing a forged token could fill a store with.
 			m.refreshes.forgetLocal(dsr)
-			return fmt.Errorf("logout: %w", err)
+			return during("logout", err)
 		}
 		return nil // not a live refresh token of this project: nothing to revoke
 	}

@@ -59,7 +59,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	}
 	if err := m.cfg.onMerge(ctx, anon, existing); err != nil {
 		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, fmt.Errorf("anonymous: merge hook: %w", err)
+		return nil, during("merge hook", err)
 	}
 	if !isNative(anon) {
 		_, err := call(m, ctx, "user.delete", func(ctx context.Context) (struct{}, error) {

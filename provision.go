@@ -159,10 +159,10 @@ func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.To
 		return nil, nil, m.descopeFailure("issue anonymous tokens", err)
 	}
 	if info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil {
-		return nil, nil, fmt.Errorf("anonymous: %w: anonymous sign-in returned unusable tokens", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: anonymous sign-in returned unusable tokens", ErrInvalidToken)
 	}
 	if danu, _ := info.SessionToken.Claims["danu"].(bool); !danu {
-		return nil, nil, fmt.Errorf("anonymous: %w: anonymous token without danu", ErrInvalidToken)
+		return nil, nil, fmt.Errorf("%w: anonymous token without danu", ErrInvalidToken)
 	}
 	return info.SessionToken, info.RefreshToken, nil
 }
@@ -232,7 +232,7 @@ func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *Use
 		return nil
 	}
 	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
-		return fmt.Errorf("anonymous: convert hook: %w", err)
+		return during("convert hook", err)
 	}
 	return nil
 }

@@ -80,7 +80,7 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 	settings, err := c.Management.Tenant().GetSettings(ctx, t.ID)
 	spec.obs.done(ctx, "tenant.get_settings", began, err)
 	if err != nil {
-		return resolvedTenant{}, fmt.Errorf("anonymous: load settings of tenant %s: %w", t.ID, err)
+		return resolvedTenant{}, during("load settings of tenant "+t.ID, err)
 	}
 	res := resolvedTenant{id: t.ID}
 	if settings.SessionSettingsEnabled {
@@ -102,7 +102,7 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 	err = c.Management.Tenant().ConfigureSettings(ctx, t.ID, settings)
 	spec.obs.done(ctx, "tenant.configure_settings", began, err)
 	if err != nil {
-		return resolvedTenant{}, fmt.Errorf("anonymous: configure session settings of tenant %s: %w", t.ID, err)
+		return resolvedTenant{}, during("configure session settings of tenant "+t.ID, err)
 	}
 	res.lifetime = spec.lifetime
 	return res, nil
@@ -125,7 +125,7 @@ func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (
 	ts, err := c.Management.Tenant().SearchAll(ctx, &descope.TenantSearchOptions{Names: []string{spec.name}})
 	spec.obs.done(ctx, "tenant.search", began, err)
 	if err != nil {
-		return nil, fmt.Errorf("anonymous: search tenant %q: %w", spec.name, err)
+		return nil, during(fmt.Sprintf("search tenant %q", spec.name), err)
 	}
 	for _, t := range ts {
 		if strings.EqualFold(t.Name, spec.name) {
@@ -151,7 +151,7 @@ func createTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec)
 		if t, ferr := findTenant(ctx, c, spec); ferr == nil && t != nil {
 			return t, nil
 		}
-		return nil, fmt.Errorf("anonymous: create tenant %q: %w", spec.name, err)
+		return nil, during(fmt.Sprintf("create tenant %q", spec.name), err)
 	}
 	return &descope.Tenant{ID: id, Name: spec.name}, nil
 }
