@@ -32,9 +32,11 @@ func IsCrawler(r *http.Request) bool {
 	return false
 }
 
-// ClientIP returns the host part of the request's remote address. It is the
-// default client key for the per-client provisioning limit; it does not trust
-// X-Forwarded-For, which any client can set.
+// ClientIP returns the host part of the request's remote address; it does
+// not trust X-Forwarded-For, which any client can set. The default client key
+// of the per-client provisioning limit is ClientIP with IPv6 addresses
+// grouped by network ([WithIPv6Prefix]); a [WithClientKey] function behind a
+// trusted proxy can start from the header the proxy sets instead.
 func ClientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

@@ -97,7 +97,7 @@ func (m *Middleware) cookie(name, value string, exp int64) *http.Cookie {
 	}
 	if exp > 0 {
 		c.Expires = time.Unix(exp, 0).UTC()
-		c.MaxAge = max(int(time.Until(c.Expires).Seconds()), 1)
+		c.MaxAge = max(int(c.Expires.Sub(m.now()).Seconds()), 1)
 	}
 	return c
 }

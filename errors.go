@@ -59,7 +59,8 @@ var (
 	// while the address was being verified (the address was registered by
 	// someone else between the check and the code). Nothing was deleted by
 	// the middleware; the error names both user IDs so the application can
-	// repair its data. It reaches the error hook and is logged at error level.
+	// repair its data. It is logged at error level, and the conversion
+	// handler also reports it to the error hook.
 	ErrDescopeMerged = errors.New("anonymous: descope merged the visitor with another account")
 )
 

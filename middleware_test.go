@@ -253,3 +253,17 @@ func TestAnonymousFromDctOnly(t *testing.T) {
 		}
 	}
 }
+
+// Cookie lifetimes follow the middleware's clock: Max-Age and Expires agree.
+func TestCookieMaxAgeOnTheClock(t *testing.T) {
+	w := newWorld(t, nil, append(anontest.StrategyOptions(anonymous.LocalIDs), anonymous.WithLifetime(time.Hour))...)
+	w.Clock.Advance(24 * time.Hour)
+	me := w.Get(t, w.Browser(t), "/")
+	if len(me.SetCookie) != 1 {
+		t.Fatalf("cookies %v", me.SetCookie)
+	}
+	c := me.SetCookie[0]
+	if c.MaxAge < 3590 || c.MaxAge > 3600 || c.Expires.Sub(w.Clock.Now()) > time.Hour {
+		t.Errorf("cookie %s: Max-Age %d, Expires %v (clock %v)", c.Name, c.MaxAge, c.Expires, w.Clock.Now())
+	}
+}

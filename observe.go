@@ -38,9 +38,9 @@ const (
 	EventProvisionRefused
 	// EventRefreshed: a session was refreshed. User is set.
 	EventRefreshed
-	// EventDegraded: Descope could not be reached to refresh an expired
-	// session, and the request went on with a Degraded user (one event per
-	// request served so). Err is set.
+	// EventDegraded: an expired session could not be refreshed now, and the
+	// request went on with a Degraded user (one event per request served so;
+	// see User.Degraded for the causes). Err is set.
 	EventDegraded
 	// EventRefreshRejected: a refresh token was refused, and the visitor
 	// may be provisioned anew. Reason: "invalid" (it failed local
@@ -152,7 +152,8 @@ type Event struct {
 	Kind EventKind
 	// Reason says why, in one fixed word (see the kinds).
 	Reason string
-	// Strategy is how the visitor was provisioned (EventProvisioned).
+	// Strategy is how the visitor was provisioned (EventProvisioned) or
+	// what it was promoted to (EventPromoted).
 	Strategy Strategy
 	// User is the visitor, for the kinds that say so; treat it as
 	// read-only.
@@ -181,9 +182,13 @@ type Event struct {
 }
 
 // WithObserver adds a function that is called with every Event, on the
-// goroutine that caused it and so concurrently: it must be safe for that,
-// fast, and must not block (count, don't call out). Observers are called in the order they were added;
-// WithOnProvision and WithOnRefresh are observers too. The module
+// goroutine that caused it (usually the request's; a token signed with a key
+// not yet fetched is verified on a goroutine of its own, whose events may
+// come after its request was answered) and so concurrently: it must be safe
+// for that, fast, must not block (count, don't call out) and must not panic
+// (on the request's goroutine nothing recovers it; inside a refresh or a key
+// check it fails that step). Observers are called in the order they were
+// added; [WithOnProvision] and [WithOnRefresh] are observers too. The module
 // github.com/descope-contrib/anonymous/otelanon turns events into
 // OpenTelemetry metrics and spans. Defaults to none, and then no event costs
 // anything.

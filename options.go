@@ -195,11 +195,11 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithErrorHandler sets the one hook called whenever the middleware cannot
-// identify, refresh or provision a visitor (and when a conversion handler
-// fails with a 5xx). If the handler writes a response, the request ends there; if it
-// writes nothing, the request goes on without a user (or with a Degraded
-// user during an outage). Use FailClosed to answer 503 instead. Defaults to
-// none: requests go on.
+// identify, refresh or provision a visitor, and when a conversion handler
+// fails with a 5xx or [ErrDescopeMerged]. If the handler writes a response,
+// the request ends there; if it writes nothing, the request goes on without
+// a user (or with a Degraded user during a Descope outage). Use [FailClosed]
+// to answer 503 instead. Defaults to none: requests go on.
 func WithErrorHandler(h func(http.ResponseWriter, *http.Request, error)) Option {
 	return func(c *config) error { c.errorHandler = h; return nil }
 }
@@ -297,7 +297,8 @@ func WithLazy() Option {
 
 // WithTokenCache bounds the cache of verified session tokens, by entries and
 // by bytes of heap, estimated at 160 per entry plus its user ID (about 120
-// are measured); 0 disables it. Defaults to 100,000 entries and 48 MiB.
+// are measured); either bound at 0 disables the cache. Defaults to 100,000
+// entries and 48 MiB.
 func WithTokenCache(entries, bytes int) Option {
 	return func(c *config) error { c.cacheEntries, c.cacheBytes = entries, bytes; return nil }
 }

@@ -12,26 +12,32 @@ import (
 // The middleware builds one per request; treat it as read-only, as hooks and
 // handlers may share it.
 type User struct {
-	// ID is the Descope user ID. It stays the same across refreshes and
-	// conversion.
+	// ID names the visitor. Under [UserBacked] it is the Descope user ID,
+	// the same across refreshes and conversion. Under [NativeTokens] it is
+	// the ID in Descope's anonymous token, and under [LocalIDs] a local ID
+	// ([IsLocalID]); with those two, conversion and promotion give the
+	// visitor a Descope user ID, and [WithOnConvert] moves its data.
 	ID string
 	// LoginIDs holds the user's login IDs when the middleware learned them
 	// without an extra Descope call (on the provisioning request, after a
-	// conversion); it is empty otherwise. Use (*Middleware).LoadUser for the
+	// conversion); it is empty otherwise. Use [Middleware.LoadUser] for the
 	// full profile.
 	LoginIDs []string
-	// Anonymous reports whether the session token says the user is still a
-	// member of the anonymous tenant (or, for Descope-native anonymous
-	// tokens, carries danu).
+	// Anonymous reports whether the visitor has not converted: its session
+	// token says it is still a member of the anonymous tenant (or carries
+	// danu, for Descope's native anonymous tokens), or it is a local visitor.
 	Anonymous bool
 	// New reports whether the user was provisioned on this request.
 	New bool
 	// Refreshed reports whether the session was refreshed on this request.
 	Refreshed bool
-	// Degraded reports that Descope could not be reached to refresh an
-	// expired session, and the user was identified from the locally verified
-	// refresh token alone. Token returns nil then; the cookies were left
-	// untouched.
+	// Degraded reports that the session expired and could not be refreshed
+	// now, and the user was identified from the locally verified refresh
+	// token alone: Descope could not be reached, the shared store was down
+	// while refresh tokens rotate, or Descope rejected a token another
+	// replica may just have rotated (see [WithStore]). Token returns nil
+	// then; the cookies were left untouched. Only the first cause reaches
+	// the error hook.
 	Degraded bool
 
 	token *descope.Token // the verified session token, when it was decoded
@@ -39,7 +45,8 @@ type User struct {
 }
 
 // Token returns the verified session token of the request, with its claims,
-// or nil when there is none (Degraded, or a User built by hand). A token the
+// or nil when there is none (Degraded, a local visitor, or a User built by
+// hand). A token the
 // middleware had already seen is decoded anew on each call, without a second
 // signature check: it was fully verified before it was cached. Keep the
 // result if you need it more than once.

@@ -20,6 +20,7 @@
 //	anonymous.descope.call.duration{operation,error_code} seconds per call to Descope
 //	anonymous.cull.deleted{dry_run}                     users Cull deleted
 //	anonymous.cull.runs{outcome}                        Cull runs: ok, error
+//	anonymous.store.fallbacks{reason}                   shared store mode changes: fallback, restored
 //
 // anonymous.cache.lookups is an asynchronous counter: a cache hit, the one
 // event of a returning visitor's request, costs an atomic add, and the SDK
