@@ -106,7 +106,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // A nil Middleware answers every request 500 and hands nothing on.
 func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
 	if m == nil {
-		http.Error(w, "anonymous: nil Middleware", http.StatusInternalServerError)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": publicMessage(errNilMiddleware)})
 		return r, false
 	}
 	return m.serve(w, r)

@@ -64,35 +64,41 @@ var (
 	ErrDescopeMerged = errors.New("anonymous: descope merged the visitor with another account")
 )
 
-// errBadRequest marks a request to a conversion handler that is not the JSON
-// it expects; errMethod one with the wrong method.
+// errNilMiddleware answers requests to a nil Middleware; errBadRequest marks
+// a request to a conversion handler that is not the JSON it expects;
+// errMethod one with the wrong method.
 var (
-	errBadRequest = errors.New("anonymous: bad request")
-	errMethod     = errors.New("anonymous: method not allowed")
+	errNilMiddleware = errors.New("anonymous: nil Middleware")
+	errBadRequest    = errors.New("anonymous: bad request")
+	errMethod        = errors.New("anonymous: method not allowed")
 )
 
-// errorTable is the one place that turns errors into HTTP answers: the status
-// and the message a visitor may see. The first sentinel err matches wins.
+// errorTable is the one place that says what an error means outside: the
+// HTTP status, the message a visitor may see (the sentinel's text without
+// the prefix) and the reason EventConversionFailed gives ("" where a
+// conversion never fails so). The first sentinel err matches wins.
 var errorTable = []struct {
 	err    error
 	status int
+	reason string
 }{
-	{errMethod, http.StatusMethodNotAllowed},
-	{errBadRequest, http.StatusBadRequest},
-	{ErrInvalidAddress, http.StatusBadRequest},
-	{ErrInvalidCode, http.StatusBadRequest},
-	{ErrNoSession, http.StatusUnauthorized},
-	{ErrInvalidToken, http.StatusUnauthorized},
-	{ErrDuplicateCookie, http.StatusBadRequest},
-	{ErrNotAnonymous, http.StatusConflict},
-	{ErrIdentifierInUse, http.StatusConflict},
-	{ErrNoPendingConversion, http.StatusConflict},
-	{ErrConversionInProgress, http.StatusConflict},
-	{ErrDescopeMerged, http.StatusConflict},
-	{ErrTooManyAttempts, http.StatusTooManyRequests},
-	{ErrTooManyCodes, http.StatusTooManyRequests},
-	{ErrRateLimited, http.StatusTooManyRequests},
-	{ErrUnavailable, http.StatusServiceUnavailable},
+	{errNilMiddleware, http.StatusInternalServerError, ""},
+	{errMethod, http.StatusMethodNotAllowed, ""},
+	{errBadRequest, http.StatusBadRequest, ""},
+	{ErrInvalidAddress, http.StatusBadRequest, "invalid_address"},
+	{ErrInvalidCode, http.StatusBadRequest, "invalid_code"},
+	{ErrNoSession, http.StatusUnauthorized, "no_session"},
+	{ErrInvalidToken, http.StatusUnauthorized, "invalid_token"},
+	{ErrDuplicateCookie, http.StatusBadRequest, "duplicate_cookie"},
+	{ErrNotAnonymous, http.StatusConflict, "not_anonymous"},
+	{ErrIdentifierInUse, http.StatusConflict, "identifier_in_use"},
+	{ErrNoPendingConversion, http.StatusConflict, "no_pending_conversion"},
+	{ErrConversionInProgress, http.StatusConflict, "conversion_in_progress"},
+	{ErrDescopeMerged, http.StatusConflict, ""},
+	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
+	{ErrTooManyCodes, http.StatusTooManyRequests, "too_many_codes"},
+	{ErrRateLimited, http.StatusTooManyRequests, ""},
+	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 
 // ErrorStatus returns the HTTP status for err: 400 for bad input, 401 for a

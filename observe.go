@@ -329,26 +329,6 @@ func (m *Middleware) refusedProvision(ctx context.Context, err error) error {
 	return err
 }
 
-// conversionReasons names the sentinel errors for EventConversionFailed; the
-// first that matches wins.
-var conversionReasons = []struct {
-	err    error
-	reason string
-}{
-	{ErrInvalidAddress, "invalid_address"},
-	{ErrInvalidCode, "invalid_code"},
-	{ErrTooManyAttempts, "too_many_attempts"},
-	{ErrTooManyCodes, "too_many_codes"},
-	{ErrIdentifierInUse, "identifier_in_use"},
-	{ErrNoPendingConversion, "no_pending_conversion"},
-	{ErrConversionInProgress, "conversion_in_progress"},
-	{ErrNotAnonymous, "not_anonymous"},
-	{ErrNoSession, "no_session"},
-	{ErrInvalidToken, "invalid_token"},
-	{ErrDuplicateCookie, "duplicate_cookie"},
-	{ErrUnavailable, "unavailable"},
-}
-
 // conversionFailed reports the error a conversion step returns through
 // *errp; deferred by StartConversion and FinishConversion. A Descope merge
 // has an event of its own.
@@ -358,9 +338,11 @@ func (m *Middleware) conversionFailed(ctx context.Context, errp *error) {
 		return
 	}
 	reason := "error"
-	for _, r := range conversionReasons {
-		if errors.Is(err, r.err) {
-			reason = r.reason
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			if e.reason != "" {
+				reason = e.reason
+			}
 			break
 		}
 	}

@@ -10,19 +10,14 @@ import (
 // handler. Identity logic, cookies and the error hook are all m's: the
 // adapter hands m's updated request to the next handler, returns that
 // handler's error, and does not call it when m ended the request itself (its
-// error hook wrote a response). m must come from anonymous.New; with a nil m
-// every request fails with 500.
+// error hook wrote a response). m must come from anonymous.New; a nil m
+// answers every request 500, as anonymous.Middleware.Process does.
 //
 // The conversion handlers need no adapter:
 //
 //	e.POST("/convert/start", echo.WrapHandler(anon.ConvertStartHandler()))
 //	e.POST("/convert/verify", echo.WrapHandler(anon.ConvertVerifyHandler()))
 func Middleware(m *anonymous.Middleware) echo.MiddlewareFunc {
-	if m == nil {
-		return func(echo.HandlerFunc) echo.HandlerFunc {
-			return func(echo.Context) error { return echo.ErrInternalServerError }
-		}
-	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r, ok := m.Process(c.Response(), c.Request())

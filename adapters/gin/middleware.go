@@ -1,8 +1,6 @@
 package anongin
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/descope-contrib/anonymous"
@@ -12,16 +10,14 @@ import (
 // chain. Identity logic, cookies and the error hook are all m's: the adapter
 // hands m's updated request to the following handlers, and aborts the chain
 // when m ended the request itself (its error hook wrote a response). m must
-// come from anonymous.New; with a nil m every request is answered 500.
+// come from anonymous.New; a nil m answers every request 500, as
+// anonymous.Middleware.Process does.
 //
 // The conversion handlers need no adapter:
 //
 //	r.POST("/convert/start", gin.WrapH(anon.ConvertStartHandler()))
 //	r.POST("/convert/verify", gin.WrapH(anon.ConvertVerifyHandler()))
 func Middleware(m *anonymous.Middleware) gin.HandlerFunc {
-	if m == nil {
-		return func(c *gin.Context) { c.AbortWithStatus(http.StatusInternalServerError) }
-	}
 	return func(c *gin.Context) {
 		r, ok := m.Process(c.Writer, c.Request)
 		if !ok {
