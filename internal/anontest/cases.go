@@ -21,19 +21,19 @@ const shortTTL = 2 * time.Second
 // Cases returns the behaviour table.
 func Cases() []Case {
 	return []Case{
-		{Name: "first visit provisions with two calls", Run: firstVisit},
-		{Name: "second visit reuses the session without calls", Run: secondVisit},
-		{Name: "expired session refreshes with one call", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: expiredSession},
-		{Name: "revoked refresh token provisions anew", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: revokedRefresh},
+		{Name: "first visit provisions with the calls of its strategy", Run: firstVisit},
+		{Name: "second visit keeps the identity without calls", Run: secondVisit},
+		{Name: "visit after the session TTL keeps the user ID", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: expiredSession},
+		{Name: "revoked or cleared credential provisions anew", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: revokedRefresh},
 		{Name: "outage keeps cookies and identity", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: outage},
 		{Name: "foreign project token rejected", Run: foreignToken},
-		{Name: "refresh token used as session rejected", Run: refreshAsSession},
+		{Name: "long-lived credential used as session rejected", Run: refreshAsSession},
 		{Name: "crawler and HEAD provision nothing", Run: noProvision},
 		{Name: "lazy mode provisions only on Ensure", Options: []anonymous.Option{anonymous.WithLazy()}, Run: lazy},
 		{Name: "regular user passes untouched", Options: []anonymous.Option{anonymous.WithSessionTTL(shortTTL)}, Run: regularUser},
 		{Name: "bearer session accepted without cookies", Run: bearer},
-		{Name: "duplicate session cookies trusted for nothing", Run: duplicateCookies},
-		{Name: "conversion keeps the user ID", Run: conversion},
+		{Name: "duplicate identity cookies trusted for nothing", Run: duplicateCookies},
+		{Name: "conversion makes a regular user, reported to OnConvert", Run: conversion},
 		{Name: "local ID cookie trusted only as sealed", Run: localCookies},
 	}
 }
