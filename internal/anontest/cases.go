@@ -376,8 +376,9 @@ func regularUser(t *testing.T, env *Env) {
 	if me.UserID != info.SessionToken.ID || me.Anonymous || me.New || !me.Refreshed {
 		t.Fatalf("regular user refreshed: %+v", me)
 	}
-	if n := env.Emu.Requests(env.ProvisionPath()); n != 0 {
-		t.Errorf("regular user re-provisioned")
+	// The refresh is the one call: nothing is provisioned, in no strategy.
+	if n := env.Calls(); n != 1 || env.Emu.Requests("/v1/auth/refresh") != 1 {
+		t.Errorf("regular user's refresh made %d calls, want the refresh alone: %v", n, env.Emu.RequestLog())
 	}
 }
 
