@@ -336,7 +336,7 @@ func TestLocalKeyRotation(t *testing.T) {
 // A Descope session in the request wins over a local cookie; a local cookie
 // of two values is trusted for nothing.
 func TestLocalCookieBesideDescopeSession(t *testing.T) {
-	env := anontest.NewEnv(t, netHTTP, nil, anontest.StrategyOptions(anonymous.LocalIDs)...)
+	env := localEnv(t, netHTTP)
 	b, first := visitor(t, env)
 	other, _ := visitor(t, env)
 	c := env.Emu.MustClient(t)
@@ -408,11 +408,10 @@ func localApp(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Hand
 	return m.Handler(mux)
 }
 
+// localEnv is an Env of the LocalIDs strategy served through mount.
 func localEnv(t *testing.T, mount anontest.Mount, opts ...anonymous.Option) *anontest.Env {
 	t.Helper()
-	env := anontest.NewEnv(t, mount, nil, append(anontest.StrategyOptions(anonymous.LocalIDs), opts...)...)
-	env.Strategy = anonymous.LocalIDs
-	return env
+	return anontest.NewEnvWith(t, anontest.Setup{Mount: mount, Strategy: anonymous.LocalIDs}, nil, opts...)
 }
 
 func TestLocalConversionMovesData(t *testing.T) {

@@ -55,9 +55,15 @@ func nativeApp(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Han
 	return m.Handler(mux)
 }
 
+// nativeEnv is an Env of the NativeTokens strategy served through mount.
+func nativeEnv(t *testing.T, mount anontest.Mount, opts ...anonymous.Option) *anontest.Env {
+	t.Helper()
+	return anontest.NewEnvWith(t, anontest.Setup{Mount: mount, Strategy: anonymous.NativeTokens}, nil, opts...)
+}
+
 func TestNativeConversionMovesData(t *testing.T) {
 	s := &store{data: map[string][]string{}}
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	if !first.New || !first.Anonymous || env.Calls() != 1 || env.Emu.UserCount() != 0 {
@@ -93,7 +99,7 @@ func TestNativeConversionMovesData(t *testing.T) {
 
 func TestNativeConversionHookFailureKeepsVisitor(t *testing.T) {
 	s := &store{data: map[string][]string{}, fail: errors.New("database down")}
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	post(t, env, b, "/convert/start", map[string]string{"email": "x@example.com"})
@@ -115,7 +121,7 @@ func TestNativeConversionHookFailureKeepsVisitor(t *testing.T) {
 
 func TestPromoteNativeVisitor(t *testing.T) {
 	s := &store{data: map[string][]string{}}
-	env := anontest.NewEnv(t, nativeApp, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	env := nativeEnv(t, nativeApp, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	s.data[first.UserID] = []string{"draft"}
@@ -150,7 +156,7 @@ func TestPromoteNativeVisitor(t *testing.T) {
 
 func TestPromoteHookFailureDeletesNewUser(t *testing.T) {
 	s := &store{data: map[string][]string{}, fail: errors.New("no")}
-	env := anontest.NewEnv(t, nativeApp, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	env := nativeEnv(t, nativeApp, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	if me := env.Get(t, b, "/promote"); me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {

@@ -48,10 +48,10 @@ type Env struct {
 	SDK      *client.DescopeClient
 	MW       *anonymous.Middleware
 	Server   *httptest.Server
-	Strategy anonymous.Strategy
-	Hooks    *ErrLog // what the error hook saw
-	Convs    *ErrLog // what the conversion routes of App returned
-	Clock    *Clock  // the middleware's clock, when Setup.Clock installs it
+	Strategy anonymous.Strategy // Setup.Strategy: the middleware's provisioning strategy
+	Hooks    *ErrLog            // what the error hook saw
+	Convs    *ErrLog            // what the conversion routes of App returned
+	Clock    *Clock             // the middleware's clock, when Setup.Clock installs it
 
 	setup     Setup
 	mu        sync.Mutex
@@ -64,6 +64,13 @@ type Setup struct {
 	// Mount serves App through the middleware; nil mounts it the plain
 	// net/http way, m.Handler(app).
 	Mount Mount
+	// Strategy is the provisioning strategy: the middleware is built with
+	// WithStrategy(Strategy), and for LocalIDs WithLocalKeys(LocalKey),
+	// before the test's options, and Env.Strategy (which Local,
+	// ProvisionCalls and the like answer from) is it. A test selects its
+	// strategy here, never with anonymous.WithStrategy among its options,
+	// which the Env cannot see.
+	Strategy anonymous.Strategy
 	// Timeout is the middleware's timeout; zero means 2 s.
 	Timeout time.Duration
 	// Clock, when set, builds the option that installs Env.Clock as the
@@ -230,14 +237,14 @@ func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...ano
 
 // NewEnvWith starts an emulator (seconds unit on), builds the middleware with
 // opts (after options suited to plain http on loopback: its own rate limits
-// off, the setup's timeout and clock, and hooks the tests inspect, the error
-// hook recording and letting the request go on), resolves the anonymous
-// tenant, and serves App through the setup's mount.
+// off, the setup's timeout, clock and strategy, and hooks the tests inspect,
+// the error hook recording and letting the request go on), resolves the
+// anonymous tenant, and serves App through the setup's mount.
 func NewEnvWith(t testing.TB, setup Setup, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
 	t.Helper()
 	emu := descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)
 	t.Cleanup(emu.Close)
-	e := &Env{Emu: emu, Hooks: &ErrLog{}, Convs: &ErrLog{}, Clock: &Clock{}, setup: setup}
+	e := &Env{Emu: emu, Hooks: &ErrLog{}, Convs: &ErrLog{}, Clock: &Clock{}, Strategy: setup.Strategy, setup: setup}
 	e.build(t, opts...)
 	e.Emu.ResetRequests()
 	return e
@@ -268,6 +275,7 @@ func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
 	if e.setup.Clock != nil {
 		base = append(base, e.setup.Clock(e.Clock.Now))
 	}
+	base = append(base, strategyOptions(e.setup.Strategy)...)
 	m, err := anonymous.New(e.SDK, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("anonymous.New: %v", err)
@@ -294,7 +302,7 @@ func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
 // clock and transports.
 func (e *Env) Sibling(t testing.TB, opts ...anonymous.Option) *Env {
 	t.Helper()
-	s := &Env{Emu: e.Emu, Hooks: e.Hooks, Convs: e.Convs, Clock: e.Clock, Strategy: e.Strategy, setup: e.setup}
+	s := &Env{Emu: e.Emu, Hooks: e.Hooks, Convs: e.Convs, Clock: e.Clock, Strategy: e.setup.Strategy, setup: e.setup}
 	s.build(t, opts...)
 	e.mu.Lock()
 	e.trs = append(e.trs, s.trs...)
@@ -541,12 +549,13 @@ type Case struct {
 // Strategies are the provisioning strategies Run runs the table in.
 var Strategies = []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs}
 
-// LocalKey is the key that seals local ID cookies in the table's Envs.
+// LocalKey is the key that seals local ID cookies in the Envs of the LocalIDs
+// strategy.
 var LocalKey = []byte("anontest: the table's local ID cookie key, 48 bytes")
 
-// StrategyOptions returns the options that select s: WithStrategy, and for
-// LocalIDs the table's key.
-func StrategyOptions(s anonymous.Strategy) []anonymous.Option {
+// strategyOptions returns the options that select s: WithStrategy, and for
+// LocalIDs the key LocalKey.
+func strategyOptions(s anonymous.Strategy) []anonymous.Option {
 	opts := []anonymous.Option{anonymous.WithStrategy(s)}
 	if s == anonymous.LocalIDs {
 		opts = append(opts, anonymous.WithLocalKeys(LocalKey))
@@ -564,8 +573,7 @@ func Run(t *testing.T, mount Mount) {
 			for _, c := range Cases() {
 				t.Run(c.Name, func(t *testing.T) {
 					t.Parallel()
-					env := NewEnv(t, mount, c.Emu, append(StrategyOptions(s), c.Options...)...)
-					env.Strategy = s
+					env := NewEnvWith(t, Setup{Mount: mount, Strategy: s}, c.Emu, c.Options...)
 					c.Run(t, env)
 				})
 			}
