@@ -564,7 +564,8 @@ func strategyOptions(s anonymous.Strategy) []anonymous.Option {
 }
 
 // Run runs every case of the table through mount, in every provisioning
-// strategy, each case in a fresh Env. The strategies and the cases run in
+// strategy (a subtest of t each, named user-backed, native and local), each
+// case in a fresh Env. The strategies and the cases run in
 // parallel: several cases wait on the wall clock for a token to expire.
 func Run(t *testing.T, mount Mount) {
 	for _, s := range Strategies {

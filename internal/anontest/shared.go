@@ -13,14 +13,16 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
-// RunAdapter runs what every framework adapter must pass, through mount: the
-// behaviour table (Run), the framework's own way of reading the user
-// (UserAndConversion) and of ending its chain (ErrorHookEndsChain). mount
-// serves GET /whoami the framework's way, answering with WhoAmI, the
-// conversion handlers on POST /convert/start and /convert/verify, and every
-// other route through app.
+// RunAdapter runs what every integration, net/http's included, must pass,
+// through mount: the behaviour table (Run: one subtest of t per strategy),
+// and beside it the framework's own way of reading the user
+// (UserAndConversion), of ending its chain (ErrorHookEndsChain) and of
+// refusing a nil middleware (NilMiddleware). mount serves GET /whoami the
+// framework's way, answering with WhoAmI, the conversion handlers on POST
+// /convert/start and /convert/verify, and every other route through app.
+// The table's subtests are parallel: they run once the others are done.
 func RunAdapter(t *testing.T, mount Mount) {
-	t.Run("behaviour", func(t *testing.T) { Run(t, mount) })
+	Run(t, mount)
 	t.Run("user and conversion", func(t *testing.T) { UserAndConversion(t, mount) })
 	t.Run("error hook ends chain", func(t *testing.T) { ErrorHookEndsChain(t, mount) })
 	t.Run("nil middleware", func(t *testing.T) { NilMiddleware(t, mount) })
