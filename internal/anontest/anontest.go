@@ -1,10 +1,20 @@
-// Package anontest is the test harness of the middleware and its adapters:
-// Env (an emulator, a middleware and App behind it on a loopback server, with
-// the error logs, clock and transports a test inspects), its answer Me, the
-// behaviour table and the adapters' suite (RunAdapter), so that the net/http
-// middleware and every framework adapter run the very same cases against the
-// Descope emulator, and the checks the reliability and security tests share
-// (checks.go).
+// Package anontest is the test harness of the middleware and its adapters,
+// one concept a file:
+//
+//   - anontest.go: Env, an emulator, a middleware and App behind it on a
+//     loopback server, with the error logs, clock and transports a test
+//     inspects, built from a Setup (mount, timeout, clock, strategy); Me,
+//     its answer.
+//   - app.go: App, the application behind the middleware, and WhoAmI, the
+//     answer of an adapter's own /whoami.
+//   - cases.go: the behaviour table (Case, Cases) and Run, which runs it in
+//     every strategy.
+//   - shared.go: RunAdapter, the suite net/http and every framework adapter
+//     pass: the table and the checks of the framework's own ways.
+//   - checks.go: the checks the reliability and security tests share, and
+//     FaultAll, a full Descope outage.
+//   - bench.go: the pieces the benchmarks share.
+//   - parallel.go: DefaultParallel, how many parallel tests run at once.
 package anontest
 
 import (
@@ -142,91 +152,6 @@ type Me struct {
 	Header    http.Header
 	Body      string
 	Took      time.Duration
-}
-
-// App is the application the tests drive. /whoami reports the context's user
-// (401 without one), every other GET path too (200 with an empty userId
-// without one); /ensure calls Ensure; /convert/start and /convert/verify are
-// the conversion handlers; /logout calls Logout. POST /x/start, /x/verify
-// (query parameters addr and code), /x/logout and /x/promote call the
-// conversion functions, Logout and Promote directly, recording the errors
-// they return in convs (nil: not recorded) and answering with ErrorStatus.
-func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
-	if convs == nil {
-		convs = &ErrLog{}
-	}
-	mux := http.NewServeMux()
-	writeUser := func(w http.ResponseWriter, u *anonymous.User) {
-		body := map[string]any{"userId": ""}
-		if u != nil {
-			body = userJSON(u)
-		}
-		WriteJSON(w, http.StatusOK, body)
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		u, _ := anonymous.FromContext(r.Context())
-		writeUser(w, u)
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		u, ok := anonymous.FromContext(r.Context())
-		status, body := WhoAmI(r, u, ok)
-		WriteJSON(w, status, body)
-	})
-	mux.HandleFunc("/ensure", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Ensure(w, r)
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		if u == nil {
-			WriteJSON(w, http.StatusUnauthorized, noUser)
-			return
-		}
-		WriteJSON(w, http.StatusOK, userJSON(u))
-	})
-	mux.Handle("/convert/start", m.ConvertStartHandler())
-	mux.Handle("/convert/verify", m.ConvertVerifyHandler())
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Logout(w, r); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	})
-	fail := func(w http.ResponseWriter, err error) {
-		convs.Add(err)
-		http.Error(w, err.Error(), anonymous.ErrorStatus(err))
-	}
-	mux.HandleFunc("POST /x/start", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := m.StartConversion(r, r.URL.Query().Get("addr")); err != nil {
-			fail(w, err)
-			return
-		}
-		u, _ := anonymous.FromContext(r.Context())
-		writeUser(w, u)
-	})
-	mux.HandleFunc("POST /x/verify", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		u, err := m.FinishConversion(w, r, q.Get("addr"), q.Get("code"))
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeUser(w, u)
-	})
-	mux.HandleFunc("POST /x/logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Logout(w, r); err != nil {
-			convs.Add(err)
-		}
-		writeUser(w, nil)
-	})
-	mux.HandleFunc("POST /x/promote", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Promote(w, r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeUser(w, u)
-	})
-	return mux
 }
 
 // NewEnv is NewEnvWith with mount and the default setup.
@@ -538,17 +463,6 @@ func (e *Env) Calls() int {
 	return n
 }
 
-// Case is one behaviour of the middleware.
-type Case struct {
-	Name    string
-	Emu     []descopetest.Option
-	Options []anonymous.Option
-	Run     func(t *testing.T, env *Env)
-}
-
-// Strategies are the provisioning strategies Run runs the table in.
-var Strategies = []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs}
-
 // LocalKey is the key that seals local ID cookies in the Envs of the LocalIDs
 // strategy.
 var LocalKey = []byte("anontest: the table's local ID cookie key, 48 bytes")
@@ -561,25 +475,6 @@ func strategyOptions(s anonymous.Strategy) []anonymous.Option {
 		opts = append(opts, anonymous.WithLocalKeys(LocalKey))
 	}
 	return opts
-}
-
-// Run runs every case of the table through mount, in every provisioning
-// strategy (a subtest of t each, named user-backed, native and local), each
-// case in a fresh Env. The strategies and the cases run in
-// parallel: several cases wait on the wall clock for a token to expire.
-func Run(t *testing.T, mount Mount) {
-	for _, s := range Strategies {
-		t.Run(s.String(), func(t *testing.T) {
-			t.Parallel()
-			for _, c := range Cases() {
-				t.Run(c.Name, func(t *testing.T) {
-					t.Parallel()
-					env := NewEnvWith(t, Setup{Mount: mount, Strategy: s}, c.Emu, c.Options...)
-					c.Run(t, env)
-				})
-			}
-		})
-	}
 }
 
 // Local reports whether the Env runs the LocalIDs strategy.
@@ -615,54 +510,6 @@ func (e *Env) IdentityCookies() []string {
 		return []string{"DSL"}
 	}
 	return []string{"DS", "DSR"}
-}
-
-// OutagePaths returns every path the emulator serves (the dynamic ones with
-// each suffix the SDK uses), for a test to fault them all: a full Descope
-// outage.
-func OutagePaths(emu *descopetest.Emulator) []string {
-	paths := []string{"/v2/keys/" + emu.ProjectID,
-		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
-		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
-		"/v1/auth/otp/update/email", "/v1/auth/tenant/select",
-		"/v1/mgmt/license", "/v1/mgmt/user/create", "/v1/mgmt/user/create/test", "/v1/mgmt/user/create/batch",
-		"/v1/mgmt/user", "/v1/mgmt/user/update", "/v1/mgmt/user/patch", "/v1/mgmt/user/update/tenant/add",
-		"/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/user/update/status", "/v1/mgmt/user/update/loginid",
-		"/v1/mgmt/user/update/email", "/v1/mgmt/user/update/phone", "/v2/mgmt/user/search",
-		"/v1/mgmt/user/delete", "/v1/mgmt/user/delete/batch", "/v1/mgmt/user/test/delete/all", "/v1/mgmt/user/logout",
-		"/v1/mgmt/auth/signin", "/v1/mgmt/auth/signup", "/v1/mgmt/auth/signup-in", "/v1/mgmt/auth/anonymous",
-		"/v1/mgmt/jwt/update",
-		"/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete", "/v1/mgmt/tenant",
-		"/v1/mgmt/tenant/all", "/v1/mgmt/tenant/settings", "/v1/mgmt/tenant/search",
-	}
-	for _, m := range []string{"email", "sms", "whatsapp", "voice"} {
-		paths = append(paths, "/v1/auth/otp/verify/"+m, "/v1/auth/otp/signup-in/"+m, "/v1/auth/otp/update/phone/"+m)
-	}
-	return paths
-}
-
-// FaultAll injects f on every path OutagePaths lists.
-func FaultAll(emu *descopetest.Emulator, f descopetest.Fault) {
-	for _, p := range OutagePaths(emu) {
-		emu.InjectFault(p, f)
-	}
-}
-
-// findCookie returns the named cookie among cs.
-func findCookie(cs []*http.Cookie, name string) *http.Cookie {
-	for _, c := range cs {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-// waitPast sleeps until the unix second exp has passed.
-func waitPast(exp time.Time) {
-	if d := time.Until(exp); d > 0 {
-		time.Sleep(d + 50*time.Millisecond)
-	}
 }
 
 // Convert runs a whole email conversion for the visitor b: start, read the

@@ -15,6 +15,36 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
+// Case is one behaviour of the middleware.
+type Case struct {
+	Name    string
+	Emu     []descopetest.Option
+	Options []anonymous.Option
+	Run     func(t *testing.T, env *Env)
+}
+
+// Strategies are the provisioning strategies Run runs the table in.
+var Strategies = []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs}
+
+// Run runs every case of the table through mount, in every provisioning
+// strategy (a subtest of t each, named user-backed, native and local), each
+// case in a fresh Env. The strategies and the cases run in
+// parallel: several cases wait on the wall clock for a token to expire.
+func Run(t *testing.T, mount Mount) {
+	for _, s := range Strategies {
+		t.Run(s.String(), func(t *testing.T) {
+			t.Parallel()
+			for _, c := range Cases() {
+				t.Run(c.Name, func(t *testing.T) {
+					t.Parallel()
+					env := NewEnvWith(t, Setup{Mount: mount, Strategy: s}, c.Emu, c.Options...)
+					c.Run(t, env)
+				})
+			}
+		})
+	}
+}
+
 // shortTTL is the session lifetime of the cases that wait for expiry.
 const shortTTL = 2 * time.Second
 
@@ -549,4 +579,21 @@ func mintLocal(t *testing.T, m *anonymous.Middleware) string {
 	}
 	t.Fatalf("no local cookie minted: %v", w.Result().Header)
 	return ""
+}
+
+// findCookie returns the named cookie among cs.
+func findCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// waitPast sleeps until the unix second exp has passed.
+func waitPast(exp time.Time) {
+	if d := time.Until(exp); d > 0 {
+		time.Sleep(d + 50*time.Millisecond)
+	}
 }
