@@ -363,10 +363,16 @@ func (e *Env) Get(t testing.TB, client *http.Client, path string) Me {
 	return e.Do(t, client, http.MethodGet, path, nil, nil)
 }
 
+// Post is Do for a POST of path with body, when non-nil, as JSON.
+func (e *Env) Post(t testing.TB, client *http.Client, path string, body any) Me {
+	t.Helper()
+	return e.Do(t, client, http.MethodPost, path, body, nil)
+}
+
 // Start and Verify call the conversion functions through App's /x routes.
 func (e *Env) Start(t testing.TB, client *http.Client, addr string) Me {
 	t.Helper()
-	return e.Do(t, client, http.MethodPost, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil, nil)
+	return e.Post(t, client, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil)
 }
 
 // SendCode starts the conversion of client's visitor to addr (as Start
@@ -404,7 +410,7 @@ func (e *Env) Registered(t testing.TB, addr string) *descope.UserResponse {
 // Verify: see Start.
 func (e *Env) Verify(t testing.TB, client *http.Client, addr, code string) Me {
 	t.Helper()
-	return e.Do(t, client, http.MethodPost, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil, nil)
+	return e.Post(t, client, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil)
 }
 
 // Visitor returns a browser that was just given an anonymous user on "/".
@@ -412,7 +418,7 @@ func (e *Env) Visitor(t testing.TB) (*http.Client, Me) {
 	t.Helper()
 	b := e.Browser(t)
 	me := e.Get(t, b, "/")
-	if me.Status != http.StatusOK || !me.New || me.UserID == "" {
+	if me.Status != http.StatusOK || !me.New || !me.Anonymous || me.UserID == "" {
 		t.Fatalf("visitor not provisioned: %+v (hook saw %v)", me, e.Hooks.All())
 	}
 	return b, me
@@ -464,7 +470,7 @@ func (e *Env) Calls() int {
 }
 
 // LocalKey is the key that seals local ID cookies in the Envs of the LocalIDs
-// strategy.
+// strategy; the tests' own LocalIDs middlewares use it too.
 var LocalKey = []byte("anontest: the table's local ID cookie key, 48 bytes")
 
 // strategyOptions returns the options that select s: WithStrategy, and for
@@ -516,7 +522,7 @@ func (e *Env) IdentityCookies() []string {
 // code from the emulator's outbox, verify. It returns the verify answer.
 func (e *Env) Convert(t testing.TB, b *http.Client, email string) Me {
 	t.Helper()
-	start := e.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": email}, nil)
+	start := e.Post(t, b, "/convert/start", map[string]string{"email": email})
 	if start.Status != http.StatusOK {
 		t.Fatalf("convert start: %d", start.Status)
 	}
@@ -524,5 +530,5 @@ func (e *Env) Convert(t testing.TB, b *http.Client, email string) Me {
 	if !ok {
 		t.Fatalf("no code sent to %s", email)
 	}
-	return e.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": email, "code": code}, nil)
+	return e.Post(t, b, "/convert/verify", map[string]string{"email": email, "code": code})
 }

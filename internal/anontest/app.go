@@ -3,6 +3,7 @@ package anontest
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/descope-contrib/anonymous"
 )
@@ -13,7 +14,9 @@ import (
 // the conversion handlers; /logout calls Logout. POST /x/start, /x/verify
 // (query parameters addr and code), /x/logout and /x/promote call the
 // conversion functions, Logout and Promote directly, recording the errors
-// they return in convs (nil: not recorded) and answering with ErrorStatus.
+// they return in convs (nil: not recorded) and answering with ErrorStatus;
+// /x/promote?to=s calls PromoteTo the strategy s names (user-backed,
+// native, local) instead.
 func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 	if convs == nil {
 		convs = &ErrLog{}
@@ -82,7 +85,18 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 		writeUser(w, nil)
 	})
 	mux.HandleFunc("POST /x/promote", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Promote(w, r)
+		promote := m.Promote
+		if to := r.URL.Query().Get("to"); to != "" {
+			i := slices.IndexFunc(Strategies, func(s anonymous.Strategy) bool { return s.String() == to })
+			if i < 0 {
+				http.Error(w, "no strategy "+to, http.StatusBadRequest)
+				return
+			}
+			promote = func(w http.ResponseWriter, r *http.Request) (*anonymous.User, error) {
+				return m.PromoteTo(w, r, Strategies[i])
+			}
+		}
+		u, err := promote(w, r)
 		if err != nil {
 			fail(w, err)
 			return

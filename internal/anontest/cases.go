@@ -82,11 +82,11 @@ func firstVisit(t *testing.T, env *Env) {
 		if len(me.LoginIDs) != 0 || env.Emu.UserCount() != 0 || env.Emu.TotalRequests() != 0 || !anonymous.IsLocalID(me.UserID) {
 			t.Errorf("local provisioning: ID %s, login IDs %v, %d users, log %v", me.UserID, me.LoginIDs, env.Emu.UserCount(), env.Emu.RequestLog())
 		}
-		if c := findCookie(me.SetCookie, "DS"); c != nil || findCookie(me.SetCookie, "DSR") != nil {
+		if c := FindCookie(me.SetCookie, "DS"); c != nil || FindCookie(me.SetCookie, "DSR") != nil {
 			t.Errorf("local provisioning wrote Descope cookies: %v", me.SetCookie)
 		}
 		// The local cookie lives the anonymous lifetime (one year by default).
-		if c := findCookie(me.SetCookie, "DSL"); c != nil && c.MaxAge < 364*24*3600 {
+		if c := FindCookie(me.SetCookie, "DSL"); c != nil && c.MaxAge < 364*24*3600 {
 			t.Errorf("local cookie Max-Age %d, want the lifetime", c.MaxAge)
 		}
 	case anonymous.NativeTokens:
@@ -106,7 +106,7 @@ func firstVisit(t *testing.T, env *Env) {
 		}
 	}
 	for _, name := range env.IdentityCookies() {
-		c := findCookie(me.SetCookie, name)
+		c := FindCookie(me.SetCookie, name)
 		if c == nil {
 			t.Fatalf("no %s cookie set", name)
 		}
@@ -152,7 +152,7 @@ func expiredSession(t *testing.T, env *Env) {
 		}
 		return
 	}
-	ds := findCookie(first.SetCookie, "DS")
+	ds := FindCookie(first.SetCookie, "DS")
 	waitPast(ds.Expires)
 	env.Emu.ResetRequests()
 	me := env.Get(t, b, "/whoami")
@@ -162,7 +162,7 @@ func expiredSession(t *testing.T, env *Env) {
 	if n := env.Calls(); n != 1 || env.Emu.Requests("/v1/auth/refresh") != 1 {
 		t.Errorf("refresh made %d calls: %v", n, env.Emu.RequestLog())
 	}
-	if c := findCookie(me.SetCookie, "DS"); c == nil || c.Value == ds.Value {
+	if c := FindCookie(me.SetCookie, "DS"); c == nil || c.Value == ds.Value {
 		t.Errorf("no new session cookie written: %v", me.SetCookie)
 	}
 }
@@ -174,7 +174,7 @@ func revokedRefresh(t *testing.T, env *Env) {
 		// A local ID has nothing to revoke at Descope: logging out clears
 		// its cookie, and the next request is a new visitor.
 		out := env.Do(t, b, http.MethodPost, "/logout", nil, nil)
-		if c := findCookie(out.SetCookie, "DSL"); out.Status != http.StatusOK || c == nil || c.MaxAge >= 0 {
+		if c := FindCookie(out.SetCookie, "DSL"); out.Status != http.StatusOK || c == nil || c.MaxAge >= 0 {
 			t.Fatalf("logout of a local visitor: %+v", out)
 		}
 		me := env.Get(t, b, "/whoami")
@@ -187,7 +187,7 @@ func revokedRefresh(t *testing.T, env *Env) {
 	if err := c.Auth.LogoutWithToken(env.Cookie(b, "DSR"), nil); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
-	waitPast(findCookie(first.SetCookie, "DS").Expires)
+	waitPast(FindCookie(first.SetCookie, "DS").Expires)
 	me := env.Get(t, b, "/whoami")
 	if !me.New || me.UserID == "" || me.UserID == first.UserID {
 		t.Fatalf("revoked refresh: %+v, first %s", me, first.UserID)
@@ -202,7 +202,7 @@ func outage(t *testing.T, env *Env) {
 		return
 	}
 	dsr := env.Cookie(b, "DSR")
-	waitPast(findCookie(first.SetCookie, "DS").Expires)
+	waitPast(FindCookie(first.SetCookie, "DS").Expires)
 	env.Emu.ResetRequests()
 	for _, f := range []descopetest.Fault{{Status: 500}, {Status: 502}, {Status: 429, RetryAfter: 7}, {Drop: true}} {
 		env.Emu.InjectFault("/v1/auth/refresh", f)
@@ -471,11 +471,11 @@ func conversion(t *testing.T, env *Env) {
 	if got := env.Converted(); len(got) != 1 || got[0] != [2]string{first.UserID, me.UserID} {
 		t.Errorf("OnConvert saw %v", got)
 	}
-	if env.Cookie(b, "DS") == oldDS || findCookie(me.SetCookie, "DSR") == nil {
+	if env.Cookie(b, "DS") == oldDS || FindCookie(me.SetCookie, "DSR") == nil {
 		t.Errorf("cookies not renewed: %v", me.SetCookie)
 	}
 	if env.Local() {
-		if c := findCookie(me.SetCookie, "DSL"); c == nil || c.MaxAge >= 0 || env.Cookie(b, "DSL") != "" {
+		if c := FindCookie(me.SetCookie, "DSL"); c == nil || c.MaxAge >= 0 || env.Cookie(b, "DSL") != "" {
 			t.Errorf("local cookie not cleared: %v", me.SetCookie)
 		}
 	}
@@ -579,16 +579,6 @@ func mintLocal(t *testing.T, m *anonymous.Middleware) string {
 	}
 	t.Fatalf("no local cookie minted: %v", w.Result().Header)
 	return ""
-}
-
-// findCookie returns the named cookie among cs.
-func findCookie(cs []*http.Cookie, name string) *http.Cookie {
-	for _, c := range cs {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
 }
 
 // waitPast sleeps until the unix second exp has passed.

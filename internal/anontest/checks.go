@@ -107,10 +107,18 @@ func ExpectNoLeak(t testing.TB, baseline int, closeIdle func()) {
 	}
 }
 
-// HasCookie reports whether cs sets a cookie called name.
-func HasCookie(cs []*http.Cookie, name string) bool {
-	return slices.ContainsFunc(cs, func(c *http.Cookie) bool { return c.Name == name })
+// FindCookie returns the cookie called name among cs, nil if none is.
+func FindCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
+
+// HasCookie reports whether cs sets a cookie called name.
+func HasCookie(cs []*http.Cookie, name string) bool { return FindCookie(cs, name) != nil }
 
 // GeneratedOnly reports whether a user looks like an untouched anonymous
 // user: generated login IDs only, no address.
