@@ -15,11 +15,6 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// netHTTP mounts the middleware the plain net/http way.
-func netHTTP(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-	return m.Handler(app)
-}
-
 // TestBehaviour runs the suite every framework adapter runs, the net/http
 // way: the behaviour table in every strategy (TestBehaviour/local/…), and
 // the checks beside it.
