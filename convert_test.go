@@ -3,7 +3,7 @@ package anonymous_test
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,22 +18,6 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// visitor is a browser that got an anonymous user from env.
-func visitor(t *testing.T, env *anontest.Env) (*http.Client, anontest.Me) {
-	t.Helper()
-	b := env.Browser(t)
-	me := env.Get(t, b, "/whoami")
-	if !me.New || !me.Anonymous {
-		t.Fatalf("visitor not provisioned: %+v", me)
-	}
-	return b, me
-}
-
-func post(t *testing.T, env *anontest.Env, b *http.Client, path string, body map[string]string) anontest.Me {
-	t.Helper()
-	return env.Do(t, b, http.MethodPost, path, body, nil)
-}
-
 func TestConvertEmailAndPhone(t *testing.T) {
 	for _, tc := range []struct{ field, address, stored string }{
 		{"email", " Ada@Example.COM ", "ada@example.com"},
@@ -41,10 +25,10 @@ func TestConvertEmailAndPhone(t *testing.T) {
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			env := anontest.NewEnv(t, netHTTP, nil)
-			b, first := visitor(t, env)
+			b, first := env.Visitor(t)
 			notes := map[string]string{first.UserID: "cart: 2 books"} // application data keyed by user ID
 			oldDS, oldDSR := env.Cookie(b, "DS"), env.Cookie(b, "DSR")
-			if st := post(t, env, b, "/convert/start", map[string]string{tc.field: tc.address}); st.Status != http.StatusOK {
+			if st := env.Post(t, b, "/convert/start", map[string]string{tc.field: tc.address}); st.Status != http.StatusOK {
 				t.Fatalf("start: %d", st.Status)
 			}
 			if u, _ := env.Emu.User(first.UserID); slices.Contains(u.LoginIDs, tc.stored) {
@@ -54,7 +38,7 @@ func TestConvertEmailAndPhone(t *testing.T) {
 			if !ok {
 				t.Fatal("no code sent")
 			}
-			me := post(t, env, b, "/convert/verify", map[string]string{tc.field: tc.address, "code": code})
+			me := env.Post(t, b, "/convert/verify", map[string]string{tc.field: tc.address, "code": code})
 			if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
 				t.Fatalf("verify: %+v", me)
 			}
@@ -84,7 +68,7 @@ func TestConvertEmailAndPhone(t *testing.T) {
 			if after.UserID != first.UserID || after.Anonymous {
 				t.Errorf("after conversion: %+v", after)
 			}
-			if again := post(t, env, b, "/convert/start", map[string]string{"email": "second@example.com"}); again.Status != http.StatusConflict {
+			if again := env.Post(t, b, "/convert/start", map[string]string{"email": "second@example.com"}); again.Status != http.StatusConflict {
 				t.Errorf("converting a regular user: %d, want 409", again.Status)
 			}
 		})
@@ -98,15 +82,15 @@ func TestConvertEmailAndPhone(t *testing.T) {
 func TestConvertConflictRefused(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
 	owner := env.Registered(t, "owner@example.com")
-	b, first := visitor(t, env)
-	if st := post(t, env, b, "/convert/start", map[string]string{"email": "owner@example.com"}); st.Status != http.StatusConflict {
+	b, first := env.Visitor(t)
+	if st := env.Post(t, b, "/convert/start", map[string]string{"email": "owner@example.com"}); st.Status != http.StatusConflict {
 		t.Fatalf("start with a taken address: %d, want 409", st.Status)
 	}
 	if _, sent := env.Emu.Outbox("owner@example.com"); sent {
 		t.Error("a code was sent for an address that belongs to another account")
 	}
 	for _, guess := range []string{"123456", "000000", "999999", "111111", "654321"} {
-		me := post(t, env, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": guess})
+		me := env.Post(t, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": guess})
 		if me.Status != http.StatusConflict || me.UserID == owner.UserID || len(me.SetCookie) != 0 {
 			t.Fatalf("verify of a taken address with %q: %+v", guess, me)
 		}
@@ -141,14 +125,14 @@ func TestConvertMergeIntoExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, first := visitor(t, env)
+	b, first := env.Visitor(t)
 	mu.Lock()
 	data[first.UserID] = []string{"draft"}
 	data[owner.UserID] = []string{"old order"}
 	mu.Unlock()
-	post(t, env, b, "/convert/start", map[string]string{"email": "owner@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "owner@example.com"})
 	code, _ := env.Emu.Outbox("owner@example.com")
-	me := post(t, env, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": code})
+	me := env.Post(t, b, "/convert/verify", map[string]string{"email": "owner@example.com", "code": code})
 	if me.Status != http.StatusOK || me.UserID != owner.UserID || me.Anonymous {
 		t.Fatalf("merge: %+v", me)
 	}
@@ -209,9 +193,8 @@ func TestMergeKeepsExistingAccountAndNeedsTheHook(t *testing.T) {
 // it with both IDs, and takes the anonymous tenant and the generated login ID
 // away from the kept account again.
 func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
-	var logs strings.Builder
-	var logMu sync.Mutex
-	w := newWorld(t, nil, anonymous.WithLogger(newTestLogger(&logs, &logMu)))
+	logs := &syncBuffer{}
+	w := newWorld(t, nil, anonymous.WithLogger(newTestLogger(logs)))
 	b, anon := w.Visitor(t)
 	code := w.SendCode(t, b, "late@example.com")
 	var other *descope.UserResponse
@@ -232,9 +215,7 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 		!strings.Contains(errs[0].Error(), anon.UserID) || !strings.Contains(errs[0].Error(), other.UserID) {
 		t.Errorf("error hook saw %v, want ErrDescopeMerged naming both users", errs)
 	}
-	logMu.Lock()
 	logged := logs.String()
-	logMu.Unlock()
 	if !strings.Contains(logged, "level=ERROR") || !strings.Contains(logged, other.UserID) {
 		t.Errorf("merge not logged at error level with both IDs: %s", logged)
 	}
@@ -247,16 +228,16 @@ func TestDescopeMergeInTheRaceWindowIsReported(t *testing.T) {
 func TestConvertCodeFailures(t *testing.T) {
 	otpClock := &anontest.Clock{} // Descope's clock: codes expire on it
 	env := anontest.NewEnv(t, netHTTP, []descopetest.Option{descopetest.WithOTPTTL(time.Second), descopetest.WithClock(otpClock.Now)})
-	b, first := visitor(t, env)
+	b, first := env.Visitor(t)
 	start := func() string {
-		if st := post(t, env, b, "/convert/start", map[string]string{"email": "late@example.com"}); st.Status != http.StatusOK {
+		if st := env.Post(t, b, "/convert/start", map[string]string{"email": "late@example.com"}); st.Status != http.StatusOK {
 			t.Fatalf("start: %d", st.Status)
 		}
 		code, _ := env.Emu.Outbox("late@example.com")
 		return code
 	}
 	verify := func(code string) int {
-		return post(t, env, b, "/convert/verify", map[string]string{"email": "late@example.com", "code": code}).Status
+		return env.Post(t, b, "/convert/verify", map[string]string{"email": "late@example.com", "code": code}).Status
 	}
 	code := start()
 	if st := verify(wrongCode(code)); st != http.StatusBadRequest {
@@ -280,21 +261,13 @@ func TestConvertCodeFailures(t *testing.T) {
 	}
 }
 
-func wrongCode(code string) string {
-	if code == "000000" {
-		return "111111"
-	}
-	return "000000"
-}
-
 func TestConvertBadRequests(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
-	b, _ := visitor(t, env)
+	b, _ := env.Visitor(t)
 	raw := func(method, path, body string, client *http.Client) int {
 		return env.Do(t, client, method, path, nil, func(r *http.Request) {
 			if body != "" {
-				r.Body = http.NoBody
-				r.Body = readCloser(body)
+				r.Body = io.NopCloser(strings.NewReader(body))
 				r.ContentLength = int64(len(body))
 			}
 		}).Status
@@ -316,7 +289,7 @@ func TestConvertBadRequests(t *testing.T) {
 		{"named email", http.MethodPost, `{"email":"Ada <ada@example.com>"}`, b, http.StatusBadRequest},
 		{"malformed phone", http.MethodPost, `{"phone":"555-CALL-NOW"}`, b, http.StatusBadRequest},
 		{"huge body", http.MethodPost, `{"email":"` + strings.Repeat("a", 10000) + `@x.io"}`, b, http.StatusBadRequest},
-		{"no session", http.MethodPost, `{"email":"a@example.com"}`, crawler(env), http.StatusUnauthorized},
+		{"no session", http.MethodPost, `{"email":"a@example.com"}`, crawler(t, env), http.StatusUnauthorized},
 	}
 	for _, tc := range cases {
 		for _, path := range []string{"/convert/start", "/convert/verify"} {
@@ -330,31 +303,36 @@ func TestConvertBadRequests(t *testing.T) {
 	}
 }
 
-// crawler returns a client whose requests the middleware never provisions.
-func crawler(env *anontest.Env) *http.Client {
-	return &http.Client{Transport: uaTransport{"Googlebot/2.1"}}
+// crawler returns a client, on a transport of env, whose requests the
+// middleware never provisions.
+func crawler(t testing.TB, env *anontest.Env) *http.Client {
+	return &http.Client{Transport: uaTransport{"Googlebot/2.1", env.Transport(t)}}
 }
 
-type uaTransport struct{ ua string }
+// uaTransport sends every request with the User-Agent ua through next.
+type uaTransport struct {
+	ua   string
+	next http.RoundTripper
+}
 
 func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("User-Agent", u.ua)
-	return http.DefaultTransport.RoundTrip(r)
+	return u.next.RoundTrip(r)
 }
 
 func TestConvertResumesAfterFailureHalfway(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
-	b, first := visitor(t, env)
-	post(t, env, b, "/convert/start", map[string]string{"email": "half@example.com"})
+	b, first := env.Visitor(t)
+	env.Post(t, b, "/convert/start", map[string]string{"email": "half@example.com"})
 	code, _ := env.Emu.Outbox("half@example.com")
 	env.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: 502, Times: 1})
-	if me := post(t, env, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": code}); me.Status != http.StatusServiceUnavailable {
+	if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": code}); me.Status != http.StatusServiceUnavailable {
 		t.Fatalf("verify during fault: %+v", me)
 	}
 	if u, _ := env.Emu.User(first.UserID); !u.VerifiedEmail || len(u.UserTenants) != 1 {
 		t.Fatalf("state after fault: %+v", u)
 	}
-	me := post(t, env, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": "spent"})
+	me := env.Post(t, b, "/convert/verify", map[string]string{"email": "half@example.com", "code": "spent"})
 	if me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
 		t.Fatalf("resumed verify: %+v", me)
 	}
@@ -376,26 +354,4 @@ func TestConvertPlainFunctionsNeedTheMiddleware(t *testing.T) {
 	if _, err := env.MW.FinishConversion(nil, r, "a@example.com", "1"); !errors.Is(err, anonymous.ErrNotAnonymous) {
 		t.Errorf("FinishConversion for a regular user: %v", err)
 	}
-}
-
-type stringBody struct{ *strings.Reader }
-
-func (stringBody) Close() error { return nil }
-
-func readCloser(s string) stringBody { return stringBody{strings.NewReader(s)} }
-
-// newTestLogger logs text lines to b, guarded by mu.
-func newTestLogger(b *strings.Builder, mu *sync.Mutex) *slog.Logger {
-	return slog.New(slog.NewTextHandler(lockedWriter{b, mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type lockedWriter struct {
-	b  *strings.Builder
-	mu *sync.Mutex
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,56 +63,6 @@ func (w *cullWorld) seed(t testing.TB, age time.Duration, users ...*descope.Batc
 	return ids
 }
 
-// cullClock is a clock for Cull that only Cull's waits move: its sleep
-// records the wait and advances the clock at once, so a test asserts the
-// waits without waiting them out.
-type cullClock struct {
-	mu    sync.Mutex
-	t     time.Time
-	waits []time.Duration
-}
-
-func newCullClock() *cullClock { return &cullClock{t: time.Now()} }
-
-func (c *cullClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *cullClock) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.waits = append(c.waits, d)
-	c.t = c.t.Add(d)
-	return nil
-}
-
-func (c *cullClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// options returns o on the clock c.
-func (c *cullClock) options(o anonymous.CullOptions) anonymous.CullOptions {
-	o.Now = c.now
-	anonymous.CullSleep(&o, c.sleep)
-	return o
-}
-
-// took returns the waits so far and forgets them.
-func (c *cullClock) took() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w := c.waits
-	c.waits = nil
-	return w
-}
-
 func (w *cullWorld) anon(n int) []*descope.BatchUser {
 	us := make([]*descope.BatchUser, n)
 	for i := range us {
@@ -122,16 +71,6 @@ func (w *cullWorld) anon(n int) []*descope.BatchUser {
 		}}
 	}
 	return us
-}
-
-func (w *cullWorld) exists(ids ...string) int {
-	n := 0
-	for _, id := range ids {
-		if _, ok := w.emu.User(id); ok {
-			n++
-		}
-	}
-	return n
 }
 
 func TestCullDeletesOnlyStaleAnonymousUsers(t *testing.T) {
@@ -160,7 +99,7 @@ func TestCullDeletesOnlyStaleAnonymousUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dry.Deleted != 7 || dry.DeleteCalls != 0 || w.exists(stale...) != 7 {
+	if dry.Deleted != 7 || dry.DeleteCalls != 0 || existing(w.emu, stale) != 7 {
 		t.Fatalf("dry run: %+v", dry)
 	}
 
@@ -169,8 +108,8 @@ func TestCullDeletesOnlyStaleAnonymousUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.exists(stale...) != 0 || w.exists(fresh...) != 3 || w.exists(keep...) != len(keep) {
-		t.Fatalf("after cull: stale %d fresh %d keep %d/%d", w.exists(stale...), w.exists(fresh...), w.exists(keep...), len(keep))
+	if existing(w.emu, stale) != 0 || existing(w.emu, fresh) != 3 || existing(w.emu, keep) != len(keep) {
+		t.Fatalf("after cull: stale %d fresh %d keep %d/%d", existing(w.emu, stale), existing(w.emu, fresh), existing(w.emu, keep), len(keep))
 	}
 	want := map[anonymous.SkipReason]int{anonymous.SkipVerified: 2, anonymous.SkipChosenLoginID: 1, anonymous.SkipHasAddress: 1}
 	if rep.Deleted != 7 || rep.Scanned != 11 || rep.Failed != 0 || len(rep.Skipped) != len(want) {
@@ -213,7 +152,7 @@ func TestCullTenThousand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Deleted != 10000 || w.exists(ids...) != 0 {
+	if rep.Deleted != 10000 || existing(w.emu, ids) != 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// 100 full pages and one empty one; one delete call per page.
@@ -248,7 +187,7 @@ func TestCullSurvivesFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Deleted != 6 || rep.Retries != 2 || w.exists(stale...) != 0 || w.exists(keep...) != 1 {
+	if rep.Deleted != 6 || rep.Retries != 2 || existing(w.emu, stale) != 0 || existing(w.emu, keep) != 1 {
 		t.Errorf("after transient faults: %+v", rep)
 	}
 	if waits := clock.took(); !slices.Equal(waits, []time.Duration{time.Second, 200 * time.Millisecond}) {
@@ -260,7 +199,7 @@ func TestCullSurvivesFaults(t *testing.T) {
 	w.emu.InjectFault("/v1/mgmt/user/delete/batch", descopetest.Fault{Status: 502})
 	rep, err = anonymous.Cull(ctx, w.c, clock.options(anonymous.CullOptions{MaxRetries: 1}))
 	w.emu.ClearFaults()
-	if err != nil || rep.Failed != 3 || rep.Deleted != 0 || w.exists(more...) != 3 || w.exists(keep...) != 1 {
+	if err != nil || rep.Failed != 3 || rep.Deleted != 0 || existing(w.emu, more) != 3 || existing(w.emu, keep) != 1 {
 		t.Errorf("persistent delete fault: %+v, %v", rep, err)
 	}
 	if waits := clock.took(); !slices.Equal(waits, backoff) {
@@ -270,7 +209,7 @@ func TestCullSurvivesFaults(t *testing.T) {
 	w.emu.InjectFault("/v2/mgmt/user/search", descopetest.Fault{Status: 500})
 	rep, err = anonymous.Cull(ctx, w.c, clock.options(anonymous.CullOptions{MaxRetries: 1}))
 	w.emu.ClearFaults()
-	if err == nil || rep.Deleted != 0 || w.exists(more...) != 3 {
+	if err == nil || rep.Deleted != 0 || existing(w.emu, more) != 3 {
 		t.Errorf("persistent search fault: %+v, %v", rep, err)
 	}
 	if waits := clock.took(); !slices.Equal(waits, backoff) {
@@ -303,7 +242,7 @@ func TestCullPacesCalls(t *testing.T) {
 				BatchSize: 2, SearchesPerMinute: tc.searches, DeletesPerMinute: tc.deletes,
 				Progress: func(anonymous.CullReport) { clock.advance(10 * time.Second) },
 			}))
-			if err != nil || rep.Deleted != 8 || w.exists(ids...) != 0 || rep.SearchCalls != 5 || rep.DeleteCalls != 4 {
+			if err != nil || rep.Deleted != 8 || existing(w.emu, ids) != 0 || rep.SearchCalls != 5 || rep.DeleteCalls != 4 {
 				t.Fatalf("paced cull: %+v, %v", rep, err)
 			}
 			if waits := clock.took(); !slices.Equal(waits, tc.want) {
@@ -375,13 +314,13 @@ func TestCullKeysetPagingOverManyPages(t *testing.T) {
 			t.Errorf("dry run %v: %d searches for more than three pages", dry, rep.SearchCalls)
 		}
 	}
-	if n := w.exists(stale...); n != 0 {
+	if n := existing(w.emu, stale); n != 0 {
 		t.Errorf("%d stale users left", n)
 	}
-	if n := w.exists(kept...); n != len(kept) {
+	if n := existing(w.emu, kept); n != len(kept) {
 		t.Errorf("%d of %d kept users deleted", len(kept)-n, len(kept))
 	}
-	if n := w.exists(recent...); n != len(recent) {
+	if n := existing(w.emu, recent); n != len(recent) {
 		t.Errorf("%d recent users deleted", len(recent)-n)
 	}
 }

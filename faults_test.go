@@ -366,16 +366,6 @@ func cullSeed(t *testing.T, w *anontest.Env) (stale, keep []string) {
 	return stale, keep
 }
 
-func existing(emu *descopetest.Emulator, ids []string) int {
-	n := 0
-	for _, id := range ids {
-		if _, ok := emu.User(id); ok {
-			n++
-		}
-	}
-	return n
-}
-
 // cullUnderFault runs Cull with one retry on a clock only its waits move;
 // under latency the caller's deadline is the timeout, as a scheduled job
 // would set one.

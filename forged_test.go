@@ -1,7 +1,6 @@
 package anonymous_test
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/hmac"
 	"crypto/rand"
@@ -11,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"log/slog"
 	"maps"
 	"math/big"
 	"net/http"
@@ -28,22 +26,8 @@ import (
 
 var b64 = base64.RawURLEncoding
 
-func cookieHeader(v string) func(*http.Request) {
-	return func(r *http.Request) { r.Header.Set("Cookie", v) }
-}
-
 func bearerHeader(v string) func(*http.Request) {
 	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+v) }
-}
-
-// claimsOf decodes the payload of a compact JWS without checking anything.
-func claimsOf(t testing.TB, tok string) map[string]any {
-	t.Helper()
-	c, err := descopetest.Claims(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func segment(t testing.TB, v any) string {
@@ -219,7 +203,7 @@ func forgeries(t testing.TB, emu *descopetest.Emulator, ds, dsr string) []forged
 // nothing of the victim's may change.
 func TestForgedTokens(t *testing.T) {
 	logs := &syncBuffer{}
-	w := newWorld(t, nil, anonymous.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	w := newWorld(t, nil, anonymous.WithLogger(newTestLogger(logs)))
 	vb, victim := w.Visitor(t)
 	jar := w.Jar(vb)
 	ds, dsr := jar["DS"], jar["DSR"]
@@ -354,22 +338,4 @@ func TestForgedTokens(t *testing.T) {
 			}
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

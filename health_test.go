@@ -31,9 +31,9 @@ func TestHealthy(t *testing.T) {
 		if cookie != "" {
 			r.Header.Set("Cookie", cookie)
 		}
-		w := &recorderWriter{h: http.Header{}}
+		w := anontest.NewNopWriter()
 		h.ServeHTTP(w, r)
-		return &http.Response{Header: w.h}
+		return &http.Response{Header: w.H}
 	}
 
 	// Before the tenant is resolved: not ready, and nothing was asked yet.
@@ -117,13 +117,6 @@ func TestHealthy(t *testing.T) {
 		t.Errorf("with a cancelled context: %v", err)
 	}
 }
-
-// recorderWriter is a ResponseWriter that keeps only the headers.
-type recorderWriter struct{ h http.Header }
-
-func (w *recorderWriter) Header() http.Header         { return w.h }
-func (w *recorderWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *recorderWriter) WriteHeader(int)             {}
 
 // Healthy is cheap: no call to Descope, no allocation when healthy.
 func TestHealthyIsCheap(t *testing.T) {

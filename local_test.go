@@ -20,19 +20,17 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// Keys that seal the local cookies of these tests.
-var (
-	testLocalKey  = []byte("local_test.go: a key of more than thirty-two bytes")
-	otherLocalKey = []byte("local_test.go: the key of some other deployment!!")
-)
+// otherLocalKey seals the local cookies of some other deployment; the tests'
+// own is anontest.LocalKey.
+var otherLocalKey = []byte("local_test.go: the key of some other deployment!!")
 
-// localMW builds a LocalIDs middleware with the test key (then opts) on emu,
+// localMW builds a LocalIDs middleware with anontest.LocalKey (then opts) on emu,
 // without Init, and returns it behind anontest.App. The emulator's
 // request count starts at zero after it.
 func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) (*anonymous.Middleware, http.Handler) {
 	t.Helper()
 	base := []anonymous.Option{anonymous.WithCookieSecure(false), anonymous.WithStrategy(anonymous.LocalIDs),
-		anonymous.WithLocalKeys(testLocalKey), anonymous.WithEmulatorLifetimes(), anonymous.WithTimeout(time.Second)}
+		anonymous.WithLocalKeys(anontest.LocalKey), anonymous.WithEmulatorLifetimes(), anonymous.WithTimeout(time.Second)}
 	m, err := anonymous.New(emu.MustClient(t), append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -65,26 +63,16 @@ func newEmu(t testing.TB, opts ...descopetest.Option) *descopetest.Emulator {
 	return emu
 }
 
-// cookieOf returns the value of the cookie name among cs ("" if absent).
-func cookieOf(cs []*http.Cookie, name string) string {
-	for _, c := range cs {
-		if c.Name == name {
-			return c.Value
-		}
-	}
-	return ""
-}
-
 // mintVisitor sends a cookie-less request from remote and returns the new
 // local visitor's ID and cookie.
 func mintVisitor(t testing.TB, h http.Handler, remote string) (string, string) {
 	t.Helper()
 	res := anontest.Serve(h, http.MethodGet, "/", "", remote, nil)
-	dsl := cookieOf(res.SetCookie, "DSL")
-	if res.Status != http.StatusOK || !res.New || !anonymous.IsLocalID(res.UserID) || dsl == "" {
+	dsl := anontest.FindCookie(res.SetCookie, "DSL")
+	if res.Status != http.StatusOK || !res.New || !anonymous.IsLocalID(res.UserID) || dsl == nil || dsl.Value == "" {
 		t.Fatalf("no local visitor minted: %+v", res)
 	}
-	return res.UserID, dsl
+	return res.UserID, dsl.Value
 }
 
 // withDSL sends the local cookie v.
@@ -94,12 +82,12 @@ func TestLocalOptions(t *testing.T) {
 	emu := newEmu(t)
 	c := emu.MustClient(t)
 	local := anonymous.WithStrategy(anonymous.LocalIDs)
-	key := anonymous.WithLocalKeys(testLocalKey)
+	key := anonymous.WithLocalKeys(anontest.LocalKey)
 	bad := map[string][]anonymous.Option{
 		"LocalIDs without keys":   {local},
 		"no key at all":           {local, anonymous.WithLocalKeys()},
 		"31-byte key":             {local, anonymous.WithLocalKeys([]byte(strings.Repeat("k", 20) + "0123456789a"))},
-		"short second key":        {local, anonymous.WithLocalKeys(testLocalKey, []byte("short"))},
+		"short second key":        {local, anonymous.WithLocalKeys(anontest.LocalKey, []byte("short"))},
 		"a key of one byte value": {local, anonymous.WithLocalKeys(make([]byte, 32))},
 		"bad local cookie name":   {local, key, anonymous.WithLocalCookieName("D;SL")},
 		"local cookie named DS":   {local, key, anonymous.WithLocalCookieName("DS")},
@@ -113,7 +101,7 @@ func TestLocalOptions(t *testing.T) {
 	}
 	good := map[string][]anonymous.Option{
 		"32-byte key":              {local, anonymous.WithLocalKeys([]byte("0123456789abcdef0123456789abcdef"))},
-		"two keys":                 {local, anonymous.WithLocalKeys(testLocalKey, otherLocalKey)},
+		"two keys":                 {local, anonymous.WithLocalKeys(anontest.LocalKey, otherLocalKey)},
 		"own cookie name":          {local, key, anonymous.WithLocalCookieName("visitor")},
 		"keys with another":        {anonymous.WithStrategy(anonymous.NativeTokens), key},
 		"explicit global limit":    {local, key, anonymous.WithGlobalRateLimit(0, 0)},
@@ -147,7 +135,7 @@ func TestLocalOptions(t *testing.T) {
 func TestLocalTenThousandVisitorsNoDescopeCall(t *testing.T) {
 	t.Parallel()
 	emu := newEmu(t)
-	m, err := anonymous.New(emu.MustClient(t), anonymous.WithStrategy(anonymous.LocalIDs), anonymous.WithLocalKeys(testLocalKey))
+	m, err := anonymous.New(emu.MustClient(t), anonymous.WithStrategy(anonymous.LocalIDs), anonymous.WithLocalKeys(anontest.LocalKey))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +186,14 @@ func TestLocalForgedCookies(t *testing.T) {
 	_, foreignH := localMW(t, emu, anonymous.WithLocalKeys(otherLocalKey))
 	_, foreign := mintVisitor(t, foreignH, "192.0.2.3:1")
 	_, renamedH := localMW(t, emu, anonymous.WithLocalCookieName("OTHER"))
-	renamed := cookieOf(anontest.Serve(renamedH, http.MethodGet, "/", "", "192.0.2.4:1", nil).SetCookie, "OTHER")
+	renamed := anontest.FindCookie(anontest.Serve(renamedH, http.MethodGet, "/", "", "192.0.2.4:1", nil).SetCookie, "OTHER")
+	if renamed == nil || renamed.Value == "" {
+		t.Fatal("no local cookie minted under the name OTHER")
+	}
 
 	forgeries := map[string]string{
 		"another deployment's key":     foreign,
-		"sealed for another cookie":    renamed,
+		"sealed for another cookie":    renamed.Value,
 		"empty":                        "",
 		"quotes only":                  `""`,
 		"padded base64":                v + "==",
@@ -237,7 +228,7 @@ func TestLocalForgedCookies(t *testing.T) {
 		if res.Status != http.StatusOK || !res.New || res.UserID == victim || res.UserID == other || !anonymous.IsLocalID(res.UserID) {
 			t.Errorf("%s: %+v, want a fresh local ID", name, res)
 		}
-		if cookieOf(res.SetCookie, "DSL") == "" {
+		if c := anontest.FindCookie(res.SetCookie, "DSL"); c == nil || c.Value == "" {
 			t.Errorf("%s: the forged cookie was not replaced", name)
 		}
 	}
@@ -257,24 +248,18 @@ func TestLocalCookieExpiry(t *testing.T) {
 	clock := &anontest.Clock{}
 	_, h := localMW(t, emu, anonymous.WithLifetime(time.Hour), anonymous.WithSessionTTL(time.Minute), anonymous.WithClock(clock.Now))
 	res := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
-	id, v := res.UserID, cookieOf(res.SetCookie, "DSL")
-	var set *http.Cookie
-	for _, c := range res.SetCookie {
-		if c.Name == "DSL" {
-			set = c
-		}
-	}
+	set := anontest.FindCookie(res.SetCookie, "DSL")
 	if set == nil || !set.HttpOnly || set.SameSite != http.SameSiteLaxMode || set.Path != "/" || set.MaxAge < 3590 || set.MaxAge > 3600 {
 		t.Fatalf("local cookie attributes: %+v", set)
 	}
-	exp := set.Expires
+	id, v, exp := res.UserID, set.Value, set.Expires
 	clock.Advance(time.Until(exp) - time.Second)
 	if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != id || res.New {
 		t.Fatalf("a second before expiry: %+v", res)
 	}
 	clock.Advance(time.Second)
 	res = anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v))
-	if !res.New || res.UserID == id || cookieOf(res.SetCookie, "DSL") == v {
+	if c := anontest.FindCookie(res.SetCookie, "DSL"); !res.New || res.UserID == id || c == nil || c.Value == v {
 		t.Fatalf("replay at expiry: %+v", res)
 	}
 	clock.Advance(24 * time.Hour)
@@ -310,15 +295,20 @@ func TestLocalReplicas(t *testing.T) {
 func TestLocalKeyRotation(t *testing.T) {
 	emu := newEmu(t)
 	_, before := localMW(t, emu, anonymous.WithLocalKeys(otherLocalKey))
-	_, during := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey, otherLocalKey))
-	_, after := localMW(t, emu, anonymous.WithLocalKeys(testLocalKey))
+	_, during := localMW(t, emu, anonymous.WithLocalKeys(anontest.LocalKey, otherLocalKey))
+	_, after := localMW(t, emu, anonymous.WithLocalKeys(anontest.LocalKey))
 	minted := anontest.Serve(before, http.MethodGet, "/", "", "192.0.2.1:1", nil)
-	id, old := minted.UserID, cookieOf(minted.SetCookie, "DSL")
+	oldC := anontest.FindCookie(minted.SetCookie, "DSL")
+	if oldC == nil {
+		t.Fatalf("no local cookie minted: %+v", minted)
+	}
+	id, old := minted.UserID, oldC.Value
 	res := anontest.Serve(during, http.MethodGet, "/", "", "", withDSL(old))
-	resealed := cookieOf(res.SetCookie, "DSL")
-	if res.UserID != id || res.New || resealed == "" || resealed == old {
+	resealedC := anontest.FindCookie(res.SetCookie, "DSL")
+	if res.UserID != id || res.New || resealedC == nil || resealedC.Value == "" || resealedC.Value == old {
 		t.Fatalf("old-key cookie during rotation: %+v", res)
 	}
+	resealed := resealedC.Value
 	if res.SetCookie[0].Expires.Unix() != minted.SetCookie[0].Expires.Unix() {
 		t.Errorf("resealing moved the expiry: %v, was %v", res.SetCookie[0].Expires, minted.SetCookie[0].Expires)
 	}
@@ -336,9 +326,9 @@ func TestLocalKeyRotation(t *testing.T) {
 // A Descope session in the request wins over a local cookie; a local cookie
 // of two values is trusted for nothing.
 func TestLocalCookieBesideDescopeSession(t *testing.T) {
-	env := anontest.NewEnv(t, netHTTP, nil, anontest.StrategyOptions(anonymous.LocalIDs)...)
-	b, first := visitor(t, env)
-	other, _ := visitor(t, env)
+	env := localEnv(t, netHTTP)
+	b, first := env.Visitor(t)
+	other, _ := env.Visitor(t)
 	c := env.Emu.MustClient(t)
 	if _, err := c.Management.User().Create(context.Background(), "reg@example.com", &descope.UserRequest{User: descope.User{Email: "reg@example.com"}}); err != nil {
 		t.Fatal(err)
@@ -369,8 +359,8 @@ func TestLocalVisitorsAfterStrategyChange(t *testing.T) {
 	emu := newEmu(t, descopetest.WithSecondsUnit())
 	_, localH := localMW(t, emu)
 	id, v := mintVisitor(t, localH, "192.0.2.1:1")
-	s := &store{data: map[string][]string{id: {"cart"}}}
-	env := anontest.NewEnv(t, nativeApp, nil, anonymous.WithLocalKeys(testLocalKey), anonymous.WithOnConvert(s.move))
+	s := &appData{data: map[string][]string{id: {"cart"}}}
+	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithLocalKeys(anontest.LocalKey), anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	env.SetCookie(b, "DSL", v)
 	if me := env.Get(t, b, "/whoami"); me.UserID != id || me.New || env.Calls() != 0 {
@@ -379,40 +369,19 @@ func TestLocalVisitorsAfterStrategyChange(t *testing.T) {
 	if me := env.Get(t, env.Browser(t), "/whoami"); !me.New || anonymous.IsLocalID(me.UserID) || len(me.LoginIDs) != 1 {
 		t.Fatalf("new visitor under UserBacked: %+v", me)
 	}
-	me := env.Get(t, b, "/promote")
+	me := env.Post(t, b, "/x/promote", nil)
 	if me.Status != http.StatusOK || anonymous.IsLocalID(me.UserID) || !me.Anonymous || !slices.Equal(s.get(me.UserID), []string{"cart"}) {
 		t.Fatalf("promotion of the local visitor: %+v, data %v", me, s.data)
 	}
 }
 
-// localApp adds /promote (Promote) and /promote-native (PromoteTo
-// NativeTokens) to the table's app.
-func localApp(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", app)
-	promote := func(target anonymous.Strategy) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			u, err := m.PromoteTo(w, r, target)
-			if err != nil {
-				w.WriteHeader(anonymous.ErrorStatus(err))
-				return
-			}
-			r = r.Clone(anonymous.NewContext(r.Context(), u))
-			r.URL.Path = "/whoami"
-			app.ServeHTTP(w, r)
-		}
-	}
-	mux.Handle("/promote", promote(anonymous.UserBacked))
-	mux.Handle("/promote-native", promote(anonymous.NativeTokens))
-	mux.Handle("/promote-local", promote(anonymous.LocalIDs))
-	return m.Handler(mux)
-}
+// promoteTo is the path of App that promotes the visitor with PromoteTo s.
+func promoteTo(s anonymous.Strategy) string { return "/x/promote?to=" + s.String() }
 
+// localEnv is an Env of the LocalIDs strategy served through mount.
 func localEnv(t *testing.T, mount anontest.Mount, opts ...anonymous.Option) *anontest.Env {
 	t.Helper()
-	env := anontest.NewEnv(t, mount, nil, append(anontest.StrategyOptions(anonymous.LocalIDs), opts...)...)
-	env.Strategy = anonymous.LocalIDs
-	return env
+	return anontest.NewEnvWith(t, anontest.Setup{Mount: mount, Strategy: anonymous.LocalIDs}, nil, opts...)
 }
 
 func TestLocalConversionMovesData(t *testing.T) {
@@ -421,22 +390,22 @@ func TestLocalConversionMovesData(t *testing.T) {
 		{"phone", "+14155550100", "+1 (415) 555-0100", "+14155550100"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
-			s := &store{data: map[string][]string{}}
+			s := &appData{data: map[string][]string{}}
 			env := localEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
-			b, first := visitor(t, env)
+			b, first := env.Visitor(t)
 			s.data[first.UserID] = []string{"cart"}
 			oldDSL := env.Cookie(b, "DSL")
-			if st := post(t, env, b, "/convert/start", map[string]string{tc.field: tc.start}); st.Status != http.StatusOK {
+			if st := env.Post(t, b, "/convert/start", map[string]string{tc.field: tc.start}); st.Status != http.StatusOK {
 				t.Fatalf("start: %+v", st)
 			}
 			code, ok := env.Emu.Outbox(tc.login)
 			if !ok {
 				t.Fatal("no code sent")
 			}
-			if st := post(t, env, b, "/convert/verify", map[string]string{tc.field: tc.verify, "code": wrongCode(code)}); st.Status != http.StatusBadRequest {
+			if st := env.Post(t, b, "/convert/verify", map[string]string{tc.field: tc.verify, "code": wrongCode(code)}); st.Status != http.StatusBadRequest {
 				t.Errorf("wrong code: %+v", st)
 			}
-			me := post(t, env, b, "/convert/verify", map[string]string{tc.field: tc.verify, "code": code})
+			me := env.Post(t, b, "/convert/verify", map[string]string{tc.field: tc.verify, "code": code})
 			if me.Status != http.StatusOK || me.Anonymous || anonymous.IsLocalID(me.UserID) || !slices.Contains(me.LoginIDs, tc.login) {
 				t.Fatalf("verify: %+v", me)
 			}
@@ -470,11 +439,11 @@ func TestLocalConversionBoundToAddress(t *testing.T) {
 	if _, err := c.Management.User().Create(context.Background(), "victim@example.com", &descope.UserRequest{User: descope.User{Email: "victim@example.com"}}); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := visitor(t, env)
-	post(t, env, b, "/convert/start", map[string]string{"email": "attacker@example.com"})
+	b, _ := env.Visitor(t)
+	env.Post(t, b, "/convert/start", map[string]string{"email": "attacker@example.com"})
 	code, _ := env.Emu.Outbox("attacker@example.com")
 	for _, victim := range []string{"victim@example.com", "Victim@Example.com"} {
-		me := post(t, env, b, "/convert/verify", map[string]string{"email": victim, "code": code})
+		me := env.Post(t, b, "/convert/verify", map[string]string{"email": victim, "code": code})
 		if me.Status != http.StatusConflict || len(me.SetCookie) != 0 {
 			t.Errorf("verify naming %s: %+v", victim, me)
 		}
@@ -486,8 +455,8 @@ func TestLocalConversionBoundToAddress(t *testing.T) {
 		t.Errorf("OnConvert called %d times", n)
 	}
 	// Verify with no code sent at all.
-	b2, _ := visitor(t, env)
-	if me := post(t, env, b2, "/convert/verify", map[string]string{"email": "attacker@example.com", "code": code}); me.Status != http.StatusConflict {
+	b2, _ := env.Visitor(t)
+	if me := env.Post(t, b2, "/convert/verify", map[string]string{"email": "attacker@example.com", "code": code}); me.Status != http.StatusConflict {
 		t.Errorf("verify without start: %+v", me)
 	}
 }
@@ -522,14 +491,14 @@ func TestLocalConversionNeedsTheCookie(t *testing.T) {
 }
 
 func TestLocalConversionHookFailureKeepsVisitor(t *testing.T) {
-	s := &store{data: map[string][]string{}, fail: errors.New("database down")}
+	s := &appData{data: map[string][]string{}, fail: errors.New("database down")}
 	env := localEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
-	b, first := visitor(t, env)
+	b, first := env.Visitor(t)
 	dsl := env.Cookie(b, "DSL")
-	post(t, env, b, "/convert/start", map[string]string{"email": "x@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "x@example.com"})
 	code, _ := env.Emu.Outbox("x@example.com")
 	env.Emu.ResetRequests()
-	me := post(t, env, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code})
+	me := env.Post(t, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code})
 	if me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {
 		t.Fatalf("verify with failing hook: %+v", me)
 	}
@@ -542,9 +511,9 @@ func TestLocalConversionHookFailureKeepsVisitor(t *testing.T) {
 	s.mu.Lock()
 	s.fail = nil
 	s.mu.Unlock()
-	post(t, env, b, "/convert/start", map[string]string{"email": "x@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "x@example.com"})
 	code, _ = env.Emu.Outbox("x@example.com")
-	if me := post(t, env, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusOK || me.Anonymous {
+	if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusOK || me.Anonymous {
 		t.Errorf("retry: %+v", me)
 	}
 }
@@ -552,8 +521,8 @@ func TestLocalConversionHookFailureKeepsVisitor(t *testing.T) {
 // A double-submitted verify: one success, the rest a clear 409, never 500.
 func TestLocalConversionDoubleSubmit(t *testing.T) {
 	env := localEnv(t, netHTTP)
-	b, _ := visitor(t, env)
-	post(t, env, b, "/convert/start", map[string]string{"email": "twice@example.com"})
+	b, _ := env.Visitor(t)
+	env.Post(t, b, "/convert/start", map[string]string{"email": "twice@example.com"})
 	code, _ := env.Emu.Outbox("twice@example.com")
 	dsl := env.Cookie(b, "DSL")
 	const n = 10
@@ -575,20 +544,20 @@ func TestLocalConversionDoubleSubmit(t *testing.T) {
 
 func TestLocalPromote(t *testing.T) {
 	for _, tc := range []struct {
-		path   string
+		to     anonymous.Strategy
 		calls  map[string]int
 		native bool
 	}{
-		{"/promote", map[string]int{"/v1/mgmt/user/create": 1, "/v1/mgmt/auth/signin": 1}, false},
-		{"/promote-native", map[string]int{"/v1/mgmt/auth/anonymous": 1}, true},
+		{anonymous.UserBacked, map[string]int{"/v1/mgmt/user/create": 1, "/v1/mgmt/auth/signin": 1}, false},
+		{anonymous.NativeTokens, map[string]int{"/v1/mgmt/auth/anonymous": 1}, true},
 	} {
-		t.Run(tc.path, func(t *testing.T) {
-			s := &store{data: map[string][]string{}}
-			env := localEnv(t, localApp, anonymous.WithOnConvert(s.move))
-			b, first := visitor(t, env)
+		t.Run(tc.to.String(), func(t *testing.T) {
+			s := &appData{data: map[string][]string{}}
+			env := localEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
+			b, first := env.Visitor(t)
 			s.data[first.UserID] = []string{"draft"}
 			env.Emu.ResetRequests()
-			me := env.Get(t, b, tc.path)
+			me := env.Post(t, b, promoteTo(tc.to), nil)
 			if me.Status != http.StatusOK || anonymous.IsLocalID(me.UserID) || !me.Anonymous || !me.New {
 				t.Fatalf("promote: %+v", me)
 			}
@@ -614,10 +583,10 @@ func TestLocalPromote(t *testing.T) {
 			}
 			// Nothing is ever demoted, and promoting again changes nothing.
 			env.Emu.ResetRequests()
-			if again := env.Get(t, b, "/promote-native"); again.UserID != me.UserID || env.Calls() != 0 {
-				t.Errorf("promote-native again: %+v, %d calls", again, env.Calls())
+			if again := env.Post(t, b, promoteTo(anonymous.NativeTokens), nil); again.UserID != me.UserID || env.Calls() != 0 {
+				t.Errorf("promotion to NativeTokens again: %+v, %d calls", again, env.Calls())
 			}
-			if bad := env.Get(t, b, "/promote-local"); bad.Status != http.StatusInternalServerError {
+			if bad := env.Post(t, b, promoteTo(anonymous.LocalIDs), nil); bad.Status != http.StatusInternalServerError {
 				t.Errorf("promotion to LocalIDs: %+v", bad)
 			}
 			// The promoted visitor converts as its new strategy does.
@@ -630,19 +599,19 @@ func TestLocalPromote(t *testing.T) {
 }
 
 func TestLocalPromoteHookFailure(t *testing.T) {
-	for _, path := range []string{"/promote", "/promote-native"} {
-		t.Run(path, func(t *testing.T) {
-			s := &store{data: map[string][]string{}, fail: errors.New("no")}
-			env := localEnv(t, localApp, anonymous.WithOnConvert(s.move))
-			b, first := visitor(t, env)
+	for _, to := range []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens} {
+		t.Run(to.String(), func(t *testing.T) {
+			s := &appData{data: map[string][]string{}, fail: errors.New("no")}
+			env := localEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
+			b, first := env.Visitor(t)
 			env.Emu.ResetRequests()
-			if me := env.Get(t, b, path); me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {
+			if me := env.Post(t, b, promoteTo(to), nil); me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {
 				t.Fatalf("promote with failing hook: %+v", me)
 			}
 			if env.Emu.UserCount() != 0 {
 				t.Errorf("unpromoted user left behind: %d users", env.Emu.UserCount())
 			}
-			if path == "/promote-native" && env.Emu.Requests("/v1/auth/logout") != 1 {
+			if to == anonymous.NativeTokens && env.Emu.Requests("/v1/auth/logout") != 1 {
 				t.Errorf("native refresh token not revoked: %v", env.Emu.RequestLog())
 			}
 			if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID || me.New {
@@ -657,8 +626,8 @@ func TestLocalPromoteHookFailure(t *testing.T) {
 // after the first has finished (its cookie still names the local ID) is a
 // promotion of its own.
 func TestLocalPromoteDoubleSubmit(t *testing.T) {
-	env := localEnv(t, localApp)
-	b, _ := visitor(t, env)
+	env := localEnv(t, netHTTP)
+	b, _ := env.Visitor(t)
 	dsl := env.Cookie(b, "DSL")
 	env.Emu.ResetRequests()
 	const n = 8
@@ -666,7 +635,7 @@ func TestLocalPromoteDoubleSubmit(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			statuses[i] = env.Do(t, env.Browser(t), http.MethodGet, "/promote", nil, func(r *http.Request) {
+			statuses[i] = env.Do(t, env.Browser(t), http.MethodPost, promoteTo(anonymous.UserBacked), nil, func(r *http.Request) {
 				r.Header.Set("Cookie", "DSL="+dsl)
 			}).Status
 		})
@@ -863,14 +832,14 @@ func BenchmarkLocalVsSession(b *testing.B) {
 func TestLocalEvents(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[anonymous.EventKind][]anonymous.Strategy{}
-	s := &store{data: map[string][]string{}}
-	env := localEnv(t, localApp, anonymous.WithOnConvert(s.move), anonymous.WithObserver(func(_ context.Context, e anonymous.Event) {
+	s := &appData{data: map[string][]string{}}
+	env := localEnv(t, netHTTP, anonymous.WithOnConvert(s.move), anonymous.WithObserver(func(_ context.Context, e anonymous.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen[e.Kind] = append(seen[e.Kind], e.Strategy)
 	}))
-	b, _ := visitor(t, env)
-	if me := env.Get(t, b, "/promote"); me.Status != http.StatusOK {
+	b, _ := env.Visitor(t)
+	if me := env.Post(t, b, promoteTo(anonymous.UserBacked), nil); me.Status != http.StatusOK {
 		t.Fatalf("promote: %+v", me)
 	}
 	mu.Lock()

@@ -15,20 +15,11 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// netHTTP mounts the middleware the plain net/http way.
-func netHTTP(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-	return m.Handler(app)
-}
-
+// TestBehaviour runs the suite every framework adapter runs, the net/http
+// way: the behaviour table in every strategy (TestBehaviour/local/…), and
+// the checks beside it.
 func TestBehaviour(t *testing.T) {
-	anontest.Run(t, netHTTP)
-}
-
-// The cases every framework adapter runs beside the table, the net/http way.
-func TestNetHTTP(t *testing.T) {
-	t.Run("user and conversion", func(t *testing.T) { anontest.UserAndConversion(t, netHTTP) })
-	t.Run("error hook ends chain", func(t *testing.T) { anontest.ErrorHookEndsChain(t, netHTTP) })
-	t.Run("nil middleware", func(t *testing.T) { anontest.NilMiddleware(t, netHTTP) })
+	anontest.RunAdapter(t, netHTTP)
 }
 
 func TestNewValidatesOptions(t *testing.T) {

@@ -5,59 +5,21 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// store is application data keyed by user ID, moved by the OnConvert hook.
-type store struct {
-	mu   sync.Mutex
-	data map[string][]string
-	fail error
-}
-
-func (s *store) move(_ context.Context, from string, u *anonymous.User) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return s.fail
-	}
-	if from != u.ID {
-		s.data[u.ID] = append(s.data[u.ID], s.data[from]...)
-		delete(s.data, from)
-	}
-	return nil
-}
-
-func (s *store) get(id string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.data[id]
-}
-
-// nativeApp adds a /promote route to the table's app.
-func nativeApp(t testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/", app)
-	mux.HandleFunc("/promote", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Promote(w, r)
-		if err != nil {
-			w.WriteHeader(anonymous.ErrorStatus(err))
-			return
-		}
-		r = r.Clone(anonymous.NewContext(r.Context(), u))
-		r.URL.Path = "/whoami" // answer with the promoted user
-		app.ServeHTTP(w, r)
-	})
-	return m.Handler(mux)
+// nativeEnv is an Env of the NativeTokens strategy served through mount.
+func nativeEnv(t *testing.T, mount anontest.Mount, opts ...anonymous.Option) *anontest.Env {
+	t.Helper()
+	return anontest.NewEnvWith(t, anontest.Setup{Mount: mount, Strategy: anonymous.NativeTokens}, nil, opts...)
 }
 
 func TestNativeConversionMovesData(t *testing.T) {
-	s := &store{data: map[string][]string{}}
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	s := &appData{data: map[string][]string{}}
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	if !first.New || !first.Anonymous || env.Calls() != 1 || env.Emu.UserCount() != 0 {
@@ -65,14 +27,14 @@ func TestNativeConversionMovesData(t *testing.T) {
 	}
 	s.data[first.UserID] = []string{"cart"}
 	oldDSR := env.Cookie(b, "DSR")
-	if st := post(t, env, b, "/convert/start", map[string]string{"email": "new@example.com"}); st.Status != http.StatusOK {
+	if st := env.Post(t, b, "/convert/start", map[string]string{"email": "new@example.com"}); st.Status != http.StatusOK {
 		t.Fatalf("start: %d", st.Status)
 	}
 	code, _ := env.Emu.Outbox("new@example.com")
-	if st := post(t, env, b, "/convert/verify", map[string]string{"email": "new@example.com", "code": wrongCode(code)}); st.Status != http.StatusBadRequest {
+	if st := env.Post(t, b, "/convert/verify", map[string]string{"email": "new@example.com", "code": wrongCode(code)}); st.Status != http.StatusBadRequest {
 		t.Errorf("wrong code: %d", st.Status)
 	}
-	me := post(t, env, b, "/convert/verify", map[string]string{"email": "new@example.com", "code": code})
+	me := env.Post(t, b, "/convert/verify", map[string]string{"email": "new@example.com", "code": code})
 	if me.Status != http.StatusOK || me.Anonymous || me.UserID == first.UserID || !slices.Contains(me.LoginIDs, "new@example.com") {
 		t.Fatalf("verify: %+v", me)
 	}
@@ -92,13 +54,13 @@ func TestNativeConversionMovesData(t *testing.T) {
 }
 
 func TestNativeConversionHookFailureKeepsVisitor(t *testing.T) {
-	s := &store{data: map[string][]string{}, fail: errors.New("database down")}
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	s := &appData{data: map[string][]string{}, fail: errors.New("database down")}
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
-	post(t, env, b, "/convert/start", map[string]string{"email": "x@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "x@example.com"})
 	code, _ := env.Emu.Outbox("x@example.com")
-	if me := post(t, env, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusInternalServerError {
+	if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusInternalServerError {
 		t.Fatalf("verify with failing hook: %+v", me)
 	}
 	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID || !me.Anonymous {
@@ -106,21 +68,21 @@ func TestNativeConversionHookFailureKeepsVisitor(t *testing.T) {
 	}
 	// Retry once the hook works: the code signs in to the account made above.
 	s.fail = nil
-	post(t, env, b, "/convert/start", map[string]string{"email": "x@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "x@example.com"})
 	code, _ = env.Emu.Outbox("x@example.com")
-	if me := post(t, env, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusOK || me.Anonymous {
+	if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "x@example.com", "code": code}); me.Status != http.StatusOK || me.Anonymous {
 		t.Errorf("retry: %+v", me)
 	}
 }
 
 func TestPromoteNativeVisitor(t *testing.T) {
-	s := &store{data: map[string][]string{}}
-	env := anontest.NewEnv(t, nativeApp, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	s := &appData{data: map[string][]string{}}
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
 	s.data[first.UserID] = []string{"draft"}
 	env.Emu.ResetRequests()
-	me := env.Get(t, b, "/promote")
+	me := env.Post(t, b, "/x/promote", nil)
 	if me.Status != http.StatusOK || me.UserID == first.UserID || !me.Anonymous || len(me.LoginIDs) != 1 {
 		t.Fatalf("promote: %+v", me)
 	}
@@ -137,23 +99,23 @@ func TestPromoteNativeVisitor(t *testing.T) {
 	if after := env.Get(t, b, "/whoami"); after.UserID != me.UserID || !after.Anonymous {
 		t.Errorf("after promotion: %+v", after)
 	}
-	if again := env.Get(t, b, "/promote"); again.UserID != me.UserID || env.Emu.Requests("/v1/mgmt/user/create") != 1 {
+	if again := env.Post(t, b, "/x/promote", nil); again.UserID != me.UserID || env.Emu.Requests("/v1/mgmt/user/create") != 1 {
 		t.Errorf("promoting a user-backed visitor: %+v", again)
 	}
 	// A user-backed visitor converts keeping the promoted ID.
-	post(t, env, b, "/convert/start", map[string]string{"email": "p@example.com"})
+	env.Post(t, b, "/convert/start", map[string]string{"email": "p@example.com"})
 	code, _ := env.Emu.Outbox("p@example.com")
-	if me2 := post(t, env, b, "/convert/verify", map[string]string{"email": "p@example.com", "code": code}); me2.UserID != me.UserID || me2.Anonymous {
+	if me2 := env.Post(t, b, "/convert/verify", map[string]string{"email": "p@example.com", "code": code}); me2.UserID != me.UserID || me2.Anonymous {
 		t.Errorf("conversion after promotion: %+v", me2)
 	}
 }
 
 func TestPromoteHookFailureDeletesNewUser(t *testing.T) {
-	s := &store{data: map[string][]string{}, fail: errors.New("no")}
-	env := anontest.NewEnv(t, nativeApp, nil, anonymous.WithStrategy(anonymous.NativeTokens), anonymous.WithOnConvert(s.move))
+	s := &appData{data: map[string][]string{}, fail: errors.New("no")}
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(s.move))
 	b := env.Browser(t)
 	first := env.Get(t, b, "/whoami")
-	if me := env.Get(t, b, "/promote"); me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {
+	if me := env.Post(t, b, "/x/promote", nil); me.Status != http.StatusInternalServerError || len(me.SetCookie) != 0 {
 		t.Fatalf("promote with failing hook: %+v", me)
 	}
 	if env.Emu.UserCount() != 0 {

@@ -353,7 +353,10 @@ func TestEvents(t *testing.T) {
 	})
 
 	t.Run("native", func(t *testing.T) {
-		w, rec := world(t, anonymous.WithStrategy(anonymous.NativeTokens))
+		native := worldSetup
+		native.Strategy = anonymous.NativeTokens
+		rec := newRecorder(seen)
+		w := anontest.NewEnvWith(t, native, nil, observed(rec)...)
 		b, _ := w.Visitor(t)
 		events := rec.expect(t, []string{"provisioned", "descope_call/jwt.anonymous"}, "descope_call/user.create")
 		if e, _ := find(events, "provisioned"); e.Strategy != anonymous.NativeTokens {

@@ -46,10 +46,11 @@ func TestSecurityCodeIsBoundToItsAddress(t *testing.T) {
 				hooked = append(hooked, [2]string{anonID, u.ID})
 				return nil
 			})}
+			setup := worldSetup
 			if tc.native {
-				opts = append(opts, anonymous.WithStrategy(anonymous.NativeTokens))
+				setup.Strategy = anonymous.NativeTokens
 			}
-			w := newWorld(t, nil, opts...)
+			w := anontest.NewEnvWith(t, setup, nil, opts...)
 			victim := w.Registered(t, strings.ReplaceAll(tc.victim, " ", ""))
 			field := "email"
 			if !strings.Contains(tc.own, "@") {

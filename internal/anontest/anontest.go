@@ -1,10 +1,20 @@
-// Package anontest is the test harness of the middleware and its adapters:
-// Env (an emulator, a middleware and App behind it on a loopback server, with
-// the error logs, clock and transports a test inspects), its answer Me, the
-// behaviour table and the adapters' suite (RunAdapter), so that the net/http
-// middleware and every framework adapter run the very same cases against the
-// Descope emulator, and the checks the reliability and security tests share
-// (checks.go).
+// Package anontest is the test harness of the middleware and its adapters,
+// one concept a file:
+//
+//   - anontest.go: Env, an emulator, a middleware and App behind it on a
+//     loopback server, with the error logs, clock and transports a test
+//     inspects, built from a Setup (mount, timeout, clock, strategy); Me,
+//     its answer.
+//   - app.go: App, the application behind the middleware, and WhoAmI, the
+//     answer of an adapter's own /whoami.
+//   - cases.go: the behaviour table (Case, Cases) and Run, which runs it in
+//     every strategy.
+//   - shared.go: RunAdapter, the suite net/http and every framework adapter
+//     pass: the table and the checks of the framework's own ways.
+//   - checks.go: the checks the reliability and security tests share, and
+//     FaultAll, a full Descope outage.
+//   - bench.go: the pieces the benchmarks share.
+//   - parallel.go: DefaultParallel, how many parallel tests run at once.
 package anontest
 
 import (
@@ -48,10 +58,10 @@ type Env struct {
 	SDK      *client.DescopeClient
 	MW       *anonymous.Middleware
 	Server   *httptest.Server
-	Strategy anonymous.Strategy
-	Hooks    *ErrLog // what the error hook saw
-	Convs    *ErrLog // what the conversion routes of App returned
-	Clock    *Clock  // the middleware's clock, when Setup.Clock installs it
+	Strategy anonymous.Strategy // Setup.Strategy: the middleware's provisioning strategy
+	Hooks    *ErrLog            // what the error hook saw
+	Convs    *ErrLog            // what the conversion routes of App returned
+	Clock    *Clock             // the middleware's clock, when Setup.Clock installs it
 
 	setup     Setup
 	mu        sync.Mutex
@@ -64,6 +74,13 @@ type Setup struct {
 	// Mount serves App through the middleware; nil mounts it the plain
 	// net/http way, m.Handler(app).
 	Mount Mount
+	// Strategy is the provisioning strategy: the middleware is built with
+	// WithStrategy(Strategy), and for LocalIDs WithLocalKeys(LocalKey),
+	// before the test's options, and Env.Strategy (which Local,
+	// ProvisionCalls and the like answer from) is it. A test selects its
+	// strategy here, never with anonymous.WithStrategy among its options,
+	// which the Env cannot see.
+	Strategy anonymous.Strategy
 	// Timeout is the middleware's timeout; zero means 2 s.
 	Timeout time.Duration
 	// Clock, when set, builds the option that installs Env.Clock as the
@@ -137,91 +154,6 @@ type Me struct {
 	Took      time.Duration
 }
 
-// App is the application the tests drive. /whoami reports the context's user
-// (401 without one), every other GET path too (200 with an empty userId
-// without one); /ensure calls Ensure; /convert/start and /convert/verify are
-// the conversion handlers; /logout calls Logout. POST /x/start, /x/verify
-// (query parameters addr and code), /x/logout and /x/promote call the
-// conversion functions, Logout and Promote directly, recording the errors
-// they return in convs (nil: not recorded) and answering with ErrorStatus.
-func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
-	if convs == nil {
-		convs = &ErrLog{}
-	}
-	mux := http.NewServeMux()
-	writeUser := func(w http.ResponseWriter, u *anonymous.User) {
-		body := map[string]any{"userId": ""}
-		if u != nil {
-			body = userJSON(u)
-		}
-		WriteJSON(w, http.StatusOK, body)
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		u, _ := anonymous.FromContext(r.Context())
-		writeUser(w, u)
-	})
-	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
-		u, ok := anonymous.FromContext(r.Context())
-		status, body := WhoAmI(r, u, ok)
-		WriteJSON(w, status, body)
-	})
-	mux.HandleFunc("/ensure", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Ensure(w, r)
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		if u == nil {
-			WriteJSON(w, http.StatusUnauthorized, noUser)
-			return
-		}
-		WriteJSON(w, http.StatusOK, userJSON(u))
-	})
-	mux.Handle("/convert/start", m.ConvertStartHandler())
-	mux.Handle("/convert/verify", m.ConvertVerifyHandler())
-	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Logout(w, r); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-	})
-	fail := func(w http.ResponseWriter, err error) {
-		convs.Add(err)
-		http.Error(w, err.Error(), anonymous.ErrorStatus(err))
-	}
-	mux.HandleFunc("POST /x/start", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := m.StartConversion(r, r.URL.Query().Get("addr")); err != nil {
-			fail(w, err)
-			return
-		}
-		u, _ := anonymous.FromContext(r.Context())
-		writeUser(w, u)
-	})
-	mux.HandleFunc("POST /x/verify", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		u, err := m.FinishConversion(w, r, q.Get("addr"), q.Get("code"))
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeUser(w, u)
-	})
-	mux.HandleFunc("POST /x/logout", func(w http.ResponseWriter, r *http.Request) {
-		if err := m.Logout(w, r); err != nil {
-			convs.Add(err)
-		}
-		writeUser(w, nil)
-	})
-	mux.HandleFunc("POST /x/promote", func(w http.ResponseWriter, r *http.Request) {
-		u, err := m.Promote(w, r)
-		if err != nil {
-			fail(w, err)
-			return
-		}
-		writeUser(w, u)
-	})
-	return mux
-}
-
 // NewEnv is NewEnvWith with mount and the default setup.
 func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
 	t.Helper()
@@ -230,14 +162,14 @@ func NewEnv(t testing.TB, mount Mount, emuOpts []descopetest.Option, opts ...ano
 
 // NewEnvWith starts an emulator (seconds unit on), builds the middleware with
 // opts (after options suited to plain http on loopback: its own rate limits
-// off, the setup's timeout and clock, and hooks the tests inspect, the error
-// hook recording and letting the request go on), resolves the anonymous
-// tenant, and serves App through the setup's mount.
+// off, the setup's timeout, clock and strategy, and hooks the tests inspect,
+// the error hook recording and letting the request go on), resolves the
+// anonymous tenant, and serves App through the setup's mount.
 func NewEnvWith(t testing.TB, setup Setup, emuOpts []descopetest.Option, opts ...anonymous.Option) *Env {
 	t.Helper()
 	emu := descopetest.New(append([]descopetest.Option{descopetest.WithSecondsUnit()}, emuOpts...)...)
 	t.Cleanup(emu.Close)
-	e := &Env{Emu: emu, Hooks: &ErrLog{}, Convs: &ErrLog{}, Clock: &Clock{}, setup: setup}
+	e := &Env{Emu: emu, Hooks: &ErrLog{}, Convs: &ErrLog{}, Clock: &Clock{}, Strategy: setup.Strategy, setup: setup}
 	e.build(t, opts...)
 	e.Emu.ResetRequests()
 	return e
@@ -268,6 +200,7 @@ func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
 	if e.setup.Clock != nil {
 		base = append(base, e.setup.Clock(e.Clock.Now))
 	}
+	base = append(base, strategyOptions(e.setup.Strategy)...)
 	m, err := anonymous.New(e.SDK, append(base, opts...)...)
 	if err != nil {
 		t.Fatalf("anonymous.New: %v", err)
@@ -294,7 +227,7 @@ func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
 // clock and transports.
 func (e *Env) Sibling(t testing.TB, opts ...anonymous.Option) *Env {
 	t.Helper()
-	s := &Env{Emu: e.Emu, Hooks: e.Hooks, Convs: e.Convs, Clock: e.Clock, Strategy: e.Strategy, setup: e.setup}
+	s := &Env{Emu: e.Emu, Hooks: e.Hooks, Convs: e.Convs, Clock: e.Clock, Strategy: e.setup.Strategy, setup: e.setup}
 	s.build(t, opts...)
 	e.mu.Lock()
 	e.trs = append(e.trs, s.trs...)
@@ -430,10 +363,16 @@ func (e *Env) Get(t testing.TB, client *http.Client, path string) Me {
 	return e.Do(t, client, http.MethodGet, path, nil, nil)
 }
 
+// Post is Do for a POST of path with body, when non-nil, as JSON.
+func (e *Env) Post(t testing.TB, client *http.Client, path string, body any) Me {
+	t.Helper()
+	return e.Do(t, client, http.MethodPost, path, body, nil)
+}
+
 // Start and Verify call the conversion functions through App's /x routes.
 func (e *Env) Start(t testing.TB, client *http.Client, addr string) Me {
 	t.Helper()
-	return e.Do(t, client, http.MethodPost, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil, nil)
+	return e.Post(t, client, "/x/start?"+url.Values{"addr": {addr}}.Encode(), nil)
 }
 
 // SendCode starts the conversion of client's visitor to addr (as Start
@@ -471,7 +410,7 @@ func (e *Env) Registered(t testing.TB, addr string) *descope.UserResponse {
 // Verify: see Start.
 func (e *Env) Verify(t testing.TB, client *http.Client, addr, code string) Me {
 	t.Helper()
-	return e.Do(t, client, http.MethodPost, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil, nil)
+	return e.Post(t, client, "/x/verify?"+url.Values{"addr": {addr}, "code": {code}}.Encode(), nil)
 }
 
 // Visitor returns a browser that was just given an anonymous user on "/".
@@ -479,7 +418,7 @@ func (e *Env) Visitor(t testing.TB) (*http.Client, Me) {
 	t.Helper()
 	b := e.Browser(t)
 	me := e.Get(t, b, "/")
-	if me.Status != http.StatusOK || !me.New || me.UserID == "" {
+	if me.Status != http.StatusOK || !me.New || !me.Anonymous || me.UserID == "" {
 		t.Fatalf("visitor not provisioned: %+v (hook saw %v)", me, e.Hooks.All())
 	}
 	return b, me
@@ -530,47 +469,18 @@ func (e *Env) Calls() int {
 	return n
 }
 
-// Case is one behaviour of the middleware.
-type Case struct {
-	Name    string
-	Emu     []descopetest.Option
-	Options []anonymous.Option
-	Run     func(t *testing.T, env *Env)
-}
-
-// Strategies are the provisioning strategies Run runs the table in.
-var Strategies = []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens, anonymous.LocalIDs}
-
-// LocalKey is the key that seals local ID cookies in the table's Envs.
+// LocalKey is the key that seals local ID cookies in the Envs of the LocalIDs
+// strategy; the tests' own LocalIDs middlewares use it too.
 var LocalKey = []byte("anontest: the table's local ID cookie key, 48 bytes")
 
-// StrategyOptions returns the options that select s: WithStrategy, and for
-// LocalIDs the table's key.
-func StrategyOptions(s anonymous.Strategy) []anonymous.Option {
+// strategyOptions returns the options that select s: WithStrategy, and for
+// LocalIDs the key LocalKey.
+func strategyOptions(s anonymous.Strategy) []anonymous.Option {
 	opts := []anonymous.Option{anonymous.WithStrategy(s)}
 	if s == anonymous.LocalIDs {
 		opts = append(opts, anonymous.WithLocalKeys(LocalKey))
 	}
 	return opts
-}
-
-// Run runs every case of the table through mount, in every provisioning
-// strategy, each case in a fresh Env. The strategies and the cases run in
-// parallel: several cases wait on the wall clock for a token to expire.
-func Run(t *testing.T, mount Mount) {
-	for _, s := range Strategies {
-		t.Run(s.String(), func(t *testing.T) {
-			t.Parallel()
-			for _, c := range Cases() {
-				t.Run(c.Name, func(t *testing.T) {
-					t.Parallel()
-					env := NewEnv(t, mount, c.Emu, append(StrategyOptions(s), c.Options...)...)
-					env.Strategy = s
-					c.Run(t, env)
-				})
-			}
-		})
-	}
 }
 
 // Local reports whether the Env runs the LocalIDs strategy.
@@ -608,59 +518,11 @@ func (e *Env) IdentityCookies() []string {
 	return []string{"DS", "DSR"}
 }
 
-// OutagePaths returns every path the emulator serves (the dynamic ones with
-// each suffix the SDK uses), for a test to fault them all: a full Descope
-// outage.
-func OutagePaths(emu *descopetest.Emulator) []string {
-	paths := []string{"/v2/keys/" + emu.ProjectID,
-		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
-		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
-		"/v1/auth/otp/update/email", "/v1/auth/tenant/select",
-		"/v1/mgmt/license", "/v1/mgmt/user/create", "/v1/mgmt/user/create/test", "/v1/mgmt/user/create/batch",
-		"/v1/mgmt/user", "/v1/mgmt/user/update", "/v1/mgmt/user/patch", "/v1/mgmt/user/update/tenant/add",
-		"/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/user/update/status", "/v1/mgmt/user/update/loginid",
-		"/v1/mgmt/user/update/email", "/v1/mgmt/user/update/phone", "/v2/mgmt/user/search",
-		"/v1/mgmt/user/delete", "/v1/mgmt/user/delete/batch", "/v1/mgmt/user/test/delete/all", "/v1/mgmt/user/logout",
-		"/v1/mgmt/auth/signin", "/v1/mgmt/auth/signup", "/v1/mgmt/auth/signup-in", "/v1/mgmt/auth/anonymous",
-		"/v1/mgmt/jwt/update",
-		"/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete", "/v1/mgmt/tenant",
-		"/v1/mgmt/tenant/all", "/v1/mgmt/tenant/settings", "/v1/mgmt/tenant/search",
-	}
-	for _, m := range []string{"email", "sms", "whatsapp", "voice"} {
-		paths = append(paths, "/v1/auth/otp/verify/"+m, "/v1/auth/otp/signup-in/"+m, "/v1/auth/otp/update/phone/"+m)
-	}
-	return paths
-}
-
-// FaultAll injects f on every path OutagePaths lists.
-func FaultAll(emu *descopetest.Emulator, f descopetest.Fault) {
-	for _, p := range OutagePaths(emu) {
-		emu.InjectFault(p, f)
-	}
-}
-
-// findCookie returns the named cookie among cs.
-func findCookie(cs []*http.Cookie, name string) *http.Cookie {
-	for _, c := range cs {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
-}
-
-// waitPast sleeps until the unix second exp has passed.
-func waitPast(exp time.Time) {
-	if d := time.Until(exp); d > 0 {
-		time.Sleep(d + 50*time.Millisecond)
-	}
-}
-
 // Convert runs a whole email conversion for the visitor b: start, read the
 // code from the emulator's outbox, verify. It returns the verify answer.
 func (e *Env) Convert(t testing.TB, b *http.Client, email string) Me {
 	t.Helper()
-	start := e.Do(t, b, http.MethodPost, "/convert/start", map[string]string{"email": email}, nil)
+	start := e.Post(t, b, "/convert/start", map[string]string{"email": email})
 	if start.Status != http.StatusOK {
 		t.Fatalf("convert start: %d", start.Status)
 	}
@@ -668,5 +530,5 @@ func (e *Env) Convert(t testing.TB, b *http.Client, email string) Me {
 	if !ok {
 		t.Fatalf("no code sent to %s", email)
 	}
-	return e.Do(t, b, http.MethodPost, "/convert/verify", map[string]string{"email": email, "code": code}, nil)
+	return e.Post(t, b, "/convert/verify", map[string]string{"email": email, "code": code})
 }

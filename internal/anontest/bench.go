@@ -2,12 +2,14 @@ package anontest
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/descope-contrib/anonymous"
 )
 
-// The pieces the hot-path benchmarks of the core and otelanon share.
+// The pieces the hot-path benchmarks of the core, otelanon and the adapters
+// share.
 
 // NopWriter is a ResponseWriter that allocates nothing per request; clear
 // its header between requests.
@@ -16,9 +18,11 @@ type NopWriter struct{ H http.Header }
 // NewNopWriter returns a NopWriter with an empty header.
 func NewNopWriter() *NopWriter { return &NopWriter{H: http.Header{}} }
 
-func (w *NopWriter) Header() http.Header         { return w.H }
+func (w *NopWriter) Header() http.Header { return w.H }
+
 func (w *NopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *NopWriter) WriteHeader(int)             {}
+
+func (w *NopWriter) WriteHeader(int) {}
 
 // SessionCookie provisions one visitor through m and returns its session
 // token.
@@ -56,5 +60,24 @@ func ServeLoop(b *testing.B, h http.Handler, r *http.Request) {
 	for b.Loop() {
 		clear(w.H)
 		h.ServeHTTP(w, r)
+	}
+}
+
+// BenchKnownVisitor measures GET /whoami through mount for a visitor whose
+// session token is already verified and cached: the common case.
+func BenchKnownVisitor(b *testing.B, mount Mount) {
+	env := NewEnv(b, mount, nil)
+	client := env.Browser(b)
+	env.Get(b, client, "/whoami")
+	h := mount(b, env.MW, App(env.MW, nil))
+	req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
+	req.Header.Set("Cookie", "DS="+env.Cookie(client, "DS"))
+	rec := httptest.NewRecorder()
+	if h.ServeHTTP(rec, req); rec.Code != http.StatusOK {
+		b.Fatalf("known visitor answered %d", rec.Code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 }

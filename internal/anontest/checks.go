@@ -18,7 +18,8 @@ import (
 
 // Checks the reliability and security tests share: the state of a Descope
 // user, the errors a hook saw, goroutines left behind, cookies set, and
-// what an untouched anonymous user looks like.
+// what an untouched anonymous user looks like; and a full Descope outage
+// (FaultAll) to check them under.
 
 // UserState is the part of a Descope user that conversion and cull change.
 type UserState struct {
@@ -106,10 +107,18 @@ func ExpectNoLeak(t testing.TB, baseline int, closeIdle func()) {
 	}
 }
 
-// HasCookie reports whether cs sets a cookie called name.
-func HasCookie(cs []*http.Cookie, name string) bool {
-	return slices.ContainsFunc(cs, func(c *http.Cookie) bool { return c.Name == name })
+// FindCookie returns the cookie called name among cs, nil if none is.
+func FindCookie(cs []*http.Cookie, name string) *http.Cookie {
+	for _, c := range cs {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
+
+// HasCookie reports whether cs sets a cookie called name.
+func HasCookie(cs []*http.Cookie, name string) bool { return FindCookie(cs, name) != nil }
 
 // GeneratedOnly reports whether a user looks like an untouched anonymous
 // user: generated login IDs only, no address.
@@ -123,4 +132,35 @@ func GeneratedOnly(u descope.UserResponse) bool {
 		}
 	}
 	return true
+}
+
+// OutagePaths returns every path the emulator serves (the dynamic ones with
+// each suffix the SDK uses), for a test to fault them all: a full Descope
+// outage.
+func OutagePaths(emu *descopetest.Emulator) []string {
+	paths := []string{"/v2/keys/" + emu.ProjectID,
+		"/v1/auth/password/signup", "/v1/auth/password/signin", "/v1/auth/password/replace",
+		"/v1/auth/refresh", "/v1/auth/logout", "/v1/auth/logoutall", "/v1/auth/me",
+		"/v1/auth/otp/update/email", "/v1/auth/tenant/select",
+		"/v1/mgmt/license", "/v1/mgmt/user/create", "/v1/mgmt/user/create/test", "/v1/mgmt/user/create/batch",
+		"/v1/mgmt/user", "/v1/mgmt/user/update", "/v1/mgmt/user/patch", "/v1/mgmt/user/update/tenant/add",
+		"/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/user/update/status", "/v1/mgmt/user/update/loginid",
+		"/v1/mgmt/user/update/email", "/v1/mgmt/user/update/phone", "/v2/mgmt/user/search",
+		"/v1/mgmt/user/delete", "/v1/mgmt/user/delete/batch", "/v1/mgmt/user/test/delete/all", "/v1/mgmt/user/logout",
+		"/v1/mgmt/auth/signin", "/v1/mgmt/auth/signup", "/v1/mgmt/auth/signup-in", "/v1/mgmt/auth/anonymous",
+		"/v1/mgmt/jwt/update",
+		"/v1/mgmt/tenant/create", "/v1/mgmt/tenant/update", "/v1/mgmt/tenant/delete", "/v1/mgmt/tenant",
+		"/v1/mgmt/tenant/all", "/v1/mgmt/tenant/settings", "/v1/mgmt/tenant/search",
+	}
+	for _, m := range []string{"email", "sms", "whatsapp", "voice"} {
+		paths = append(paths, "/v1/auth/otp/verify/"+m, "/v1/auth/otp/signup-in/"+m, "/v1/auth/otp/update/phone/"+m)
+	}
+	return paths
+}
+
+// FaultAll injects f on every path OutagePaths lists.
+func FaultAll(emu *descopetest.Emulator, f descopetest.Fault) {
+	for _, p := range OutagePaths(emu) {
+		emu.InjectFault(p, f)
+	}
 }

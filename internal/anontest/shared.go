@@ -1,11 +1,8 @@
 package anontest
 
 import (
-	"encoding/json"
-	"flag"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -13,14 +10,16 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
-// RunAdapter runs what every framework adapter must pass, through mount: the
-// behaviour table (Run), the framework's own way of reading the user
-// (UserAndConversion) and of ending its chain (ErrorHookEndsChain). mount
-// serves GET /whoami the framework's way, answering with WhoAmI, the
-// conversion handlers on POST /convert/start and /convert/verify, and every
-// other route through app.
+// RunAdapter runs what every integration, net/http's included, must pass,
+// through mount: the behaviour table (Run: one subtest of t per strategy),
+// and beside it the framework's own way of reading the user
+// (UserAndConversion), of ending its chain (ErrorHookEndsChain) and of
+// refusing a nil middleware (NilMiddleware). mount serves GET /whoami the
+// framework's way, answering with WhoAmI, the conversion handlers on POST
+// /convert/start and /convert/verify, and every other route through app.
+// The table's subtests are parallel: they run once the others are done.
 func RunAdapter(t *testing.T, mount Mount) {
-	t.Run("behaviour", func(t *testing.T) { Run(t, mount) })
+	Run(t, mount)
 	t.Run("user and conversion", func(t *testing.T) { UserAndConversion(t, mount) })
 	t.Run("error hook ends chain", func(t *testing.T) { ErrorHookEndsChain(t, mount) })
 	t.Run("nil middleware", func(t *testing.T) { NilMiddleware(t, mount) })
@@ -42,55 +41,6 @@ func NilMiddleware(t *testing.T, mount Mount) {
 	if n := reached.Load(); n != 0 {
 		t.Errorf("a nil middleware handed %d requests on", n)
 	}
-}
-
-// BenchKnownVisitor measures GET /whoami through mount for a visitor whose
-// session token is already verified and cached: the common case.
-func BenchKnownVisitor(b *testing.B, mount Mount) {
-	env := NewEnv(b, mount, nil)
-	client := env.Browser(b)
-	env.Get(b, client, "/whoami")
-	h := mount(b, env.MW, App(env.MW, nil))
-	req := httptest.NewRequest(http.MethodGet, "/whoami", nil)
-	req.Header.Set("Cookie", "DS="+env.Cookie(client, "DS"))
-	rec := httptest.NewRecorder()
-	if h.ServeHTTP(rec, req); rec.Code != http.StatusOK {
-		b.Fatalf("known visitor answered %d", rec.Code)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(httptest.NewRecorder(), req)
-	}
-}
-
-// WhoAmI is the answer of a framework's own GET /whoami handler, given what
-// the framework's way of reading the user returned (u, ok) and its request:
-// the user as App answers it, 401 without one, and 500 when the framework
-// and anonymous.FromContext disagree. The handler writes it as JSON.
-func WhoAmI(r *http.Request, u *anonymous.User, ok bool) (status int, body map[string]any) {
-	if fromCtx, ok2 := anonymous.FromContext(r.Context()); ok != ok2 || u != fromCtx {
-		return http.StatusInternalServerError, map[string]any{"error": "the framework and FromContext disagree"}
-	}
-	if !ok {
-		return http.StatusUnauthorized, noUser
-	}
-	return http.StatusOK, userJSON(u)
-}
-
-// noUser is the answer without a user.
-var noUser = map[string]any{"error": "no user"}
-
-// userJSON is how App and WhoAmI answer with a user.
-func userJSON(u *anonymous.User) map[string]any {
-	return map[string]any{"userId": u.ID, "anonymous": u.Anonymous, "new": u.New, "refreshed": u.Refreshed,
-		"degraded": u.Degraded, "loginIds": u.LoginIDs}
-}
-
-// WriteJSON answers with status and body as JSON.
-func WriteJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
 }
 
 // UserAndConversion checks a framework's native routes, mounted as
@@ -145,23 +95,5 @@ func ErrorHookEndsChain(t *testing.T, mount Mount) {
 	env.Emu.ClearFaults()
 	if me := env.Get(t, env.Browser(t), "/"); me.Status != http.StatusOK || me.UserID == "" || reached.Load() != 1 {
 		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
-	}
-}
-
-// DefaultParallel runs up to n parallel tests at once unless the command
-// line's -parallel says otherwise; TestMain calls it before m.Run. The tests
-// that call t.Parallel mostly wait on the wall clock (tokens expiring: the
-// go-sdk checks exp against it, so no fake clock can stand in) rather than
-// on the CPU, so the default of one per CPU leaves the machine idle. Tests
-// that count goroutines or bound latencies stay sequential: parallel
-// top-level tests start only after those have finished.
-func DefaultParallel(n int) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
-			panic(err)
-		}
 	}
 }
