@@ -247,7 +247,7 @@ func TestAnonymousFromDctOnly(t *testing.T) {
 
 // Cookie lifetimes follow the middleware's clock: Max-Age and Expires agree.
 func TestCookieMaxAgeOnTheClock(t *testing.T) {
-	w := newWorld(t, nil, append(anontest.StrategyOptions(anonymous.LocalIDs), anonymous.WithLifetime(time.Hour))...)
+	w := newWorld(t, nil, anonymous.WithStrategy(anonymous.LocalIDs), anonymous.WithLocalKeys(anontest.LocalKey), anonymous.WithLifetime(time.Hour))
 	w.Clock.Advance(24 * time.Hour)
 	me := w.Get(t, w.Browser(t), "/")
 	if len(me.SetCookie) != 1 {
