@@ -221,9 +221,6 @@ func (m *Middleware) clearLocal(w http.ResponseWriter) {
 	http.SetCookie(w, c)
 }
 
-// isLocal reports whether u is a local visitor.
-func isLocal(u *User) bool { return u != nil && IsLocalID(u.ID) }
-
 // localProof checks that r carries the local cookie of u: for conversion and
 // promotion, what the refresh cookie is for a Descope identity, the proof
 // that the request is the visitor's own.
