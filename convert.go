@@ -468,12 +468,6 @@ func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*desc
 	return p, p.LoginIDs[0], nil
 }
 
-// callContext bounds one call to Descope by the configured timeout. It is
-// detached from the request: a step that Descope has begun runs to its end.
-func (m *Middleware) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-}
-
 // lockConversion makes concurrent FinishConversion calls for one user (a
 // double submit) wait their turn: the second gets ErrConversionInProgress.
 func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
@@ -533,18 +527,6 @@ func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string) error {
 		return struct{}{}, m.c.Auth.Logout(sr, nil)
 	})
 	return err
-}
-
-// call makes one call to Descope for a request: bounded by WithTimeout,
-// detached from the request's cancellation (a step Descope has begun runs to
-// its end), and reported to the observers as operation op.
-func call[T any](m *Middleware, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	began := m.obs.start()
-	v, err := fn(cctx)
-	m.obs.done(cctx, op, began, err)
-	return v, err
 }
 
 // forget drops a replaced session token from the cache.
