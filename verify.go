@@ -216,7 +216,7 @@ func (g *kidGate) do(kid string, timeout time.Duration, verify func() error) err
 		case err == nil:
 			g.learn(kid)
 		case absentKid(err):
-			g.forget(kid)
+			g.markAbsent(kid)
 		}
 	}()
 	select {
@@ -238,8 +238,8 @@ func (g *kidGate) learn(kid string) {
 	}
 }
 
-// forget remembers for a while that the key set lacks kid.
-func (g *kidGate) forget(kid string) {
+// markAbsent remembers for a while that the key set lacks kid.
+func (g *kidGate) markAbsent(kid string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
