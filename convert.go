@@ -378,7 +378,7 @@ func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...stri
 		m.revoke(ctx, t)
 		m.refreshes.forget(t)
 	}
-	m.forget(anon)
+	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)
 }
 
@@ -503,11 +503,6 @@ func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConv
 
 func (m *Middleware) dropPending(ctx context.Context, userID string) {
 	_ = m.state.del(ctx, pendingKey+userID)
-}
-
-// forget drops a replaced session token from the cache.
-func (m *Middleware) forget(u *User) {
-	m.cache.drop(u.sessionJWT())
 }
 
 // codeFailure maps Descope's answers on one-time codes to sentinels.

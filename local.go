@@ -322,5 +322,5 @@ func (m *Middleware) undoProvision(r *http.Request, hold *headerBuffer, nu *User
 			}
 		}
 	}
-	m.forget(nu)
+	m.dropSession(nu)
 }

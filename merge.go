@@ -134,7 +134,7 @@ func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descop
 				m.cfg.logger.Warn("removing a generated login ID from a merged account failed", "user", kept, "err", err)
 			}
 		}
-		m.forget(anon)
+		m.dropSession(anon)
 		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)
 		m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 		return fmt.Errorf("%w: anonymous user %s merged into user %s", ErrDescopeMerged, anon.ID, kept)

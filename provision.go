@@ -171,13 +171,13 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 		if derr != nil {
 			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
 		}
-		m.forget(nu)
+		m.dropSession(nu)
 		return nil, err
 	}
 	hold.copyTo(w)
 	m.revoke(r.Context(), oldDSR)
 	m.refreshes.forget(oldDSR)
-	m.forget(u)
+	m.dropSession(u)
 	m.obs.emit(r.Context(), Event{Kind: EventPromoted, User: nu})
 	return nu, nil
 }
