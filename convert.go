@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,21 +9,6 @@ import (
 	"strings"
 
 	"github.com/descope/go-sdk/descope"
-)
-
-// pendingConversion is what StartConversion records for FinishConversion, so
-// that a code only ever verifies the address it was sent to.
-type pendingConversion struct {
-	Address string `json:"a"`
-	Phone   bool   `json:"p,omitempty"`
-	// ExistingID is set when the address belongs to another account and
-	// merging is allowed: the code then signs in to that account.
-	ExistingID string `json:"e,omitempty"`
-}
-
-const (
-	pendingKey = "conv:pending:" // + user ID: the pendingConversion
-	lockKey    = "conv:lock:"    // + user ID: held while a conversion finishes
 )
 
 // convertible returns the request's user and its refresh token if the user
@@ -231,6 +215,39 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	return m.finishUpdate(ctx, w, anon, rt, a, pending, code)
 }
 
+// finishNative verifies the code of a Descope-native or local visitor: the
+// code, sent to the address by sign-up-or-in, signs the visitor up or in to
+// the user that owns the address (no account is changed or deleted: the code
+// proves the visitor owns it), the OnConvert hook moves the data from the
+// anonymous ID, and that user's tokens replace the anonymous ones (and the
+// local ID cookie).
+func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
+	code, err := cleanCode(code)
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.verifyCode(ctx, a, a.value, code)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
+	if info.User != nil {
+		u.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	if isLocal(anon) {
+		m.clearLocal(w)
+	}
+	m.retire(ctx, anon, dsr)
+	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
+	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
+	return u, nil
+}
+
 // finishUpdate verifies the code of an email or phone update, and moves the
 // user out of the anonymous tenant.
 func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
@@ -382,6 +399,17 @@ func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...stri
 	m.dropPending(ctx, anon.ID)
 }
 
+// convertHook calls the OnConvert hook, if any.
+func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *User) error {
+	if m.cfg.onConvert == nil {
+		return nil
+	}
+	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
+		return during("convert hook", err)
+	}
+	return nil
+}
+
 // verifyCode checks a one-time code for loginID and the tokens Descope
 // answers with.
 func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code string) (*descope.AuthenticationInfo, error) {
@@ -427,6 +455,17 @@ func cleanCode(code string) (string, error) {
 	return code, nil
 }
 
+// ownsVerified reports whether the profile has a as a verified login ID.
+func ownsVerified(p *descope.UserResponse, a address) bool {
+	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
+		return false
+	}
+	if a.phone {
+		return p.VerifiedPhone && p.Phone == a.value
+	}
+	return p.VerifiedEmail && strings.EqualFold(p.Email, a.value)
+}
+
 // ownerOf returns the ID of the user whose login ID is a, or "" if none.
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
 	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
@@ -466,43 +505,6 @@ func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*desc
 		return nil, "", fmt.Errorf("anonymous: user %s has no login ID", userID)
 	}
 	return p, p.LoginIDs[0], nil
-}
-
-// lockConversion makes concurrent FinishConversion calls for one user (a
-// double submit) wait their turn: the second gets ErrConversionInProgress.
-func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
-	ok, err := m.state.setNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
-	if err != nil {
-		return nil, wrap(ErrUnavailable, err)
-	}
-	if !ok {
-		return nil, ErrConversionInProgress
-	}
-	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
-}
-
-func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
-	b, _ := json.Marshal(p)
-	if err := m.state.set(ctx, pendingKey+userID, b, codeWindow); err != nil {
-		return wrap(ErrUnavailable, err)
-	}
-	return nil
-}
-
-func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
-	var p pendingConversion
-	b, ok, err := m.state.get(ctx, pendingKey+userID)
-	if err != nil {
-		return p, false, wrap(ErrUnavailable, err)
-	}
-	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
-		return p, false, nil
-	}
-	return p, true, nil
-}
-
-func (m *Middleware) dropPending(ctx context.Context, userID string) {
-	_ = m.state.del(ctx, pendingKey+userID)
 }
 
 // codeFailure maps Descope's answers on one-time codes to sentinels.

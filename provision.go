@@ -182,17 +182,6 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 	return nu, nil
 }
 
-// convertHook calls the OnConvert hook, if any.
-func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *User) error {
-	if m.cfg.onConvert == nil {
-		return nil
-	}
-	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
-		return during("convert hook", err)
-	}
-	return nil
-}
-
 // headerBuffer is a ResponseWriter that only collects headers: the cookies
 // the SDK writes during a refresh, or those of a step not yet sure to stand.
 type headerBuffer struct{ h http.Header }
