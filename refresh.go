@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -228,6 +229,35 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 	return res, nil
 }
 
+// checkIssued is checkClaims for a token Descope has just issued for a
+// refresh: one that expired on the way (a session of a few seconds, on a
+// loaded host) still names the visitor, who must not lose the refresh token
+// that came with it. writeTokens writes no cookie for it.
+func (m *Middleware) checkIssued(t *descope.Token, drn string) error {
+	if t != nil && t.Expiration > 0 && t.Expiration <= m.now().Unix() {
+		live := *t
+		live.Expiration = math.MaxInt64
+		return m.checkClaims(&live, drn)
+	}
+	return m.checkClaims(t, drn)
+}
+
+// What the last refresh showed of Descope's refresh-token rotation.
+const (
+	rotationUnknown = iota // no refresh yet
+	rotationOn             // the last refresh returned a new refresh token
+	rotationOff            // it did not
+)
+
+// noteRotation records whether a refresh returned a new refresh token.
+func (m *Middleware) noteRotation(rotated bool) {
+	if rotated {
+		m.rotation.Store(rotationOn)
+	} else {
+		m.rotation.Store(rotationOff)
+	}
+}
+
 // refresh trades a refresh token for a new session token. Concurrent requests
 // with the same refresh token share one call to Descope (one across replicas
 // with a shared store). A transient failure leaves the visitor's cookies
@@ -323,6 +353,18 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	}
 	m.obs.emit(ctx, Event{Kind: EventRefreshed, User: u})
 	return u, identified, nil
+}
+
+// degradedFrom serves the visitor of a genuine, unexpired refresh token with
+// the identity it names, Degraded, writing no cookie (or with no identity,
+// when WithDegradedIdentity is off).
+func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*User, outcome, error) {
+	if !m.cfg.degraded {
+		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
+		return nil, refused, nil
+	}
+	m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
+	return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, identified, nil
 }
 
 // spendable reads a refresh token without verifying it, and reports whether
