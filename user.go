@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/descope/go-sdk/descope"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // User is the visitor the middleware identified, provisioned or refreshed.
@@ -73,18 +72,6 @@ func (u *User) sessionJWT() string {
 		return u.node.jwt
 	}
 	return ""
-}
-
-// decodeToken decodes a compact JWS into the same *descope.Token the SDK
-// returns when it verifies one, without checking the signature or any claim:
-// the caller has verified tok, or is about to. It returns nil if tok cannot
-// be parsed.
-func decodeToken(tok string) *descope.Token {
-	t, err := jwt.ParseString(tok, jwt.WithVerify(false), jwt.WithValidate(false))
-	if err != nil {
-		return nil
-	}
-	return descope.NewToken(tok, t)
 }
 
 // ctxKey is the unexported context key type; no other package can collide with it.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/descope/go-sdk/descope"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // verify checks a token locally: signature against Descope's keys (fetched
@@ -162,6 +163,13 @@ func (g *kidGate) isKnown(kid string) bool {
 	return known
 }
 
+// loaded reports whether any key ID has verified a token.
+func (g *kidGate) loaded() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.known) > 0
+}
+
 // state reports whether kid is known good, or known absent.
 func (g *kidGate) state(kid string) (known, bad bool) {
 	g.mu.RLock()
@@ -283,6 +291,18 @@ func unverifiedExp(tok string) (int64, bool) {
 	}
 	f, err := c.Exp.Float64()
 	return int64(f), err == nil
+}
+
+// decodeToken decodes a compact JWS into the same *descope.Token the SDK
+// returns when it verifies one, without checking the signature or any claim:
+// the caller has verified tok, or is about to. It returns nil if tok cannot
+// be parsed.
+func decodeToken(tok string) *descope.Token {
+	t, err := jwt.ParseString(tok, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return nil
+	}
+	return descope.NewToken(tok, t)
 }
 
 // tokenKid reads the kid of a compact JWS header, rejecting anything that is
