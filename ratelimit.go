@@ -3,6 +3,9 @@ package anonymous
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -62,6 +65,44 @@ func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error
 		}
 	}
 	return nil
+}
+
+// ClientIP returns the host part of the request's remote address; it does
+// not trust X-Forwarded-For, which any client can set. The default client key
+// of the per-client provisioning limit is ClientIP with IPv6 addresses
+// grouped by network ([WithIPv6Prefix]); a [WithClientKey] function behind a
+// trusted proxy can start from the header the proxy sets instead.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientKey attributes a provisioning request to a client: the configured
+// key function, or else the connection's address, with IPv6 addresses cut to
+// their network prefix (a /64 by default), since one host commonly holds a
+// whole /64 and could otherwise spend the global limit alone.
+func (m *Middleware) clientKey(r *http.Request) string {
+	if m.cfg.clientKey != nil {
+		return m.cfg.clientKey(r)
+	}
+	return clientNetwork(ClientIP(r), m.cfg.ipv6PrefixBits)
+}
+
+// clientNetwork returns ip unchanged for IPv4, and its network of the given
+// prefix length for IPv6.
+func clientNetwork(ip string, bits int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() || bits >= 128 {
+		return ip
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
 }
 
 // takeCodeSlot counts a one-time code about to be sent to a for the visitor
