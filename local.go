@@ -103,63 +103,6 @@ func (c *config) validateLocal() error {
 	return nil
 }
 
-// identifyVisitor identifies a request by its Descope session, as identify
-// does, and, when it has none, by its local ID cookie. A request with neither
-// a bearer token nor a Descope cookie (a local visitor's) reads its cookies
-// in one pass and goes straight to the local cookie.
-func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
-	if m.local == nil {
-		return m.identify(w, r)
-	}
-	if !m.cfg.acceptBearer || len(r.Header["Authorization"]) == 0 {
-		ds, dsr, dsl, dup := m.visitorCookies(r)
-		if !dup && ds == "" && dsr == "" {
-			return m.identifyLocal(w, r, dsl)
-		}
-	}
-	u, out, err := m.identify(w, r)
-	if out != noSession {
-		return u, out, err
-	}
-	dsl, dup := cookieValue(r, m.local.name)
-	if dup {
-		return nil, refused, ErrDuplicateCookie
-	}
-	return m.identifyLocal(w, r, dsl)
-}
-
-// visitorCookies returns the session, refresh and local ID cookies of r, as
-// cookieValue does, in one pass; dup is true when one of them has two
-// different values.
-func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup bool) {
-	var seen [3]bool
-	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
-			var name, v string
-			name, v, line = nextCookie(line)
-			var slot *string
-			var k int
-			switch name {
-			case "":
-				continue
-			case m.cfg.sessionCookie:
-				slot, k = &ds, 0
-			case m.cfg.refreshCookie:
-				slot, k = &dsr, 1
-			case m.local.name:
-				slot, k = &dsl, 2
-			default:
-				continue
-			}
-			if seen[k] && v != *slot {
-				return "", "", "", true
-			}
-			*slot, seen[k] = v, true
-		}
-	}
-	return ds, dsr, dsl, false
-}
-
 // identifyLocal identifies a local visitor by the value v of its cookie. A
 // cookie that does not open (tampered, truncated, expired, sealed by a key no
 // longer held) is ignored: the visitor may be given a fresh local ID.

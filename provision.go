@@ -182,28 +182,6 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 	return nu, nil
 }
 
-// headerBuffer is a ResponseWriter that only collects headers: the cookies
-// the SDK writes during a refresh, or those of a step not yet sure to stand.
-type headerBuffer struct{ h http.Header }
-
-func (b *headerBuffer) Header() http.Header         { return b.h }
-func (b *headerBuffer) Write(p []byte) (int, error) { return len(p), nil }
-func (b *headerBuffer) WriteHeader(int)             {}
-
-func (b *headerBuffer) copyTo(w http.ResponseWriter) {
-	h := w.Header()
-	for k, vs := range b.h {
-		switch k {
-		case "Vary":
-			markVary(h)
-		case "Set-Cookie":
-			h[k] = append(h[k], vs...) // later cookies win in the browser
-		default:
-			h[k] = append([]string(nil), vs...)
-		}
-	}
-}
-
 // createPauseKey holds, in the store, until when Descope's user-create limit
 // pauses provisioning, so that every replica waits it out.
 const createPauseKey = "prov:paused"
