@@ -133,55 +133,6 @@ func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.To
 	return info.SessionToken, info.RefreshToken, nil
 }
 
-// Promote turns the request's Descope-native or local anonymous visitor into
-// a user-backed anonymous user (PromoteTo chooses the target), for applications that want a user record only
-// once a visitor stores something. The OnConvert hook moves the data from the
-// native or local ID to the new user's ID; when it fails, the visitor keeps
-// its identity and the new user is deleted. It writes the new cookies on w.
-// A visitor that is already user-backed is returned as is.
-func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, error) {
-	u, ok := FromContext(r.Context())
-	if !ok {
-		return nil, ErrNoSession
-	}
-	if u.Degraded {
-		return nil, ErrUnavailable
-	}
-	if !u.Anonymous {
-		return nil, ErrNotAnonymous
-	}
-	if isLocal(u) {
-		return m.promoteLocal(w, r, u, UserBacked)
-	}
-	if !isNative(u) {
-		return u, nil
-	}
-	oldDSR, _ := cookieValue(r, m.cfg.refreshCookie)
-	hold := &headerBuffer{h: http.Header{}}
-	nu, err := m.provisionAs(hold, r, UserBacked)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
-		ctx, cancel := m.callContext(r.Context())
-		defer cancel()
-		began := m.obs.start()
-		derr := m.c.Management.User().Delete(ctx, nu.ID)
-		m.obs.done(ctx, "user.delete", began, derr)
-		if derr != nil {
-			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
-		}
-		m.dropSession(nu)
-		return nil, err
-	}
-	hold.copyTo(w)
-	m.revoke(r.Context(), oldDSR)
-	m.refreshes.forget(oldDSR)
-	m.dropSession(u)
-	m.obs.emit(r.Context(), Event{Kind: EventPromoted, User: nu})
-	return nu, nil
-}
-
 // createPauseKey holds, in the store, until when Descope's user-create limit
 // pauses provisioning, so that every replica waits it out.
 const createPauseKey = "prov:paused"
