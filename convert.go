@@ -12,8 +12,8 @@ import (
 )
 
 // convertible returns the request's user and its refresh token if the user
-// may be converted: a session of this middleware, not Degraded, with a
-// refresh cookie of the same user that verifies locally. With resume, a user
+// may be converted: a session of this middleware, not Degraded, on a request
+// that proves it is the visitor's own (visitorProof). With resume, a user
 // that is no longer anonymous passes too; FinishConversion then lets it
 // through only to finish a conversion whose address is already verified.
 func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshToken, error) {
@@ -27,24 +27,36 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 	if !u.Anonymous && !resume {
 		return nil, refreshToken{}, ErrNotAnonymous
 	}
-	if isLocal(u) {
-		return u, refreshToken{anonymous: true}, m.localProof(r, u)
-	}
-	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
-	if dup {
-		return nil, refreshToken{}, ErrDuplicateCookie
-	}
-	if dsr == "" {
-		return nil, refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
-	}
-	rt, err := m.verify(r.Context(), dsr, "DSR")
+	rt, err := m.visitorProof(r, u)
 	if err != nil {
 		return nil, refreshToken{}, err
 	}
-	if rt.ID != u.ID {
-		return nil, refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	return u, rt, nil
+}
+
+// visitorProof checks that r is the request of the visitor u itself, before a
+// conversion or promotion changes anything: a local visitor's request carries
+// its local ID cookie (localProof), any other's a refresh cookie of the same
+// user that verifies locally, which is returned.
+func (m *Middleware) visitorProof(r *http.Request, u *User) (refreshToken, error) {
+	if isLocal(u) {
+		return refreshToken{anonymous: true}, m.localProof(r, u)
 	}
-	return u, refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
+	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
+	if dup {
+		return refreshToken{}, ErrDuplicateCookie
+	}
+	if dsr == "" {
+		return refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
+	}
+	rt, err := m.verify(r.Context(), dsr, "DSR")
+	if err != nil {
+		return refreshToken{}, err
+	}
+	if rt.ID != u.ID {
+		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	}
+	return refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
 }
 
 // refreshToken is a visitor's locally verified refresh token; anonymous says
