@@ -204,16 +204,17 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 				return err
 			}
 			k.report.SearchCalls++
-			began := k.obs.start()
-			users, _, err = k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
-				TenantIDs:       []string{tenant.id},
-				FromCreatedTime: cursor * 1000,
-				ToCreatedTime:   cutoffMs,
-				Sort:            []descope.UserSearchSort{{Field: "createdTime"}},
-				Limit:           int32(k.o.BatchSize),
-				Page:            int32(page),
+			users, err = observe(k.obs, ctx, "user.search", func(ctx context.Context) ([]*descope.UserResponse, error) {
+				users, _, err := k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
+					TenantIDs:       []string{tenant.id},
+					FromCreatedTime: cursor * 1000,
+					ToCreatedTime:   cutoffMs,
+					Sort:            []descope.UserSearchSort{{Field: "createdTime"}},
+					Limit:           int32(k.o.BatchSize),
+					Page:            int32(page),
+				})
+				return users, err
 			})
-			k.obs.done(ctx, "user.search", began, err)
 			return err
 		})
 		if err != nil {
@@ -246,9 +247,9 @@ func (k *culler) run(ctx context.Context) (*CullReport, error) {
 					return err
 				}
 				k.report.DeleteCalls++
-				began := k.obs.start()
-				err := k.c.Management.User().DeleteBatch(ctx, stale)
-				k.obs.done(ctx, "user.delete_batch", began, err)
+				_, err := observe(k.obs, ctx, "user.delete_batch", func(ctx context.Context) (struct{}, error) {
+					return struct{}{}, k.c.Management.User().DeleteBatch(ctx, stale)
+				})
 				return err
 			})
 			if err != nil {

@@ -53,6 +53,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
 		return nil, err
 	}
+	// One bound for the whole mint: both calls of a user-backed one.
 	ctx, cancel := m.callContext(ctx)
 	defer cancel()
 	var session, refresh *descope.Token
@@ -79,11 +80,11 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 // to Descope, and no password is ever set.
 func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *descope.Token, *descope.Token, error) {
 	loginID := m.cfg.loginID()
-	began := m.obs.start()
-	_, err := m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
-		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
+	_, err := observe(m.obs, ctx, "user.create", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
+			Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
+		})
 	})
-	m.obs.done(ctx, "user.create", began, err)
 	if err != nil {
 		if statusOf(err) == http.StatusTooManyRequests {
 			// Descope's limit is per project: stop asking for every visitor
@@ -92,21 +93,19 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		}
 		return "", nil, nil, m.descopeFailure("create anonymous user", err)
 	}
-	began = m.obs.start()
-	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
-		RefreshDuration: int32(m.cfg.lifetime / time.Second),
+	info, err := observe(m.obs, ctx, "jwt.sign_in", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
+		return m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
+			RefreshDuration: int32(m.cfg.lifetime / time.Second),
+		})
 	})
-	m.obs.done(ctx, "jwt.sign_in", began, err)
 	if err == nil && (info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil) {
 		err = fmt.Errorf("%w: sign-in returned unusable tokens", ErrInvalidToken)
 	}
 	if err != nil {
 		// Do not leave a user nobody can sign in to; Cull would find it too.
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-		defer dcancel()
-		began = m.obs.start()
-		derr := m.c.Management.User().Delete(dctx, loginID)
-		m.obs.done(dctx, "user.delete", began, derr)
+		_, derr := call(m, ctx, "user.delete", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, m.c.Management.User().Delete(ctx, loginID)
+		})
 		if derr != nil {
 			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
 		}
@@ -118,9 +117,9 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 // mintNative asks Descope for anonymous tokens with no user record: one
 // call, with the anonymous tenant selected for its session settings.
 func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.Token, *descope.Token, error) {
-	began := m.obs.start()
-	info, err := m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
-	m.obs.done(ctx, "jwt.anonymous", began, err)
+	info, err := observe(m.obs, ctx, "jwt.anonymous", func(ctx context.Context) (*descope.AnonymousAuthenticationInfo, error) {
+		return m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
+	})
 	if err != nil {
 		return nil, nil, m.descopeFailure("issue anonymous tokens", err)
 	}

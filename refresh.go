@@ -197,13 +197,13 @@ func (g *refreshGroup) makeRoom(now time.Time) {
 // the request that started it, so that one visitor's cancelled request does
 // not fail the others waiting on the same refresh.
 func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refreshResult, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-	defer cancel()
 	// The SDK hands over a rotated refresh token only as a cookie it writes.
 	cw := &headerBuffer{h: http.Header{}}
-	began := m.obs.start()
-	ok, session, err := m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
-	m.obs.done(ctx, "session.refresh", began, err)
+	var ok bool
+	session, err := call(m, ctx, "session.refresh", func(ctx context.Context) (session *descope.Token, err error) {
+		ok, session, err = m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
+		return session, err
+	})
 	if err != nil || !ok || session == nil {
 		if err == nil {
 			err = ErrInvalidToken

@@ -251,7 +251,11 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 	default:
 		return refreshResult{}, errUnusableRecord
 	}
-	_, session, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Session)
+	// The record's tokens are verified as the refresh's own call to Descope
+	// would be made: bounded, and detached from the request.
+	ctx, cancel := m.callContext(ctx)
+	defer cancel()
+	session, err := m.validate(ctx, rec.Session)
 	if err != nil || m.checkIssued(session, "DS") != nil || session.ID != userID {
 		return refreshResult{}, errUnusableRecord
 	}
@@ -260,7 +264,7 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 		return refreshResult{}, errStaleRecord
 	}
 	if rec.Refresh != "" {
-		_, refresh, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Refresh)
+		refresh, err := m.validate(ctx, rec.Refresh)
 		if err != nil || m.checkClaims(refresh, "DSR") != nil || refresh.ID != userID {
 			return refreshResult{}, errUnusableRecord
 		}

@@ -138,10 +138,13 @@ func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserRespon
 	if u == nil {
 		return nil, ErrNoSession
 	}
+	// Bounded by the timeout but, unlike the middleware's own calls, not
+	// detached: the application makes this read on its own context, and it
+	// changes nothing that would have to run to its end, so it follows that
+	// context's cancellation.
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
-	began := m.obs.start()
-	p, err := m.c.Management.User().Load(ctx, u.ID)
-	m.obs.done(ctx, "user.load", began, err)
-	return p, err
+	return observe(m.obs, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Load(ctx, u.ID)
+	})
 }

@@ -39,9 +39,7 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	}
 	var t *descope.Token
 	err := m.kids.do(kid, m.cfg.timeout, func() error {
-		began := m.obs.start()
-		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
-		m.obs.done(ctx, opValidate, began, err)
+		vt, err := m.validate(ctx, tok)
 		if err == nil {
 			err = m.checkClaims(vt, drn)
 		}
@@ -66,6 +64,16 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 		}
 	}
 	return u, nil
+}
+
+// validate checks a token's signature and expiry through the SDK, against
+// Descope's keys (fetched by the SDK when it lacks the token's key), and
+// reports the call as opValidate. checkClaims does the rest.
+func (m *Middleware) validate(ctx context.Context, tok string) (*descope.Token, error) {
+	return observe(m.obs, ctx, opValidate, func(ctx context.Context) (*descope.Token, error) {
+		_, t, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
+		return t, err
+	})
 }
 
 // checkClaims makes the checks the SDK leaves out: the token belongs to this
