@@ -53,3 +53,17 @@ func (a address) method() descope.DeliveryMethod {
 	}
 	return descope.MethodEmail
 }
+
+// limitKey is the address as the code limits count it: an email without its
+// "+tag" (ada+1@x and ada+2@x reach one mailbox), a phone as it is.
+func (a address) limitKey() string {
+	if a.phone {
+		return a.value
+	}
+	at := strings.LastIndexByte(a.value, '@')
+	local, domain := a.value[:at], a.value[at:]
+	if plus := strings.IndexByte(local, '+'); plus > 0 {
+		local = local[:plus]
+	}
+	return local + domain
+}

@@ -136,8 +136,34 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Reques
 	return r, true
 }
 
-// identify finds the user of a request from its session token (bearer or
-// cookie), else from its refresh token.
+// identifyVisitor identifies a request by its Descope session, as identify
+// does, and, when it has none, by its local ID cookie. A request with neither
+// a bearer token nor a Descope cookie (a local visitor's) reads its cookies
+// in one pass and goes straight to the local cookie.
+func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
+	if m.local == nil {
+		return m.identify(w, r)
+	}
+	if !m.cfg.acceptBearer || len(r.Header["Authorization"]) == 0 {
+		ds, dsr, dsl, dup := m.visitorCookies(r)
+		if !dup && ds == "" && dsr == "" {
+			return m.identifyLocal(w, r, dsl)
+		}
+	}
+	u, out, err := m.identify(w, r)
+	if out != noSession {
+		return u, out, err
+	}
+	dsl, dup := cookieValue(r, m.local.name)
+	if dup {
+		return nil, refused, ErrDuplicateCookie
+	}
+	return m.identifyLocal(w, r, dsl)
+}
+
+// identify finds the user of a request by its Descope tokens, for
+// identifyVisitor: its session token (bearer or cookie), else its refresh
+// token.
 func (m *Middleware) identify(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
 	ctx := r.Context()
 	if m.cfg.acceptBearer {

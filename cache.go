@@ -256,3 +256,8 @@ func (c *sessionCache) len() (entries, bytes int) {
 	}
 	return int(c.entries.Load()), int(c.bytes.Load())
 }
+
+// dropSession drops a replaced session token from the cache.
+func (m *Middleware) dropSession(u *User) {
+	m.cache.drop(u.sessionJWT())
+}

@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,24 +11,9 @@ import (
 	"github.com/descope/go-sdk/descope"
 )
 
-// pendingConversion is what StartConversion records for FinishConversion, so
-// that a code only ever verifies the address it was sent to.
-type pendingConversion struct {
-	Address string `json:"a"`
-	Phone   bool   `json:"p,omitempty"`
-	// ExistingID is set when the address belongs to another account and
-	// merging is allowed: the code then signs in to that account.
-	ExistingID string `json:"e,omitempty"`
-}
-
-const (
-	pendingKey = "conv:pending:" // + user ID: the pendingConversion
-	lockKey    = "conv:lock:"    // + user ID: held while a conversion finishes
-)
-
 // convertible returns the request's user and its refresh token if the user
-// may be converted: a session of this middleware, not Degraded, with a
-// refresh cookie of the same user that verifies locally. With resume, a user
+// may be converted: a session of this middleware, not Degraded, on a request
+// that proves it is the visitor's own (visitorProof). With resume, a user
 // that is no longer anonymous passes too; FinishConversion then lets it
 // through only to finish a conversion whose address is already verified.
 func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshToken, error) {
@@ -43,24 +27,36 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 	if !u.Anonymous && !resume {
 		return nil, refreshToken{}, ErrNotAnonymous
 	}
-	if isLocal(u) {
-		return u, refreshToken{anonymous: true}, m.localProof(r, u)
-	}
-	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
-	if dup {
-		return nil, refreshToken{}, ErrDuplicateCookie
-	}
-	if dsr == "" {
-		return nil, refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
-	}
-	rt, err := m.verify(r.Context(), dsr, "DSR")
+	rt, err := m.visitorProof(r, u)
 	if err != nil {
 		return nil, refreshToken{}, err
 	}
-	if rt.ID != u.ID {
-		return nil, refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	return u, rt, nil
+}
+
+// visitorProof checks that r is the request of the visitor u itself, before a
+// conversion or promotion changes anything: a local visitor's request carries
+// its local ID cookie (localProof), any other's a refresh cookie of the same
+// user that verifies locally, which is returned.
+func (m *Middleware) visitorProof(r *http.Request, u *User) (refreshToken, error) {
+	if isLocal(u) {
+		return refreshToken{anonymous: true}, m.localProof(r, u)
 	}
-	return u, refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
+	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
+	if dup {
+		return refreshToken{}, ErrDuplicateCookie
+	}
+	if dsr == "" {
+		return refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
+	}
+	rt, err := m.verify(r.Context(), dsr, "DSR")
+	if err != nil {
+		return refreshToken{}, err
+	}
+	if rt.ID != u.ID {
+		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
+	}
+	return refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
 }
 
 // refreshToken is a visitor's locally verified refresh token; anonymous says
@@ -231,6 +227,39 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	return m.finishUpdate(ctx, w, anon, rt, a, pending, code)
 }
 
+// finishNative verifies the code of a Descope-native or local visitor: the
+// code, sent to the address by sign-up-or-in, signs the visitor up or in to
+// the user that owns the address (no account is changed or deleted: the code
+// proves the visitor owns it), the OnConvert hook moves the data from the
+// anonymous ID, and that user's tokens replace the anonymous ones (and the
+// local ID cookie).
+func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
+	code, err := cleanCode(code)
+	if err != nil {
+		return nil, err
+	}
+	info, err := m.verifyCode(ctx, a, a.value, code)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
+	if info.User != nil {
+		u.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	if isLocal(anon) {
+		m.clearLocal(w)
+	}
+	m.retire(ctx, anon, dsr)
+	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
+	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
+	return u, nil
+}
+
 // finishUpdate verifies the code of an email or phone update, and moves the
 // user out of the anonymous tenant.
 func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
@@ -378,8 +407,19 @@ func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...stri
 		m.revoke(ctx, t)
 		m.refreshes.forget(t)
 	}
-	m.forget(anon)
+	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)
+}
+
+// convertHook calls the OnConvert hook, if any.
+func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *User) error {
+	if m.cfg.onConvert == nil {
+		return nil
+	}
+	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
+		return during("convert hook", err)
+	}
+	return nil
 }
 
 // verifyCode checks a one-time code for loginID and the tokens Descope
@@ -427,6 +467,17 @@ func cleanCode(code string) (string, error) {
 	return code, nil
 }
 
+// ownsVerified reports whether the profile has a as a verified login ID.
+func ownsVerified(p *descope.UserResponse, a address) bool {
+	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
+		return false
+	}
+	if a.phone {
+		return p.VerifiedPhone && p.Phone == a.value
+	}
+	return p.VerifiedEmail && strings.EqualFold(p.Email, a.value)
+}
+
 // ownerOf returns the ID of the user whose login ID is a, or "" if none.
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
 	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
@@ -468,90 +519,6 @@ func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*desc
 	return p, p.LoginIDs[0], nil
 }
 
-// callContext bounds one call to Descope by the configured timeout. It is
-// detached from the request: a step that Descope has begun runs to its end.
-func (m *Middleware) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-}
-
-// lockConversion makes concurrent FinishConversion calls for one user (a
-// double submit) wait their turn: the second gets ErrConversionInProgress.
-func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
-	ok, err := m.state.setNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
-	if err != nil {
-		return nil, wrap(ErrUnavailable, err)
-	}
-	if !ok {
-		return nil, ErrConversionInProgress
-	}
-	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
-}
-
-func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
-	b, _ := json.Marshal(p)
-	if err := m.state.set(ctx, pendingKey+userID, b, codeWindow); err != nil {
-		return wrap(ErrUnavailable, err)
-	}
-	return nil
-}
-
-func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
-	var p pendingConversion
-	b, ok, err := m.state.get(ctx, pendingKey+userID)
-	if err != nil {
-		return p, false, wrap(ErrUnavailable, err)
-	}
-	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
-		return p, false, nil
-	}
-	return p, true, nil
-}
-
-func (m *Middleware) dropPending(ctx context.Context, userID string) {
-	_ = m.state.del(ctx, pendingKey+userID)
-}
-
-// revoke logs a refresh token out at Descope, best effort, within the
-// configured timeout.
-func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
-	if refreshJWT == "" {
-		return
-	}
-	if err := m.logoutToken(ctx, refreshJWT); err != nil {
-		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
-	}
-}
-
-// logoutToken revokes one refresh token at Descope, within the configured
-// timeout (the SDK's logout reads its context from the request it is given).
-func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string) error {
-	_, err := call(m, ctx, "auth.logout", func(ctx context.Context) (struct{}, error) {
-		sr, err := m.sdkRequest(ctx, refreshJWT)
-		if err != nil {
-			return struct{}{}, err
-		}
-		return struct{}{}, m.c.Auth.Logout(sr, nil)
-	})
-	return err
-}
-
-// call makes one call to Descope for a request: bounded by WithTimeout,
-// detached from the request's cancellation (a step Descope has begun runs to
-// its end), and reported to the observers as operation op.
-func call[T any](m *Middleware, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
-	cctx, cancel := m.callContext(ctx)
-	defer cancel()
-	began := m.obs.start()
-	v, err := fn(cctx)
-	m.obs.done(cctx, op, began, err)
-	return v, err
-}
-
-// forget drops a replaced session token from the cache.
-func (m *Middleware) forget(u *User) {
-	m.cache.drop(u.sessionJWT())
-}
-
 // codeFailure maps Descope's answers on one-time codes to sentinels.
 func (m *Middleware) codeFailure(doing string, err error) error {
 	switch {
@@ -569,15 +536,4 @@ func (m *Middleware) codeFailure(doing string, err error) error {
 		return wrap(ErrInvalidAddress, err)
 	}
 	return m.descopeFailure(doing, err)
-}
-
-// sdkRequest builds the request the SDK reads the refresh token from, with
-// the cookie name the SDK client expects.
-func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request, error) {
-	sr, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", nil)
-	if err != nil {
-		return nil, err
-	}
-	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
-	return sr, nil
 }

@@ -36,6 +36,38 @@ func cookieValue(r *http.Request, name string) (value string, dup bool) {
 	return value, false
 }
 
+// visitorCookies returns the session, refresh and local ID cookies of r, as
+// cookieValue does, in one pass; dup is true when one of them has two
+// different values.
+func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup bool) {
+	var seen [3]bool
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var name, v string
+			name, v, line = nextCookie(line)
+			var slot *string
+			var k int
+			switch name {
+			case "":
+				continue
+			case m.cfg.sessionCookie:
+				slot, k = &ds, 0
+			case m.cfg.refreshCookie:
+				slot, k = &dsr, 1
+			case m.local.name:
+				slot, k = &dsl, 2
+			default:
+				continue
+			}
+			if seen[k] && v != *slot {
+				return "", "", "", true
+			}
+			*slot, seen[k] = v, true
+		}
+	}
+	return ds, dsr, dsl, false
+}
+
 // nextCookie splits the first name=value pair off a Cookie header line,
 // without allocating: the value loses its surrounding quotes, and a part
 // without "=" has an empty name.
@@ -139,4 +171,28 @@ func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 		http.SetCookie(w, c)
 	}
 	m.clearLocal(w)
+}
+
+// headerBuffer is a ResponseWriter that only collects headers: the cookies
+// the SDK writes during a refresh, or those of a step not yet sure to stand.
+type headerBuffer struct{ h http.Header }
+
+func (b *headerBuffer) Header() http.Header         { return b.h }
+func (b *headerBuffer) Write(p []byte) (int, error) { return len(p), nil }
+func (b *headerBuffer) WriteHeader(int)             {}
+
+// copyTo adds the collected headers to w's: the cookies after any already
+// set there, Vary merged.
+func (b *headerBuffer) copyTo(w http.ResponseWriter) {
+	h := w.Header()
+	for k, vs := range b.h {
+		switch k {
+		case "Vary":
+			markVary(h)
+		case "Set-Cookie":
+			h[k] = append(h[k], vs...) // later cookies win in the browser
+		default:
+			h[k] = append([]string(nil), vs...)
+		}
+	}
 }

@@ -164,121 +164,170 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	}, nil
 }
 
+// run culls the tenant a page at a time: each page is searched from the
+// cursor, its stale users deleted, the cursor advanced past it, and the
+// progress reported.
 func (k *culler) run(ctx context.Context) (*CullReport, error) {
 	start := time.Now()
 	defer func() { k.report.Duration = time.Since(start) }()
+	tenantID, err := k.begin(ctx)
+	if err != nil {
+		return &k.report, err
+	}
+	cutoffMs := k.report.Cutoff.UnixMilli()
+	var at cullCursor
+	for {
+		if err := ctx.Err(); err != nil {
+			return &k.report, err
+		}
+		users, err := k.page(ctx, tenantID, at, cutoffMs)
+		if err != nil {
+			return &k.report, err
+		}
+		if len(users) == 0 {
+			return &k.report, nil
+		}
+		deleted := k.report.Deleted
+		remains, err := k.cull(ctx, users, tenantID, cutoffMs)
+		if err != nil {
+			return &k.report, err
+		}
+		at = at.advance(users, remains)
+		k.obs.progress(ctx, k.report.Deleted-deleted, k.snapshot)
+		if k.o.Progress != nil {
+			k.o.Progress(k.snapshot())
+		}
+	}
+}
+
+// begin resolves the anonymous tenant and sets the report's tenant and
+// cutoff: OlderThan ago, or the tenant's refresh lifetime ago.
+func (k *culler) begin(ctx context.Context) (tenantID string, err error) {
 	var tenant resolvedTenant
-	err := k.retry(ctx, func() (err error) {
+	err = k.retry(ctx, func() (err error) {
 		tenant, err = resolveTenant(ctx, k.c, tenantSpec{id: k.o.TenantID, name: k.o.TenantName, obs: k.obs})
 		return err
 	})
 	if err != nil {
-		return &k.report, err
+		return "", err
 	}
 	age := k.o.OlderThan
 	if age == 0 {
 		age = tenant.lifetime
 	}
 	if age <= 0 {
-		return &k.report, fmt.Errorf("anonymous: tenant %s has no session settings: set OlderThan", tenant.id)
+		return "", fmt.Errorf("anonymous: tenant %s has no session settings: set OlderThan", tenant.id)
 	}
 	k.report.TenantID = tenant.id
 	k.report.Cutoff = k.o.Now().Add(-age).Truncate(time.Second)
-	cutoffMs := k.report.Cutoff.UnixMilli()
+	return tenant.id, nil
+}
 
-	// Pages are read by creation time (keyset paging), never by offset over
-	// the whole set being deleted from: each search starts at the creation
-	// second of the last user seen (cursor). Users of that second that stay
-	// in the results (kept, failed, or all of them in a dry run) are skipped
-	// by an offset within that second alone.
-	var cursor int64 // creation second of the last user seen; 0 before the first page
-	atCursor := 0    // users created in the cursor second that remain in the results
-	for {
-		if err := ctx.Err(); err != nil {
-			return &k.report, err
+// cullCursor is where the next page starts. Pages are read by creation time
+// (keyset paging), never by offset over the whole set being deleted from:
+// each search starts at the creation second of the last user seen. Users of
+// that second that stay in the results (kept, failed, or all of them in a
+// dry run) are skipped by an offset within that second alone.
+type cullCursor struct {
+	second int64 // creation second of the last user seen; 0 before the first page
+	stay   int   // users created in that second that remain in the results
+}
+
+// advance moves the cursor past a page of users, of which remains says which
+// stay in the results.
+func (c cullCursor) advance(users []*descope.UserResponse, remains map[string]bool) cullCursor {
+	if last := int64(users[len(users)-1].CreatedTime); last != c.second {
+		c = cullCursor{second: last}
+	}
+	for _, u := range users {
+		if int64(u.CreatedTime) == c.second && remains[u.UserID] {
+			c.stay++
 		}
-		page := atCursor / k.o.BatchSize
-		var users []*descope.UserResponse
-		err := k.retry(ctx, func() (err error) {
-			if err = k.searches.wait(ctx); err != nil {
-				return err
-			}
-			k.report.SearchCalls++
-			began := k.obs.start()
-			users, _, err = k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
-				TenantIDs:       []string{tenant.id},
-				FromCreatedTime: cursor * 1000,
+	}
+	return c
+}
+
+// page searches the next page of the tenant's users created before the
+// cutoff, from the cursor on; it returns none when the scan is done.
+func (k *culler) page(ctx context.Context, tenantID string, at cullCursor, cutoffMs int64) ([]*descope.UserResponse, error) {
+	page := at.stay / k.o.BatchSize
+	var users []*descope.UserResponse
+	err := k.retry(ctx, func() (err error) {
+		if err = k.searches.wait(ctx); err != nil {
+			return err
+		}
+		k.report.SearchCalls++
+		users, err = observe(k.obs, ctx, "user.search", func(ctx context.Context) ([]*descope.UserResponse, error) {
+			users, _, err := k.c.Management.User().SearchAll(ctx, &descope.UserSearchOptions{
+				TenantIDs:       []string{tenantID},
+				FromCreatedTime: at.second * 1000,
 				ToCreatedTime:   cutoffMs,
 				Sort:            []descope.UserSearchSort{{Field: "createdTime"}},
 				Limit:           int32(k.o.BatchSize),
 				Page:            int32(page),
 			})
-			k.obs.done(ctx, "user.search", began, err)
-			return err
+			return users, err
 		})
-		if err != nil {
-			return &k.report, during("search users", err)
+		return err
+	})
+	if err != nil {
+		return nil, during("search users", err)
+	}
+	if skip := at.stay - page*k.o.BatchSize; skip < len(users) {
+		return users[skip:], nil
+	}
+	return nil, nil
+}
+
+// cull judges a page of users and deletes the stale ones (in a dry run, only
+// counts them). It returns which users stay in the search results: those
+// kept, those whose delete failed, and in a dry run all of them. It fails
+// only when ctx ends; a failed delete is counted and logged.
+func (k *culler) cull(ctx context.Context, users []*descope.UserResponse, tenantID string, cutoffMs int64) (map[string]bool, error) {
+	remains := make(map[string]bool, len(users))
+	var stale []string
+	for _, u := range users {
+		k.report.Scanned++
+		if reason := k.judge(u, tenantID, cutoffMs); reason != "" {
+			k.report.Skipped[reason]++
+			remains[u.UserID] = true
+			continue
 		}
-		if skip := atCursor - page*k.o.BatchSize; skip < len(users) {
-			users = users[skip:]
+		stale = append(stale, u.UserID)
+		remains[u.UserID] = k.o.DryRun
+	}
+	switch {
+	case k.o.DryRun:
+		k.report.Deleted += len(stale) // would be deleted
+	case len(stale) > 0:
+		if err := k.deleteBatch(ctx, stale); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			k.report.Failed += len(stale)
+			for _, id := range stale {
+				remains[id] = true
+			}
+			k.o.Logger.Warn("delete batch failed", "users", len(stale), "err", err)
 		} else {
-			users = nil
-		}
-		if len(users) == 0 {
-			return &k.report, nil
-		}
-		deleted := k.report.Deleted
-		remains := make(map[string]bool, len(users))
-		var stale []string
-		for _, u := range users {
-			k.report.Scanned++
-			if reason := k.judge(u, tenant.id, cutoffMs); reason != "" {
-				k.report.Skipped[reason]++
-				remains[u.UserID] = true
-				continue
-			}
-			stale = append(stale, u.UserID)
-			remains[u.UserID] = k.o.DryRun
-		}
-		if len(stale) > 0 && !k.o.DryRun {
-			err := k.retry(ctx, func() error {
-				if err := k.deletes.wait(ctx); err != nil {
-					return err
-				}
-				k.report.DeleteCalls++
-				began := k.obs.start()
-				err := k.c.Management.User().DeleteBatch(ctx, stale)
-				k.obs.done(ctx, "user.delete_batch", began, err)
-				return err
-			})
-			if err != nil {
-				if ctx.Err() != nil {
-					return &k.report, ctx.Err()
-				}
-				k.report.Failed += len(stale)
-				for _, id := range stale {
-					remains[id] = true
-				}
-				k.o.Logger.Warn("delete batch failed", "users", len(stale), "err", err)
-			} else {
-				k.report.Deleted += len(stale)
-			}
-		} else if k.o.DryRun {
-			k.report.Deleted += len(stale) // would be deleted
-		}
-		if last := int64(users[len(users)-1].CreatedTime); last != cursor {
-			cursor, atCursor = last, 0
-		}
-		for _, u := range users {
-			if int64(u.CreatedTime) == cursor && remains[u.UserID] {
-				atCursor++
-			}
-		}
-		k.obs.progress(ctx, k.report.Deleted-deleted, k.snapshot)
-		if k.o.Progress != nil {
-			k.o.Progress(k.snapshot())
+			k.report.Deleted += len(stale)
 		}
 	}
+	return remains, nil
+}
+
+// deleteBatch deletes users in one call, paced and retried.
+func (k *culler) deleteBatch(ctx context.Context, ids []string) error {
+	return k.retry(ctx, func() error {
+		if err := k.deletes.wait(ctx); err != nil {
+			return err
+		}
+		k.report.DeleteCalls++
+		_, err := observe(k.obs, ctx, "user.delete_batch", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, k.c.Management.User().DeleteBatch(ctx, ids)
+		})
+		return err
+	})
 }
 
 // judge returns why u must be kept, or "" when it is a stale anonymous user.

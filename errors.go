@@ -53,7 +53,7 @@ var (
 	// one-time codes as the limits allow for now; the error says which.
 	ErrTooManyCodes = errors.New("anonymous: too many codes requested, try again later")
 	// ErrConversionInProgress means another request is finishing the same
-	// visitor's conversion right now (a double submit).
+	// visitor's conversion or promotion right now (a double submit).
 	ErrConversionInProgress = errors.New("anonymous: conversion already in progress")
 	// ErrDescopeMerged means Descope merged the visitor with another account
 	// while the address was being verified (the address was registered by

@@ -179,3 +179,20 @@ func (c *cullClock) took() []time.Duration {
 	c.waits = nil
 	return w
 }
+
+// successes counts the 200s among the statuses of concurrent requests, and
+// fails the test on anything but 200 and 409.
+func successes(t *testing.T, statuses []int) int {
+	t.Helper()
+	ok := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusOK:
+			ok++
+		case http.StatusConflict:
+		default:
+			t.Errorf("status %d among %v", s, statuses)
+		}
+	}
+	return ok
+}

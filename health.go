@@ -97,10 +97,3 @@ func (m *Middleware) lastTenantError() error {
 	defer m.tenantMu.Unlock()
 	return m.tenantErr
 }
-
-// loaded reports whether any key ID has verified a token.
-func (g *kidGate) loaded() bool {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	return len(g.known) > 0
-}

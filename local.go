@@ -103,63 +103,6 @@ func (c *config) validateLocal() error {
 	return nil
 }
 
-// identifyVisitor identifies a request by its Descope session, as identify
-// does, and, when it has none, by its local ID cookie. A request with neither
-// a bearer token nor a Descope cookie (a local visitor's) reads its cookies
-// in one pass and goes straight to the local cookie.
-func (m *Middleware) identifyVisitor(w http.ResponseWriter, r *http.Request) (*User, outcome, error) {
-	if m.local == nil {
-		return m.identify(w, r)
-	}
-	if !m.cfg.acceptBearer || len(r.Header["Authorization"]) == 0 {
-		ds, dsr, dsl, dup := m.visitorCookies(r)
-		if !dup && ds == "" && dsr == "" {
-			return m.identifyLocal(w, r, dsl)
-		}
-	}
-	u, out, err := m.identify(w, r)
-	if out != noSession {
-		return u, out, err
-	}
-	dsl, dup := cookieValue(r, m.local.name)
-	if dup {
-		return nil, refused, ErrDuplicateCookie
-	}
-	return m.identifyLocal(w, r, dsl)
-}
-
-// visitorCookies returns the session, refresh and local ID cookies of r, as
-// cookieValue does, in one pass; dup is true when one of them has two
-// different values.
-func (m *Middleware) visitorCookies(r *http.Request) (ds, dsr, dsl string, dup bool) {
-	var seen [3]bool
-	for _, line := range r.Header["Cookie"] {
-		for len(line) > 0 {
-			var name, v string
-			name, v, line = nextCookie(line)
-			var slot *string
-			var k int
-			switch name {
-			case "":
-				continue
-			case m.cfg.sessionCookie:
-				slot, k = &ds, 0
-			case m.cfg.refreshCookie:
-				slot, k = &dsr, 1
-			case m.local.name:
-				slot, k = &dsl, 2
-			default:
-				continue
-			}
-			if seen[k] && v != *slot {
-				return "", "", "", true
-			}
-			*slot, seen[k] = v, true
-		}
-	}
-	return ds, dsr, dsl, false
-}
-
 // identifyLocal identifies a local visitor by the value v of its cookie. A
 // cookie that does not open (tampered, truncated, expired, sealed by a key no
 // longer held) is ignored: the visitor may be given a fresh local ID.
@@ -221,9 +164,6 @@ func (m *Middleware) clearLocal(w http.ResponseWriter) {
 	http.SetCookie(w, c)
 }
 
-// isLocal reports whether u is a local visitor.
-func isLocal(u *User) bool { return u != nil && IsLocalID(u.ID) }
-
 // localProof checks that r carries the local cookie of u: for conversion and
 // promotion, what the refresh cookie is for a Descope identity, the proof
 // that the request is the visitor's own.
@@ -246,84 +186,4 @@ func (m *Middleware) localProof(r *http.Request, u *User) error {
 		return fmt.Errorf("%w: local ID cookie of another visitor", ErrInvalidToken)
 	}
 	return nil
-}
-
-// PromoteTo lifts the request's visitor to an anonymous identity of target:
-// a local visitor to NativeTokens (one call, no user record) or UserBacked
-// (a user in the anonymous tenant), a native one to UserBacked. The OnConvert
-// hook moves the application's data from the old ID to the new one; when it
-// fails, the visitor keeps its identity, the new one is undone (user deleted,
-// refresh token revoked) and no cookie is written. On success the new
-// identity's cookies replace the old ones (a local visitor's cookie is
-// cleared). A visitor already at or above target is returned as is: nothing
-// is ever demoted. A second promotion of a local visitor while one is under
-// way gets ErrConversionInProgress. Promote(w, r) is PromoteTo(w, r,
-// UserBacked).
-func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
-	switch target {
-	case UserBacked:
-		return m.Promote(w, r)
-	case NativeTokens:
-	default:
-		return nil, fmt.Errorf("anonymous: cannot promote to %v", target)
-	}
-	u, ok := FromContext(r.Context())
-	switch {
-	case !ok:
-		return nil, ErrNoSession
-	case u.Degraded:
-		return nil, ErrUnavailable
-	case !u.Anonymous:
-		return nil, ErrNotAnonymous
-	case isLocal(u):
-		return m.promoteLocal(w, r, u, target)
-	}
-	return u, nil
-}
-
-// promoteLocal provisions a Descope anonymous identity of target for the
-// local visitor u and moves its data there.
-func (m *Middleware) promoteLocal(w http.ResponseWriter, r *http.Request, u *User, target Strategy) (*User, error) {
-	if err := m.localProof(r, u); err != nil {
-		return nil, err
-	}
-	// A double submit gets ErrConversionInProgress, not a second identity.
-	unlock, err := m.lockConversion(r.Context(), u.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	hold := &headerBuffer{h: http.Header{}}
-	nu, err := m.provisionAs(hold, r, target)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
-		m.undoProvision(r, hold, nu, target)
-		return nil, err
-	}
-	hold.copyTo(w)
-	m.clearLocal(w)
-	m.cfg.logger.Info("local visitor promoted", "anonymous", u.ID, "user", nu.ID, "strategy", target)
-	m.obs.emit(r.Context(), Event{Kind: EventPromoted, Strategy: target, User: nu})
-	return nu, nil
-}
-
-// undoProvision takes back an identity provisioned for a promotion that did
-// not stand: the user is deleted, or the native refresh token revoked.
-func (m *Middleware) undoProvision(r *http.Request, hold *headerBuffer, nu *User, strategy Strategy) {
-	ctx, cancel := m.callContext(r.Context())
-	defer cancel()
-	if strategy == UserBacked {
-		if err := m.c.Management.User().Delete(ctx, nu.ID); err != nil {
-			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", err)
-		}
-	} else {
-		for _, c := range (&http.Response{Header: hold.h}).Cookies() {
-			if c.Name == m.cfg.refreshCookie {
-				m.revoke(ctx, c.Value)
-			}
-		}
-	}
-	m.forget(nu)
 }

@@ -39,23 +39,6 @@ func localMW(t testing.TB, emu *descopetest.Emulator, opts ...anonymous.Option) 
 	return m, m.Handler(anontest.App(m, &anontest.ErrLog{}))
 }
 
-// successes counts the 200s among the statuses of concurrent requests, and
-// fails the test on anything but 200 and 409.
-func successes(t *testing.T, statuses []int) int {
-	t.Helper()
-	ok := 0
-	for _, s := range statuses {
-		switch s {
-		case http.StatusOK:
-			ok++
-		case http.StatusConflict:
-		default:
-			t.Errorf("status %d among %v", s, statuses)
-		}
-	}
-	return ok
-}
-
 // newEmu starts an emulator with opts, closed when the test ends.
 func newEmu(t testing.TB, opts ...descopetest.Option) *descopetest.Emulator {
 	emu := descopetest.New(opts...)

@@ -1,6 +1,7 @@
 package anonymous
 
 import (
+	"context"
 	"errors"
 	"net/http"
 )
@@ -36,4 +37,39 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 		return m.descopeFailure("logout", err)
 	}
 	return nil
+}
+
+// revoke logs a refresh token out at Descope, best effort, within the
+// configured timeout.
+func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
+	if refreshJWT == "" {
+		return
+	}
+	if err := m.logoutToken(ctx, refreshJWT); err != nil {
+		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
+	}
+}
+
+// logoutToken revokes one refresh token at Descope, within the configured
+// timeout (the SDK's logout reads its context from the request it is given).
+func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string) error {
+	_, err := call(m, ctx, "auth.logout", func(ctx context.Context) (struct{}, error) {
+		sr, err := m.sdkRequest(ctx, refreshJWT)
+		if err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, m.c.Auth.Logout(sr, nil)
+	})
+	return err
+}
+
+// sdkRequest builds the request the SDK reads the refresh token from, with
+// the cookie name the SDK client expects.
+func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request, error) {
+	sr, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", nil)
+	if err != nil {
+		return nil, err
+	}
+	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
+	return sr, nil
 }

@@ -77,39 +77,6 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	return existing, nil
 }
 
-// finishNative verifies the code of a Descope-native or local visitor: the
-// code, sent to the address by sign-up-or-in, signs the visitor up or in to
-// the user that owns the address (no account is changed or deleted: the code
-// proves the visitor owns it), the OnConvert hook moves the data from the
-// anonymous ID, and that user's tokens replace the anonymous ones (and the
-// local ID cookie).
-func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
-	code, err := cleanCode(code)
-	if err != nil {
-		return nil, err
-	}
-	info, err := m.verifyCode(ctx, a, a.value, code)
-	if err != nil {
-		return nil, err
-	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
-	if info.User != nil {
-		u.LoginIDs = info.User.LoginIDs
-	}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, err
-	}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	if isLocal(anon) {
-		m.clearLocal(w)
-	}
-	m.retire(ctx, anon, dsr)
-	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
-	return u, nil
-}
-
 // descopeMerged handles a verify at which Descope merged the visitor with
 // another account anyway: the address became that account's login ID after
 // the last check. Descope keeps the other account (onMergeUseExisting), so
@@ -134,7 +101,7 @@ func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descop
 				m.cfg.logger.Warn("removing a generated login ID from a merged account failed", "user", kept, "err", err)
 			}
 		}
-		m.forget(anon)
+		m.dropSession(anon)
 		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)
 		m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 		return fmt.Errorf("%w: anonymous user %s merged into user %s", ErrDescopeMerged, anon.ID, kept)
@@ -159,15 +126,4 @@ func foreignLoginIDs(after, before *descope.UserResponse, a address) []string {
 		out = append(out, id)
 	}
 	return out
-}
-
-// ownsVerified reports whether the profile has a as a verified login ID.
-func ownsVerified(p *descope.UserResponse, a address) bool {
-	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
-		return false
-	}
-	if a.phone {
-		return p.VerifiedPhone && p.Phone == a.value
-	}
-	return p.VerifiedEmail && strings.EqualFold(p.Email, a.value)
 }

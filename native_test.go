@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/internal/anontest"
@@ -123,5 +126,49 @@ func TestPromoteHookFailureDeletesNewUser(t *testing.T) {
 	}
 	if me := env.Get(t, b, "/whoami"); me.UserID != first.UserID {
 		t.Errorf("visitor changed: %+v", me)
+	}
+}
+
+// Promotions of one native visitor while another is under way get a clear
+// 409, as local ones do (TestLocalPromoteDoubleSubmit): the hook holds the
+// first promotion until every other request is answered, so that all of them
+// meet it, and exactly one user is made and one hook call runs.
+func TestPromoteNativeDoubleSubmit(t *testing.T) {
+	const n = 8
+	var hooked, answered atomic.Int32
+	release := make(chan struct{})
+	hook := func(context.Context, string, *anonymous.User) error {
+		hooked.Add(1)
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+		return nil
+	}
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(hook))
+	b := env.Browser(t)
+	if first := env.Get(t, b, "/whoami"); !first.New || env.Emu.UserCount() != 0 {
+		t.Fatalf("native visitor %+v", first)
+	}
+	cookies := "DS=" + env.Cookie(b, "DS") + "; DSR=" + env.Cookie(b, "DSR")
+	env.Emu.ResetRequests()
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			statuses[i] = env.Do(t, env.Browser(t), http.MethodPost, "/x/promote", nil, func(r *http.Request) {
+				r.Header.Set("Cookie", cookies)
+			}).Status
+			if answered.Add(1) == n-1 {
+				close(release)
+			}
+		})
+	}
+	wg.Wait()
+	if ok := successes(t, statuses); ok != 1 || hooked.Load() != 1 {
+		t.Errorf("statuses %v, %d hook calls", statuses, hooked.Load())
+	}
+	if env.Emu.Requests("/v1/mgmt/user/create") != 1 || env.Emu.UserCount() != 1 {
+		t.Errorf("%d users created, %d users: %v", env.Emu.Requests("/v1/mgmt/user/create"), env.Emu.UserCount(), env.Emu.RequestLog())
 	}
 }

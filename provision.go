@@ -10,40 +10,6 @@ import (
 	"github.com/descope/go-sdk/descope"
 )
 
-// Strategy is how the middleware gives a new visitor an identity.
-type Strategy int
-
-const (
-	// UserBacked creates a real Descope user per visitor, in the anonymous
-	// tenant (two calls: user create, then management sign-in). Conversion
-	// keeps the user ID. Descope caps user creation at 100 a minute per
-	// project, and stale users must be culled. It is the default.
-	UserBacked Strategy = iota
-	// NativeTokens asks Descope for anonymous tokens with no user behind them
-	// (one call; the tokens carry danu: true). Nothing to cull, no user-create
-	// limit; conversion signs the visitor up or in to a real user whose ID
-	// differs, and the OnConvert hook moves the application's data.
-	NativeTokens
-	// LocalIDs gives each visitor an ID made here, in a cookie sealed by the
-	// application's keys (WithLocalKeys): no call to Descope, no record, no
-	// JWT. Conversion signs the visitor up or in by one-time code and the
-	// OnConvert hook moves the data, as with NativeTokens.
-	LocalIDs
-)
-
-// String returns "user-backed", "native" or "local".
-func (s Strategy) String() string {
-	switch s {
-	case UserBacked:
-		return "user-backed"
-	case NativeTokens:
-		return "native"
-	case LocalIDs:
-		return "local"
-	}
-	return fmt.Sprintf("Strategy(%d)", int(s))
-}
-
 // shouldProvision reports whether a request without a session may get a new
 // anonymous identity.
 func (m *Middleware) shouldProvision(r *http.Request) bool {
@@ -87,6 +53,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
 		return nil, err
 	}
+	// One bound for the whole mint: both calls of a user-backed one.
 	ctx, cancel := m.callContext(ctx)
 	defer cancel()
 	var session, refresh *descope.Token
@@ -113,11 +80,11 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 // to Descope, and no password is ever set.
 func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *descope.Token, *descope.Token, error) {
 	loginID := m.cfg.loginID()
-	began := m.obs.start()
-	_, err := m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
-		Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
+	_, err := observe(m.obs, ctx, "user.create", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Create(ctx, loginID, &descope.UserRequest{
+			Tenants: []*descope.AssociatedTenant{{TenantID: tenant}},
+		})
 	})
-	m.obs.done(ctx, "user.create", began, err)
 	if err != nil {
 		if statusOf(err) == http.StatusTooManyRequests {
 			// Descope's limit is per project: stop asking for every visitor
@@ -126,21 +93,19 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 		}
 		return "", nil, nil, m.descopeFailure("create anonymous user", err)
 	}
-	began = m.obs.start()
-	info, err := m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
-		RefreshDuration: int32(m.cfg.lifetime / time.Second),
+	info, err := observe(m.obs, ctx, "jwt.sign_in", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
+		return m.c.Management.JWT().SignIn(ctx, loginID, &descope.MgmLoginOptions{
+			RefreshDuration: int32(m.cfg.lifetime / time.Second),
+		})
 	})
-	m.obs.done(ctx, "jwt.sign_in", began, err)
 	if err == nil && (info == nil || m.checkClaims(info.SessionToken, "DS") != nil || m.checkClaims(info.RefreshToken, "DSR") != nil) {
 		err = fmt.Errorf("%w: sign-in returned unusable tokens", ErrInvalidToken)
 	}
 	if err != nil {
 		// Do not leave a user nobody can sign in to; Cull would find it too.
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-		defer dcancel()
-		began = m.obs.start()
-		derr := m.c.Management.User().Delete(dctx, loginID)
-		m.obs.done(dctx, "user.delete", began, derr)
+		_, derr := call(m, ctx, "user.delete", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, m.c.Management.User().Delete(ctx, loginID)
+		})
 		if derr != nil {
 			m.cfg.logger.Warn("delete of unfinished anonymous user failed", "loginId", loginID, "err", derr)
 		}
@@ -152,9 +117,9 @@ func (m *Middleware) mintUser(ctx context.Context, tenant string) (string, *desc
 // mintNative asks Descope for anonymous tokens with no user record: one
 // call, with the anonymous tenant selected for its session settings.
 func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.Token, *descope.Token, error) {
-	began := m.obs.start()
-	info, err := m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
-	m.obs.done(ctx, "jwt.anonymous", began, err)
+	info, err := observe(m.obs, ctx, "jwt.anonymous", func(ctx context.Context) (*descope.AnonymousAuthenticationInfo, error) {
+		return m.c.Management.JWT().Anonymous(ctx, nil, tenant, int32(m.cfg.lifetime/time.Second))
+	})
 	if err != nil {
 		return nil, nil, m.descopeFailure("issue anonymous tokens", err)
 	}
@@ -165,98 +130,6 @@ func (m *Middleware) mintNative(ctx context.Context, tenant string) (*descope.To
 		return nil, nil, fmt.Errorf("%w: anonymous token without danu", ErrInvalidToken)
 	}
 	return info.SessionToken, info.RefreshToken, nil
-}
-
-// Promote turns the request's Descope-native or local anonymous visitor into
-// a user-backed anonymous user (PromoteTo chooses the target), for applications that want a user record only
-// once a visitor stores something. The OnConvert hook moves the data from the
-// native or local ID to the new user's ID; when it fails, the visitor keeps
-// its identity and the new user is deleted. It writes the new cookies on w.
-// A visitor that is already user-backed is returned as is.
-func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, error) {
-	u, ok := FromContext(r.Context())
-	if !ok {
-		return nil, ErrNoSession
-	}
-	if u.Degraded {
-		return nil, ErrUnavailable
-	}
-	if !u.Anonymous {
-		return nil, ErrNotAnonymous
-	}
-	if isLocal(u) {
-		return m.promoteLocal(w, r, u, UserBacked)
-	}
-	if !isNative(u) {
-		return u, nil
-	}
-	oldDSR, _ := cookieValue(r, m.cfg.refreshCookie)
-	hold := &headerBuffer{h: http.Header{}}
-	nu, err := m.provisionAs(hold, r, UserBacked)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.convertHook(r.Context(), u.ID, nu); err != nil {
-		ctx, cancel := m.callContext(r.Context())
-		defer cancel()
-		began := m.obs.start()
-		derr := m.c.Management.User().Delete(ctx, nu.ID)
-		m.obs.done(ctx, "user.delete", began, derr)
-		if derr != nil {
-			m.cfg.logger.Warn("delete of unpromoted user failed", "user", nu.ID, "err", derr)
-		}
-		m.forget(nu)
-		return nil, err
-	}
-	hold.copyTo(w)
-	m.revoke(r.Context(), oldDSR)
-	m.refreshes.forget(oldDSR)
-	m.forget(u)
-	m.obs.emit(r.Context(), Event{Kind: EventPromoted, User: nu})
-	return nu, nil
-}
-
-// isNative reports whether u holds a Descope-native anonymous token.
-func isNative(u *User) bool {
-	t := u.Token()
-	if t == nil {
-		return false
-	}
-	danu, _ := t.Claims["danu"].(bool)
-	return danu
-}
-
-// convertHook calls the OnConvert hook, if any.
-func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *User) error {
-	if m.cfg.onConvert == nil {
-		return nil
-	}
-	if err := m.cfg.onConvert(ctx, anonymousID, u); err != nil {
-		return during("convert hook", err)
-	}
-	return nil
-}
-
-// headerBuffer is a ResponseWriter that only collects headers: the cookies
-// the SDK writes during a refresh, or those of a step not yet sure to stand.
-type headerBuffer struct{ h http.Header }
-
-func (b *headerBuffer) Header() http.Header         { return b.h }
-func (b *headerBuffer) Write(p []byte) (int, error) { return len(p), nil }
-func (b *headerBuffer) WriteHeader(int)             {}
-
-func (b *headerBuffer) copyTo(w http.ResponseWriter) {
-	h := w.Header()
-	for k, vs := range b.h {
-		switch k {
-		case "Vary":
-			markVary(h)
-		case "Set-Cookie":
-			h[k] = append(h[k], vs...) // later cookies win in the browser
-		default:
-			h[k] = append([]string(nil), vs...)
-		}
-	}
 }
 
 // createPauseKey holds, in the store, until when Descope's user-create limit

@@ -3,8 +3,10 @@ package anonymous
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -65,6 +67,44 @@ func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error
 	return nil
 }
 
+// ClientIP returns the host part of the request's remote address; it does
+// not trust X-Forwarded-For, which any client can set. The default client key
+// of the per-client provisioning limit is ClientIP with IPv6 addresses
+// grouped by network ([WithIPv6Prefix]); a [WithClientKey] function behind a
+// trusted proxy can start from the header the proxy sets instead.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientKey attributes a provisioning request to a client: the configured
+// key function, or else the connection's address, with IPv6 addresses cut to
+// their network prefix (a /64 by default), since one host commonly holds a
+// whole /64 and could otherwise spend the global limit alone.
+func (m *Middleware) clientKey(r *http.Request) string {
+	if m.cfg.clientKey != nil {
+		return m.cfg.clientKey(r)
+	}
+	return clientNetwork(ClientIP(r), m.cfg.ipv6PrefixBits)
+}
+
+// clientNetwork returns ip unchanged for IPv4, and its network of the given
+// prefix length for IPv6.
+func clientNetwork(ip string, bits int) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Unmap().Is4() || bits >= 128 {
+		return ip
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 // takeCodeSlot counts a one-time code about to be sent to a for the visitor
 // userID. It returns a function that gives the slot back, for a code that was
 // not sent after all.
@@ -82,18 +122,4 @@ func (m *Middleware) takeCodeSlot(ctx context.Context, userID string, a address)
 		m.give(ctx, byVisitor, codeWindow)
 		m.give(ctx, byAddress, codeWindow)
 	}, nil
-}
-
-// limitKey is the address as the code limits count it: an email without its
-// "+tag" (ada+1@x and ada+2@x reach one mailbox), a phone as it is.
-func (a address) limitKey() string {
-	if a.phone {
-		return a.value
-	}
-	at := strings.LastIndexByte(a.value, '@')
-	local, domain := a.value[:at], a.value[at:]
-	if plus := strings.IndexByte(local, '+'); plus > 0 {
-		local = local[:plus]
-	}
-	return local + domain
 }

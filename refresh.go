@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ type refreshGroup struct {
 	onForget func(token string) // also called by forget, for each token forgotten
 }
 
+// do returns the outcome of spending token with fn: one remembered and still
+// fresh, that of a call under way (waiting for it), or that of calling fn now
+// on behalf of every request that comes meanwhile.
 func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refreshResult, error) {
 	g.mu.Lock()
 	if g.inflight == nil {
@@ -85,42 +89,48 @@ func (g *refreshGroup) do(token string, fn func() (refreshResult, error)) (refre
 	g.inflight[token] = c
 	g.mu.Unlock()
 
-	// A panic in fn (it parses what Descope answers) still releases the
-	// waiters, with an error, before it goes on up.
-	var panicked any
-	func() {
-		defer func() {
-			if p := recover(); p != nil {
-				panicked = p
-				c.res, c.err = refreshResult{}, fmt.Errorf("%w: refresh panicked: %v", ErrUnavailable, p)
-			}
-		}()
-		c.res, c.err = fn()
-	}()
-	defer func() {
-		if panicked != nil {
-			panic(panicked)
-		}
-	}()
-
-	g.mu.Lock()
-	delete(g.inflight, token)
-	now := g.clock()
-	// Remembered: a refresh, or an outage. A token that Descope or the SDK's
-	// check rejected (a forgery, say) is not kept, nor an outcome the shared
-	// store holds for every replica.
-	if panicked == nil && !c.res.shared && (c.err == nil || isTransient(c.err)) {
-		g.makeRoom(now)
-		remembered := c.res
-		remembered.at, remembered.err = now, c.err
-		g.recent[token] = remembered
-		if c.err == nil && c.res.refresh != nil {
-			g.spentFor[c.res.refresh.JWT] = token
-		}
-	}
-	g.mu.Unlock()
+	panicked := c.run(fn)
+	g.settle(token, c, panicked == nil)
 	close(c.done)
+	if panicked != nil {
+		panic(panicked)
+	}
 	return c.res, c.err
+}
+
+// run calls fn and keeps its outcome. A panic in fn (it parses what Descope
+// answers) is kept as an error, so that the waiters are still released, and
+// returned, for do to raise again once they are.
+func (c *refreshCall) run(fn func() (refreshResult, error)) (panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = p
+			c.res, c.err = refreshResult{}, fmt.Errorf("%w: refresh panicked: %v", ErrUnavailable, p)
+		}
+	}()
+	c.res, c.err = fn()
+	return nil
+}
+
+// settle ends the call on token and, with remember, keeps its outcome when it
+// is a refresh or an outage. A token that Descope or the SDK's check
+// rejected (a forgery, say) is not kept, nor an outcome the shared store
+// holds for every replica.
+func (g *refreshGroup) settle(token string, c *refreshCall, remember bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.inflight, token)
+	if !remember || c.res.shared || (c.err != nil && !isTransient(c.err)) {
+		return
+	}
+	now := g.clock()
+	g.makeRoom(now)
+	remembered := c.res
+	remembered.at, remembered.err = now, c.err
+	g.recent[token] = remembered
+	if c.err == nil && c.res.refresh != nil {
+		g.spentFor[c.res.refresh.JWT] = token
+	}
 }
 
 // clock returns the group's time: its clock, or the wall clock.
@@ -196,13 +206,13 @@ func (g *refreshGroup) makeRoom(now time.Time) {
 // the request that started it, so that one visitor's cancelled request does
 // not fail the others waiting on the same refresh.
 func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refreshResult, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
-	defer cancel()
 	// The SDK hands over a rotated refresh token only as a cookie it writes.
 	cw := &headerBuffer{h: http.Header{}}
-	began := m.obs.start()
-	ok, session, err := m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
-	m.obs.done(ctx, "session.refresh", began, err)
+	var ok bool
+	session, err := call(m, ctx, "session.refresh", func(ctx context.Context) (session *descope.Token, err error) {
+		ok, session, err = m.c.Auth.RefreshSessionWithTokenAndWriter(ctx, refreshJWT, cw)
+		return session, err
+	})
 	if err != nil || !ok || session == nil {
 		if err == nil {
 			err = ErrInvalidToken
@@ -228,6 +238,35 @@ func (m *Middleware) callRefresh(ctx context.Context, refreshJWT string) (refres
 	return res, nil
 }
 
+// checkIssued is checkClaims for a token Descope has just issued for a
+// refresh: one that expired on the way (a session of a few seconds, on a
+// loaded host) still names the visitor, who must not lose the refresh token
+// that came with it. writeTokens writes no cookie for it.
+func (m *Middleware) checkIssued(t *descope.Token, drn string) error {
+	if t != nil && t.Expiration > 0 && t.Expiration <= m.now().Unix() {
+		live := *t
+		live.Expiration = math.MaxInt64
+		return m.checkClaims(&live, drn)
+	}
+	return m.checkClaims(t, drn)
+}
+
+// What the last refresh showed of Descope's refresh-token rotation.
+const (
+	rotationUnknown = iota // no refresh yet
+	rotationOn             // the last refresh returned a new refresh token
+	rotationOff            // it did not
+)
+
+// noteRotation records whether a refresh returned a new refresh token.
+func (m *Middleware) noteRotation(rotated bool) {
+	if rotated {
+		m.rotation.Store(rotationOn)
+	} else {
+		m.rotation.Store(rotationOff)
+	}
+}
+
 // refresh trades a refresh token for a new session token. Concurrent requests
 // with the same refresh token share one call to Descope (one across replicas
 // with a shared store). A transient failure leaves the visitor's cookies
@@ -245,75 +284,29 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: ErrInvalidToken})
 		return nil, noSession, nil
 	}
-	var rt *User // the locally verified refresh token, once needed
-	verified := func() (*User, outcome, error) {
-		if rt != nil {
-			return rt, identified, nil
-		}
-		u, err := m.verify(ctx, dsr, "DSR")
-		if err != nil {
-			if errors.Is(err, ErrUnavailable) {
-				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
-				return nil, refused, err
-			}
-			m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
-			return nil, noSession, nil
-		}
-		rt = u
-		return rt, identified, nil
-	}
+	rt := &presentedRefresh{m: m, ctx: ctx, jwt: dsr}
 	if !m.kids.isKnown(kid) {
 		// The first token signed with this key since start-up: verify it
 		// through the gate, which lets one request at a time fetch the keys.
-		if _, out, err := verified(); out != identified {
+		if _, out, err := rt.verified(); out != identified {
 			return nil, out, err
 		}
 	}
 	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
 		return m.refreshVia(ctx, dsr, claimed.ID)
 	})
-	if err != nil {
-		if errors.Is(err, errRefreshHeld) {
-			if _, out, verr := verified(); out != identified {
-				return nil, out, verr
-			}
-			return m.degradedFrom(ctx, rt, err)
+	switch {
+	case err == nil:
+	case errors.Is(err, errRefreshHeld):
+		u, out, verr := rt.verified()
+		if out != identified {
+			return nil, out, verr
 		}
-		if isTransient(err) {
-			if !errors.Is(err, ErrUnavailable) {
-				err = wrap(ErrUnavailable, err)
-			}
-			if !m.cfg.degraded {
-				m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
-				return nil, refused, err
-			}
-			// Degraded: if the refresh token is genuine, unexpired and
-			// ours, keep the visitor's identity for this request and touch
-			// no cookie.
-			if _, out, verr := verified(); out != identified {
-				if out == refused {
-					return nil, refused, err
-				}
-				return nil, out, verr
-			}
-			m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
-			return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, refused, err
-		}
-		level := slog.LevelInfo
-		if descope.ErrInvalidToken.Is(err) {
-			level = slog.LevelDebug // failed the SDK's own check: Descope was not asked
-		}
-		m.cfg.logger.Log(ctx, level, "refresh token rejected", "err", err)
-		if !res.shared && m.inRejectionGrace(dsr) {
-			// Perhaps rotated by another replica just now: keep the identity.
-			if _, out, verr := verified(); out == identified {
-				return m.degradedFrom(ctx, rt, err)
-			} else if out == refused {
-				return nil, out, verr
-			}
-		}
-		m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "descope", Err: err})
-		return nil, noSession, nil
+		return m.degradedFrom(ctx, u, err)
+	case isTransient(err):
+		return m.refreshUnavailable(ctx, rt, err)
+	default:
+		return m.refreshRejected(ctx, rt, res, err)
 	}
 	u := m.userFrom(res.session)
 	u.Refreshed = true
@@ -323,6 +316,93 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	}
 	m.obs.emit(ctx, Event{Kind: EventRefreshed, User: u})
 	return u, identified, nil
+}
+
+// presentedRefresh is the refresh token a request presented, verified
+// locally only once a step needs its identity.
+type presentedRefresh struct {
+	m    *Middleware
+	ctx  context.Context
+	jwt  string
+	user *User // once verified
+}
+
+// verified verifies the token, once: it returns its identity, or, with the
+// event reported, refused for an outage (and its error) or noSession for a
+// token that is not genuine.
+func (p *presentedRefresh) verified() (*User, outcome, error) {
+	if p.user != nil {
+		return p.user, identified, nil
+	}
+	u, err := p.m.verify(p.ctx, p.jwt, "DSR")
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			p.m.obs.emit(p.ctx, Event{Kind: EventRefreshFailed, Err: err})
+			return nil, refused, err
+		}
+		p.m.obs.emit(p.ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
+		return nil, noSession, nil
+	}
+	p.user = u
+	return u, identified, nil
+}
+
+// refreshUnavailable answers a refresh that failed for want of Descope: the
+// visitor's cookies are left alone, and with WithDegradedIdentity a genuine
+// refresh token keeps its identity for this request, Degraded.
+func (m *Middleware) refreshUnavailable(ctx context.Context, rt *presentedRefresh, err error) (*User, outcome, error) {
+	if !errors.Is(err, ErrUnavailable) {
+		err = wrap(ErrUnavailable, err)
+	}
+	if !m.cfg.degraded {
+		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
+		return nil, refused, err
+	}
+	// Degraded: if the refresh token is genuine, unexpired and ours, keep
+	// the visitor's identity for this request and touch no cookie.
+	u, out, verr := rt.verified()
+	switch out {
+	case identified:
+	case refused:
+		return nil, refused, err
+	default:
+		return nil, out, verr
+	}
+	m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
+	return &User{ID: u.ID, Anonymous: u.Anonymous, Degraded: true}, refused, err
+}
+
+// refreshRejected answers a refresh token that Descope, or the SDK's check,
+// rejected: the visitor may be provisioned anew, unless another replica may
+// just have rotated the token (inRejectionGrace).
+func (m *Middleware) refreshRejected(ctx context.Context, rt *presentedRefresh, res refreshResult, err error) (*User, outcome, error) {
+	level := slog.LevelInfo
+	if descope.ErrInvalidToken.Is(err) {
+		level = slog.LevelDebug // failed the SDK's own check: Descope was not asked
+	}
+	m.cfg.logger.Log(ctx, level, "refresh token rejected", "err", err)
+	if !res.shared && m.inRejectionGrace(rt.jwt) {
+		// Perhaps rotated by another replica just now: keep the identity.
+		if u, out, verr := rt.verified(); out == identified {
+			return m.degradedFrom(ctx, u, err)
+		} else if out == refused {
+			return nil, out, verr
+		}
+	}
+	m.obs.emit(ctx, Event{Kind: EventRefreshRejected, Reason: "descope", Err: err})
+	return nil, noSession, nil
+}
+
+// degradedFrom serves the visitor of a genuine, unexpired refresh token with
+// the identity it names, Degraded, writing no cookie (or with no identity,
+// when WithDegradedIdentity is off).
+func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*User, outcome, error) {
+	if !m.cfg.degraded {
+		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
+		return nil, refused, nil
+	}
+	m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
+	return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, identified, nil
 }
 
 // spendable reads a refresh token without verifying it, and reports whether

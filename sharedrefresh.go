@@ -11,11 +11,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"time"
-
-	"github.com/descope/go-sdk/descope"
 )
 
 // Keys of the refresh state. Each names a refresh token by a digest of it,
@@ -46,22 +43,6 @@ func (m *Middleware) claimAge(claim []byte) time.Duration {
 		return 0
 	}
 	return m.now().Sub(time.UnixMilli(int64(binary.BigEndian.Uint64(claim[1:]))))
-}
-
-// What the last refresh showed of Descope's refresh-token rotation.
-const (
-	rotationUnknown = iota // no refresh yet
-	rotationOn             // the last refresh returned a new refresh token
-	rotationOff            // it did not
-)
-
-// noteRotation records whether a refresh returned a new refresh token.
-func (m *Middleware) noteRotation(rotated bool) {
-	if rotated {
-		m.rotation.Store(rotationOn)
-	} else {
-		m.rotation.Store(rotationOff)
-	}
 }
 
 // errRefreshHeld means a refresh was not attempted: the shared store is down,
@@ -270,7 +251,11 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 	default:
 		return refreshResult{}, errUnusableRecord
 	}
-	_, session, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Session)
+	// The record's tokens are verified as the refresh's own call to Descope
+	// would be made: bounded, and detached from the request.
+	ctx, cancel := m.callContext(ctx)
+	defer cancel()
+	session, err := m.validate(ctx, rec.Session)
 	if err != nil || m.checkIssued(session, "DS") != nil || session.ID != userID {
 		return refreshResult{}, errUnusableRecord
 	}
@@ -279,7 +264,7 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 		return refreshResult{}, errStaleRecord
 	}
 	if rec.Refresh != "" {
-		_, refresh, err := m.c.Auth.ValidateSessionWithToken(ctx, rec.Refresh)
+		refresh, err := m.validate(ctx, rec.Refresh)
 		if err != nil || m.checkClaims(refresh, "DSR") != nil || refresh.ID != userID {
 			return refreshResult{}, errUnusableRecord
 		}
@@ -381,29 +366,4 @@ func (m *Middleware) inRejectionGrace(token string) bool {
 	}
 	first, err := strconv.ParseInt(string(v), 10, 64)
 	return err == nil && now.Sub(time.Unix(0, first)) < refreshGrace
-}
-
-// checkIssued is checkClaims for a token Descope has just issued for a
-// refresh: one that expired on the way (a session of a few seconds, on a
-// loaded host) still names the visitor, who must not lose the refresh token
-// that came with it. writeTokens writes no cookie for it.
-func (m *Middleware) checkIssued(t *descope.Token, drn string) error {
-	if t != nil && t.Expiration > 0 && t.Expiration <= m.now().Unix() {
-		live := *t
-		live.Expiration = math.MaxInt64
-		return m.checkClaims(&live, drn)
-	}
-	return m.checkClaims(t, drn)
-}
-
-// degradedFrom serves the visitor of a genuine, unexpired refresh token with
-// the identity it names, Degraded, writing no cookie (or with no identity,
-// when WithDegradedIdentity is off).
-func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*User, outcome, error) {
-	if !m.cfg.degraded {
-		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
-		return nil, refused, nil
-	}
-	m.obs.emit(ctx, Event{Kind: EventDegraded, Err: err})
-	return &User{ID: rt.ID, Anonymous: rt.Anonymous, Degraded: true}, identified, nil
 }

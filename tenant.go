@@ -76,9 +76,9 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 			return resolvedTenant{}, err
 		}
 	}
-	began := spec.obs.start()
-	settings, err := c.Management.Tenant().GetSettings(ctx, t.ID)
-	spec.obs.done(ctx, "tenant.get_settings", began, err)
+	settings, err := observe(spec.obs, ctx, "tenant.get_settings", func(ctx context.Context) (*descope.TenantSettings, error) {
+		return c.Management.Tenant().GetSettings(ctx, t.ID)
+	})
 	if err != nil {
 		return resolvedTenant{}, during("load settings of tenant "+t.ID, err)
 	}
@@ -98,9 +98,9 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 	settings.SessionSettingsEnabled = true
 	settings.RefreshTokenExpiration, settings.RefreshTokenExpirationUnit = refreshN, refreshUnit
 	settings.SessionTokenExpiration, settings.SessionTokenExpirationUnit = sessionN, sessionUnit
-	began = spec.obs.start()
-	err = c.Management.Tenant().ConfigureSettings(ctx, t.ID, settings)
-	spec.obs.done(ctx, "tenant.configure_settings", began, err)
+	_, err = observe(spec.obs, ctx, "tenant.configure_settings", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, c.Management.Tenant().ConfigureSettings(ctx, t.ID, settings)
+	})
 	if err != nil {
 		return resolvedTenant{}, during("configure session settings of tenant "+t.ID, err)
 	}
@@ -110,9 +110,9 @@ func resolveTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec
 
 func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (*descope.Tenant, error) {
 	if spec.id != "" {
-		began := spec.obs.start()
-		t, err := c.Management.Tenant().Load(ctx, spec.id)
-		spec.obs.done(ctx, "tenant.load", began, err)
+		t, err := observe(spec.obs, ctx, "tenant.load", func(ctx context.Context) (*descope.Tenant, error) {
+			return c.Management.Tenant().Load(ctx, spec.id)
+		})
 		if err != nil {
 			if isTransient(err) {
 				return nil, wrap(ErrUnavailable, err)
@@ -121,9 +121,9 @@ func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (
 		}
 		return t, nil
 	}
-	began := spec.obs.start()
-	ts, err := c.Management.Tenant().SearchAll(ctx, &descope.TenantSearchOptions{Names: []string{spec.name}})
-	spec.obs.done(ctx, "tenant.search", began, err)
+	ts, err := observe(spec.obs, ctx, "tenant.search", func(ctx context.Context) ([]*descope.Tenant, error) {
+		return c.Management.Tenant().SearchAll(ctx, &descope.TenantSearchOptions{Names: []string{spec.name}})
+	})
 	if err != nil {
 		return nil, during(fmt.Sprintf("search tenant %q", spec.name), err)
 	}
@@ -137,15 +137,12 @@ func findTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (
 
 func createTenant(ctx context.Context, c *client.DescopeClient, spec tenantSpec) (*descope.Tenant, error) {
 	req := &descope.TenantRequest{Name: spec.name}
-	id := spec.id
-	var err error
-	began := spec.obs.start()
-	if id != "" {
-		err = c.Management.Tenant().CreateWithID(ctx, id, req)
-	} else {
-		id, err = c.Management.Tenant().Create(ctx, req)
-	}
-	spec.obs.done(ctx, "tenant.create", began, err)
+	id, err := observe(spec.obs, ctx, "tenant.create", func(ctx context.Context) (string, error) {
+		if spec.id != "" {
+			return spec.id, c.Management.Tenant().CreateWithID(ctx, spec.id, req)
+		}
+		return c.Management.Tenant().Create(ctx, req)
+	})
 	if err != nil {
 		// Another replica may have created it a moment ago.
 		if t, ferr := findTenant(ctx, c, spec); ferr == nil && t != nil {
@@ -190,7 +187,8 @@ func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error)
 	if !force && m.now().Before(m.tenantNext) {
 		return "", m.tenantErr
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
+	// One bound for the whole resolution, whose calls resolveTenant reports.
+	ctx, cancel := m.callContext(ctx)
 	defer cancel()
 	t, err := resolveTenant(ctx, m.c, tenantSpec{
 		id: m.cfg.tenantID, name: m.cfg.tenantName,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/descope/go-sdk/descope"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // User is the visitor the middleware identified, provisioned or refreshed.
@@ -75,18 +74,6 @@ func (u *User) sessionJWT() string {
 	return ""
 }
 
-// decodeToken decodes a compact JWS into the same *descope.Token the SDK
-// returns when it verifies one, without checking the signature or any claim:
-// the caller has verified tok, or is about to. It returns nil if tok cannot
-// be parsed.
-func decodeToken(tok string) *descope.Token {
-	t, err := jwt.ParseString(tok, jwt.WithVerify(false), jwt.WithValidate(false))
-	if err != nil {
-		return nil
-	}
-	return descope.NewToken(tok, t)
-}
-
 // ctxKey is the unexported context key type; no other package can collide with it.
 type ctxKey struct{}
 
@@ -151,10 +138,13 @@ func (m *Middleware) LoadUser(ctx context.Context, u *User) (*descope.UserRespon
 	if u == nil {
 		return nil, ErrNoSession
 	}
+	// Bounded by the timeout but, unlike the middleware's own calls, not
+	// detached: the application makes this read on its own context, and it
+	// changes nothing that would have to run to its end, so it follows that
+	// context's cancellation.
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.timeout)
 	defer cancel()
-	began := m.obs.start()
-	p, err := m.c.Management.User().Load(ctx, u.ID)
-	m.obs.done(ctx, "user.load", began, err)
-	return p, err
+	return observe(m.obs, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+		return m.c.Management.User().Load(ctx, u.ID)
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/descope/go-sdk/descope"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 )
 
 // verify checks a token locally: signature against Descope's keys (fetched
@@ -38,9 +39,7 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	}
 	var t *descope.Token
 	err := m.kids.do(kid, m.cfg.timeout, func() error {
-		began := m.obs.start()
-		_, vt, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
-		m.obs.done(ctx, opValidate, began, err)
+		vt, err := m.validate(ctx, tok)
 		if err == nil {
 			err = m.checkClaims(vt, drn)
 		}
@@ -65,6 +64,16 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 		}
 	}
 	return u, nil
+}
+
+// validate checks a token's signature and expiry through the SDK, against
+// Descope's keys (fetched by the SDK when it lacks the token's key), and
+// reports the call as opValidate. checkClaims does the rest.
+func (m *Middleware) validate(ctx context.Context, tok string) (*descope.Token, error) {
+	return observe(m.obs, ctx, opValidate, func(ctx context.Context) (*descope.Token, error) {
+		_, t, err := m.c.Auth.ValidateSessionWithToken(ctx, tok)
+		return t, err
+	})
 }
 
 // checkClaims makes the checks the SDK leaves out: the token belongs to this
@@ -162,6 +171,13 @@ func (g *kidGate) isKnown(kid string) bool {
 	return known
 }
 
+// loaded reports whether any key ID has verified a token.
+func (g *kidGate) loaded() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return len(g.known) > 0
+}
+
 // state reports whether kid is known good, or known absent.
 func (g *kidGate) state(kid string) (known, bad bool) {
 	g.mu.RLock()
@@ -216,7 +232,7 @@ func (g *kidGate) do(kid string, timeout time.Duration, verify func() error) err
 		case err == nil:
 			g.learn(kid)
 		case absentKid(err):
-			g.forget(kid)
+			g.markAbsent(kid)
 		}
 	}()
 	select {
@@ -238,8 +254,8 @@ func (g *kidGate) learn(kid string) {
 	}
 }
 
-// forget remembers for a while that the key set lacks kid.
-func (g *kidGate) forget(kid string) {
+// markAbsent remembers for a while that the key set lacks kid.
+func (g *kidGate) markAbsent(kid string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -283,6 +299,18 @@ func unverifiedExp(tok string) (int64, bool) {
 	}
 	f, err := c.Exp.Float64()
 	return int64(f), err == nil
+}
+
+// decodeToken decodes a compact JWS into the same *descope.Token the SDK
+// returns when it verifies one, without checking the signature or any claim:
+// the caller has verified tok, or is about to. It returns nil if tok cannot
+// be parsed.
+func decodeToken(tok string) *descope.Token {
+	t, err := jwt.ParseString(tok, jwt.WithVerify(false), jwt.WithValidate(false))
+	if err != nil {
+		return nil
+	}
+	return descope.NewToken(tok, t)
 }
 
 // tokenKid reads the kid of a compact JWS header, rejecting anything that is
