@@ -172,3 +172,29 @@ func TestPromoteNativeDoubleSubmit(t *testing.T) {
 		t.Errorf("%d users created, %d users: %v", env.Emu.Requests("/v1/mgmt/user/create"), env.Emu.UserCount(), env.Emu.RequestLog())
 	}
 }
+
+// Promotion needs the visitor's own refresh cookie, as conversion does: a
+// session alone, or with another visitor's refresh token, promotes nothing.
+func TestPromoteNativeNeedsOwnRefreshCookie(t *testing.T) {
+	env := nativeEnv(t, netHTTP)
+	b, _ := env.Visitor(t)
+	other, _ := env.Visitor(t)
+	env.Emu.ResetRequests()
+	for name, dsr := range map[string]string{"no refresh cookie": "", "another visitor's": env.Cookie(other, "DSR")} {
+		me := env.Do(t, env.Browser(t), http.MethodPost, "/x/promote", nil, func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "DS", Value: env.Cookie(b, "DS")})
+			if dsr != "" {
+				r.AddCookie(&http.Cookie{Name: "DSR", Value: dsr})
+			}
+		})
+		if me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 {
+			t.Errorf("%s: %+v", name, me)
+		}
+	}
+	if n := env.Emu.Requests("/v1/mgmt/user/create"); n != 0 {
+		t.Errorf("%d users created", n)
+	}
+	if me := env.Post(t, b, "/x/promote", nil); me.Status != http.StatusOK || !me.Anonymous {
+		t.Errorf("promotion with its own cookies: %+v", me)
+	}
+}
