@@ -14,7 +14,7 @@ import (
 // convertible returns the request's user and its refresh token if the user
 // may be converted: a session of this middleware, not Degraded, on a request
 // that proves it is the visitor's own (visitorProof). With resume, a user
-// that is no longer anonymous passes too; FinishConversion then lets it
+// that is no longer anonymous passes too; [Middleware.FinishConversion] then lets it
 // through only to finish a conversion whose address is already verified.
 func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshToken, error) {
 	u, ok := FromContext(r.Context())
@@ -75,9 +75,9 @@ type refreshToken struct {
 // FinishConversion verifies the code, and only for this address.
 //
 // An address that is already another account's login ID gets no code and
-// ErrIdentifierInUse, unless WithMerge is set: the code then signs in to that
+// ErrIdentifierInUse, unless [WithMerge] is set: the code then signs in to that
 // account. The codes sent are limited per visitor and per address
-// (ErrTooManyCodes).
+// ([ErrTooManyCodes]).
 func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, err error) {
 	m.obs.emit(r.Context(), Event{Kind: EventConversionStarted})
 	defer m.conversionFailed(r.Context(), &err)
@@ -167,7 +167,7 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 	return masked, nil
 }
 
-// FinishConversion verifies the code that StartConversion sent to addr. On
+// FinishConversion verifies the code that [Middleware.StartConversion] sent to addr. On
 // success the same user ID is now a regular user with addr as a verified login
 // ID, and w carries a fresh session and refresh cookie pair. The returned user
 // is the converted one (or, after a merge, the existing one).
@@ -175,7 +175,7 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // The code verifies only the address it was sent to (ErrNoPendingConversion
 // otherwise), and the new tokens are issued for the verified user ID. A
 // conversion that verified the code but failed half-way (Descope went away)
-// is finished by calling FinishConversion again with the same address: no
+// is finished by calling [Middleware.FinishConversion] again with the same address: no
 // code is needed once the address is a verified login ID of the user, but
 // the visitor's refresh token must still be live at Descope (one refresh
 // call proves it), so a revoked session cannot come back this way.
@@ -328,7 +328,7 @@ func (m *Middleware) halfConverted(p *descope.UserResponse, loginID, tenant stri
 // resume finishes a conversion whose address is already a verified login ID
 // of the user. It needs no code, but it proves with a refresh call that the
 // visitor's refresh token is still live at Descope: a revoked or logged-out
-// session gets ErrNoSession.
+// session gets [ErrNoSession].
 func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
 	res, err := m.callRefresh(ctx, dsr)
 	if err != nil {

@@ -160,7 +160,7 @@ func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descop
 
 // ClearCookies expires the session and refresh cookies, and the local ID
 // cookie when local keys are set, for logout. It does
-// not revoke the refresh token at Descope; Logout does both.
+// not revoke the refresh token at Descope; [Middleware.Logout] does both.
 func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 	h := w.Header()
 	markVary(h)

@@ -13,7 +13,7 @@ import (
 	"github.com/descope/go-sdk/descope/client"
 )
 
-// CullOptions configures Cull. The zero value culls the "Anonymous Users"
+// CullOptions configures [Cull]. The zero value culls the "Anonymous Users"
 // tenant with its configured refresh lifetime.
 type CullOptions struct {
 	// TenantName names the anonymous tenant. Defaults to "Anonymous Users".
@@ -57,7 +57,7 @@ type CullOptions struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// CullReport says what Cull did.
+// CullReport says what [Cull] did.
 type CullReport struct {
 	TenantID    string             `json:"tenantId"`
 	Cutoff      time.Time          `json:"cutoff"`
@@ -72,7 +72,7 @@ type CullReport struct {
 	Duration    time.Duration      `json:"durationNs"`
 }
 
-// SkipReason says why Cull kept a user it scanned.
+// SkipReason says why [Cull] kept a user it scanned.
 type SkipReason string
 
 // Reasons a scanned user is kept.
@@ -118,7 +118,7 @@ type culler struct {
 	obs      *observer
 }
 
-// maxCullBatch is the largest page and delete batch Cull uses.
+// maxCullBatch is the largest page and delete batch [Cull] uses.
 const maxCullBatch = 100
 
 func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {

@@ -3,15 +3,15 @@ package anonymous
 import "context"
 
 // Calls to Descope. Each is reported to the observers as an operation
-// (EventDescopeCall; Healthy reads the same reports), bounded by the
+// (EventDescopeCall; [Middleware.Healthy] reads the same reports), bounded by the
 // configured timeout, and detached from the request's cancellation, so that
 // a step Descope has begun runs to its end. call does all three for one
 // call. A step of several calls under one bound (a provisioning, the
 // tenant's resolution, the check of a stored refresh outcome) takes
 // callContext itself and reports each call through observe. Some calls keep
-// another context, on purpose: LoadUser follows its caller's context;
+// another context, on purpose: [Middleware.LoadUser] follows its caller's context;
 // verify's token check, local once the keys are fetched, runs on the
-// request's, with the key gate bounding a fetch; and Cull, which serves no
+// request's, with the key gate bounding a fetch; and [Cull], which serves no
 // request, runs on its caller's context, with retries of its own.
 
 // callContext bounds one call to Descope by the configured timeout. It is
@@ -20,7 +20,7 @@ func (m *Middleware) callContext(ctx context.Context) (context.Context, context.
 	return context.WithTimeout(context.WithoutCancel(ctx), m.cfg.timeout)
 }
 
-// call makes one call to Descope for a request: bounded by WithTimeout,
+// call makes one call to Descope for a request: bounded by [WithTimeout],
 // detached from the request's cancellation (a step Descope has begun runs to
 // its end), and reported to the observers as operation op.
 func call[T any](m *Middleware, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {

@@ -15,11 +15,11 @@
 //
 // A transient Descope failure never overwrites or clears a visitor's cookies.
 //
-// WithStrategy chooses how a new visitor gets an identity: UserBacked (the
+// WithStrategy chooses how a new visitor gets an identity: [UserBacked] (the
 // default, above), NativeTokens (Descope's anonymous tokens, one call and no
 // user record), or LocalIDs (an ID made here, in a cookie sealed by the
 // application's keys: no call to Descope until the visitor converts or is
-// promoted with PromoteTo).
+// promoted with [Middleware.PromoteTo]).
 //
 //	client, err := client.NewWithConfig(&client.Config{ProjectID: pid, ManagementKey: key})
 //	if err != nil { ... }

@@ -104,7 +104,7 @@ var errorTable = []struct {
 // ErrorStatus returns the HTTP status for err: 400 for bad input, 401 for a
 // missing or invalid session, 409 for a conflict with the visitor's or the
 // address's state, 429 for a limit, 503 when Descope is unavailable, and 500
-// for anything else. The conversion handlers and FailClosed answer with it.
+// for anything else. The conversion handlers and [FailClosed] answer with it.
 func ErrorStatus(err error) int {
 	for _, e := range errorTable {
 		if errors.Is(err, e.err) {
@@ -128,9 +128,9 @@ func publicMessage(err error) string {
 	return "internal error"
 }
 
-// FailClosed is a ready-made error handler for WithErrorHandler, for
+// FailClosed is a ready-made error handler for [WithErrorHandler], for
 // applications that prefer failing closed: it answers with a JSON error and
-// the status ErrorStatus gives (503 while Descope is unavailable, 429 over a
+// the status [ErrorStatus] gives (503 while Descope is unavailable, 429 over a
 // provisioning limit), and the request goes no further.
 func FailClosed(w http.ResponseWriter, _ *http.Request, err error) {
 	status := ErrorStatus(err)
@@ -231,7 +231,7 @@ func retryAfter(err error, def time.Duration) time.Duration {
 	return def
 }
 
-// descopeFailure wraps an error from Descope under ErrUnavailable when it is
+// descopeFailure wraps an error from Descope under [ErrUnavailable] when it is
 // transient, with what was being done.
 func (m *Middleware) descopeFailure(doing string, err error) error {
 	if isTransient(err) {

@@ -38,7 +38,7 @@ func NewUserJSON(u *User) UserJSON {
 
 // ConvertStartHandler answers POST {"email": …} or {"phone": …} by sending a
 // one-time code, with 200 {"maskedEmail": …} or {"maskedPhone": …}. Errors
-// are JSON {"error": …} with the status ErrorStatus gives. Mount it behind
+// are JSON {"error": …} with the status [ErrorStatus] gives. Mount it behind
 // the middleware.
 func (m *Middleware) ConvertStartHandler() http.Handler {
 	return m.convertHandler(func(w http.ResponseWriter, r *http.Request, req ConvertRequest, addr string) (any, error) {
@@ -56,7 +56,7 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 
 // ConvertVerifyHandler answers POST {"email" or "phone", "code"} by finishing
 // the conversion, with 200 {"userId", "anonymous", "loginIds"} and fresh
-// cookies. Errors are JSON {"error": …} with the status ErrorStatus gives:
+// cookies. Errors are JSON {"error": …} with the status [ErrorStatus] gives:
 // 400 for a wrong or expired code, 409 when the address belongs to another
 // user, 429 after too many attempts. Mount it behind the middleware.
 func (m *Middleware) ConvertVerifyHandler() http.Handler {

@@ -8,7 +8,7 @@ import (
 )
 
 // healthWindow is how long a failure to reach Descope, with no answer since,
-// makes Healthy fail. Past it the middleware reports healthy again, so that a
+// makes [Middleware.Healthy] fail. Past it the middleware reports healthy again, so that a
 // readiness probe lets traffic back in, and the next call to Descope says
 // whether the outage is over.
 const healthWindow = 30 * time.Second
@@ -60,7 +60,7 @@ func (m *Middleware) Health() HealthReport {
 // Healthy returns nil when the middleware is ready to serve, for a readiness
 // probe: the anonymous tenant is resolved, and Descope has not failed to
 // answer within the last 30 seconds without answering since. Otherwise the
-// error wraps ErrUnavailable and says which. Signing keys that are not yet
+// error wraps [ErrUnavailable] and says which. Signing keys that are not yet
 // loaded do not count (they load with the first visitor), nor does a
 // provisioning pause. Like Health, it asks Descope nothing.
 //

@@ -21,13 +21,13 @@ import (
 // additional data, under a key derived from the application's secret. Nothing
 // is stored or cached per visitor: every replica holding the same keys opens
 // every cookie. A local visitor turns into a Descope user only by conversion
-// (a one-time code, as with native tokens) or by PromoteTo.
+// (a one-time code, as with native tokens) or by [Middleware.PromoteTo].
 
 // LocalIDPrefix starts every ID the LocalIDs strategy makes, so that a local
 // ID is never mistaken for a Descope user ID.
 const LocalIDPrefix = "local-"
 
-// MinLocalKeyLen is the shortest key WithLocalKeys accepts, in bytes.
+// MinLocalKeyLen is the shortest key [WithLocalKeys] accepts, in bytes.
 const MinLocalKeyLen = 32
 
 // IsLocalID reports whether id has the shape of a local ID: LocalIDPrefix

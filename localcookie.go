@@ -190,7 +190,7 @@ func newLocalID() ([localIDLen]byte, error) {
 	return u, err
 }
 
-// localIDString spells a local ID: LocalIDPrefix and the UUID, in one
+// localIDString spells a local ID: [LocalIDPrefix] and the UUID, in one
 // allocation.
 func localIDString(id [localIDLen]byte) string {
 	const digits = "0123456789abcdef"

@@ -6,7 +6,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// LoginIDPrefix starts every login ID that NewLoginID makes.
+// LoginIDPrefix starts every login ID that [NewLoginID] makes.
 const LoginIDPrefix = "anon-"
 
 // NewLoginID returns a fresh random login ID for an anonymous user:
@@ -14,7 +14,7 @@ const LoginIDPrefix = "anon-"
 // generator.
 func NewLoginID() string { return LoginIDPrefix + uuid.NewString() }
 
-// IsGeneratedLoginID reports whether id has the shape NewLoginID makes. Cull
+// IsGeneratedLoginID reports whether id has the shape [NewLoginID] makes. Cull
 // uses it to make sure a user has no login ID a person chose or verified.
 func IsGeneratedLoginID(id string) bool {
 	rest, ok := strings.CutPrefix(id, LoginIDPrefix)

@@ -13,8 +13,8 @@ import (
 // Merging. Descope's own merge (verifying an update onto another account's
 // login ID) deletes one of the two accounts at verify, before the application
 // could move any data, so the middleware never asks for it: an address that is
-// already an account's login ID is refused (ErrIdentifierInUse) before any code
-// is sent and again right before the code is verified. With WithMerge the
+// already an account's login ID is refused ([ErrIdentifierInUse]) before any code
+// is sent and again right before the code is verified. With [WithMerge] the
 // visitor instead proves the address with a sign-in code for the existing
 // account; the merge hook moves the data; only when it succeeded is the
 // anonymous user deleted and the visitor switched to the existing account,
@@ -82,7 +82,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 // the last check. Descope keeps the other account (onMergeUseExisting), so
 // its data is safe, but it gained the anonymous tenant and the generated
 // login ID: both are taken away again. The application learns both user IDs
-// through the error (ErrDescopeMerged), the error hook and an error log.
+// through the error ([ErrDescopeMerged]), the error hook and an error log.
 func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descope.AuthenticationInfo, before *descope.UserResponse, a address, loginID, tenant string) error {
 	kept := info.SessionToken.ID
 	m.dropPending(ctx, anon.ID)

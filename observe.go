@@ -16,8 +16,8 @@ import (
 // EventKind says what happened in an Event.
 type EventKind int
 
-// The events the middleware, conversion and Cull report to observers. The
-// words in quotes are the values of Event.Reason: short, fixed, and never
+// The events the middleware, conversion and [Cull] report to observers. The
+// words in quotes are the values of [Event.Reason]: short, fixed, and never
 // user data.
 const (
 	// EventProvisioned: a visitor got a new anonymous identity. Strategy and
@@ -143,7 +143,7 @@ func EventKinds() []EventKind {
 	return out
 }
 
-// Event is one thing the middleware, conversion or Cull did, as an observer
+// Event is one thing the middleware, conversion or [Cull] did, as an observer
 // sees it. Only the fields its Kind documents are set. Kind, Reason, Op, Code
 // and Strategy have few values and suit metric attributes; User and Err
 // identify people (user IDs, and addresses in Descope's messages): never put
@@ -285,7 +285,7 @@ func (o *observer) done(ctx context.Context, op string, start time.Time, err err
 	}
 }
 
-// errorCode classifies a failed call for Event.Code.
+// errorCode classifies a failed call for [Event.Code].
 func errorCode(err error) string {
 	if err == nil {
 		return ""
@@ -330,7 +330,7 @@ func (m *Middleware) refusedProvision(ctx context.Context, err error) error {
 }
 
 // conversionFailed reports the error a conversion step returns through
-// *errp; deferred by StartConversion and FinishConversion. A Descope merge
+// *errp; deferred by [Middleware.StartConversion] and [Middleware.FinishConversion]. A Descope merge
 // has an event of its own.
 func (m *Middleware) conversionFailed(ctx context.Context, errp *error) {
 	err := *errp

@@ -217,8 +217,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithLoginIDGenerator sets how the random login ID of a new anonymous user is
-// made, and isGenerated tells such IDs apart from real ones (Cull and
-// conversion rely on it). Defaults to NewLoginID and IsGeneratedLoginID.
+// made, and isGenerated tells such IDs apart from real ones ([Cull] and
+// conversion rely on it). Defaults to [NewLoginID] and [IsGeneratedLoginID].
 func WithLoginIDGenerator(generate func() string, isGenerated func(string) bool) Option {
 	return func(c *config) error {
 		if generate == nil || isGenerated == nil {
@@ -230,7 +230,7 @@ func WithLoginIDGenerator(generate func() string, isGenerated func(string) bool)
 }
 
 // WithCrawlerMatcher sets the function that recognises crawlers, which are
-// never provisioned. nil provisions crawlers too. Defaults to IsCrawler.
+// never provisioned. nil provisions crawlers too. Defaults to [IsCrawler].
 func WithCrawlerMatcher(match func(*http.Request) bool) Option {
 	return func(c *config) error { c.crawler = match; return nil }
 }
@@ -246,7 +246,7 @@ func WithSkipProvision(skip func(*http.Request) bool) Option {
 // the per-client limit. Behind a proxy, return the address the proxy reports
 // (and cut IPv6 addresses to a prefix, as the default does). Defaults to
 // ClientIP (the connection's remote address), with IPv6 addresses cut to the
-// prefix WithIPv6Prefix sets.
+// prefix [WithIPv6Prefix] sets.
 func WithClientKey(key func(*http.Request) string) Option {
 	return func(c *config) error {
 		if key == nil {
@@ -305,7 +305,7 @@ func WithTokenCache(entries, bytes int) Option {
 
 // WithDegradedIdentity sets whether, when Descope cannot be reached to refresh
 // an expired session, the request goes on with the user read from the locally
-// verified refresh token (User.Degraded). Defaults to true. Cookies are never
+// verified refresh token ([User.Degraded]). Defaults to true. Cookies are never
 // cleared during an outage either way.
 func WithDegradedIdentity(on bool) Option {
 	return func(c *config) error { c.degraded = on; return nil }
@@ -324,9 +324,9 @@ func WithOnRefresh(f func(context.Context, *User)) Option {
 }
 
 // WithOnConvert sets a hook called when a visitor's anonymous identity turns
-// into another: after a verified conversion, and on Promote. anonymousID is
+// into another: after a verified conversion, and on [Middleware.Promote]. anonymousID is
 // the ID the application keyed the visitor's data by; u is the visitor now.
-// With UserBacked conversion u.ID equals anonymousID and the change is
+// With [UserBacked] conversion u.ID equals anonymousID and the change is
 // already made at Descope (a hook error is logged, not undone). With
 // NativeTokens or LocalIDs conversion and with Promote the ID changes: the
 // hook moves the data, and if it returns an error the visitor keeps the anonymous identity
@@ -351,8 +351,8 @@ func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) erro
 	}
 }
 
-// WithStrategy selects how new visitors get an identity: UserBacked (the
-// default), NativeTokens, or LocalIDs (which needs WithLocalKeys).
+// WithStrategy selects how new visitors get an identity: [UserBacked] (the
+// default), NativeTokens, or LocalIDs (which needs [WithLocalKeys]).
 func WithStrategy(s Strategy) Option {
 	return func(c *config) error {
 		if s != UserBacked && s != NativeTokens && s != LocalIDs {
@@ -367,8 +367,8 @@ func WithStrategy(s Strategy) Option {
 // tenant's session settings (docs.descope.com, tenant session management).
 const MinSessionTTL = 3 * time.Minute
 
-// WithEmulatorLifetimes lets WithSessionTTL and WithLifetime go below
-// Descope's minimum of MinSessionTTL, down to a second, written in seconds,
+// WithEmulatorLifetimes lets [WithSessionTTL] and [WithLifetime] go below
+// Descope's minimum of [MinSessionTTL], down to a second, written in seconds,
 // which only the emulator accepts (descopetest.WithSecondsUnit). It is for
 // tests and local development against the emulator: real Descope refuses such
 // settings. Defaults to off.

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 )
 
-// What conversions keep in the store (WithStore) between requests: the
-// pending conversion StartConversion records for FinishConversion, and the
+// What conversions keep in the store ([WithStore]) between requests: the
+// pending conversion [Middleware.StartConversion] records for [Middleware.FinishConversion], and the
 // lock one visitor's conversion or promotion holds while it finishes.
 
-// pendingConversion is what StartConversion records for FinishConversion, so
+// pendingConversion is what [Middleware.StartConversion] records for [Middleware.FinishConversion], so
 // that a code only ever verifies the address it was sent to.
 type pendingConversion struct {
 	Address string `json:"a"`
@@ -24,7 +24,7 @@ const (
 	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes
 )
 
-// lockConversion makes concurrent FinishConversion or promotion calls for one
+// lockConversion makes concurrent [Middleware.FinishConversion] or promotion calls for one
 // user (a double submit) wait their turn: the second gets
 // ErrConversionInProgress.
 func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {

@@ -7,7 +7,7 @@ import (
 )
 
 // Promotion lifts a native or local visitor to a Descope anonymous identity
-// (Promote, PromoteTo). Every promotion takes the same path: the request
+// ([Middleware.Promote], [Middleware.PromoteTo]). Every promotion takes the same path: the request
 // proves it is the visitor's own (its refresh cookie, or its local ID cookie,
 // as for a conversion), the visitor's conversion lock is taken, the new
 // identity is provisioned into a buffer, the OnConvert hook moves the
@@ -15,7 +15,7 @@ import (
 // identity retired. When the hook fails, the new identity is undone.
 
 // Promote turns the request's Descope-native or local anonymous visitor into
-// a user-backed anonymous user (PromoteTo chooses the target), for applications that want a user record only
+// a user-backed anonymous user ([Middleware.PromoteTo] chooses the target), for applications that want a user record only
 // once a visitor stores something. The OnConvert hook moves the data from the
 // native or local ID to the new user's ID; when it fails, the visitor keeps
 // its identity and the new user is deleted. It writes the new cookies on w.
@@ -26,16 +26,16 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 
 // PromoteTo lifts the request's visitor to an anonymous identity of target:
 // a local visitor to NativeTokens (one call, no user record) or UserBacked
-// (a user in the anonymous tenant), a native one to UserBacked. r must carry
+// (a user in the anonymous tenant), a native one to [UserBacked]. r must carry
 // the visitor's refresh cookie (or, for a local visitor, its local ID
-// cookie), as for StartConversion. The OnConvert hook moves the application's
+// cookie), as for [Middleware.StartConversion]. The OnConvert hook moves the application's
 // data from the old ID to the new one; when it fails, the visitor keeps its
 // identity, the new one is undone (user deleted, refresh token revoked) and
 // no cookie is written. On success the new identity's cookies replace the
 // old ones (a local visitor's cookie is cleared). A visitor already at or
 // above target is returned as is: nothing is ever demoted. A second
 // promotion of a visitor while one is under way gets
-// ErrConversionInProgress. Promote(w, r) is PromoteTo(w, r, UserBacked).
+// ErrConversionInProgress. [Middleware.Promote](w, r) is [Middleware.PromoteTo](w, r, UserBacked).
 func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
 	if target != UserBacked && target != NativeTokens {
 		return nil, fmt.Errorf("anonymous: cannot promote to %v", target)

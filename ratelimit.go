@@ -69,7 +69,7 @@ func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error
 
 // ClientIP returns the host part of the request's remote address; it does
 // not trust X-Forwarded-For, which any client can set. The default client key
-// of the per-client provisioning limit is ClientIP with IPv6 addresses
+// of the per-client provisioning limit is [ClientIP] with IPv6 addresses
 // grouped by network ([WithIPv6Prefix]); a [WithClientKey] function behind a
 // trusted proxy can start from the header the proxy sets instead.
 func ClientIP(r *http.Request) string {

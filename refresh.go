@@ -348,7 +348,7 @@ func (p *presentedRefresh) verified() (*User, outcome, error) {
 }
 
 // refreshUnavailable answers a refresh that failed for want of Descope: the
-// visitor's cookies are left alone, and with WithDegradedIdentity a genuine
+// visitor's cookies are left alone, and with [WithDegradedIdentity] a genuine
 // refresh token keeps its identity for this request, Degraded.
 func (m *Middleware) refreshUnavailable(ctx context.Context, rt *presentedRefresh, err error) (*User, outcome, error) {
 	if !errors.Is(err, ErrUnavailable) {
@@ -395,7 +395,7 @@ func (m *Middleware) refreshRejected(ctx context.Context, rt *presentedRefresh, 
 
 // degradedFrom serves the visitor of a genuine, unexpired refresh token with
 // the identity it names, Degraded, writing no cookie (or with no identity,
-// when WithDegradedIdentity is off).
+// when [WithDegradedIdentity] is off).
 func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*User, outcome, error) {
 	if !m.cfg.degraded {
 		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})

@@ -16,7 +16,7 @@ var errStoreDown = errors.New("anonymous: shared store unavailable")
 // probeKey is the key read to learn whether a failed store answers again.
 const probeKey = "probe"
 
-// sharedState is the middleware's state: the Store set by WithStore while it
+// sharedState is the middleware's state: the Store set by [WithStore] while it
 // answers, else the process-local store. Every call to the shared store is
 // bounded by the store timeout. The first failure switches every call to
 // the local store, and is reported once; while it lasts, one caller per

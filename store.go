@@ -11,7 +11,7 @@ import (
 // provisioning and one-time-code limits (counters in fixed windows), pending
 // conversions and conversion locks, and the outcome of each refresh, so that
 // for one refresh token only one replica calls Descope. The default is a
-// bounded process-local store; WithStore shares one between the replicas of
+// bounded process-local store; [WithStore] shares one between the replicas of
 // an application (package redisstore has a Redis implementation).
 //
 // The methods are atomic primitives, each on one key: a Store must be safe
@@ -47,8 +47,8 @@ const (
 // one-time-code limits, pending conversions and conversion locks, and the
 // outcome of each refresh (encrypted under the refresh token spent on it),
 // so that several replicas of an application act as one. When s fails or is
-// slower than WithStoreTimeout, the middleware falls back to process-local
-// state until s answers again (see WithOnStoreFallback). Defaults to a
+// slower than [WithStoreTimeout], the middleware falls back to process-local
+// state until s answers again (see [WithOnStoreFallback]). Defaults to a
 // process-local store, right for a single process.
 func WithStore(s Store) Option {
 	return func(c *config) error {
@@ -60,7 +60,7 @@ func WithStore(s Store) Option {
 	}
 }
 
-// WithStoreTimeout bounds every call to the store set by WithStore: a call
+// WithStoreTimeout bounds every call to the store set by [WithStore]: a call
 // that takes longer counts as a failure and the middleware falls back to
 // process-local state. Defaults to 100 ms.
 func WithStoreTimeout(d time.Duration) Option {

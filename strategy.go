@@ -3,7 +3,7 @@ package anonymous
 import "fmt"
 
 // Strategies: how the middleware gives a new visitor an identity
-// (WithStrategy), and which one made the identity a visitor holds.
+// ([WithStrategy]), and which one made the identity a visitor holds.
 
 // Strategy is how the middleware gives a new visitor an identity.
 type Strategy int
