@@ -26,7 +26,7 @@
 // event of a returning visitor's request, costs an atomic add, and the SDK
 // reads the count when it collects.
 //
-// Attribute values come from short fixed lists (see anonymous.Event): never
+// Attribute values come from short fixed lists (see [anonymous.Event]): never
 // a user ID, login ID, address or token. Each call to Descope is a span
 // named "descope." plus the operation (such as "descope.user.create"), of
 // kind client, a child of the span in the request's context, recorded when
@@ -183,7 +183,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 }
 
 // Option returns the middleware option that installs the instrumentation:
-// anonymous.WithObserver(i.Observe).
+// [anonymous.WithObserver](i.Observe).
 func (i *Instrumentation) Option() anonymous.Option {
 	return anonymous.WithObserver(i.Observe)
 }

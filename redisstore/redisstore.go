@@ -14,7 +14,7 @@
 // Every operation touches one key, in one command or one Lua script, so a
 // single node, a Sentinel setup and a Cluster all fit. When Redis is down or
 // slow, the middleware falls back to process-local state and says so (see
-// anonymous.WithOnStoreFallback); it never needs Redis to answer a request.
+// [anonymous.WithOnStoreFallback]); it never needs Redis to answer a request.
 package redisstore
 
 import (
@@ -38,7 +38,7 @@ type Client interface {
 	Del(ctx context.Context, keys ...string) *redis.IntCmd
 }
 
-// Store is an anonymous.Store on Redis. It is safe for concurrent use.
+// Store is an [anonymous.Store] on Redis. It is safe for concurrent use.
 type Store struct {
 	c      Client
 	prefix string

@@ -1,7 +1,7 @@
 // Package anonchi is the proof that the anonymous middleware needs no glue in
 // a chi (v5) router: chi middleware is func(http.Handler) http.Handler, which
-// is exactly what (*anonymous.Middleware).Handler is, and chi handlers are
-// net/http handlers, so anonymous.FromContext(r.Context()) reads the user and
+// is exactly what [anonymous.Middleware.Handler] is, and chi handlers are
+// net/http handlers, so [anonymous.FromContext](r.Context()) reads the user and
 // the conversion handlers mount as they are.
 //
 //	anon, err := anonymous.New(client)

@@ -5,9 +5,9 @@
 // cookies, and hands the updated *http.Request (carrying the user) to the
 // next handler with c.SetRequest. The user is then reachable both the echo
 // way, with User, and the net/http way, with
-// anonymous.FromContext(c.Request().Context()). When the error hook set by
-// anonymous.WithErrorHandler writes a response (for example
-// anonymous.FailClosed), the next handler is not called.
+// [anonymous.FromContext](c.Request().Context()). When the error hook set by
+// [anonymous.WithErrorHandler] writes a response (for example
+// [anonymous.FailClosed]), the next handler is not called.
 //
 //	anon, err := anonymous.New(client)
 //	if err != nil { ... }
@@ -24,7 +24,7 @@
 //	e.POST("/convert/verify", echo.WrapHandler(anon.ConvertVerifyHandler()))
 //	e.Start(":8080")
 //
-// In lazy mode (anonymous.WithLazy), a handler that needs an identity calls
+// In lazy mode ([anonymous.WithLazy]), a handler that needs an identity calls
 // anon.Ensure(c.Response(), c.Request()) before writing its response.
 //
 // The package lives in its own module, so the core module does not depend on

@@ -10,8 +10,8 @@ import (
 // handler. Identity logic, cookies and the error hook are all m's: the
 // adapter hands m's updated request to the next handler, returns that
 // handler's error, and does not call it when m ended the request itself (its
-// error hook wrote a response). m must come from anonymous.New; a nil m
-// answers every request 500, as anonymous.Middleware.Process does.
+// error hook wrote a response). m must come from [anonymous.New]; a nil m
+// answers every request 500, as [anonymous.Middleware.Process] does.
 //
 // The conversion handlers need no adapter:
 //
@@ -31,7 +31,7 @@ func Middleware(m *anonymous.Middleware) echo.MiddlewareFunc {
 }
 
 // User returns the user the middleware identified for c, if any. It is the
-// same user anonymous.FromContext(c.Request().Context()) returns.
+// same user [anonymous.FromContext](c.Request().Context()) returns.
 func User(c echo.Context) (*anonymous.User, bool) {
 	if c == nil || c.Request() == nil {
 		return nil, false

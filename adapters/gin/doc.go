@@ -4,9 +4,9 @@
 // gin chain: it identifies, refreshes or provisions the visitor, writes the
 // cookies, and hands the updated *http.Request (carrying the user) to the
 // following handlers. The user is then reachable both the gin way, with User,
-// and the net/http way, with anonymous.FromContext(c.Request.Context()). When
-// the error hook set by anonymous.WithErrorHandler writes a response (for
-// example anonymous.FailClosed), the chain is aborted there.
+// and the net/http way, with [anonymous.FromContext](c.Request.Context()). When
+// the error hook set by [anonymous.WithErrorHandler] writes a response (for
+// example [anonymous.FailClosed]), the chain is aborted there.
 //
 //	anon, err := anonymous.New(client)
 //	if err != nil { ... }
@@ -21,7 +21,7 @@
 //	r.POST("/convert/verify", gin.WrapH(anon.ConvertVerifyHandler()))
 //	r.Run(":8080")
 //
-// In lazy mode (anonymous.WithLazy), a handler that needs an identity calls
+// In lazy mode ([anonymous.WithLazy]), a handler that needs an identity calls
 // anon.Ensure(c.Writer, c.Request) before writing its response.
 //
 // The package lives in its own module, so the core module does not depend on

@@ -10,8 +10,8 @@ import (
 // chain. Identity logic, cookies and the error hook are all m's: the adapter
 // hands m's updated request to the following handlers, and aborts the chain
 // when m ended the request itself (its error hook wrote a response). m must
-// come from anonymous.New; a nil m answers every request 500, as
-// anonymous.Middleware.Process does.
+// come from [anonymous.New]; a nil m answers every request 500, as
+// [anonymous.Middleware.Process] does.
 //
 // The conversion handlers need no adapter:
 //
@@ -30,7 +30,7 @@ func Middleware(m *anonymous.Middleware) gin.HandlerFunc {
 }
 
 // User returns the user the middleware identified for c, if any. It is the
-// same user anonymous.FromContext(c.Request.Context()) returns.
+// same user [anonymous.FromContext](c.Request.Context()) returns.
 func User(c *gin.Context) (*anonymous.User, bool) {
 	if c == nil || c.Request == nil {
 		return nil, false
