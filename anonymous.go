@@ -20,6 +20,7 @@ type Middleware struct {
 	refreshes refreshGroup
 	kids      kidGate
 	local     *localSealer     // nil without WithLocalKeys
+	opened    *sessionCache    // local ID cookies opened under the first key; nil without WithLocalKeys
 	state     *sharedState     // rate limits, pending conversions, conversion locks, refresh outcomes
 	now       func() time.Time // the clock
 	obs       *observer        // observers of events; what Healthy knows of Descope
@@ -78,6 +79,9 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	var err error
 	if m.local, err = newLocalSealer(cfg.localKeys, cfg.localCookie); err != nil {
 		return nil, err
+	}
+	if m.local != nil {
+		m.opened = newSessionCache(cfg.cacheEntries, cfg.cacheBytes)
 	}
 	m.state.emit = m.obs.emit
 	m.refreshes.now = cfg.now

@@ -110,19 +110,29 @@ func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request, v str
 	if v == "" {
 		return nil, noSession, nil
 	}
-	id, exp, key, ok := m.local.open(v, m.now().Unix())
+	// The User and the context node that carries it in one allocation, as
+	// for a cached session (no token: Token() is nil).
+	now := m.now().Unix()
+	if id, _, ok := m.opened.get(v, now); ok {
+		m.obs.emit(r.Context(), Event{Kind: EventCacheHit})
+		return newCachedUser(id, true, ""), identified, nil
+	}
+	m.obs.emit(r.Context(), Event{Kind: EventCacheMiss})
+	raw, exp, key, ok := m.local.open(v, now)
 	if !ok {
 		m.cfg.logger.Debug("local ID cookie refused", "path", r.URL.Path)
 		return nil, noSession, nil
 	}
+	id := localIDString(raw)
 	if key != 0 {
 		// Sealed by an older key: seal it again under the first, so that
-		// the old key can be dropped sooner.
-		m.writeLocal(w, m.local.seal(id, exp), exp)
+		// the old key can be dropped sooner. Not remembered: the next
+		// request with this cookie is resealed too.
+		m.writeLocal(w, m.local.seal(raw, exp), exp)
+	} else {
+		m.opened.put(v, id, true, exp, now)
 	}
-	// The User and the context node that carries it in one allocation, as
-	// for a cached session (no token: Token() is nil).
-	return newCachedUser(localIDString(id), true, ""), identified, nil
+	return newCachedUser(id, true, ""), identified, nil
 }
 
 // provisionLocal gives the visitor a fresh local ID: no call to Descope.

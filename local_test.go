@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,6 +293,9 @@ func TestLocalKeyRotation(t *testing.T) {
 		t.Fatalf("old-key cookie during rotation: %+v", res)
 	}
 	resealed := resealedC.Value
+	if again := anontest.Serve(during, http.MethodGet, "/", "", "", withDSL(old)); again.UserID != id || anontest.FindCookie(again.SetCookie, "DSL") == nil {
+		t.Errorf("old-key cookie again during rotation (it is not remembered, so it is resealed again): %+v", again)
+	}
 	if res.SetCookie[0].Expires.Unix() != minted.SetCookie[0].Expires.Unix() {
 		t.Errorf("resealing moved the expiry: %v, was %v", res.SetCookie[0].Expires, minted.SetCookie[0].Expires)
 	}
@@ -303,6 +307,43 @@ func TestLocalKeyRotation(t *testing.T) {
 	}
 	if res := anontest.Serve(after, http.MethodGet, "/", "", "", withDSL(old)); res.UserID == id || !res.New {
 		t.Errorf("old-key cookie after the old key was dropped: %+v", res)
+	}
+}
+
+// A returning local visitor's cookie is opened once and then found in the
+// cache, as a session token is; with the cache off it is opened every time.
+func TestLocalCookieCache(t *testing.T) {
+	for _, cached := range []bool{true, false} {
+		var hits, misses atomic.Int32
+		opts := []anonymous.Option{anonymous.WithObserver(func(_ context.Context, e anonymous.Event) {
+			switch e.Kind {
+			case anonymous.EventCacheHit:
+				hits.Add(1)
+			case anonymous.EventCacheMiss:
+				misses.Add(1)
+			}
+		})}
+		if !cached {
+			opts = append(opts, anonymous.WithTokenCache(0, 0))
+		}
+		_, h := localMW(t, newEmu(t), opts...)
+		minted := anontest.Serve(h, http.MethodGet, "/", "", "192.0.2.1:1", nil)
+		v := anontest.FindCookie(minted.SetCookie, "DSL").Value
+		for range 3 {
+			if res := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v)); res.UserID != minted.UserID || res.New || len(res.SetCookie) != 0 {
+				t.Fatalf("cached=%v: returning visitor %+v", cached, res)
+			}
+		}
+		if tampered := anontest.Serve(h, http.MethodGet, "/", "", "", withDSL(v[:len(v)-2]+"AA")); tampered.UserID == minted.UserID {
+			t.Errorf("cached=%v: a tampered cookie named the visitor", cached)
+		}
+		wantHits := int32(2)
+		if !cached {
+			wantHits = 0
+		}
+		if hits.Load() != wantHits || misses.Load() != 4-wantHits {
+			t.Errorf("cached=%v: %d hits, %d misses", cached, hits.Load(), misses.Load())
+		}
 	}
 }
 

@@ -82,10 +82,12 @@ const (
 	// "no_session", "invalid_token", "duplicate_cookie", "unavailable",
 	// "error".
 	EventConversionFailed
-	// EventCacheHit: a session token was found in the verified-token cache.
+	// EventCacheHit: a session token was found in the verified-token cache
+	// (or a local ID cookie in the cache of opened ones).
 	EventCacheHit
 	// EventCacheMiss: a session token was not in the cache (or the cache is
-	// off) and was verified in full.
+	// off) and was verified in full; or a local ID cookie was not, and was
+	// opened.
 	EventCacheMiss
 	// EventDescopeCall: a call to Descope (through the go-sdk) returned. Op,
 	// Duration and, for a failure, Code and Err are set.

@@ -297,8 +297,9 @@ func WithLazy() Option {
 
 // WithTokenCache bounds the cache of verified session tokens, by entries and
 // by bytes of heap, estimated at 160 per entry plus its user ID (about 120
-// are measured); either bound at 0 disables the cache. Defaults to 100,000
-// entries and 48 MiB.
+// are measured); either bound at 0 disables the cache. With [LocalIDs] keys,
+// a second cache of the same bounds remembers local ID cookies opened under
+// the first key. Defaults to 100,000 entries and 48 MiB.
 func WithTokenCache(entries, bytes int) Option {
 	return func(c *config) error { c.cacheEntries, c.cacheBytes = entries, bytes; return nil }
 }

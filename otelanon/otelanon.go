@@ -16,7 +16,7 @@
 //	anonymous.provision.refused{reason}                 provisionings refused or failed
 //	anonymous.refreshes{outcome,reason}                 refreshes: refreshed, degraded, rejected, failed
 //	anonymous.conversion{step,reason}                   conversion steps, failures with a reason
-//	anonymous.cache.lookups{result}                     session-token cache lookups: hit, miss
+//	anonymous.cache.lookups{result}                     session-token (and local ID cookie) cache lookups: hit, miss
 //	anonymous.descope.call.duration{operation,error_code} seconds per call to Descope
 //	anonymous.cull.deleted{dry_run}                     users Cull deleted
 //	anonymous.cull.runs{outcome}                        Cull runs: ok, error
