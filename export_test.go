@@ -3,6 +3,7 @@ package anonymous
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 	"time"
 )
 
@@ -26,6 +27,21 @@ func RefreshClaim(t time.Time) []byte {
 // returns ctx's error when ctx is done, nil once d has passed.
 func CullSleep(o *CullOptions, sleep func(ctx context.Context, d time.Duration) error) {
 	o.sleep = sleep
+}
+
+// StoreKeys is the number of live keys with prefix in s, a store made by
+// NewMemStore.
+func StoreKeys(s Store, prefix string) int {
+	ms := s.(*memStore)
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	n := 0
+	for k, e := range ms.m {
+		if strings.HasPrefix(k, prefix) && (e.exp.IsZero() || ms.now().Before(e.exp)) {
+			n++
+		}
+	}
+	return n
 }
 
 // LocalStoreLen is the number of keys in m's process-local store.

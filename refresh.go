@@ -285,9 +285,11 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		return nil, noSession, nil
 	}
 	rt := &presentedRefresh{m: m, ctx: ctx, jwt: dsr}
-	if !m.kids.isKnown(kid) {
+	if !m.kids.isKnown(kid) || m.state.configured() {
 		// The first token signed with this key since start-up: verify it
 		// through the gate, which lets one request at a time fetch the keys.
+		// With a shared store, every token: a forged one must not get as far
+		// as a claim in the store, which the SDK's own check comes after.
 		if _, out, err := rt.verified(); out != identified {
 			return nil, out, err
 		}

@@ -280,6 +280,44 @@ func TestSecurityForgedLogoutsFillNoStore(t *testing.T) {
 	}
 }
 
+// 3c. Forged refresh tokens on the request path write nothing to a shared
+// store either: each is checked locally before a replica claims it there.
+func TestSecurityForgedRefreshesClaimNothing(t *testing.T) {
+	t.Parallel()
+	st := anonymous.NewMemStore(time.Now)
+	w := newWorld(t, nil, anonymous.WithStore(st))
+	b, anon := w.Visitor(t)
+	// A genuine refresh first: it goes through the store, and the key ID
+	// is known from then on, so a forged token skips the first-key check.
+	w.DropCookie(b, "DS")
+	if me := w.Get(t, b, "/whoami"); me.UserID != anon.UserID || !me.Refreshed {
+		t.Fatalf("genuine refresh: %+v", me)
+	}
+	keys := anonymous.StoreKeys(st, "rf:")
+	if keys == 0 {
+		t.Fatal("the genuine refresh left nothing in the shared store")
+	}
+	refreshes := w.Emu.Requests("/v1/auth/refresh")
+	attacker := w.Browser(t)
+	for i := range 20 {
+		forged := rs256(t, map[string]any{"alg": "RS256", "kid": w.Emu.KeyID(), "typ": "JWT"}, map[string]any{
+			"sub": anon.UserID, "iss": w.Emu.ProjectID, "drn": "DSR", "exp": time.Now().Add(time.Hour).Unix(), "n": i,
+		}, attackerKey(t))
+		me := w.Do(t, attacker, http.MethodGet, "/whoami", nil, func(r *http.Request) {
+			r.AddCookie(&http.Cookie{Name: "DSR", Value: forged})
+		})
+		if me.UserID == anon.UserID {
+			t.Fatalf("a forged refresh token named the visitor: %+v", me)
+		}
+	}
+	if n := anonymous.StoreKeys(st, "rf:") - keys; n != 0 {
+		t.Errorf("20 forged refresh tokens left %d refresh keys in the shared store", n)
+	}
+	if n := w.Emu.Requests("/v1/auth/refresh") - refreshes; n != 0 {
+		t.Errorf("forged refresh tokens reached Descope %d times", n)
+	}
+}
+
 // 4. The code limits cannot be filled to lock conversion for everyone: a
 // code that Descope did not send is given back, and new visitors are counted
 // even after many others (the store evicts its oldest keys, tested inside).

@@ -50,7 +50,10 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	})
 	if err != nil {
 		if isTransient(err) {
-			return nil, wrap(ErrUnavailable, err)
+			if !errors.Is(err, ErrUnavailable) {
+				err = wrap(ErrUnavailable, err)
+			}
+			return nil, err
 		}
 		if !errors.Is(err, ErrInvalidToken) {
 			err = wrap(ErrInvalidToken, err)
