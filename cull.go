@@ -43,7 +43,8 @@ type CullOptions struct {
 	// MaxRetries bounds the retries of one call after a 429 (honouring
 	// Retry-After) or a transient failure. Defaults to 5.
 	MaxRetries int
-	// Now is the clock. Defaults to time.Now.
+	// Now is the clock the age cutoff is measured on (pacing runs on the
+	// wall clock). Defaults to time.Now.
 	Now func() time.Time
 	// Logger receives progress and retry messages. Defaults to discarding.
 	Logger *slog.Logger
@@ -52,6 +53,9 @@ type CullOptions struct {
 	// (see WithObserver).
 	Observer func(context.Context, Event)
 
+	// pace is the clock the pacing reads: the wall clock, not Now, which
+	// only sets the cutoff. Tests set it with sleep (export_test.go).
+	pace func() time.Time
 	// sleep waits d, or until ctx is done and returns its error: the retry
 	// waits and the pacing. Defaults to a timer; tests set it (export_test.go).
 	sleep func(ctx context.Context, d time.Duration) error
@@ -149,6 +153,9 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.pace == nil {
+		o.pace = time.Now
+	}
 	if o.sleep == nil {
 		o.sleep = timerSleep
 	}
@@ -158,8 +165,8 @@ func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
 	return &culler{
 		c: c, o: o,
 		report:   CullReport{DryRun: o.DryRun, Skipped: map[SkipReason]int{}},
-		searches: newPacer(o.SearchesPerMinute, time.Minute, o.Now, o.sleep),
-		deletes:  newPacer(o.DeletesPerMinute, time.Minute, o.Now, o.sleep),
+		searches: newPacer(o.SearchesPerMinute, time.Minute, o.pace, o.sleep),
+		deletes:  newPacer(o.DeletesPerMinute, time.Minute, o.pace, o.sleep),
 		obs:      &observer{fn: o.Observer, now: o.Now},
 	}, nil
 }

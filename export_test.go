@@ -23,10 +23,11 @@ func RefreshClaim(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64([]byte{0}, uint64(t.UnixMilli()))
 }
 
-// CullSleep sets how Cull waits (its retries and pacing), for tests: sleep
-// returns ctx's error when ctx is done, nil once d has passed.
-func CullSleep(o *CullOptions, sleep func(ctx context.Context, d time.Duration) error) {
-	o.sleep = sleep
+// CullClock sets the clock Cull paces its calls by and how it waits (its
+// retries and pacing), for tests: sleep returns ctx's error when ctx is done,
+// nil once d has passed on now.
+func CullClock(o *CullOptions, now func() time.Time, sleep func(ctx context.Context, d time.Duration) error) {
+	o.pace, o.sleep = now, sleep
 }
 
 // StoreKeys is the number of live keys with prefix in s, a store made by

@@ -167,7 +167,7 @@ func (c *cullClock) advance(d time.Duration) {
 // options returns o on the clock c.
 func (c *cullClock) options(o anonymous.CullOptions) anonymous.CullOptions {
 	o.Now = c.now
-	anonymous.CullSleep(&o, c.sleep)
+	anonymous.CullClock(&o, c.now, c.sleep)
 	return o
 }
 
