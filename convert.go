@@ -39,8 +39,22 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 // its local ID cookie (localProof), any other's a refresh cookie of the same
 // user that verifies locally, which is returned.
 func (m *Middleware) visitorProof(r *http.Request, u *User) (refreshToken, error) {
+	rt, err := m.credentialProof(r, u)
+	if err != nil {
+		return refreshToken{}, err
+	}
+	if m.retired(r.Context(), u.ID) {
+		return refreshToken{}, fmt.Errorf("%w: this anonymous identity was converted or promoted", ErrNoSession)
+	}
+	return rt, nil
+}
+
+// credentialProof is visitorProof without the check that the identity was
+// not retired.
+func (m *Middleware) credentialProof(r *http.Request, u *User) (refreshToken, error) {
 	if isLocal(u) {
-		return refreshToken{anonymous: true}, m.localProof(r, u)
+		exp, err := m.localProof(r, u)
+		return refreshToken{anonymous: true, exp: exp}, err
 	}
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
@@ -56,14 +70,20 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (refreshToken, error
 	if rt.ID != u.ID {
 		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
 	}
-	return refreshToken{jwt: dsr, anonymous: rt.Anonymous}, nil
+	exp := m.now().Add(m.cfg.lifetime).Unix()
+	if t := rt.Token(); t != nil {
+		exp = t.Expiration
+	}
+	return refreshToken{jwt: dsr, anonymous: rt.Anonymous, exp: exp}, nil
 }
 
-// refreshToken is a visitor's locally verified refresh token; anonymous says
-// whether it was issued while the user was anonymous.
+// refreshToken is a visitor's locally verified refresh token (or, for a
+// local visitor, its local ID cookie); anonymous says whether it was issued
+// while the user was anonymous, exp when it stops proving anything.
 type refreshToken struct {
 	jwt       string
 	anonymous bool
+	exp       int64
 }
 
 // StartConversion sends a one-time code to addr (an email address or an E.164
@@ -218,7 +238,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 		if !ok {
 			return nil, ErrNoPendingConversion
 		}
-		return m.finishNative(ctx, w, anon, dsr, a, code)
+		return m.finishNative(ctx, w, anon, rt, a, code)
 	}
 	var pending *pendingConversion
 	if ok {
@@ -233,7 +253,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 // proves the visitor owns it), the OnConvert hook moves the data from the
 // anonymous ID, and that user's tokens replace the anonymous ones (and the
 // local ID cookie).
-func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, code string) (*User, error) {
+func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, code string) (*User, error) {
 	code, err := cleanCode(code)
 	if err != nil {
 		return nil, err
@@ -254,7 +274,8 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	if isLocal(anon) {
 		m.clearLocal(w)
 	}
-	m.retire(ctx, anon, dsr)
+	m.retire(ctx, anon, rt.jwt)
+	m.retireID(ctx, anon.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
 	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil

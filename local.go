@@ -177,23 +177,23 @@ func (m *Middleware) clearLocal(w http.ResponseWriter) {
 // localProof checks that r carries the local cookie of u: for conversion and
 // promotion, what the refresh cookie is for a Descope identity, the proof
 // that the request is the visitor's own.
-func (m *Middleware) localProof(r *http.Request, u *User) error {
+func (m *Middleware) localProof(r *http.Request, u *User) (exp int64, err error) {
 	if m.local == nil {
-		return fmt.Errorf("%w: local IDs are not configured", ErrNoSession)
+		return 0, fmt.Errorf("%w: local IDs are not configured", ErrNoSession)
 	}
 	v, dup := cookieValue(r, m.local.name)
 	switch {
 	case dup:
-		return ErrDuplicateCookie
+		return 0, ErrDuplicateCookie
 	case v == "":
-		return fmt.Errorf("%w: no local ID cookie", ErrNoSession)
+		return 0, fmt.Errorf("%w: no local ID cookie", ErrNoSession)
 	}
-	id, _, _, ok := m.local.open(v, m.now().Unix())
+	id, exp, _, ok := m.local.open(v, m.now().Unix())
 	switch {
 	case !ok:
-		return fmt.Errorf("%w: local ID cookie refused", ErrInvalidToken)
+		return 0, fmt.Errorf("%w: local ID cookie refused", ErrInvalidToken)
 	case localIDString(id) != u.ID:
-		return fmt.Errorf("%w: local ID cookie of another visitor", ErrInvalidToken)
+		return 0, fmt.Errorf("%w: local ID cookie of another visitor", ErrInvalidToken)
 	}
-	return nil
+	return exp, nil
 }

@@ -875,3 +875,44 @@ func TestLocalEvents(t *testing.T) {
 		t.Errorf("promoted events: %v", got)
 	}
 }
+
+// A local identity that was promoted or converted proves nothing any more:
+// its old cookie, replayed, neither promotes nor converts again.
+func TestLocalRetiredCookieReplay(t *testing.T) {
+	for _, step := range []string{"promote", "convert"} {
+		t.Run(step, func(t *testing.T) {
+			var hooks atomic.Int32
+			env := localEnv(t, netHTTP, anonymous.WithOnConvert(func(context.Context, string, *anonymous.User) error {
+				hooks.Add(1)
+				return nil
+			}))
+			b, first := env.Visitor(t)
+			old := env.Cookie(b, "DSL")
+			switch step {
+			case "promote":
+				if me := env.Post(t, b, "/x/promote", nil); me.Status != http.StatusOK {
+					t.Fatalf("promote: %+v", me)
+				}
+			case "convert":
+				if me := env.Convert(t, b, "ada@example.com"); me.Status != http.StatusOK {
+					t.Fatalf("convert: %+v", me)
+				}
+			}
+			users := env.Emu.UserCount()
+			replay := env.Browser(t)
+			env.SetCookie(replay, "DSL", old)
+			if me := env.Get(t, replay, "/whoami"); me.UserID != first.UserID {
+				t.Fatalf("the old cookie on an ordinary request: %+v", me)
+			}
+			if me := env.Post(t, replay, "/x/promote", nil); me.Status != http.StatusUnauthorized {
+				t.Errorf("promotion replayed: %+v", me)
+			}
+			if me := env.Post(t, replay, "/convert/start", map[string]string{"email": "eve@example.com"}); me.Status != http.StatusUnauthorized {
+				t.Errorf("conversion replayed: %+v", me)
+			}
+			if env.Emu.UserCount() != users || hooks.Load() != 1 {
+				t.Errorf("after the replays: %d users (was %d), %d hook calls", env.Emu.UserCount(), users, hooks.Load())
+			}
+		})
+	}
+}

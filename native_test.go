@@ -198,3 +198,35 @@ func TestPromoteNativeNeedsOwnRefreshCookie(t *testing.T) {
 		t.Errorf("promotion with its own cookies: %+v", me)
 	}
 }
+
+// A native identity that was converted proves nothing any more: its old
+// refresh token, still valid until it expires, neither converts nor promotes
+// again.
+func TestNativeRetiredTokensReplay(t *testing.T) {
+	var hooks atomic.Int32
+	env := nativeEnv(t, netHTTP, anonymous.WithOnConvert(func(context.Context, string, *anonymous.User) error {
+		hooks.Add(1)
+		return nil
+	}))
+	b, first := env.Visitor(t)
+	ds, dsr := env.Cookie(b, "DS"), env.Cookie(b, "DSR")
+	if me := env.Convert(t, b, "ada@example.com"); me.Status != http.StatusOK {
+		t.Fatalf("convert: %+v", me)
+	}
+	users := env.Emu.UserCount()
+	replay := env.Browser(t)
+	env.SetCookie(replay, "DS", ds)
+	env.SetCookie(replay, "DSR", dsr)
+	if me := env.Get(t, replay, "/whoami"); me.UserID != first.UserID {
+		t.Fatalf("the old session on an ordinary request: %+v", me)
+	}
+	if me := env.Post(t, replay, "/x/promote", nil); me.Status != http.StatusUnauthorized {
+		t.Errorf("promotion replayed: %+v", me)
+	}
+	if me := env.Post(t, replay, "/convert/start", map[string]string{"email": "eve@example.com"}); me.Status != http.StatusUnauthorized {
+		t.Errorf("conversion replayed: %+v", me)
+	}
+	if env.Emu.UserCount() != users || hooks.Load() != 1 {
+		t.Errorf("after the replays: %d users (was %d), %d hook calls", env.Emu.UserCount(), users, hooks.Load())
+	}
+}

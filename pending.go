@@ -3,6 +3,7 @@ package anonymous
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // What conversions keep in the store ([WithStore]) between requests: the
@@ -22,6 +23,7 @@ type pendingConversion struct {
 const (
 	pendingKey = "conv:pending:" // + user ID: the pendingConversion
 	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes
+	retiredKey = "conv:retired:" // + native or local ID: converted or promoted; lives as long as its proof
 )
 
 // lockConversion makes concurrent [Middleware.FinishConversion] or promotion calls for one
@@ -63,4 +65,26 @@ func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConv
 // dropPending ends the pending conversion of userID.
 func (m *Middleware) dropPending(ctx context.Context, userID string) {
 	_ = m.state.del(ctx, pendingKey+userID)
+}
+
+// retireID notes that the native or local identity id was converted or
+// promoted, so that its credentials, which still verify until exp (unix
+// seconds), prove nothing to a later conversion or promotion. A store that
+// does not answer leaves it unnoted: the replay it would stop touches only
+// the visitor's own data.
+func (m *Middleware) retireID(ctx context.Context, id string, exp int64) {
+	ttl := time.Unix(exp, 0).Sub(m.now())
+	if ttl <= 0 {
+		return
+	}
+	if err := m.state.set(context.WithoutCancel(ctx), retiredKey+id, nil, ttl); err != nil {
+		m.cfg.logger.Warn("retired identity not noted", "anonymous", id, "err", err)
+	}
+}
+
+// retired reports whether id was converted or promoted (retireID). A store
+// that does not answer reports false.
+func (m *Middleware) retired(ctx context.Context, id string) bool {
+	_, ok, err := m.state.get(context.WithoutCancel(ctx), retiredKey+id)
+	return ok && err == nil
 }

@@ -85,6 +85,7 @@ func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, ta
 		m.refreshes.forget(rt.jwt)
 	}
 	m.dropSession(u)
+	m.retireID(ctx, u.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor promoted", "anonymous", u.ID, "user", nu.ID, "strategy", target)
 	m.obs.emit(ctx, Event{Kind: EventPromoted, Strategy: target, User: nu})
 	return nu, nil
