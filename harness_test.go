@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,4 +196,22 @@ func successes(t *testing.T, statuses []int) int {
 		}
 	}
 	return ok
+}
+
+// refusesReplay checks that the retired identity replay presents neither
+// promotes nor converts: 401 each, no user created, and the hook, which
+// counts its calls in hooks, called once in all (by the step that retired
+// the identity).
+func refusesReplay(t *testing.T, env *anontest.Env, replay *http.Client, hooks *atomic.Int32) {
+	t.Helper()
+	users := env.Emu.UserCount()
+	if me := env.Post(t, replay, "/x/promote", nil); me.Status != http.StatusUnauthorized {
+		t.Errorf("promotion replayed: %+v", me)
+	}
+	if me := env.Post(t, replay, "/convert/start", map[string]string{"email": "eve@example.com"}); me.Status != http.StatusUnauthorized {
+		t.Errorf("conversion replayed: %+v", me)
+	}
+	if env.Emu.UserCount() != users || hooks.Load() != 1 {
+		t.Errorf("after the replays: %d users (was %d), %d hook calls", env.Emu.UserCount(), users, hooks.Load())
+	}
 }
