@@ -7,8 +7,10 @@ import (
 )
 
 // What conversions keep in the store ([WithStore]) between requests: the
-// pending conversion [Middleware.StartConversion] records for [Middleware.FinishConversion], and the
-// lock one visitor's conversion or promotion holds while it finishes.
+// pending conversion [Middleware.StartConversion] records for
+// [Middleware.FinishConversion], the lock one visitor's conversion or
+// promotion holds while it finishes, and the native and local identities
+// that were converted or promoted.
 
 // pendingConversion is what [Middleware.StartConversion] records for [Middleware.FinishConversion], so
 // that a code only ever verifies the address it was sent to.
