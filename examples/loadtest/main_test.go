@@ -20,13 +20,16 @@ import (
 )
 
 // TestRun loads the built-in servers with small numbers, in two rounds,
-// under the CPU profiler. The session TTL of 1s is shorter than the time from
-// the first request to the end of the last wrapped round (200ms of warm-up
-// then 1.5s), so every client refreshes its session during the run.
+// under the CPU profiler. The session TTL of 2s is shorter than the time from
+// the first request to the end of the last wrapped round (200ms of warm-up,
+// then two wrapped and two bare rounds of 1s), so sessions are refreshed
+// during the run. Not 1s: token expiry counts whole seconds, so a 1s session
+// minted late in a second is expired at once, and on a busy machine the
+// visitor is then served without a user.
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
 	profile := filepath.Join(t.TempDir(), "cpu.pprof")
-	cfg := config{clients: 4, duration: time.Second, warmup: 200 * time.Millisecond, rounds: 2, sessionTTL: time.Second,
+	cfg := config{clients: 4, duration: time.Second, warmup: 200 * time.Millisecond, rounds: 2, sessionTTL: 2 * time.Second,
 		cpuProfile: profile}
 	if err := run(t.Context(), cfg, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, &out)
