@@ -393,7 +393,7 @@ func (k *culler) retry(ctx context.Context, call func() error) error {
 	for attempt := 0; ; attempt++ {
 		err := call()
 		if err == nil || !isTransient(err) || ctx.Err() != nil || attempt >= k.o.MaxRetries {
-			if err != nil && ctx.Err() == nil && isTransient(err) && !errors.Is(err, ErrUnavailable) {
+			if err != nil && ctx.Err() == nil && isTransient(err) {
 				err = wrap(ErrUnavailable, err)
 			}
 			return err

@@ -169,9 +169,13 @@ func (e *duringError) Error() string {
 }
 func (e *duringError) Unwrap() error { return e.err }
 
+// wrap puts err under sentinel; an err already under it is returned as is.
 func wrap(sentinel, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return sentinel
+	case errors.Is(err, sentinel):
+		return err
 	}
 	return &descopeError{sentinel: sentinel, err: err}
 }

@@ -74,10 +74,7 @@ func (m *Middleware) Healthy(ctx context.Context) error {
 	r := m.Health()
 	if !r.TenantResolved {
 		if err := m.lastTenantError(); err != nil {
-			if err = during("anonymous tenant not resolved", err); !errors.Is(err, ErrUnavailable) {
-				err = wrap(ErrUnavailable, err)
-			}
-			return err
+			return wrap(ErrUnavailable, during("anonymous tenant not resolved", err))
 		}
 		return fmt.Errorf("%w: anonymous tenant not resolved yet", ErrUnavailable)
 	}

@@ -353,9 +353,7 @@ func (p *presentedRefresh) verified() (*User, outcome, error) {
 // visitor's cookies are left alone, and with [WithDegradedIdentity] a genuine
 // refresh token keeps its identity for this request, Degraded.
 func (m *Middleware) refreshUnavailable(ctx context.Context, rt *presentedRefresh, err error) (*User, outcome, error) {
-	if !errors.Is(err, ErrUnavailable) {
-		err = wrap(ErrUnavailable, err)
-	}
+	err = wrap(ErrUnavailable, err)
 	if !m.cfg.degraded {
 		m.obs.emit(ctx, Event{Kind: EventRefreshFailed, Err: err})
 		return nil, refused, err

@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -195,7 +194,7 @@ func (m *Middleware) anonTenant(ctx context.Context, force bool) (string, error)
 		lifetime: m.cfg.lifetime, sessionTTL: m.cfg.sessionTTL, configure: true, obs: m.obs,
 	})
 	if err != nil {
-		if isTransient(err) && !errors.Is(err, ErrUnavailable) {
+		if isTransient(err) {
 			err = wrap(ErrUnavailable, err)
 		}
 		m.tenantErr, m.tenantNext = err, m.now().Add(5*time.Second)

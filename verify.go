@@ -50,15 +50,9 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	})
 	if err != nil {
 		if isTransient(err) {
-			if !errors.Is(err, ErrUnavailable) {
-				err = wrap(ErrUnavailable, err)
-			}
-			return nil, err
+			return nil, wrap(ErrUnavailable, err)
 		}
-		if !errors.Is(err, ErrInvalidToken) {
-			err = wrap(ErrInvalidToken, err)
-		}
-		return nil, err
+		return nil, wrap(ErrInvalidToken, err)
 	}
 	u := m.userFrom(t)
 	if drn == "DS" {
