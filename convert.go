@@ -37,25 +37,29 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 // visitorProof checks that r is the request of the visitor u itself, before a
 // conversion or promotion changes anything: a local visitor's request carries
 // its local ID cookie (localProof), any other's a refresh cookie of the same
-// user that verifies locally, which is returned.
-func (m *Middleware) visitorProof(r *http.Request, u *User) (refreshToken, error) {
-	rt, err := m.credentialProof(r, u)
+// user that verifies locally (refreshProof), which is returned. An identity
+// already converted or promoted proves nothing.
+func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, err error) {
+	if isLocal(u) {
+		rt.anonymous = true
+		rt.exp, err = m.localProof(r, u)
+	} else {
+		rt, err = m.refreshProof(r, u)
+	}
 	if err != nil {
 		return refreshToken{}, err
 	}
-	if m.retired(r.Context(), u.ID) {
+	// Only native and local identities are retired (retireID): a user-backed
+	// one keeps its ID, and costs no store call here.
+	if (isLocal(u) || isNative(u)) && m.retired(r.Context(), u.ID) {
 		return refreshToken{}, fmt.Errorf("%w: this anonymous identity was converted or promoted", ErrNoSession)
 	}
 	return rt, nil
 }
 
-// credentialProof is visitorProof without the check that the identity was
-// not retired.
-func (m *Middleware) credentialProof(r *http.Request, u *User) (refreshToken, error) {
-	if isLocal(u) {
-		exp, err := m.localProof(r, u)
-		return refreshToken{anonymous: true, exp: exp}, err
-	}
+// refreshProof checks that r carries a refresh cookie of u that verifies
+// locally, and returns it.
+func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error) {
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
 		return refreshToken{}, ErrDuplicateCookie
@@ -70,11 +74,7 @@ func (m *Middleware) credentialProof(r *http.Request, u *User) (refreshToken, er
 	if rt.ID != u.ID {
 		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
 	}
-	exp := m.now().Add(m.cfg.lifetime).Unix()
-	if t := rt.Token(); t != nil {
-		exp = t.Expiration
-	}
-	return refreshToken{jwt: dsr, anonymous: rt.Anonymous, exp: exp}, nil
+	return refreshToken{jwt: dsr, anonymous: rt.Anonymous, exp: rt.Token().Expiration}, nil
 }
 
 // refreshToken is a visitor's locally verified refresh token (or, for a
