@@ -285,20 +285,25 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		return nil, noSession, nil
 	}
 	rt := &presentedRefresh{m: m, ctx: ctx, jwt: dsr}
-	if !m.kids.isKnown(kid) || m.state.configured() {
+	if !m.kids.isKnown(kid) {
 		// The first token signed with this key since start-up: verify it
 		// through the gate, which lets one request at a time fetch the keys.
-		// With a shared store, every token: a forged one must not get as far
-		// as a claim in the store, which the SDK's own check comes after.
 		if _, out, err := rt.verified(); out != identified {
 			return nil, out, err
 		}
 	}
 	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
-		return m.refreshVia(ctx, dsr, claimed.ID)
+		return m.refreshVia(ctx, rt, claimed.ID)
 	})
 	switch {
 	case err == nil:
+	case errors.Is(err, errNotGenuine):
+		// It failed its check before a claim in the shared store: answer
+		// as that check does (this request's own, for one that waited).
+		if _, out, verr := rt.verified(); out != identified {
+			return nil, out, verr
+		}
+		return m.refreshUnavailable(ctx, rt, err)
 	case errors.Is(err, errRefreshHeld):
 		u, out, verr := rt.verified()
 		if out != identified {
@@ -326,16 +331,24 @@ type presentedRefresh struct {
 	m    *Middleware
 	ctx  context.Context
 	jwt  string
-	user *User // once verified
+	done bool // verified has run: its answer is below
+	user *User
+	out  outcome
+	err  error
 }
 
 // verified verifies the token, once: it returns its identity, or, with the
 // event reported, refused for an outage (and its error) or noSession for a
 // token that is not genuine.
 func (p *presentedRefresh) verified() (*User, outcome, error) {
-	if p.user != nil {
-		return p.user, identified, nil
+	if !p.done {
+		p.done = true
+		p.user, p.out, p.err = p.check()
 	}
+	return p.user, p.out, p.err
+}
+
+func (p *presentedRefresh) check() (*User, outcome, error) {
 	u, err := p.m.verify(p.ctx, p.jwt, "DSR")
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -345,8 +358,20 @@ func (p *presentedRefresh) verified() (*User, outcome, error) {
 		p.m.obs.emit(p.ctx, Event{Kind: EventRefreshRejected, Reason: "invalid", Err: err})
 		return nil, noSession, nil
 	}
-	p.user = u
 	return u, identified, nil
+}
+
+// errNotGenuine is a presented refresh token that did not pass the local
+// check genuine makes.
+var errNotGenuine = fmt.Errorf("%w: refresh token not checked genuine", ErrInvalidToken)
+
+// genuine verifies the token (verified) for a step that must not act on a
+// forged one: nil, or errNotGenuine.
+func (p *presentedRefresh) genuine() error {
+	if _, out, _ := p.verified(); out != identified {
+		return errNotGenuine
+	}
+	return nil
 }
 
 // refreshUnavailable answers a refresh that failed for want of Descope: the

@@ -144,10 +144,10 @@ func (sec refreshSecrets) open(sealed []byte) (refreshRecord, error) {
 // refresh tokens do not rotate, the refresh is held (errRefreshHeld): the
 // visitor keeps its identity, Degraded, until the store is back. Otherwise
 // this process calls Descope itself.
-func (m *Middleware) refreshVia(ctx context.Context, token, userID string) (refreshResult, error) {
+func (m *Middleware) refreshVia(ctx context.Context, rt *presentedRefresh, userID string) (refreshResult, error) {
 	if m.state.configured() {
 		if m.state.available(ctx) {
-			res, err := m.sharedRefresh(ctx, token, userID)
+			res, err := m.sharedRefresh(ctx, rt, userID)
 			if !errors.Is(err, errStoreDown) {
 				return res, err
 			}
@@ -156,7 +156,7 @@ func (m *Middleware) refreshVia(ctx context.Context, token, userID string) (refr
 			return refreshResult{shared: true}, errRefreshHeld
 		}
 	}
-	return m.callRefresh(ctx, token)
+	return m.callRefresh(ctx, rt.jwt)
 }
 
 // sharedRefresh spends a refresh token once for every replica, through one
@@ -172,7 +172,8 @@ func (m *Middleware) refreshVia(ctx context.Context, token, userID string) (refr
 // token that may have been spent is not spent again, which rotation could
 // take for reuse of a stolen token. An error wrapping errStoreDown means the
 // store failed on the way.
-func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (refreshResult, error) {
+func (m *Middleware) sharedRefresh(ctx context.Context, rt *presentedRefresh, userID string) (refreshResult, error) {
+	token := rt.jwt
 	sec := deriveRefreshSecrets(token)
 	key := refreshResultKey + sec.id
 	patience := m.cfg.timeout + 5*m.state.timeout
@@ -205,6 +206,12 @@ func (m *Middleware) sharedRefresh(ctx context.Context, token, userID string) (r
 			claim = true
 		}
 		if claim {
+			// A forged token gets no claim: the SDK's own check of it
+			// comes only after. A token with an outcome was spent, so
+			// checked, already.
+			if err := rt.genuine(); err != nil {
+				return refreshResult{shared: true}, err
+			}
 			mine := found
 			err = m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
 				if found {
