@@ -130,10 +130,11 @@ func TestOverflowBurst(t *testing.T) {
 			if creates != userBacked || w.Emu.UserCount()-users != userBacked {
 				t.Errorf("%d user creates reached Descope for %d user-backed visitors (%d users)", creates, userBacked, w.Emu.UserCount()-users)
 			}
-			// Paced slices: 100/11 for each 6 s the burst lasted.
+			// Paced slices: 100/11 for each 6 s the burst lasted (one slice
+			// on a quick machine; TestOverflowPacing checks every minute).
 			span := int(clk.Now().Sub(began)/(6*time.Second)) + 2
-			if userBacked < 9 || userBacked > min(9*span, 100) {
-				t.Errorf("%d user-backed visitors in a burst over %d slices, want 9 to %d", userBacked, span, min(9*span, 100))
+			if userBacked < 9 || userBacked > 9*span {
+				t.Errorf("%d user-backed visitors in a burst over %d slices, want 9 to %d", userBacked, span, 9*span)
 			}
 			if got := k.get(tc.overflow); got != n-userBacked || k.overflow.Load() != int64(n-userBacked) {
 				t.Errorf("%d %v overflow identities (%d overflow events), want %d", got, tc.overflow, k.overflow.Load(), n-userBacked)
