@@ -135,12 +135,10 @@ func (m *Middleware) identifyLocal(w http.ResponseWriter, r *http.Request, v str
 	return newCachedUser(id, true, ""), identified, nil
 }
 
-// provisionLocal gives the visitor a fresh local ID: no call to Descope.
-func (m *Middleware) provisionLocal(w http.ResponseWriter, r *http.Request) (*User, error) {
+// mintLocal gives the visitor a fresh local ID: no call to Descope. reason
+// is the provisioned event's: "" or "overflow".
+func (m *Middleware) mintLocal(w http.ResponseWriter, r *http.Request, reason string) (*User, error) {
 	ctx := r.Context()
-	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
-		return nil, err
-	}
 	id, err := newLocalID()
 	if err != nil {
 		return nil, during("new local ID", err)
@@ -149,7 +147,7 @@ func (m *Middleware) provisionLocal(w http.ResponseWriter, r *http.Request) (*Us
 	m.writeLocal(w, m.local.seal(id, exp), exp)
 	u := &User{ID: localIDString(id), Anonymous: true, New: true}
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", LocalIDs)
-	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: LocalIDs, User: u})
+	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: LocalIDs, Reason: reason, User: u})
 	return u, nil
 }
 

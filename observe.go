@@ -21,7 +21,8 @@ type EventKind int
 // user data.
 const (
 	// EventProvisioned: a visitor got a new anonymous identity. Strategy and
-	// User are set.
+	// User are set; Reason is "overflow" for an overflow identity
+	// ([WithOverflow]) and empty otherwise.
 	EventProvisioned EventKind = iota + 1
 	// EventProvisionSkipped: a request without a session was not provisioned
 	// by policy. Reason: "crawler" (WithCrawlerMatcher), "skip" (WithSkipProvision),
@@ -101,6 +102,14 @@ const (
 	// middleware fell back to process-local state (Reason "fallback", Err
 	// the failure), or the store answers again (Reason "restored").
 	EventStoreFallback
+	// EventOverflow: a new visitor arrived while the budget of the
+	// configured strategy was spent and got an overflow identity
+	// ([WithOverflow]) instead of none. Strategy is its kind (LocalIDs or
+	// NativeTokens); Reason says which budget was spent: "global_limit",
+	// "create_paused", "descope_limit", or "unavailable" (Descope could not
+	// be reached, and a local ID needs no call). The identity is also reported as
+	// EventProvisioned, with Reason "overflow".
+	EventOverflow
 )
 
 var eventNames = [...]string{
@@ -126,6 +135,7 @@ var eventNames = [...]string{
 	EventCullProgress:      "cull_progress",
 	EventCullFinished:      "cull_finished",
 	EventStoreFallback:     "store_fallback",
+	EventOverflow:          "overflow",
 }
 
 // String returns the kind's name in snake case, such as "provisioned".

@@ -200,6 +200,24 @@ func TestEvents(t *testing.T) {
 		d.Get(t, d.Browser(t), "/")
 		drec.expect(t, []string{"provision_refused/create_paused"}, "descope_call/user.create")
 
+		// With overflow on, a spent budget gives an overflow identity and
+		// reports why, not a refusal.
+		o, orec := world(t, anonymous.WithOverflow(true), anonymous.WithGlobalRateLimit(1, time.Minute))
+		o.Visitor(t)
+		orec.take()
+		o.Get(t, o.Browser(t), "/")
+		events = orec.expect(t, []string{"overflow/global_limit", "provisioned/overflow", "descope_call/jwt.anonymous"}, "provision_refused/global_limit")
+		if e, _ := find(events, "overflow/global_limit"); e.Strategy != anonymous.NativeTokens || e.User == nil {
+			t.Errorf("overflow event: strategy %v, user %v", e.Strategy, e.User)
+		}
+		od, odrec := world(t, anonymous.WithOverflow(true))
+		odrec.take()
+		od.Emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
+		od.Get(t, od.Browser(t), "/")
+		odrec.expect(t, []string{"overflow/descope_limit", "provisioned/overflow"}, "provision_refused/descope_limit")
+		od.Get(t, od.Browser(t), "/")
+		odrec.expect(t, []string{"overflow/create_paused", "provisioned/overflow"}, "descope_call/user.create")
+
 		for _, tc := range []struct {
 			status int
 			reason string

@@ -55,6 +55,9 @@ type config struct {
 	localKeys      [][]byte // WithLocalKeys: the first seals, all open
 	localCookie    string
 	globalSet      bool
+	overflow       bool // WithOverflow; its default is set by validateOverflow
+	overflowSet    bool
+	overflowLimit  *budget // WithOverflowRateLimit; nil: the defaults of each kind
 	ipv6PrefixBits int
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
@@ -385,9 +388,12 @@ func WithKeepLoginID() Option {
 
 func (c *config) validate() error {
 	if c.strategy == NativeTokens && !c.globalSet {
-		c.globalLimit, c.globalPer = 6000, time.Minute
+		c.globalLimit, c.globalPer = nativeGlobalLimit, time.Minute
 	}
 	if err := c.validateLocal(); err != nil {
+		return err
+	}
+	if err := c.validateOverflow(); err != nil {
 		return err
 	}
 	switch {

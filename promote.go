@@ -69,7 +69,7 @@ func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, ta
 	}
 	defer unlock()
 	hold := &headerBuffer{h: http.Header{}}
-	nu, err := m.provisionAs(hold, r, target)
+	nu, err := m.provisionAs(hold, r, target, false)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package anonymous
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -29,28 +30,60 @@ func (m *Middleware) shouldProvision(r *http.Request) bool {
 }
 
 // provision gives the request's visitor a new anonymous identity and writes
-// its cookies.
+// its cookies. When the configured strategy's budget is spent and overflow
+// is on ([WithOverflow]), the visitor gets a cheaper identity instead.
 func (m *Middleware) provision(w http.ResponseWriter, r *http.Request) (*User, error) {
-	return m.provisionAs(w, r, m.cfg.strategy)
+	return m.provisionAs(w, r, m.cfg.strategy, m.cfg.overflow)
 }
 
-func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strategy Strategy) (*User, error) {
-	if strategy == LocalIDs {
-		return m.provisionLocal(w, r)
-	}
+// provisionAs gives the visitor an identity of strategy: the per-client
+// limit first (an overflow identity counts against it too), then the
+// strategy's budget and its mint. With overflow, a spent budget (budgetSpent)
+// gives the visitor an overflow identity instead of none.
+func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strategy Strategy, overflow bool) (*User, error) {
 	ctx := r.Context()
+	giveBack, err := m.takeClientSlot(ctx, m.clientKey(r))
+	if err != nil {
+		return nil, err
+	}
+	u, err := m.mintAs(w, r, strategy)
+	var spent *budgetSpent
+	if err == nil || !errors.As(err, &spent) {
+		return u, err
+	}
+	if overflow {
+		if u, oerr := m.provisionOverflow(w, r, strategy, spent); oerr == nil {
+			return u, nil
+		}
+	}
+	if !spent.called {
+		giveBack() // nothing was asked of Descope for this client
+	}
+	m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: spent.reason, Err: spent.err})
+	return nil, spent.err
+}
+
+// mintAs takes a slot of strategy's global budget and makes the identity.
+// A spent budget is a *budgetSpent.
+func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Strategy) (*User, error) {
+	ctx := r.Context()
+	if strategy == LocalIDs {
+		if err := m.takeGlobalSlot(ctx, m.globalKey(LocalIDs), m.globalLimit(LocalIDs)); err != nil {
+			return nil, err
+		}
+		return m.mintLocal(w, r, "")
+	}
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
 		return nil, m.refusedProvision(ctx, err)
 	}
 	if strategy == UserBacked {
 		if until := m.createPause(ctx); m.now().UnixNano() < until {
-			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "create_paused", Err: ErrRateLimited})
-			return nil, fmt.Errorf("%w: descope's user-create limit was hit; paused until %s",
-				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))
+			return nil, &budgetSpent{reason: "create_paused", err: fmt.Errorf("%w: descope's user-create limit was hit; paused until %s",
+				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))}
 		}
 	}
-	if err := m.takeProvisionSlot(ctx, m.clientKey(r)); err != nil {
+	if err := m.takeGlobalSlot(ctx, m.globalKey(strategy), m.globalLimit(strategy)); err != nil {
 		return nil, err
 	}
 	// One bound for the whole mint: both calls of a user-backed one.
@@ -66,14 +99,33 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 		loginIDs = []string{loginID}
 	}
 	if err != nil {
+		switch {
+		case descopeLimited(err):
+			return nil, &budgetSpent{reason: "descope_limit", err: err, called: true}
+		case errors.Is(err, ErrUnavailable) && m.local != nil:
+			// A local ID costs no call: the visitor need not wait for
+			// Descope to come back.
+			return nil, &budgetSpent{reason: "unavailable", err: err, called: true, localOnly: true}
+		}
 		return nil, m.refusedProvision(ctx, err)
 	}
+	return m.provisioned(r.Context(), w, strategy, "", session, refresh, loginIDs), nil
+}
+
+// provisioned writes the cookies of a new Descope identity, caches its
+// session, and reports it (reason: "" or "overflow").
+func (m *Middleware) provisioned(ctx context.Context, w http.ResponseWriter, strategy Strategy, reason string, session, refresh *descope.Token, loginIDs []string) *User {
 	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}
 	m.writeTokens(w, session, refresh)
 	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, m.now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
-	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, User: u})
-	return u, nil
+	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, Reason: reason, User: u})
+	return u
+}
+
+// descopeLimited reports whether Descope refused a call with its rate limit.
+func descopeLimited(err error) bool {
+	return descope.IsError(err, descope.ErrRateLimitExceeded.Code) || statusOf(err) == http.StatusTooManyRequests
 }
 
 // mintUser creates an anonymous user in the tenant and signs it in: two calls

@@ -43,26 +43,97 @@ func (m *Middleware) give(ctx context.Context, counter string, per time.Duration
 	_, _ = m.state.incr(ctx, counter, -1, per)
 }
 
-// takeProvisionSlot takes one slot from the per-client and from the global
-// provisioning limit, or from neither.
-func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error {
-	var clientCounter string
-	if l := m.cfg.clientLimit; l > 0 {
-		c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
-		if !ok {
-			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
-			return fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
-		}
-		clientCounter = c
+// takeClientSlot takes one slot of the per-client provisioning limit and
+// returns the function that gives it back.
+func (m *Middleware) takeClientSlot(ctx context.Context, client string) (giveBack func(), err error) {
+	l := m.cfg.clientLimit
+	if l <= 0 {
+		return func() {}, nil
 	}
-	if l := m.cfg.globalLimit; l > 0 {
-		if _, ok := m.take(ctx, "prov:g", "", l, m.cfg.globalPer); !ok {
-			if clientCounter != "" {
-				m.give(ctx, clientCounter, m.cfg.clientPer)
-			}
-			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "global_limit", Err: ErrRateLimited})
-			return fmt.Errorf("%w: global limit of %d per %v", ErrRateLimited, l, m.cfg.globalPer)
-		}
+	c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
+	if !ok {
+		m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
+		return nil, fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
+	}
+	return func() { m.give(ctx, c, m.cfg.clientPer) }, nil
+}
+
+// budgetSpent is a provisioning refused because a budget shared by every
+// visitor is spent (the global limit, Descope's user-create limit), as
+// opposed to this client's own limit: the case for an overflow identity.
+// called says whether Descope was asked.
+//
+// A mint that failed because Descope could not be reached is one too, for
+// a local ID only (localOnly): it costs no call.
+type budgetSpent struct {
+	reason    string // the refused event's: "global_limit", "create_paused", "descope_limit", "unavailable"
+	err       error
+	called    bool
+	localOnly bool
+}
+
+func (e *budgetSpent) Error() string { return e.err.Error() }
+func (e *budgetSpent) Unwrap() error { return e.err }
+
+// A global budget: limit identities per period.
+type budget struct {
+	limit int
+	per   time.Duration
+}
+
+// Store keys of the global budgets, one per kind of identity.
+const (
+	globalKey       = "prov:g"
+	globalNativeKey = "prov:gn"
+	globalLocalKey  = "prov:gl"
+)
+
+// globalKey and globalLimit name the budget of strategy, the configured one
+// for the configured strategy and the default of the other kinds for
+// overflow identities.
+func (m *Middleware) globalKey(s Strategy) string {
+	switch {
+	case s == m.cfg.strategy:
+		return globalKey
+	case s == NativeTokens:
+		return globalNativeKey
+	}
+	return globalLocalKey
+}
+
+func (m *Middleware) globalLimit(s Strategy) budget {
+	switch {
+	case s == m.cfg.strategy:
+		return budget{m.cfg.globalLimit, m.cfg.globalPer}
+	case m.cfg.overflowLimit != nil:
+		return *m.cfg.overflowLimit
+	case s == NativeTokens:
+		return budget{nativeGlobalLimit, time.Minute}
+	}
+	return budget{localGlobalLimit, time.Minute}
+}
+
+// paceSlices is how many slices a global budget's period is cut into, so
+// that a burst spends only a slice's share and a visitor a few seconds later
+// finds budget again.
+const paceSlices = 10
+
+// takeGlobalSlot takes one slot of a global budget, paced: the period is cut
+// into paceSlices slices, each allowing limit/(paceSlices+1), so that no
+// window of one period, wherever it starts (it overlaps at most
+// paceSlices+1 slices), holds more than limit. A budget under
+// 2*(paceSlices+1) is not paced: one window of the whole period. A limit of
+// zero is no limit.
+func (m *Middleware) takeGlobalSlot(ctx context.Context, key string, b budget) error {
+	if b.limit <= 0 {
+		return nil
+	}
+	limit, per := b.limit, b.per
+	if limit >= 2*(paceSlices+1) {
+		limit, per = limit/(paceSlices+1), per/paceSlices
+	}
+	if _, ok := m.take(ctx, key, "", limit, per); !ok {
+		return &budgetSpent{reason: "global_limit", err: fmt.Errorf("%w: global limit of %d per %v", ErrRateLimited, b.limit, b.per)}
 	}
 	return nil
 }

@@ -346,7 +346,7 @@ func TestSecurityIPv6PrefixIsOneClient(t *testing.T) {
 		{[]anonymous.Option{anonymous.WithIPv6Prefix(128)}, 40},
 		{[]anonymous.Option{anonymous.WithIPv6Prefix(48)}, 10},
 	} {
-		w := newWorld(t, nil, append([]anonymous.Option{anonymous.WithClientRateLimit(10, time.Minute), anonymous.WithGlobalRateLimit(100, time.Minute)}, tc.opts...)...)
+		w := newWorld(t, nil, append([]anonymous.Option{anonymous.WithClientRateLimit(10, time.Minute), anonymous.WithGlobalRateLimit(1000, time.Minute)}, tc.opts...)...)
 		h := w.MW.Handler(anontest.App(w.MW, w.Convs))
 		users := w.Emu.UserCount()
 		for i := range 40 {

@@ -21,6 +21,7 @@
 //	anonymous.cull.deleted{dry_run}                     users Cull deleted
 //	anonymous.cull.runs{outcome}                        Cull runs: ok, error
 //	anonymous.store.fallbacks{reason}                   shared store mode changes: fallback, restored
+//	anonymous.overflow{strategy,reason}                 new visitors given an overflow identity, and why
 //
 // anonymous.cache.lookups is an asynchronous counter: a cache hit, the one
 // event of a returning visitor's request, costs an atomic add, and the SDK
@@ -62,6 +63,7 @@ const (
 	MetricCullDeleted     = "anonymous.cull.deleted"
 	MetricCullRuns        = "anonymous.cull.runs"
 	MetricStoreFallbacks  = "anonymous.store.fallbacks"
+	MetricOverflow        = "anonymous.overflow"
 )
 
 // The attribute keys.
@@ -114,6 +116,7 @@ type Instrumentation struct {
 	cullDeleted     metric.Int64Counter
 	cullRuns        metric.Int64Counter
 	storeFallbacks  metric.Int64Counter
+	overflow        metric.Int64Counter
 
 	// The hot path: a returning visitor is one cache hit, counted here and
 	// read by the SDK when it collects (an observable counter).
@@ -154,6 +157,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 	i.cullDeleted = counter(MetricCullDeleted, "{user}", "Anonymous users Cull deleted (in a dry run: would have deleted).")
 	i.cullRuns = counter(MetricCullRuns, "{run}", "Cull runs by outcome.")
 	i.storeFallbacks = counter(MetricStoreFallbacks, "{change}", "Changes of the shared store's mode: fallback to local state, restored.")
+	i.overflow = counter(MetricOverflow, "{visitor}", "New visitors given an overflow identity (local or native) because a budget was spent, by kind and reason.")
 	if err != nil {
 		return nil, err
 	}
@@ -241,6 +245,8 @@ func (i *Instrumentation) Observe(ctx context.Context, e anonymous.Event) {
 		i.cullRuns.Add(ctx, 1, metric.WithAttributes(KeyOutcome.String(outcome)))
 	case anonymous.EventStoreFallback:
 		i.storeFallbacks.Add(ctx, 1, metric.WithAttributes(KeyReason.String(e.Reason)))
+	case anonymous.EventOverflow:
+		i.overflow.Add(ctx, 1, metric.WithAttributes(KeyStrategy.String(e.Strategy.String()), KeyReason.String(e.Reason)))
 	}
 }
 

@@ -136,6 +136,8 @@ func TestEveryEventKind(t *testing.T) {
 			want{otelanon.MetricProvisioned, "strategy=user-backed", 1}},
 		{anonymous.Event{Kind: anonymous.EventProvisioned, Strategy: anonymous.NativeTokens, User: person},
 			want{otelanon.MetricProvisioned, "strategy=native", 1}},
+		{anonymous.Event{Kind: anonymous.EventOverflow, Strategy: anonymous.LocalIDs, Reason: "global_limit", User: person},
+			want{otelanon.MetricOverflow, "reason=global_limit,strategy=local", 1}},
 		{anonymous.Event{Kind: anonymous.EventProvisionSkipped, Reason: "crawler"},
 			want{otelanon.MetricProvisionSkip, "reason=crawler", 1}},
 		{anonymous.Event{Kind: anonymous.EventProvisionRefused, Reason: "global_limit", Err: anonymous.ErrRateLimited},

@@ -415,3 +415,59 @@ func TestReplicasShareCodeLimits(t *testing.T) {
 		t.Fatalf("one visitor got %d codes over 3 replicas (Descope saw %d), want 5", sent, n)
 	}
 }
+
+// A burst of 1,000 new visitors over three replicas sharing Redis, with the
+// create budget of 100 a minute and overflow on: every visitor gets an
+// identity on its first request and keeps it on its next (on another
+// replica); the replicas together spend one paced slice of the budget per
+// 6 s, never more than 100 user creates.
+func TestReplicasOverflowBurst(t *testing.T) {
+	srv := redistest.Start(t)
+	hook := anonymous.WithOnConvert(func(context.Context, string, *anonymous.User) error { return nil })
+	c := newCluster(t, srv, anonymous.WithGlobalRateLimit(100, time.Minute), hook,
+		anonymous.WithLocalKeys(anontest.LocalKey), anonymous.WithOverflow(true),
+		// A burst on a busy machine can hold a store call past the
+		// cluster's 100 ms, and a replica that fell back counts alone.
+		anonymous.WithStoreTimeout(5*time.Second))
+	users := c.emu.UserCount()
+	const n = 1000
+	began := time.Now()
+	var wg sync.WaitGroup
+	var next, without, changed, local atomic.Int32
+	for range 16 {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				v := c.newVisitor(t)
+				first := v.get(c.replicas[i%3], "/whoami")
+				if first.status != http.StatusOK || first.userID == "" {
+					without.Add(1)
+					continue
+				}
+				if anonymous.IsLocalID(first.userID) {
+					local.Add(1)
+				}
+				if again := v.get(c.replicas[(i+1)%3], "/whoami"); again.userID != first.userID {
+					changed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	created := c.emu.UserCount() - users
+	span := int(time.Since(began)/(6*time.Second)) + 2
+	t.Logf("%d new visitors over 3 replicas in %v: %d user-backed, %d local", n, time.Since(began).Round(time.Millisecond), created, local.Load())
+	if without.Load() != 0 || changed.Load() != 0 {
+		t.Fatalf("%d visitors got no identity, %d lost it on their second request", without.Load(), changed.Load())
+	}
+	for i, r := range c.replicas {
+		if r.fallbacks.Load() != 0 {
+			t.Fatalf("replica %d fell back to local state, so the replicas counted apart", i)
+		}
+	}
+	if creates := c.emu.Requests("/v1/mgmt/user/create"); created < 9 || creates != created || created > min(9*span, 100) {
+		t.Fatalf("%d user creates (%d users) over %d slices, want 9 to %d", creates, created, span, min(9*span, 100))
+	}
+	if int(local.Load())+created != n {
+		t.Fatalf("%d local and %d user-backed identities for %d visitors", local.Load(), created, n)
+	}
+}

@@ -189,6 +189,7 @@ func (e *Env) build(t testing.TB, opts ...anonymous.Option) {
 		anonymous.WithTimeout(timeout),
 		anonymous.WithClientRateLimit(0, 0),
 		anonymous.WithGlobalRateLimit(0, 0),
+		anonymous.WithOverflow(false), // the tests of overflow turn it on
 		anonymous.WithErrorHandler(e.Hooks.Hook),
 		anonymous.WithOnConvert(func(_ context.Context, anonymousID string, u *anonymous.User) error {
 			e.mu.Lock()
