@@ -70,23 +70,23 @@ func TestRedisNoteBounds(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
-	s := redisNotes{c: rdb}
+	s := redisNotes{c: rdb, ttl: time.Hour}
 	for i := range maxNotesPerUser {
-		if _, err := s.add(ctx, "U1", "note"); err != nil {
+		if _, err := s.add(ctx, "U1", true, "note"); err != nil {
 			t.Fatalf("note %d: %v", i, err)
 		}
 	}
-	if _, err := s.add(ctx, "U1", "one too many"); err != errNoteTooMany {
+	if _, err := s.add(ctx, "U1", true, "one too many"); err != errNoteTooMany {
 		t.Errorf("note past the bound: %v, want %v", err, errNoteTooMany)
 	}
-	if _, err := s.add(ctx, "U1", "  "); err != errNoteEmpty {
+	if _, err := s.add(ctx, "U1", true, "  "); err != errNoteEmpty {
 		t.Errorf("empty note: %v", err)
 	}
-	if err := s.drop(ctx, "U1"); err != nil {
+	if err := s.forget(ctx, "U1"); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := s.list(ctx, "U1"); err != nil || len(l) != 0 {
-		t.Errorf("after drop: %v, %v", l, err)
+	if l, err := s.list(ctx, "U1", true); err != nil || len(l) != 0 {
+		t.Errorf("after forget: %v, %v", l, err)
 	}
 }
 
@@ -111,5 +111,5 @@ func TestRedisNoteMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	testNoteMove(t, redisNotes{c: rdb})
+	testNoteMove(t, redisNotes{c: rdb, ttl: time.Hour})
 }
