@@ -22,7 +22,7 @@
 //
 //	-addr         listen address (ADDR, default 127.0.0.1:8080; port 0 picks a free one)
 //	-admin-addr   listen address of /metrics, /api/funnel and /healthz
-//	              (ADMIN_ADDR, default 127.0.0.1:8081; "off" serves them nowhere)
+//	              (ADMIN_ADDR, default 127.0.0.1:9464; "off" serves them nowhere)
 //	-session-ttl  anonymous session token lifetime (ANON_SESSION_TTL, default 10m)
 //	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
 //	-strategy     how new visitors get an identity: user-backed, native or local
@@ -116,7 +116,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	adminAddr := getenv("ADMIN_ADDR")
 	if adminAddr == "" {
-		adminAddr = "127.0.0.1:8081"
+		// Loopback only; 9464 is the port OpenTelemetry's Prometheus
+		// exporters listen on by default (OTEL_EXPORTER_PROMETHEUS_PORT).
+		adminAddr = "127.0.0.1:9464"
 	}
 	strategy := getenv("ANON_STRATEGY")
 	if strategy == "" {

@@ -260,7 +260,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.addr != "127.0.0.1:0" || cfg.adminAddr != "127.0.0.1:8081" || cfg.sessionTTL != 3*time.Second || cfg.lifetime != 365*24*time.Hour || cfg.projectID != "P1" {
+	if cfg.addr != "127.0.0.1:0" || cfg.adminAddr != "127.0.0.1:9464" || cfg.sessionTTL != 3*time.Second || cfg.lifetime != 365*24*time.Hour || cfg.projectID != "P1" {
 		t.Errorf("from the environment: %+v", cfg)
 	}
 	cfg, err = parseConfig([]string{"-addr", ":9000", "-session-ttl", "1m", "-lifetime", "48h"}, func(k string) string { return env[k] })
