@@ -215,9 +215,10 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		}
 	}
-	servers := []*http.Server{newServer(a.Handler)}
+	public := newServer(a.Handler)
+	servers := []*http.Server{public}
 	served := make(chan error, 2)
-	go func() { served <- servers[0].Serve(ln) }()
+	go func() { served <- public.Serve(ln) }()
 	if adminLn != nil {
 		admin := newServer(a.Admin)
 		servers = append(servers, admin)
