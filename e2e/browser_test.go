@@ -3,7 +3,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +39,7 @@ func TestBrowser(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
-	base := startServer(t, ctx)
+	base, admin := startServer(t, ctx)
 	artifacts := artifactsDir(t)
 
 	tab := newProfile(t, ctx)
@@ -122,7 +124,7 @@ func TestBrowser(t *testing.T) {
 	if me.UserID != first.id || me.Anonymous || !slices.Contains(me.LoginIDs, email) {
 		t.Errorf("/api/me from the browser = %+v", me)
 	}
-	checkFunnel(t, tab)
+	checkFunnel(t, tab, admin)
 	screenshot(t, tab, filepath.Join(artifacts, "regular.png"))
 
 	// Another browser profile is another visitor.
@@ -136,8 +138,9 @@ func TestBrowser(t *testing.T) {
 
 // checkFunnel checks the "this server" panel after the one conversion: one
 // visitor provisioned, one code sent, one converted, each bar as wide as its
-// share of the visitors, and the same counts on /metrics.
-func checkFunnel(t *testing.T, tab context.Context) {
+// share of the visitors, and the same counts on /metrics, which the admin
+// address serves and the page's does not.
+func checkFunnel(t *testing.T, tab context.Context, admin string) {
 	t.Helper()
 	for id, want := range map[string]string{"funnel-provisioned": "1", "funnel-codes-sent": "1", "funnel-converted": "1"} {
 		if got := get[string](t, tab, chromedp.Text(chromedp.ID(id))); got != want {
@@ -152,7 +155,19 @@ func checkFunnel(t *testing.T, tab context.Context) {
 	if note := get[string](t, tab, chromedp.Text(chromedp.ID("funnel-note"))); !strings.Contains(note, "100.0%") {
 		t.Errorf("panel note %q, want a 100.0%% conversion rate", note)
 	}
-	metrics := get[string](t, tab, chromedp.Evaluate[string](`fetch("/metrics").then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if status := get[int](t, tab, chromedp.Evaluate[int](`fetch("/metrics").then(r => r.status)`, chromedp.EvalAwaitPromise)); status != http.StatusNotFound {
+		t.Errorf("/metrics on the page's address: status %d, want 404", status)
+	}
+	res, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics on the admin address: %d, %v", res.StatusCode, err)
+	}
+	metrics := string(body)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^anonymous_provisioned_total\{[^}]*strategy="user-backed"[^}]*\} 1$`),
 		regexp.MustCompile(`(?m)^anonymous_conversion_total\{[^}]*step="code_sent"[^}]*\} 1$`),
@@ -165,9 +180,10 @@ func checkFunnel(t *testing.T, tab context.Context) {
 }
 
 // startServer builds examples/server (a module of its own), runs it on the
-// embedded emulator on a free loopback port, and returns its URL. At cleanup
-// it stops the server with SIGINT and checks that it shut down cleanly.
-func startServer(t *testing.T, ctx context.Context) string {
+// embedded emulator on a free loopback port, with its admin routes on
+// another, and returns both URLs. At cleanup it stops the server with SIGINT
+// and checks that it shut down cleanly.
+func startServer(t *testing.T, ctx context.Context) (base, admin string) {
 	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("..", "examples", "server"))
 	if err != nil {
@@ -185,7 +201,7 @@ func startServer(t *testing.T, ctx context.Context) string {
 	}
 
 	logs := &serverLog{served: make(chan string, 1)}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
 	cmd.Env = append(cleanEnv(), "ANON_SESSION_TTL="+sessionTTL.String())
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -212,15 +228,18 @@ func startServer(t *testing.T, ctx context.Context) string {
 
 	select {
 	case u := <-logs.served:
-		t.Logf("server at %s", u)
-		return u
+		t.Logf("server at %s, admin at %s", u, logs.admin)
+		if logs.admin == "" {
+			t.Fatalf("the server logged no admin URL:\n%s", logs.String())
+		}
+		return u, logs.admin
 	case err := <-exited:
 		exited <- err // for the cleanup
 		t.Fatalf("server exited before serving: %v\n%s", err, logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("server did not log its URL within 30s:\n%s", logs.String())
 	}
-	return ""
+	return "", ""
 }
 
 // cleanEnv is the test's environment without the variables that would point
@@ -229,7 +248,7 @@ func cleanEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "DESCOPE_") || strings.HasPrefix(name, "ANON_") || name == "ADDR" || name == "REDIS_URL" {
+		if strings.HasPrefix(name, "DESCOPE_") || strings.HasPrefix(name, "ANON_") || name == "ADDR" || name == "ADMIN_ADDR" || name == "REDIS_URL" {
 			continue
 		}
 		env = append(env, kv)
@@ -237,15 +256,21 @@ func cleanEnv() []string {
 	return env
 }
 
-// servingLine matches the line the server logs once it listens.
-var servingLine = regexp.MustCompile(`msg=serving url=(http://\S+)\n`)
+// servingLine matches the line the server logs once it listens, and
+// adminLine the one it logs before, once its admin address listens.
+var (
+	servingLine = regexp.MustCompile(`msg=serving url=(http://\S+)\n`)
+	adminLine   = regexp.MustCompile(`msg=admin url=(http://\S+) `)
+)
 
-// serverLog keeps the server's output and reports the URL it serves.
+// serverLog keeps the server's output and reports the URLs it serves. admin
+// is set before the URL is sent on served.
 type serverLog struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
 	served chan string
 	found  bool
+	admin  string
 }
 
 func (l *serverLog) Write(p []byte) (int, error) {
@@ -253,6 +278,9 @@ func (l *serverLog) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	l.buf.Write(p)
 	if !l.found {
+		if m := adminLine.FindSubmatch(l.buf.Bytes()); m != nil {
+			l.admin = string(m[1])
+		}
 		if m := servingLine.FindSubmatch(l.buf.Bytes()); m != nil {
 			l.found = true
 			l.served <- string(m[1])

@@ -49,37 +49,49 @@ func inlineHashes(page []byte, tag string) []string {
 
 // site holds the application's state and serves its routes.
 type site struct {
-	anon   *anonymous.Middleware
-	emu    *descopetest.Emulator // nil against real Descope
-	notes  notes
-	logger *slog.Logger
+	anon     *anonymous.Middleware
+	emu      *descopetest.Emulator // nil against real Descope
+	notes    notes
+	profiles *profiles // regular users' login IDs, for /api/me
+	tel      *telemetry
+	logger   *slog.Logger
 }
 
-// newHandler returns the application: the page, the JSON API and (with an
+// handler returns the application: the page, the JSON API and (with an
 // embedded emulator) the dev outbox, behind the anonymous middleware, behind
 // cross-origin protection so no other site can post to the API with the
-// visitor's cookies. Notes are kept in ns. The metrics, the funnel and the
-// readiness probe are served beside the middleware: a scraper or a probe gets
-// no anonymous user.
-func newHandler(anon *anonymous.Middleware, emu *descopetest.Emulator, ns notes, tel *telemetry, logger *slog.Logger) http.Handler {
-	s := &site{anon: anon, emu: emu, notes: ns, logger: logger}
+// visitor's cookies. The metrics and the readiness probe are not here but on
+// adminHandler. With the embedded emulator, a demo on one machine, the
+// funnel is here too, beside the middleware (a request for it gets no
+// anonymous user), for the page's panel.
+func (s *site) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/me", s.me)
 	mux.HandleFunc("GET /api/notes", s.listNotes)
 	mux.HandleFunc("POST /api/notes", s.addNote)
-	mux.Handle("POST /api/convert/start", anon.ConvertStartHandler())
-	mux.Handle("POST /api/convert/verify", anon.ConvertVerifyHandler())
+	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler())
+	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
 	mux.HandleFunc("POST /api/logout", s.logout)
-	if emu != nil {
-		mux.HandleFunc("GET /dev/otp", s.devOTP)
-	}
 	outer := http.NewServeMux()
-	outer.Handle("GET /metrics", tel.metrics())
-	outer.HandleFunc("GET /api/funnel", tel.serveFunnel)
-	outer.HandleFunc("GET /healthz", healthz(anon))
-	outer.Handle("/", http.NewCrossOriginProtection().Handler(anon.Handler(mux)))
+	if s.emu != nil {
+		mux.HandleFunc("GET /dev/otp", s.devOTP)
+		outer.HandleFunc("GET /api/funnel", s.tel.serveFunnel)
+	}
+	outer.Handle("/", http.NewCrossOriginProtection().Handler(s.anon.Handler(mux)))
 	return outer
+}
+
+// adminHandler serves what only the operator should see, on the admin
+// address: the metrics, the funnel and the readiness probe. None of them
+// goes through the middleware, so a scraper or a probe gets no anonymous
+// user.
+func (s *site) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.tel.metrics())
+	mux.HandleFunc("GET /api/funnel", s.tel.serveFunnel)
+	mux.HandleFunc("GET /healthz", healthz(s.anon))
+	return mux
 }
 
 func (s *site) index(w http.ResponseWriter, _ *http.Request) {
@@ -103,13 +115,15 @@ func (s *site) me(w http.ResponseWriter, r *http.Request) {
 	}
 	res := anonymous.NewUserJSON(u)
 	if !u.Anonymous && len(u.LoginIDs) == 0 && !u.Degraded {
-		// A regular user's email is not in its session token: load the
-		// profile (one management call; a real application would keep its
-		// own copy).
-		if p, err := s.anon.LoadUser(r.Context(), u); err != nil {
+		// A regular user's email is not in its session token: it comes
+		// from the profile, a management call made at most once per user
+		// every few minutes (profiles).
+		ids, err := s.profiles.loginIDs(r.Context(), u)
+		if err != nil {
 			s.logger.Warn("load user", "user", u.ID, "err", err)
-		} else {
-			res.LoginIDs = p.LoginIDs
+		}
+		if ids != nil {
+			res.LoginIDs = ids
 		}
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -121,7 +135,7 @@ func (s *site) listNotes(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "no user")
 		return
 	}
-	list, err := s.notes.list(r.Context(), u.ID)
+	list, err := s.notes.list(r.Context(), u.ID, u.Anonymous)
 	if err != nil {
 		s.logger.Warn("list notes", "user", u.ID, "err", err)
 		writeError(w, http.StatusServiceUnavailable, errNotesDown.Error())
@@ -143,7 +157,7 @@ func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	n, err := s.notes.add(r.Context(), u.ID, req.Text)
+	n, err := s.notes.add(r.Context(), u.ID, u.Anonymous, req.Text)
 	switch {
 	case errors.Is(err, errNotesDown):
 		s.logger.Warn("add note", "user", u.ID, "err", err)
@@ -158,11 +172,14 @@ func (s *site) addNote(w http.ResponseWriter, r *http.Request) {
 }
 
 // logout revokes the refresh token and clears the cookies. An anonymous user
-// cannot be reached again once its cookies are gone, so its notes go too.
+// cannot be reached again once its cookies are gone, so its notes go too,
+// unless they are kept: a session token from before a conversion still says
+// anonymous until it expires, and the note store, not the token, knows that
+// the user converted (the OnConvert hook told it).
 func (s *site) logout(w http.ResponseWriter, r *http.Request) {
 	if u, ok := anonymous.FromContext(r.Context()); ok && u.Anonymous {
-		if err := s.notes.drop(r.Context(), u.ID); err != nil {
-			s.logger.Warn("drop notes", "user", u.ID, "err", err)
+		if err := s.notes.forget(r.Context(), u.ID); err != nil {
+			s.logger.Warn("forget notes", "user", u.ID, "err", err)
 		}
 	}
 	if err := s.anon.Logout(w, r); err != nil {

@@ -21,6 +21,8 @@
 // Flags (each with an environment fallback):
 //
 //	-addr         listen address (ADDR, default 127.0.0.1:8080; port 0 picks a free one)
+//	-admin-addr   listen address of /metrics, /api/funnel and /healthz
+//	              (ADMIN_ADDR, default 127.0.0.1:9464; "off" serves them nowhere)
 //	-session-ttl  anonymous session token lifetime (ANON_SESSION_TTL, default 10m)
 //	-lifetime     anonymous refresh token lifetime (ANON_LIFETIME, default 8760h)
 //	-strategy     how new visitors get an identity: user-backed, native or local
@@ -80,6 +82,7 @@ func main() {
 // config is what the flags and the environment say.
 type config struct {
 	addr          string
+	adminAddr     string // "": the admin routes are served nowhere
 	sessionTTL    time.Duration
 	lifetime      time.Duration
 	projectID     string // empty: run the embedded emulator
@@ -111,6 +114,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
+	adminAddr := getenv("ADMIN_ADDR")
+	if adminAddr == "" {
+		// Loopback only; 9464 is the port OpenTelemetry's Prometheus
+		// exporters listen on by default (OTEL_EXPORTER_PROMETHEUS_PORT).
+		adminAddr = "127.0.0.1:9464"
+	}
 	strategy := getenv("ANON_STRATEGY")
 	if strategy == "" {
 		strategy = anonymous.UserBacked.String()
@@ -122,6 +131,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
+	fs.StringVar(&adminAddr, "admin-addr", adminAddr, "listen `address` of /metrics, /api/funnel and /healthz (env ADMIN_ADDR); \"off\" serves them nowhere")
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
 	fs.StringVar(&strategy, "strategy", strategy, "how new visitors get an identity: user-backed, native or local (env ANON_STRATEGY)")
@@ -134,6 +144,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if cfg.strategy, err = parseStrategy(strategy); err != nil {
 		return cfg, err
+	}
+	if adminAddr != "off" {
+		cfg.adminAddr = adminAddr
 	}
 	return cfg, nil
 }
@@ -175,49 +188,82 @@ func envDuration(getenv func(string) string, name string, def time.Duration) (ti
 }
 
 // run serves the application until ctx is cancelled, then shuts down
-// gracefully.
+// gracefully. The admin routes are served on an address of their own.
 func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	var adminLn net.Listener
+	if cfg.adminAddr != "" {
+		if adminLn, err = net.Listen("tcp", cfg.adminAddr); err != nil {
+			return fmt.Errorf("admin address: %w", err)
+		}
+		defer adminLn.Close()
+	}
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	public := newServer(a.Handler)
+	servers := []*http.Server{public}
+	served := make(chan error, 2)
+	go func() { served <- public.Serve(ln) }()
+	if adminLn != nil {
+		admin := newServer(a.Admin)
+		servers = append(servers, admin)
+		go func() { served <- admin.Serve(adminLn) }()
+		if !isLoopback(cfg.adminAddr) {
+			logger.Warn("the admin routes answer anyone who can reach their address", "admin", cfg.adminAddr)
+		}
+		logger.Info("admin", "url", displayURL(adminLn.Addr()), "routes", "/metrics /api/funnel /healthz")
+	} else {
+		logger.Info("admin routes off: no /metrics, /api/funnel or /healthz")
+	}
 	logger.Info("serving", "url", displayURL(ln.Addr()))
 
 	select {
 	case err := <-served:
+		for _, srv := range servers {
+			_ = srv.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Shutdown(shutdownCtx))
+	}
+	return errors.Join(errs...)
 }
 
 // app is the application build returns.
 type app struct {
 	// Handler serves the page and the JSON API behind the middleware.
 	Handler http.Handler
+	// Admin serves /metrics, /api/funnel and /healthz, for the operator.
+	Admin http.Handler
 	// Emulator is the embedded Descope emulator; nil against real Descope.
 	Emulator *descopetest.Emulator
 	// telemetry holds the metrics /metrics serves.
 	telemetry *telemetry
 	// Redis is the client of REDIS_URL; nil without it.
 	Redis *redis.Client
+	// site is the application's state, for tests.
+	site *site
 }
 
 // Close stops the embedded emulator, the metrics and the Redis client, if any.
@@ -261,7 +307,17 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		return nil, err
 	}
 
-	var ns notes = newNoteStore() // in Redis with REDIS_URL, below
+	// Anonymous users' notes live as long as an anonymous identity: the
+	// lifetime the middleware gives the anonymous tenant's refresh tokens.
+	var ns notes = newNoteStore(cfg.lifetime, time.Now) // in Redis with REDIS_URL, below
+	var anon *anonymous.Middleware
+	profiles := newProfiles(func(ctx context.Context, u *anonymous.User) ([]string, error) {
+		p, err := anon.LoadUser(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return p.LoginIDs, nil
+	})
 	a.telemetry, err = newTelemetry()
 	if err != nil {
 		a.Close()
@@ -274,9 +330,14 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		anonymous.WithLogger(logger),
 		anonymous.WithStrategy(cfg.strategy),
 		// Native and local visitors change ID when they convert (and when
-		// promoted): their notes follow them.
+		// promoted): their notes follow them. A converted user's notes are
+		// kept from now on (a user-backed one keeps its ID), and its login
+		// IDs are known without loading its profile.
 		anonymous.WithOnConvert(func(ctx context.Context, anonymousID string, u *anonymous.User) error {
-			return ns.move(ctx, anonymousID, u.ID)
+			if !u.Anonymous && len(u.LoginIDs) > 0 {
+				profiles.put(u.ID, u.LoginIDs)
+			}
+			return ns.move(ctx, anonymousID, u.ID, u.Anonymous)
 		}),
 		// Logging out and reading the dev outbox need no identity: do not
 		// create one for them.
@@ -314,7 +375,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			return nil, err
 		}
 		opts = append(opts, anonymous.WithStore(store))
-		ns = redisNotes{c: rdb}
+		ns = redisNotes{c: rdb, ttl: cfg.lifetime}
 		logger.Info("state and notes in Redis", "redis", rdb.Options().Addr, "db", rdb.Options().DB)
 		if a.Emulator != nil {
 			logger.Warn("REDIS_URL with the embedded emulator: each process has a Descope of its own; " +
@@ -330,7 +391,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	} else {
 		logger.Warn("cookies are Secure: serve this over https (behind a TLS proxy)", "addr", cfg.addr)
 	}
-	anon, err := anonymous.New(c, opts...)
+	anon, err = anonymous.New(c, opts...)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -341,7 +402,8 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		a.Close()
 		return nil, fmt.Errorf("resolve the anonymous tenant (check the Descope credentials): %w", err)
 	}
-	a.Handler = newHandler(anon, a.Emulator, ns, a.telemetry, logger)
+	a.site = &site{anon: anon, emu: a.Emulator, notes: ns, profiles: profiles, tel: a.telemetry, logger: logger}
+	a.Handler, a.Admin = a.site.handler(), a.site.adminHandler()
 	logger.Info("anonymous middleware ready", "strategy", cfg.strategy)
 	return a, nil
 }

@@ -27,15 +27,26 @@ func testServer(t *testing.T) *httptest.Server {
 // testServerWith is testServer with cfg's strategy and local key.
 func testServerWith(t *testing.T, cfg config) *httptest.Server {
 	t.Helper()
+	_, srv, _ := testApp(t, cfg)
+	return srv
+}
+
+// testApp builds the application with cfg (on the embedded emulator unless
+// cfg names a project), with the test's lifetimes, and serves its handler
+// and its admin handler.
+func testApp(t *testing.T, cfg config) (a *app, srv, admin *httptest.Server) {
+	t.Helper()
 	cfg.addr, cfg.sessionTTL, cfg.lifetime = "127.0.0.1:0", 10*time.Minute, 24*time.Hour
 	a, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.Close)
-	srv := httptest.NewServer(a.Handler)
+	srv = httptest.NewServer(a.Handler)
 	t.Cleanup(srv.Close)
-	return srv
+	admin = httptest.NewServer(a.Admin)
+	t.Cleanup(admin.Close)
+	return a, srv, admin
 }
 
 // browser is one visitor with its own cookie jar.
@@ -228,24 +239,18 @@ func TestRefusals(t *testing.T) {
 
 func TestNoteBounds(t *testing.T) {
 	ctx := context.Background()
-	s := newNoteStore()
+	s := newNoteStore(time.Hour, time.Now)
 	for i := range maxNotesPerUser {
-		if _, err := s.add(ctx, "U1", "note"); err != nil {
+		if _, err := s.add(ctx, "U1", true, "note"); err != nil {
 			t.Fatalf("note %d: %v", i, err)
 		}
 	}
-	if _, err := s.add(ctx, "U1", "one too many"); err != errNoteTooMany {
+	if _, err := s.add(ctx, "U1", true, "one too many"); err != errNoteTooMany {
 		t.Errorf("note past the bound: %v, want %v", err, errNoteTooMany)
 	}
-	for i := range maxNoteUsers - 1 {
-		s.byUser["filler"+strconv.Itoa(i)] = nil
-	}
-	if _, err := s.add(ctx, "U-new", "hello"); err != errNoteFull {
-		t.Errorf("note of a user past the bound: %v, want %v", err, errNoteFull)
-	}
-	_ = s.drop(ctx, "U1")
-	if _, err := s.add(ctx, "U-new", "hello"); err != nil {
-		t.Errorf("after drop: %v", err)
+	_ = s.forget(ctx, "U1")
+	if l, _ := s.list(ctx, "U1", true); len(l) != 0 {
+		t.Errorf("after forget: %d notes", len(l))
 	}
 }
 
@@ -255,7 +260,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.addr != "127.0.0.1:0" || cfg.sessionTTL != 3*time.Second || cfg.lifetime != 365*24*time.Hour || cfg.projectID != "P1" {
+	if cfg.addr != "127.0.0.1:0" || cfg.adminAddr != "127.0.0.1:9464" || cfg.sessionTTL != 3*time.Second || cfg.lifetime != 365*24*time.Hour || cfg.projectID != "P1" {
 		t.Errorf("from the environment: %+v", cfg)
 	}
 	cfg, err = parseConfig([]string{"-addr", ":9000", "-session-ttl", "1m", "-lifetime", "48h"}, func(k string) string { return env[k] })
@@ -264,6 +269,16 @@ func TestParseConfig(t *testing.T) {
 	}
 	if cfg.addr != ":9000" || cfg.sessionTTL != time.Minute || cfg.lifetime != 48*time.Hour {
 		t.Errorf("flags over the environment: %+v", cfg)
+	}
+	cfg, err = parseConfig([]string{"-admin-addr", "127.0.0.1:0"}, func(k string) string { return map[string]string{"ADMIN_ADDR": "[::1]:9"}[k] })
+	if err != nil || cfg.adminAddr != "127.0.0.1:0" {
+		t.Errorf("-admin-addr over ADMIN_ADDR: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{{"-admin-addr", "off"}, nil} {
+		cfg, err = parseConfig(args, func(k string) string { return map[string]string{"ADMIN_ADDR": "off"}[k] })
+		if err != nil || cfg.adminAddr != "" {
+			t.Errorf("admin routes off (%q): %+v, %v", args, cfg, err)
+		}
 	}
 	cfg, err = parseConfig([]string{"-redis-url", "redis://127.0.0.1:1/2"}, func(k string) string { return map[string]string{"REDIS_URL": "redis://x"}[k] })
 	if err != nil || cfg.redisURL != "redis://127.0.0.1:1/2" {
@@ -365,7 +380,7 @@ func TestStrategyConfig(t *testing.T) {
 }
 
 func TestNoteMove(t *testing.T) {
-	testNoteMove(t, newNoteStore())
+	testNoteMove(t, newNoteStore(time.Hour, time.Now))
 }
 
 // testNoteMove checks move on a note store: the notes follow the new ID,
@@ -373,22 +388,27 @@ func TestNoteMove(t *testing.T) {
 func testNoteMove(t *testing.T, s notes) {
 	ctx := context.Background()
 	for range maxNotesPerUser {
-		_, _ = s.add(ctx, "local-1", "a")
+		_, _ = s.add(ctx, "local-1", true, "a")
 	}
-	_, _ = s.add(ctx, "U1", "b")
-	if err := s.move(ctx, "local-1", "U1"); err != nil {
+	_, _ = s.add(ctx, "U1", true, "b")
+	if err := s.move(ctx, "local-1", "U1", false); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.list(ctx, "U1"); len(got) != maxNotesPerUser || got[len(got)-1].Text != "a" {
+	if got, _ := s.list(ctx, "U1", false); len(got) != maxNotesPerUser || got[len(got)-1].Text != "a" {
 		t.Errorf("after move: %d notes", len(got))
 	}
-	if got, _ := s.list(ctx, "local-1"); len(got) != 0 {
+	if got, _ := s.list(ctx, "local-1", true); len(got) != 0 {
 		t.Errorf("notes left behind: %v", got)
 	}
-	_ = s.move(ctx, "nobody", "U1")
-	_ = s.move(ctx, "U1", "U1")
-	if got, _ := s.list(ctx, "U1"); len(got) != maxNotesPerUser {
+	_ = s.move(ctx, "nobody", "U1", false)
+	_ = s.move(ctx, "U1", "U1", false)
+	if got, _ := s.list(ctx, "U1", false); len(got) != maxNotesPerUser {
 		t.Errorf("after idle moves: %d notes", len(got))
+	}
+	// The moved notes are kept: an anonymous session cannot forget them.
+	_ = s.forget(ctx, "U1")
+	if got, _ := s.list(ctx, "U1", false); len(got) != maxNotesPerUser {
+		t.Errorf("after forget: %d notes, want the kept ones", len(got))
 	}
 }
 
@@ -434,10 +454,11 @@ func scrape(t *testing.T, srv *httptest.Server) func(name, label, value string) 
 
 // The funnel counters on /metrics move with a conversion, and the page's
 // funnel and the readiness probe say the same. Scrapes and probes get no
-// anonymous user.
+// anonymous user. The metrics and the probe are on the admin handler only;
+// the funnel is on the page's too, with the embedded emulator.
 func TestMetricsFunnelAndHealth(t *testing.T) {
-	srv := testServer(t)
-	before := scrape(t, srv)
+	_, srv, admin := testApp(t, config{})
+	before := scrape(t, admin)
 	for _, c := range []struct{ name, label, value string }{
 		{"anonymous_provisioned_total", "", ""},
 		{"anonymous_conversion_total", "step", "code_sent"},
@@ -463,7 +484,7 @@ func TestMetricsFunnelAndHealth(t *testing.T) {
 	b.want(b.do(http.MethodPost, "/api/convert/verify", map[string]string{"email": email, "code": "999999" + otp.Code}, nil), http.StatusBadRequest)
 	b.want(b.do(http.MethodPost, "/api/convert/verify", map[string]string{"email": email, "code": otp.Code}, nil), http.StatusOK)
 
-	after := scrape(t, srv)
+	after := scrape(t, admin)
 	for _, c := range []struct {
 		name, label, value string
 		want               float64
@@ -485,10 +506,13 @@ func TestMetricsFunnelAndHealth(t *testing.T) {
 		t.Errorf("cache hits: %v", v)
 	}
 
-	var f funnel
-	b.want(b.do(http.MethodGet, "/api/funnel", nil, &f), http.StatusOK)
-	if f != (funnel{Provisioned: 1, CodesSent: 1, Converted: 1}) {
-		t.Errorf("funnel %+v, want 1 provisioned, 1 code sent, 1 converted", f)
+	for _, base := range []string{srv.URL, admin.URL} {
+		var f funnel
+		b.base = base
+		b.want(b.do(http.MethodGet, "/api/funnel", nil, &f), http.StatusOK)
+		if f != (funnel{Provisioned: 1, CodesSent: 1, Converted: 1}) {
+			t.Errorf("funnel of %s %+v, want 1 provisioned, 1 code sent, 1 converted", base, f)
+		}
 	}
 
 	var health struct {
@@ -496,13 +520,17 @@ func TestMetricsFunnelAndHealth(t *testing.T) {
 		TenantResolved bool `json:"tenantResolved"`
 		KeysLoaded     bool `json:"keysLoaded"`
 	}
-	probe := newBrowser(t, srv)
+	probe := newBrowser(t, admin)
 	res := probe.do(http.MethodGet, "/healthz", nil, &health, func(r *http.Request) { r.Header.Set("User-Agent", "kube-probe/1.31") })
 	probe.want(res, http.StatusOK)
 	if !health.Ready || !health.TenantResolved || !health.KeysLoaded || len(res.Cookies()) != 0 {
 		t.Errorf("/healthz: %+v, cookies %v", health, res.Cookies())
 	}
-	if v := scrape(t, srv)("anonymous_provisioned_total", "", ""); v != 1 {
+	b.base = srv.URL
+	for _, path := range []string{"/metrics", "/healthz"} {
+		b.want(b.do(http.MethodGet, path, nil, nil), http.StatusNotFound)
+	}
+	if v := scrape(t, admin)("anonymous_provisioned_total", "", ""); v != 1 {
 		t.Errorf("the scrapes or the probe were provisioned: %v visitors", v)
 	}
 }

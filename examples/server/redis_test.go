@@ -70,23 +70,23 @@ func TestRedisNoteBounds(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
-	s := redisNotes{c: rdb}
+	s := redisNotes{c: rdb, ttl: time.Hour}
 	for i := range maxNotesPerUser {
-		if _, err := s.add(ctx, "U1", "note"); err != nil {
+		if _, err := s.add(ctx, "U1", true, "note"); err != nil {
 			t.Fatalf("note %d: %v", i, err)
 		}
 	}
-	if _, err := s.add(ctx, "U1", "one too many"); err != errNoteTooMany {
+	if _, err := s.add(ctx, "U1", true, "one too many"); err != errNoteTooMany {
 		t.Errorf("note past the bound: %v, want %v", err, errNoteTooMany)
 	}
-	if _, err := s.add(ctx, "U1", "  "); err != errNoteEmpty {
+	if _, err := s.add(ctx, "U1", true, "  "); err != errNoteEmpty {
 		t.Errorf("empty note: %v", err)
 	}
-	if err := s.drop(ctx, "U1"); err != nil {
+	if err := s.forget(ctx, "U1"); err != nil {
 		t.Fatal(err)
 	}
-	if l, err := s.list(ctx, "U1"); err != nil || len(l) != 0 {
-		t.Errorf("after drop: %v, %v", l, err)
+	if l, err := s.list(ctx, "U1", true); err != nil || len(l) != 0 {
+		t.Errorf("after forget: %v, %v", l, err)
 	}
 }
 
@@ -111,5 +111,98 @@ func TestRedisNoteMove(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	testNoteMove(t, redisNotes{c: rdb})
+	testNoteMove(t, redisNotes{c: rdb, ttl: time.Hour})
+}
+
+// In Redis, an anonymous user's notes carry the anonymous lifetime as a TTL,
+// set again by each read and write; a converted user's have none, and an
+// anonymous session never gives them one back nor forgets them.
+func TestRedisNotesExpire(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb, err := openRedis(context.Background(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	const ttl = 24 * time.Hour
+	s := redisNotes{c: rdb, ttl: ttl}
+	pttl := func(user string) time.Duration {
+		t.Helper()
+		d, err := rdb.PTTL(ctx, notesKey(user)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	lifetime := func(d time.Duration) bool { return d > ttl-time.Minute && d <= ttl }
+	const kept = -1 // PTTL of a key with no TTL
+
+	if _, err := s.add(ctx, "anon", true, "a note"); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("anon"); !lifetime(d) {
+		t.Fatalf("anonymous notes' TTL after a write: %v, want %v", d, ttl)
+	}
+	rdb.PExpire(ctx, notesKey("anon"), time.Minute) // as if a lifetime had nearly passed
+	if l, err := s.list(ctx, "anon", true); err != nil || len(l) != 1 {
+		t.Fatalf("list: %v, %v", l, err)
+	}
+	if d := pttl("anon"); !lifetime(d) {
+		t.Errorf("anonymous notes' TTL after a read: %v, want %v again", d, ttl)
+	}
+	rdb.PExpire(ctx, notesKey("anon"), time.Minute)
+	if _, err := s.add(ctx, "anon", true, "another"); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("anon"); !lifetime(d) {
+		t.Errorf("anonymous notes' TTL after a second write: %v, want %v again", d, ttl)
+	}
+
+	// Converted: by the OnConvert hook (user-backed: the same ID), or by a
+	// request with a regular session.
+	_, _ = s.add(ctx, "converted", true, "a note")
+	if err := s.move(ctx, "converted", "converted", false); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.add(ctx, "regular", false, "a note")
+	_, _ = s.add(ctx, "read", true, "a note")
+	_, _ = s.list(ctx, "read", false)
+	for _, u := range []string{"converted", "regular", "read"} {
+		if d := pttl(u); d != kept {
+			t.Errorf("%s user's notes' TTL %v, want none", u, d)
+		}
+		// An anonymous session (from before the conversion) uses them.
+		_, _ = s.add(ctx, u, true, "from an old tab")
+		_, _ = s.list(ctx, u, true)
+		if err := s.forget(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if d := pttl(u); d != kept {
+			t.Errorf("%s user's notes after an anonymous session used them: TTL %v, want none", u, d)
+		}
+	}
+
+	// Native and local visitors' notes move: to a converted user, kept; to
+	// a promoted (still anonymous) one, with the lifetime.
+	_, _ = s.add(ctx, "local-1", true, "a note")
+	_, _ = s.add(ctx, "local-2", true, "a note")
+	if err := s.move(ctx, "local-1", "U-native", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.move(ctx, "local-2", "U-promoted", true); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("U-native"); d != kept {
+		t.Errorf("notes moved to a converted user: TTL %v, want none", d)
+	}
+	if d := pttl("U-promoted"); !lifetime(d) {
+		t.Errorf("notes moved to a promoted anonymous user: TTL %v, want %v", d, ttl)
+	}
+	if err := s.forget(ctx, "anon"); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl("anon"); d != -2 {
+		t.Errorf("anonymous notes after forget: TTL %v, want gone", d)
+	}
 }
