@@ -91,6 +91,7 @@ type config struct {
 	strategy      anonymous.Strategy
 	localKey      []byte // the key of -strategy local; nil: a random one (emulator only)
 	redisURL      string // empty: state and notes in memory
+	storeTimeout  time.Duration
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -110,6 +111,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, err
 	}
 	cfg.redisURL = getenv("REDIS_URL")
+	storeTimeout, err := envDuration(getenv, "ANON_STORE_TIMEOUT", 100*time.Millisecond)
+	if err != nil {
+		return cfg, err
+	}
 	addr := getenv("ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -135,6 +140,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.DurationVar(&cfg.sessionTTL, "session-ttl", sessionTTL, "anonymous session token lifetime (env ANON_SESSION_TTL)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", lifetime, "anonymous refresh token lifetime (env ANON_LIFETIME)")
 	fs.StringVar(&strategy, "strategy", strategy, "how new visitors get an identity: user-backed, native or local (env ANON_STRATEGY)")
+	fs.DurationVar(&cfg.storeTimeout, "store-timeout", storeTimeout, "bound on each Redis call of the middleware, after which a replica goes on with local state for a while (env ANON_STORE_TIMEOUT)")
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -291,7 +297,9 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	if cfg.projectID == "" {
 		// Seconds mode lets the anonymous tenant take a session TTL that is
 		// not whole minutes (such as 3s, to watch refreshes happen).
-		a.Emulator = descopetest.New(descopetest.WithSecondsUnit())
+		// Descope's documented rate limits on, as in a real project: the
+		// create budget of 100 a minute is what overflow is for.
+		a.Emulator = descopetest.New(descopetest.WithSecondsUnit(), descopetest.WithRateLimits())
 		logger.Info("no DESCOPE_PROJECT_ID: using the embedded Descope emulator",
 			"emulator", a.Emulator.URL, "project", a.Emulator.ProjectID)
 		c, err = a.Emulator.Client()
@@ -350,7 +358,11 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		// 3-minute minimum.
 		opts = append(opts, anonymous.WithEmulatorLifetimes())
 	}
-	if key := cfg.localKey; key != nil || cfg.strategy == anonymous.LocalIDs {
+	// The key of local IDs: the LocalIDs strategy's, and the overflow
+	// identities' of the others (a new visitor who arrives while Descope's
+	// create budget is spent gets a local ID, at no call). Against real
+	// Descope without a key, overflow visitors get native tokens instead.
+	if key := cfg.localKey; key != nil || cfg.strategy == anonymous.LocalIDs || a.Emulator != nil {
 		if key == nil {
 			if a.Emulator == nil {
 				a.Close()
@@ -358,7 +370,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			}
 			key = make([]byte, 32)
 			_, _ = rand.Read(key)
-			logger.Warn("no ANON_LOCAL_KEY: local ID cookies are sealed by a random key and will not survive a restart")
+			logger.Info("no ANON_LOCAL_KEY: local ID cookies are sealed by a random key and will not survive a restart")
 		}
 		opts = append(opts, anonymous.WithLocalKeys(key))
 	}
@@ -375,6 +387,9 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			return nil, err
 		}
 		opts = append(opts, anonymous.WithStore(store))
+		if cfg.storeTimeout > 0 {
+			opts = append(opts, anonymous.WithStoreTimeout(cfg.storeTimeout))
+		}
 		ns = redisNotes{c: rdb, ttl: cfg.lifetime}
 		logger.Info("state and notes in Redis", "redis", rdb.Options().Addr, "db", rdb.Options().DB)
 		if a.Emulator != nil {
