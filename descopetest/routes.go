@@ -50,6 +50,7 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/mgmt/user/update/email", authManagement, withBody(e.handleUserUpdateEmail))
 	e.add(post, "/v1/mgmt/user/update/phone", authManagement, withBody(e.handleUserUpdatePhone))
 	e.add(post, "/v2/mgmt/user/search", authManagement, withBody(e.handleUserSearch))
+	e.add(post, "/v2/mgmt/user/search/test", authManagement, withBody(e.handleTestUserSearch))
 	e.add(post, "/v1/mgmt/user/delete", authManagement, withBody(e.handleUserDelete))
 	e.add(post, "/v1/mgmt/user/delete/batch", authManagement, withBody(e.handleUserDeleteBatch))
 	e.add(post, "/v1/mgmt/user/logout", authManagement, withBody(e.handleUserLogout))
