@@ -76,6 +76,8 @@ func (e *Emulator) buildRoutes() {
 		{"/v1/auth/otp/update/phone/", map[string]route{post: {authRefresh, e.handleOTPUpdatePhone}}},
 		{"/v1/auth/otp/verify/", map[string]route{post: {authProject, e.handleOTPVerify}}},
 		{"/v1/auth/otp/signup-in/", map[string]route{post: {authProject, e.handleOTPSignUpIn}}},
+		{"/v1/auth/otp/signin/", map[string]route{post: {authProject, e.handleOTPSignIn}}},
+		{"/v1/auth/otp/signup/", map[string]route{post: {authProject, e.handleOTPSignUp}}},
 	}
 }
 
