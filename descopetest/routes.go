@@ -19,10 +19,11 @@ func (e *Emulator) buildRoutes() {
 
 	// Routes that read no body: queries, and calls that carry only a token.
 	e.add(get, "/emulator/v1/outbox", authNone, e.handleOutbox)
-	e.add(post, "/v1/auth/refresh", authRefresh, e.handleRefresh)
-	e.add(post, "/v1/auth/logout", authRefresh, e.handleLogout)
-	e.add(post, "/v1/auth/logoutall", authRefresh, e.handleLogoutAll)
-	e.add(get, "/v1/auth/me", authRefresh, e.handleMe)
+	e.add(post, "/v1/auth/refresh", authSession, e.handleRefresh)
+	e.add(post, "/v1/auth/logout", authSession, e.handleLogout)
+	e.add(post, "/v1/auth/logoutall", authSession, e.handleLogoutAll)
+	e.add(get, "/v1/auth/me", authSession, e.handleMe)
+	e.add(post, "/v1/auth/try-refresh", authProject, e.handleTryRefresh)
 	e.add(get, "/v1/mgmt/license", authManagement, e.handleLicense)
 	e.add(get, "/v1/mgmt/user", authManagement, e.handleUserLoad)
 	e.add(del, "/v1/mgmt/user/test/delete/all", authManagement, e.handleDeleteTestUsers)
