@@ -106,6 +106,12 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.e.serve(w
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	start := e.now()
+	if status := e.cors(w, r); status != 0 {
+		// A preflight: logged, but neither counted by Requests nor
+		// subject to faults.
+		e.finish(r.Method, path, status, start)
+		return
+	}
 	fault := e.begin(path)
 	status := 0
 	defer func() {
