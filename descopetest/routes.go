@@ -35,6 +35,7 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/auth/password/signup", authProject, withBody(e.handlePasswordSignUp))
 	e.add(post, "/v1/auth/password/signin", authProject, withBody(e.handlePasswordSignIn))
 	e.add(post, "/v1/auth/password/replace", authProject, withBody(e.handlePasswordReplace))
+	e.add(post, "/v1/auth/password/update", authRefresh, withBody(e.handlePasswordUpdate))
 	e.add(post, "/v1/auth/otp/update/email", authRefresh, withBody(e.handleOTPUpdateEmail))
 	e.add(post, "/v1/auth/tenant/select", authRefresh, withBody(e.handleSelectTenant))
 
@@ -79,6 +80,7 @@ func (e *Emulator) buildRoutes() {
 		{"/v1/auth/otp/signup-in/", map[string]route{post: {authProject, e.handleOTPSignUpIn}}},
 		{"/v1/auth/otp/signin/", map[string]route{post: {authProject, e.handleOTPSignIn}}},
 		{"/v1/auth/otp/signup/", map[string]route{post: {authProject, e.handleOTPSignUp}}},
+		{"/v1/flow/", map[string]route{post: {authNone, e.handleFlow}, get: {authNone, e.handleFlow}}},
 	}
 }
 
