@@ -163,6 +163,9 @@ func startEmulator(t *testing.T, ctx context.Context) *emulator {
 			t.Fatalf("descope-emulator printed %q, not its ready line\n%s", line, emu.log.String())
 		}
 		emu.url, emu.project, emu.key = m[1], m[2], m[3]
+	case err := <-exited:
+		exited <- err // for the cleanup
+		t.Fatalf("descope-emulator exited before listening: %v\n%s", err, emu.log.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("descope-emulator did not start within 30 s\n%s", emu.log.String())
 	}
