@@ -12,6 +12,6 @@
 //	cd e2e && go test ./...
 //
 // Without /usr/bin/chromium (or the web-js-sdk package) the tests skip,
-// unless the environment variable CI is set: then they fail. Set E2E_ARTIFACTS to a directory to keep the
-// screenshots.
+// unless the environment variable CI is set: then they fail. Set
+// E2E_ARTIFACTS to a directory to keep the screenshots.
 package e2e
