@@ -34,7 +34,7 @@ const transcript = new AsyncLocalStorage();
 const shorten = (s) =>
   String(s).replace(/eyJ[\w-]{10,}\.[\w-]+\.[\w-]+/g, (jwt) => `${jwt.slice(0, 16)}…${jwt.slice(-6)}`);
 
-const clip = (s, n = 1500) => (s.length > n ? `${s.slice(0, n)}… (${s.length} bytes)` : s);
+const clip = (s, n = 2000) => (s.length > n ? `${s.slice(0, n)}… (${s.length} bytes)` : s);
 
 function headerLines(headers) {
   const out = [];
@@ -61,8 +61,8 @@ export async function recordingFetch(url, init = {}) {
       if (k.startsWith('access-control-') || k === 'retry-after' || k === 'vary') resHeaders.push(`${k}: ${v}`);
     });
     log.push({
-      request: [`${init.method || 'GET'} ${String(url).replace(baseUrl, '')}`, ...headerLines(init.headers), ...(init.body ? [shorten(clip(String(init.body)))] : [])],
-      answer: [`${res.status} ${res.statusText}`, ...resHeaders, ...(answer ? [shorten(clip(answer))] : [])],
+      request: [`${init.method || 'GET'} ${String(url).replace(baseUrl, '')}`, ...headerLines(init.headers), ...(init.body ? [clip(shorten(String(init.body)))] : [])],
+      answer: [`${res.status} ${res.statusText}`, ...resHeaders, ...(answer ? [clip(shorten(answer))] : [])],
     });
   }
   return res;

@@ -18,7 +18,6 @@ describe('web-js-sdk token persistence', () => {
     page.onIsAuthenticatedChange((v) => authenticated.push(v));
     ok(await page.otp.signIn.email(login), 'OTP sign-in');
     const jwt = ok(await page.otp.verify.email(login, await outbox(login)), 'verify');
-    assertJWTResponse(jwt, 'verify');
 
     assert.equal(localStorage.getItem('DSR'), jwt.refreshJwt, 'the refresh token is kept');
     assert.equal(localStorage.getItem('DS'), jwt.sessionJwt, 'the session token is kept');
@@ -46,6 +45,9 @@ describe('web-js-sdk token persistence', () => {
     ok(await reloaded.logout(), 'logout');
     assert.deepEqual(signedOut, [false]);
     for (const key of ['DS', 'DSR', 'DSLI']) assert.equal(localStorage.getItem(key), null, `logout clears ${key}`);
+    // What the SDK did above rests on these fields; checked last, so that a
+    // missing one first shows what it breaks.
+    assertJWTResponse(jwt, 'verify');
     const revoked = await nodeSdk().refresh(jwt.refreshJwt);
     assert.equal(revoked.ok, false, 'logout revoked the refresh token at the emulator');
 
