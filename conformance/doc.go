@@ -18,5 +18,5 @@
 //
 // Against an emulator already running:
 //
-//	DESCOPE_BASE_URL=http://127.0.0.1:4000 DESCOPE_PROJECT_ID=P… DESCOPE_MANAGEMENT_KEY=K… node --test test/
+//	DESCOPE_BASE_URL=http://127.0.0.1:4000 DESCOPE_PROJECT_ID=P… DESCOPE_MANAGEMENT_KEY=K… node --test test/*.test.mjs
 package conformance
