@@ -1,12 +1,21 @@
 # Every module of the repository: the core and its nested modules.
-MODULES := . adapters/chi adapters/gin adapters/echo otelanon redisstore examples/server e2e
+MODULES := . adapters/chi adapters/gin adapters/echo otelanon redisstore examples/server conformance e2e
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test vet staticcheck fuzz soak example bench
+.PHONY: test vet staticcheck fuzz soak example bench conformance
+
+# Descope's JavaScript SDKs for the conformance suite and the page test in
+# e2e, installed from the lockfile. Without npm the suite skips (fails
+# under CI).
+CONFORMANCE_DEPS := conformance/node_modules/.package-lock.json
+$(CONFORMANCE_DEPS): conformance/package.json conformance/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "== npm ci conformance"; cd conformance && npm ci --no-audit --no-fund; \
+	else echo "npm is not installed: the conformance suite and the web-js-sdk page test will skip"; fi
 
 # The one command that runs every module's tests, race detector on.
-test:
+test: $(CONFORMANCE_DEPS)
 	@set -e; for m in $(MODULES); do \
 		if [ -f $$m/go.mod ]; then echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); fi; \
 	done
@@ -35,6 +44,11 @@ soak:
 # Redis client for REDIS_URL, which the library's go.mod does without).
 example:
 	$(GO) -C examples/server run .
+
+# The conformance suite alone: Descope's JavaScript SDKs against the
+# descope-emulator command, with every test's name.
+conformance: $(CONFORMANCE_DEPS)
+	cd conformance && $(GO) test -count=1 -v -run '^TestConformance$$' .
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 3 .

@@ -45,15 +45,29 @@
 // that is not creation order; with refresh rotation, presenting a
 // rotated-out refresh token revokes its whole session.
 //
-// Implemented endpoints: license; keys; password sign-up, sign-in and
-// replace; refresh (with optional rotation), logout, logout all, me; OTP
-// update email and phone, verify and sign-up-or-in; tenant select;
-// management user create (also test users and batch), load, update, patch,
-// add and remove tenant, update status, login ID, email and phone, search
-// (v2), delete, delete batch, delete test users, log out; management JWT
-// sign-in, sign-up, sign-up-or-in, anonymous and update; tenant create,
-// update, delete, load, load all, search and settings. Other paths answer
-// 404 with a Descope error body.
+// Implemented endpoints: license; keys; password sign-up, sign-in, replace
+// and update; refresh (with optional rotation), try-refresh, logout, logout
+// all, me; OTP sign-in, sign-up, sign-up-or-in, verify, and update email
+// and phone; tenant select; management user create (also test users and
+// batch), load, update, patch, add and remove tenant, update status, login
+// ID, email and phone, search (v2, and of test users), delete, delete
+// batch, delete test users, log out; management JWT sign-in, sign-up,
+// sign-up-or-in, anonymous and update; tenant create, update, delete, load,
+// load all, search and settings. Flows (/v1/flow/...) are not a public API:
+// they answer 501 with an error naming the route. Other paths answer 404
+// with a Descope error body.
+//
+// Descope's JavaScript SDKs are served as well as go-sdk: the conformance
+// suite in the repository runs @descope/node-sdk 2.13.0, core-js-sdk
+// 2.71.0 and web-js-sdk 1.53.0 against the descope-emulator command. So
+// every authentication answer carries sessionExpiration, cookieName and
+// claims beside the cookie fields; user patch takes node-sdk's field names
+// (displayName, additionalIdentifiers) as well as go-sdk's; refresh,
+// try-refresh, me, logout and logout all take the refresh token from the
+// DSR cookie (or the cookie x-descope-refresh-cookie-name names) when the
+// Authorization header carries only the project ID; and pages on a loopback
+// origin, or one given to WithAllowedOrigins, may call /v1/auth/... across
+// origins with credentials (CORS).
 //
 // The descope-emulator command (cmd/descope-emulator) serves an emulator on
 // a TCP address, for tests in other languages or by hand.

@@ -47,7 +47,11 @@ type userBatchRequest struct {
 }
 
 // userPatchRequest is the body of user patch: a nil field is left as it is.
+// The name and the extra login IDs each come under two spellings: go-sdk
+// sends name and additionalLoginIds, node-sdk (and Descope's OpenAPI
+// PatchUserRequest) displayName and additionalIdentifiers; see spellings.
 type userPatchRequest struct {
+	patchSpellings
 	LoginID            string         `json:"loginId"`
 	Name               *string        `json:"name"`
 	GivenName          *string        `json:"givenName"`
@@ -64,6 +68,13 @@ type userPatchRequest struct {
 	SSOAppIDs          *[]string      `json:"ssoAppIds"`
 	Status             *string        `json:"status"`
 	AdditionalLoginIDs *[]string      `json:"additionalLoginIds"`
+}
+
+// patchSpellings are the fields of user patch that node-sdk names
+// differently from go-sdk.
+type patchSpellings struct {
+	DisplayName           *string   `json:"displayName"`
+	AdditionalIdentifiers *[]string `json:"additionalIdentifiers"`
 }
 
 // userTenantRequest is the body of adding a user to a tenant and of
@@ -313,6 +324,9 @@ func (e *Emulator) handleUserUpdate(c *call, req *userRequest) (any, *apiError) 
 // handleUserPatch changes what the request sets of the user, after
 // checking all of it. Custom attributes are merged into the user's.
 func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiError) {
+	if a := req.spellings(); a != nil {
+		return nil, a
+	}
 	return e.editUser(req.LoginID, func(u *user) *apiError {
 		// Validate everything before changing anything.
 		var tenants []userTenant
@@ -364,6 +378,26 @@ func (e *Emulator) handleUserPatch(c *call, req *userPatchRequest) (any, *apiErr
 		e.touchLocked(u)
 		return nil
 	})
+}
+
+// spellings folds displayName into name and additionalIdentifiers into
+// additionalLoginIds. Descope's documents do not say which spelling wins
+// when a body has both; rather than pick one silently, the emulator refuses
+// a body whose two spellings disagree.
+func (r *userPatchRequest) spellings() *apiError {
+	if r.DisplayName != nil {
+		if r.Name != nil && *r.Name != *r.DisplayName {
+			return invalid("name %q and displayName %q disagree", *r.Name, *r.DisplayName)
+		}
+		r.Name = r.DisplayName
+	}
+	if r.AdditionalIdentifiers != nil {
+		if r.AdditionalLoginIDs != nil && !slices.Equal(*r.AdditionalLoginIDs, *r.AdditionalIdentifiers) {
+			return invalid("additionalLoginIds %q and additionalIdentifiers %q disagree", *r.AdditionalLoginIDs, *r.AdditionalIdentifiers)
+		}
+		r.AdditionalLoginIDs = r.AdditionalIdentifiers
+	}
+	return nil
 }
 
 // setIfGiven sets *dst to *v unless v is nil.

@@ -28,6 +28,7 @@ type config struct {
 	reuseOff      bool
 	secondsUnit   bool
 	rateLimits    bool
+	origins       []string // normalized, see WithAllowedOrigins
 	key           *rsa.PrivateKey
 	freshKey      bool
 	now           func() time.Time
@@ -153,6 +154,22 @@ func WithClock(now func() time.Time) Option {
 	return func(c *config) {
 		if now != nil {
 			c.now = now
+		}
+	}
+}
+
+// WithAllowedOrigins adds browser origins (such as "https://app.example.com")
+// whose pages may call the authentication API (/v1/auth/...) across origins,
+// with credentials, as Descope's web SDKs do. Any loopback origin (http or
+// https on localhost, 127.0.0.0/8 or [::1], any port) is always allowed.
+// Origins compare without case and without a trailing slash. Default: only
+// loopback origins.
+func WithAllowedOrigins(origins ...string) Option {
+	return func(c *config) {
+		for _, o := range origins {
+			if o = normOrigin(o); o != "" {
+				c.origins = append(c.origins, o)
+			}
 		}
 	}
 }

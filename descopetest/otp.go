@@ -38,6 +38,8 @@ type otpKind int
 const (
 	otpUpdate   otpKind = iota // add or change a user's email or phone
 	otpSignUpIn                // sign up or sign in with the address
+	otpSignIn                  // sign in a user who exists (otp_signin.go)
+	otpSignUp                  // sign up a user who does not (otp_signin.go)
 )
 
 // otpOp is a pending one-time-code operation. Guarded by Emulator.mu.
@@ -54,6 +56,7 @@ type otpOp struct {
 	addToLoginIDs      bool
 	onMergeUseExisting bool
 	custom             map[string]any
+	user               *userFields // what a sign-up tells of the new user
 }
 
 // otpKey is the key of e.pending under which a code for the login ID id
@@ -265,14 +268,22 @@ func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiErro
 	return e.signInGrantLocked(kept, method), nil
 }
 
-// applySignUpInLocked finishes a verified sign-up-or-in: a new user with
-// the login ID and the address, verified, or the existing user, whose
-// address of that kind is marked verified or adopted (see markVerified).
+// applySignUpInLocked finishes a verified sign-up-or-in, sign-in or
+// sign-up: a new user with the login ID, the sign-up's details and the
+// address, verified, or the existing user, whose address of that kind is
+// marked verified or adopted (see markVerified). A sign-in whose user is
+// gone by now fails, and so does a sign-up whose login ID was taken since.
 func (e *Emulator) applySignUpInLocked(op *otpOp, method string) (*grant, *apiError) {
 	u := e.userByLoginLocked(op.loginID)
+	switch {
+	case u == nil && op.kind == otpSignIn:
+		return nil, authUserNotFound(op.loginID)
+	case u != nil && op.kind == otpSignUp:
+		return nil, userExists(op.loginID)
+	}
 	first := u == nil
 	if first {
-		in := &userInput{loginIDs: []string{op.loginID}}
+		in := op.user.input(op.loginID)
 		in.setAddress(op.class, op.address, true)
 		var a *apiError
 		if u, a = e.createUserLocked(in); a != nil {

@@ -99,3 +99,29 @@ func hashPassword(p string) []byte {
 	sum := sha256.Sum256([]byte("descopetest:" + p))
 	return sum[:]
 }
+
+// passwordUpdateRequest is the body of password update.
+type passwordUpdateRequest struct {
+	LoginID     string `json:"loginId"`
+	NewPassword string `json:"newPassword"`
+}
+
+// handlePasswordUpdate sets a new password for the signed-in user, named by
+// one of its login IDs (Descope's OpenAPI UpdateUserPassword: refresh JWT,
+// {loginId, newPassword}, an empty answer). The sessions stay as they are.
+func (e *Emulator) handlePasswordUpdate(c *call, req *passwordUpdateRequest) (any, *apiError) {
+	if a := required(field{"loginId", req.LoginID}, field{"newPassword", req.NewPassword}); a != nil {
+		return nil, a
+	}
+	return e.withSession(c, func(rec *refreshRecord, u *user) (any, *apiError) {
+		if rec.anon {
+			return nil, invalid("anonymous sessions have no user to update")
+		}
+		if e.userByLoginLocked(req.LoginID) != u {
+			return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
+		}
+		u.password = hashPassword(req.NewPassword)
+		e.touchLocked(u)
+		return nil, nil
+	})
+}

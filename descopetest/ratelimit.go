@@ -18,7 +18,7 @@ func rateBucket(path string) (string, int) {
 	switch {
 	case path == "/v1/mgmt/user/create" || strings.HasPrefix(path, "/v1/mgmt/user/create/"):
 		return "create", 100
-	case path == "/v2/mgmt/user/search":
+	case path == "/v2/mgmt/user/search" || path == "/v2/mgmt/user/search/test":
 		return "search", 200
 	case path == "/v1/mgmt/user/update" || path == "/v1/mgmt/user/patch" ||
 		strings.HasPrefix(path, "/v1/mgmt/user/update/"):

@@ -19,10 +19,11 @@ func (e *Emulator) buildRoutes() {
 
 	// Routes that read no body: queries, and calls that carry only a token.
 	e.add(get, "/emulator/v1/outbox", authNone, e.handleOutbox)
-	e.add(post, "/v1/auth/refresh", authRefresh, e.handleRefresh)
-	e.add(post, "/v1/auth/logout", authRefresh, e.handleLogout)
-	e.add(post, "/v1/auth/logoutall", authRefresh, e.handleLogoutAll)
-	e.add(get, "/v1/auth/me", authRefresh, e.handleMe)
+	e.add(post, "/v1/auth/refresh", authSession, e.handleRefresh)
+	e.add(post, "/v1/auth/logout", authSession, e.handleLogout)
+	e.add(post, "/v1/auth/logoutall", authSession, e.handleLogoutAll)
+	e.add(get, "/v1/auth/me", authSession, e.handleMe)
+	e.add(post, "/v1/auth/try-refresh", authProject, e.handleTryRefresh)
 	e.add(get, "/v1/mgmt/license", authManagement, e.handleLicense)
 	e.add(get, "/v1/mgmt/user", authManagement, e.handleUserLoad)
 	e.add(del, "/v1/mgmt/user/test/delete/all", authManagement, e.handleDeleteTestUsers)
@@ -34,6 +35,7 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/auth/password/signup", authProject, withBody(e.handlePasswordSignUp))
 	e.add(post, "/v1/auth/password/signin", authProject, withBody(e.handlePasswordSignIn))
 	e.add(post, "/v1/auth/password/replace", authProject, withBody(e.handlePasswordReplace))
+	e.add(post, "/v1/auth/password/update", authRefresh, withBody(e.handlePasswordUpdate))
 	e.add(post, "/v1/auth/otp/update/email", authRefresh, withBody(e.handleOTPUpdateEmail))
 	e.add(post, "/v1/auth/tenant/select", authRefresh, withBody(e.handleSelectTenant))
 
@@ -50,6 +52,7 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/mgmt/user/update/email", authManagement, withBody(e.handleUserUpdateEmail))
 	e.add(post, "/v1/mgmt/user/update/phone", authManagement, withBody(e.handleUserUpdatePhone))
 	e.add(post, "/v2/mgmt/user/search", authManagement, withBody(e.handleUserSearch))
+	e.add(post, "/v2/mgmt/user/search/test", authManagement, withBody(e.handleTestUserSearch))
 	e.add(post, "/v1/mgmt/user/delete", authManagement, withBody(e.handleUserDelete))
 	e.add(post, "/v1/mgmt/user/delete/batch", authManagement, withBody(e.handleUserDeleteBatch))
 	e.add(post, "/v1/mgmt/user/logout", authManagement, withBody(e.handleUserLogout))
@@ -75,6 +78,9 @@ func (e *Emulator) buildRoutes() {
 		{"/v1/auth/otp/update/phone/", map[string]route{post: {authRefresh, e.handleOTPUpdatePhone}}},
 		{"/v1/auth/otp/verify/", map[string]route{post: {authProject, e.handleOTPVerify}}},
 		{"/v1/auth/otp/signup-in/", map[string]route{post: {authProject, e.handleOTPSignUpIn}}},
+		{"/v1/auth/otp/signin/", map[string]route{post: {authProject, e.handleOTPSignIn}}},
+		{"/v1/auth/otp/signup/", map[string]route{post: {authProject, e.handleOTPSignUp}}},
+		{"/v1/flow/", map[string]route{post: {authNone, e.handleFlow}, get: {authNone, e.handleFlow}}},
 	}
 }
 

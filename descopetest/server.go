@@ -25,6 +25,7 @@ const (
 	authProject             // Bearer <pid>
 	authManagement          // Bearer <pid>:<managementKey>
 	authRefresh             // Bearer <pid>:<refreshJwt>
+	authSession             // authRefresh, or Bearer <pid> and the refresh token in a cookie (cookieRefresh)
 )
 
 // call is one request being handled.
@@ -105,6 +106,12 @@ func (h handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.e.serve(w
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	start := e.now()
+	if status := e.cors(w, r); status != 0 {
+		// A preflight: logged, but neither counted by Requests nor
+		// subject to faults.
+		e.finish(r.Method, path, status, start)
+		return
+	}
 	fault := e.begin(path)
 	status := 0
 	defer func() {
@@ -214,23 +221,37 @@ func (e *Emulator) authorize(c *call, kind authKind) *apiError {
 			}
 		}
 		return unauthorized("a valid management key is required: Bearer <project ID>:<management key>")
-	case authRefresh:
-		// The SDK appends a management key to auth calls when the client
-		// has one; skip it and take the token.
-		for _, p := range parts[1:] {
-			if equalSecret(p, e.ManagementKey) || strings.Count(p, ".") != 2 {
-				continue
-			}
-			tc, a := e.verifyRefresh(p)
-			if a != nil {
-				return a
-			}
-			c.refresh = tc
-			return nil
+	case authRefresh, authSession:
+		tok := e.bearerRefresh(parts)
+		if tok == "" && kind == authSession {
+			tok = cookieRefresh(c.r)
 		}
-		return unauthorized("a refresh token is required: Bearer <project ID>:<refresh JWT>")
+		if tok == "" {
+			return unauthorized("a refresh token is required: Bearer <project ID>:<refresh JWT>")
+		}
+		tc, a := e.verifyRefresh(tok)
+		if a != nil {
+			return a
+		}
+		c.refresh = tc
 	}
 	return nil
+}
+
+// bearerRefresh returns the refresh token among the parts of an
+// Authorization header after the project ID, or "" when there is none. The
+// SDKs append a management key to auth calls when the client has one; it
+// is skipped.
+func (e *Emulator) bearerRefresh(parts []string) string {
+	if len(parts) < 2 {
+		return ""
+	}
+	for _, p := range parts[1:] {
+		if !equalSecret(p, e.ManagementKey) && strings.Count(p, ".") == 2 {
+			return p
+		}
+	}
+	return ""
 }
 
 // writeJSON answers 200 with v as JSON (nil as {}), or 500 when v does not

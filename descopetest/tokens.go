@@ -158,17 +158,30 @@ var reserved = map[string]bool{
 	"roles": true, "permissions": true, "cnf": true, "dsub": true,
 }
 
-// jwtResponse is the JSON body of authentication responses. Unlike the
-// SDK's JWTResponse it always carries both cookie numbers.
+// refreshCookie is the name of the cookie that holds the refresh token:
+// the cookieName of every authentication response, and the cookie that
+// refresh, try-refresh, me, logout and logout all read when the
+// Authorization header carries only the project ID (see cookieRefresh).
+const refreshCookie = "DSR"
+
+// jwtResponse is the JSON body of authentication responses, Descope's
+// OpenAPI JWTResponse. Unlike go-sdk's JWTResponse it always carries both
+// cookie numbers, and it has the fields Descope's JavaScript SDKs read:
+// sessionExpiration (web-js-sdk's sign-in signal: its logged-in indicator
+// and its auto-refresh timer), cookieName (web-js-sdk sends it back as
+// x-descope-refresh-cookie-name), claims (its onClaimsChange) and firstSeen.
 type jwtResponse struct {
-	SessionJwt       string                `json:"sessionJwt"`
-	RefreshJwt       string                `json:"refreshJwt,omitempty"`
-	CookieDomain     string                `json:"cookieDomain"`
-	CookiePath       string                `json:"cookiePath"`
-	CookieMaxAge     int32                 `json:"cookieMaxAge"`
-	CookieExpiration int32                 `json:"cookieExpiration"`
-	User             *descope.UserResponse `json:"user,omitempty"`
-	FirstSeen        bool                  `json:"firstSeen"`
+	SessionJwt        string                `json:"sessionJwt"`
+	RefreshJwt        string                `json:"refreshJwt,omitempty"`
+	CookieDomain      string                `json:"cookieDomain"`
+	CookiePath        string                `json:"cookiePath"`
+	CookieMaxAge      int32                 `json:"cookieMaxAge"`
+	CookieExpiration  int32                 `json:"cookieExpiration"`
+	CookieName        string                `json:"cookieName"`
+	SessionExpiration int32                 `json:"sessionExpiration"`
+	Claims            map[string]any        `json:"claims"`
+	User              *descope.UserResponse `json:"user,omitempty"`
+	FirstSeen         bool                  `json:"firstSeen"`
 }
 
 // issue answers a call that signs in with fresh tokens. Under e.mu, prepare
@@ -197,9 +210,8 @@ func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 			session[k] = v
 		}
 	}
-	maps.Copy(session, map[string]any{
-		"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": iat + int64(g.sessionTTL/time.Second), "drn": "DS",
-	})
+	exp := iat + int64(g.sessionTTL/time.Second)
+	maps.Copy(session, map[string]any{"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": exp, "drn": "DS"})
 	if len(g.amr) > 0 {
 		session["amr"] = g.amr
 	}
@@ -217,11 +229,14 @@ func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 		session["danu"] = true
 	}
 	res := &jwtResponse{
-		CookiePath:       "/",
-		CookieMaxAge:     int32(max(g.refreshExp.Unix()-iat, 0)),
-		CookieExpiration: int32(g.refreshExp.Unix()),
-		User:             g.user,
-		FirstSeen:        g.firstSeen,
+		CookiePath:        "/",
+		CookieMaxAge:      int32(max(g.refreshExp.Unix()-iat, 0)),
+		CookieExpiration:  int32(g.refreshExp.Unix()),
+		CookieName:        refreshCookie,
+		SessionExpiration: int32(exp),
+		Claims:            session,
+		User:              g.user,
+		FirstSeen:         g.firstSeen,
 	}
 	var err error
 	if res.SessionJwt, err = e.signer.sign(session); err != nil {

@@ -191,3 +191,11 @@ func sortUsers(us []*user, by []searchSort) {
 		return strings.Compare(a.id, b.id)
 	})
 }
+
+// handleTestUserSearch answers a search of test users only
+// (/v2/mgmt/user/search/test, Descope's OpenAPI SearchTestUsers): a user
+// search with testUsersOnly set, whatever the body says.
+func (e *Emulator) handleTestUserSearch(c *call, req *searchRequest) (any, *apiError) {
+	req.TestUsersOnly, req.WithTestUser = true, true
+	return e.handleUserSearch(c, req)
+}

@@ -28,6 +28,17 @@
 //	-strategy     how new visitors get an identity: user-backed, native or local
 //	              (ANON_STRATEGY, default user-backed)
 //	-redis-url    Redis for shared state and notes (REDIS_URL, default none: in memory)
+//	-emulator-lifetimes
+//	              accept -session-ttl and -lifetime under Descope's 3-minute minimum,
+//	              in seconds, from an emulator at DESCOPE_BASE_URL
+//	              (ANON_EMULATOR_LIFETIMES=1; always on with the embedded emulator)
+//
+// Several replicas against one emulator command, watching sessions refresh
+// every few seconds:
+//
+//	descope-emulator -addr 127.0.0.1:4000 -rotate -seconds-unit -project-id Pdemo -management-key Kdemo
+//	DESCOPE_BASE_URL=http://127.0.0.1:4000 DESCOPE_PROJECT_ID=Pdemo DESCOPE_MANAGEMENT_KEY=Kdemo \
+//	    REDIS_URL=redis://127.0.0.1:6379/0 ANON_EMULATOR_LIFETIMES=1 ANON_SESSION_TTL=5s go run ./examples/server -addr 127.0.0.1:8081
 //
 // With -strategy local, the local ID cookie is sealed by ANON_LOCAL_KEY (at
 // least 32 bytes, hex or base64; read only from the environment). Against
@@ -50,6 +61,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -92,6 +104,9 @@ type config struct {
 	localKey      []byte // the key of -strategy local; nil: a random one (emulator only)
 	redisURL      string // empty: state and notes in memory
 	storeTimeout  time.Duration
+	// emulatorLifetimes lets lifetimes go under Descope's 3-minute minimum
+	// against an emulator at baseURL (the embedded one always allows them).
+	emulatorLifetimes bool
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -134,6 +149,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("ANON_LOCAL_KEY: %w", err)
 		}
 	}
+	if s := getenv("ANON_EMULATOR_LIFETIMES"); s != "" {
+		if cfg.emulatorLifetimes, err = strconv.ParseBool(s); err != nil {
+			return cfg, fmt.Errorf("ANON_EMULATOR_LIFETIMES: %q is not a boolean (1 or 0)", s)
+		}
+	}
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
 	fs.StringVar(&adminAddr, "admin-addr", adminAddr, "listen `address` of /metrics, /api/funnel and /healthz (env ADMIN_ADDR); \"off\" serves them nowhere")
@@ -142,6 +162,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&strategy, "strategy", strategy, "how new visitors get an identity: user-backed, native or local (env ANON_STRATEGY)")
 	fs.DurationVar(&cfg.storeTimeout, "store-timeout", storeTimeout, "bound on each Redis call of the middleware, after which a replica goes on with local state for a while (env ANON_STORE_TIMEOUT)")
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
+	fs.BoolVar(&cfg.emulatorLifetimes, "emulator-lifetimes", cfg.emulatorLifetimes,
+		"accept lifetimes under 3 minutes, in seconds, from the emulator at DESCOPE_BASE_URL (env ANON_EMULATOR_LIFETIMES=1); start descope-emulator with -seconds-unit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -153,6 +175,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	if adminAddr != "off" {
 		cfg.adminAddr = adminAddr
+	}
+	if cfg.emulatorLifetimes && cfg.projectID != "" && cfg.baseURL == "" {
+		return cfg, errors.New("-emulator-lifetimes needs an emulator: set DESCOPE_BASE_URL to a descope-emulator started with -seconds-unit (real Descope refuses lifetimes under 3 minutes)")
 	}
 	return cfg, nil
 }
@@ -353,8 +378,9 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp"
 		}),
 	}
-	if a.Emulator != nil {
-		// The embedded emulator accepts lifetimes in seconds, under Descope's
+	if a.Emulator != nil || cfg.emulatorLifetimes {
+		// The embedded emulator, and an emulator command started with
+		// -seconds-unit, accept lifetimes in seconds, under Descope's
 		// 3-minute minimum.
 		opts = append(opts, anonymous.WithEmulatorLifetimes())
 	}

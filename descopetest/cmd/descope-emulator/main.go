@@ -6,6 +6,7 @@
 //
 //	descope-emulator [-addr 127.0.0.1:4000] [-project-id P…] [-management-key K…]
 //	                 [-session-ttl 10m] [-refresh-ttl 672h] [-rotate] [-seconds-unit] [-rate-limits]
+//	                 [-allowed-origin https://app.example.com]…
 //
 // Once listening it prints one line to standard output,
 //
@@ -13,6 +14,10 @@
 //
 // and logs requests to standard error. It stops gracefully on SIGINT or
 // SIGTERM. With -addr 127.0.0.1:0 it picks a free port and prints it.
+//
+// Pages on any loopback origin may call its authentication API from the
+// browser (CORS with credentials, as Descope's web SDKs need); each
+// -allowed-origin adds another origin.
 //
 // Point the go-sdk at it with client.Config{ProjectID: "P…", ManagementKey: "K…",
 // DescopeBaseURL: "http://127.0.0.1:4000"}. One-time codes it "sends" can be
@@ -28,6 +33,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/descope-contrib/anonymous/descopetest"
@@ -67,6 +74,16 @@ func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, 
 	reuse := fs.Bool("reuse-detection", true, "with -rotate, presenting a rotated-out refresh token revokes its whole session")
 	secondsUnit := fs.Bool("seconds-unit", false, `accept the unit "seconds" in tenant session settings`)
 	rateLimits := fs.Bool("rate-limits", false, "enforce Descope's management rate limits")
+	var origins []string
+	fs.Func("allowed-origin", "a browser `origin` (scheme://host[:port]) whose pages may call the authentication API, besides loopback ones; repeatable",
+		func(s string) error {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("%q is not an origin such as https://app.example.com", s)
+			}
+			origins = append(origins, s)
+			return nil
+		})
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err
 	}
@@ -95,6 +112,9 @@ func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, 
 	}
 	if *rateLimits {
 		opts = append(opts, descopetest.WithRateLimits())
+	}
+	if len(origins) > 0 {
+		opts = append(opts, descopetest.WithAllowedOrigins(origins...))
 	}
 	return *addr, opts, nil
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
+
+	"github.com/descope-contrib/anonymous/descopetest"
 )
 
 var readyLine = regexp.MustCompile(`^descope emulator listening on (http://127\.0\.0\.1:\d+) project=(P\S+) key=(K\S+)$`)
@@ -100,12 +104,42 @@ func TestCommand(t *testing.T) {
 }
 
 func TestRunFlags(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-session-ttl", "0s"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-session-ttl", "0s"},
+		{"-allowed-origin", "app.example.com"}, {"-allowed-origin", "https://app.example.com/path"}, {"-allowed-origin", "*"}} {
 		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
 	}
 	if code := run(context.Background(), []string{"-addr", "256.0.0.1:0"}, io.Discard, io.Discard); code != 1 {
 		t.Errorf("run with a bad address = %d, want 1", code)
+	}
+}
+
+func TestAllowedOriginFlag(t *testing.T) {
+	_, opts, err := parseFlags([]string{"-allowed-origin", "https://app.example.com", "-allowed-origin", "http://dev.example.com:8080/"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu := descopetest.NewHandler(opts...)
+	srv := httptest.NewServer(emu.Handler())
+	defer srv.Close()
+	for origin, want := range map[string]int{
+		"https://app.example.com":      http.StatusNoContent,
+		"http://dev.example.com:8080":  http.StatusNoContent,
+		"http://localhost:3000":        http.StatusNoContent,
+		"https://other.example.com":    http.StatusForbidden,
+		"https://app.example.com:8443": http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest(http.MethodOptions, srv.URL+"/v1/auth/me", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", http.MethodGet)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("preflight from %s: %d, want %d", origin, res.StatusCode, want)
+		}
 	}
 }

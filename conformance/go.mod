@@ -1,0 +1,3 @@
+module github.com/descope-contrib/anonymous/conformance
+
+go 1.25.0
