@@ -315,8 +315,11 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	default:
 		return m.refreshRejected(ctx, rt, res, err)
 	}
-	u := m.userFrom(res.session)
-	u.Refreshed = true
+	held := dsr
+	if res.refresh != nil {
+		held = res.refresh.JWT // dsr is rotated out: never to be presented again
+	}
+	u := m.newRefreshedUser(res.session, held)
 	m.writeTokens(w, res.session, res.refresh)
 	if _, known := m.knownTenant(); known || u.Anonymous {
 		m.cache.put(res.session.JWT, u.ID, u.Anonymous, res.session.Expiration, m.now().Unix())
