@@ -60,7 +60,9 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 // refreshProof checks that r carries a refresh cookie of u, and returns the
 // refresh token in force for u, verified locally: the cookie, or, when u's
 // session was refreshed on r and Descope rotated the cookie out, the token
-// that replaced it (refreshInForce), which the middleware has just written.
+// that replaced it (refreshInForce), which the middleware has just written;
+// or the token a parallel request of the visitor has rotated either into
+// (newestHeld).
 func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error) {
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
@@ -82,7 +84,7 @@ func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error
 		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
 	}
 	proof.jwt, proof.anonymous, proof.exp = dsr, rt.Anonymous, rt.Token().Expiration
-	return proof, nil
+	return m.newestHeld(r.Context(), u.ID, proof), nil
 }
 
 // refreshToken is a visitor's locally verified refresh token in force (or,
@@ -441,17 +443,19 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 // are retired (retireRefresh), its session token leaves the cache, and the
 // pending conversion is done.
 func (m *Middleware) retire(ctx context.Context, anon *User, rt refreshToken) {
-	m.retireRefresh(ctx, rt)
+	m.retireRefresh(ctx, anon.ID, rt)
 	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)
 }
 
-// retireRefresh revokes the refresh token in force at Descope and forgets
-// the refreshes remembered for it and for the tokens rotated out on the
-// request, which are not presented to Descope again: rotation has revoked
-// them, and presenting one could be taken for reuse.
-func (m *Middleware) retireRefresh(ctx context.Context, rt refreshToken) {
+// retireRefresh revokes the refresh token in force for user userID at
+// Descope (the newest: a parallel request may have rotated it since the
+// proof) and forgets the refreshes remembered for it and for the tokens
+// rotated out, which are not presented to Descope again: rotation has
+// revoked them, and presenting one could be taken for reuse.
+func (m *Middleware) retireRefresh(ctx context.Context, userID string, rt refreshToken) {
 	if rt.jwt != "" {
+		rt = m.newestHeld(ctx, userID, rt)
 		m.revoke(ctx, rt.jwt)
 		m.refreshes.forget(rt.jwt)
 	}

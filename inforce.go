@@ -66,3 +66,32 @@ func refreshInForce(u *User) (refresh string, ok bool) {
 	}
 	return "", false
 }
+
+// maxRotationSteps bounds how many rotations newestHeld follows.
+const maxRotationSteps = 4
+
+// newestHeld follows rt, the refresh token in force for user userID on a
+// request, through the refreshes of it this deployment remembers (in this
+// process, or in the shared store for refreshGrace): a parallel request of
+// the same visitor (another tab, another replica) may have rotated it out a
+// moment ago, and handed the visitor its successor. Each successor must
+// verify locally as a refresh token of userID. rt comes back with the newest
+// in force, and the tokens it replaced among rotatedOut.
+func (m *Middleware) newestHeld(ctx context.Context, userID string, rt refreshToken) refreshToken {
+	for range maxRotationSteps {
+		next, ok := m.refreshes.successor(rt.jwt)
+		if !ok {
+			next, ok = m.sharedSuccessor(ctx, rt.jwt)
+		}
+		if !ok {
+			break
+		}
+		u, err := m.verify(ctx, next, "DSR")
+		if err != nil || u.ID != userID {
+			break
+		}
+		rt = rt.rotated(next)
+		rt.anonymous, rt.exp = u.Anonymous, u.Token().Expiration
+	}
+	return rt
+}

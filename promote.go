@@ -81,7 +81,7 @@ func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, ta
 	if isLocal(u) {
 		m.clearLocal(w)
 	} else {
-		m.retireRefresh(ctx, rt)
+		m.retireRefresh(ctx, u.ID, rt)
 	}
 	m.dropSession(u)
 	m.retireID(ctx, u.ID, rt.exp)

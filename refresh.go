@@ -178,6 +178,17 @@ func (g *refreshGroup) forgetLocal(token string) (old string, had bool) {
 	return old, had
 }
 
+// successor returns the refresh token that spending token rotated in, when
+// this process remembers that refresh.
+func (g *refreshGroup) successor(token string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r, ok := g.recent[token]; ok && r.err == nil && r.refresh != nil {
+		return r.refresh.JWT, true
+	}
+	return "", false
+}
+
 // makeRoom keeps recent under its bound: when it is full, it drops the stale
 // outcomes among a few it looks at, then arbitrary ones. It never walks the
 // whole map. g.mu is held.

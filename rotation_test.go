@@ -377,6 +377,7 @@ func TestRotationDoubleSubmitOnReplicas(t *testing.T) {
 					t.Errorf("a verify answered %d %s", me.Status, me.Body)
 				}
 			}
+			t.Logf("answers: %d, %d", answers[0].Status, answers[1].Status)
 			if wins != 1 || won.UserID != v.UserID || won.Anonymous {
 				t.Fatalf("answers %v %v, want one conversion of %s", answers[0].Body, answers[1].Body, v.UserID)
 			}
@@ -418,4 +419,84 @@ func TestRotationOffConversionOnRefreshedRequest(t *testing.T) {
 	keepsUser(t, w, b, v.UserID, users)
 	refused(t, w, "after conversion", tr.tokens[:len(tr.tokens)-1])
 	logsOut(t, w, b, tr, v.UserID)
+}
+
+// A parallel request of the visitor (another tab, another replica) that
+// refreshes while a conversion is under way rotates the refresh cookie the
+// conversion's request carries out: the conversion proves the visitor with
+// the token that refresh rotated in, as the deployment remembers it (in the
+// process, or in the shared store), and revokes it in the end. The answers
+// reach the browser in the order the requests were served.
+func TestRotationParallelRefreshDuringConversion(t *testing.T) {
+	for _, rs := range reuseSettings {
+		for _, shared := range []bool{false, true} {
+			for _, before := range []string{"start", "verify"} {
+				name := rs.name + "/one replica/before " + before
+				if shared {
+					name = rs.name + "/two replicas sharing a store/before " + before
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					opts := []anonymous.Option{anonymous.WithSessionTTL(anonSessionTTL)}
+					if shared {
+						opts = append(opts, anonymous.WithStore(newSwitchStore(time.Now)))
+					}
+					a := newWorld(t, rs.opts, opts...)
+					tab := a // the replica the parallel request reaches
+					if shared {
+						tab = a.Sibling(t, opts...)
+					}
+					tr := &trail{}
+					c, v := a.Visitor(t)
+					tr.tokens = append(tr.tokens, a.Cookie(c, "DSR"))
+					users := a.Emu.UserCount()
+					// send notes the cookies c sends a request of its with now;
+					// land serves it to a with them, and lets the answer reach
+					// c's jar.
+					send := func() string { return "DS=" + a.Cookie(c, "DS") + "; DSR=" + a.Cookie(c, "DSR") }
+					land := func(cookie, path string, body any) anontest.Me {
+						me := tr.note(a.Do(t, a.Browser(t), http.MethodPost, path, nil, func(r *http.Request) {
+							anontest.JSONBody(t, body)(r)
+							cookieHeader(cookie)(r)
+						}))
+						for _, ck := range me.SetCookie {
+							a.SetCookie(c, ck.Name, ck.Value)
+						}
+						return me
+					}
+					parallel := func() {
+						// The other tab's session cookie has expired: only DSR.
+						p := tr.note(tab.Do(t, tab.Browser(t), http.MethodGet, "/", nil, cookieHeader("DSR="+a.Cookie(c, "DSR"))))
+						if !p.Refreshed || p.UserID != v.UserID || rotatedIn(p) != 0 || !anontest.HasCookie(p.SetCookie, "DSR") {
+							t.Fatalf("the parallel refresh: %+v", p)
+						}
+						for _, ck := range p.SetCookie {
+							a.SetCookie(c, ck.Name, ck.Value)
+						}
+					}
+					const addr = "tabs@example.com"
+					sent := send()
+					if before == "start" {
+						parallel()
+					}
+					if st := land(sent, "/convert/start", map[string]string{"email": addr}); st.Status != http.StatusOK {
+						t.Fatalf("start: %d %s (hook saw %v)", st.Status, st.Body, a.Hooks.All())
+					}
+					code, _ := a.Emu.Outbox(addr)
+					sent = send()
+					if before == "verify" {
+						parallel()
+					}
+					me := land(sent, "/convert/verify", map[string]string{"email": addr, "code": code})
+					if me.Status != http.StatusOK || me.UserID != v.UserID || me.Anonymous {
+						t.Fatalf("verify: %d %s (hook saw %v)", me.Status, me.Body, a.Hooks.All())
+					}
+					liveRefresh(t, a, "after conversion", v.UserID, 1)
+					keepsUser(t, a, c, v.UserID, users)
+					refused(t, a, "after conversion", tr.tokens[:len(tr.tokens)-1])
+					logsOut(t, a, c, tr, v.UserID)
+				})
+			}
+		}
+	}
 }
