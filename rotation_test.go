@@ -500,3 +500,40 @@ func TestRotationParallelRefreshDuringConversion(t *testing.T) {
 		}
 	}
 }
+
+// A logout whose request refreshed on the way in revokes the refresh token
+// that refresh handed out, not the cookie it rotated out; and one whose
+// cookie a parallel request rotated out revokes that request's token.
+func TestRotationLogoutOnRefreshedRequest(t *testing.T) {
+	for _, rs := range reuseSettings {
+		for _, parallel := range []bool{false, true} {
+			name := rs.name + "/refreshed on the way in"
+			if parallel {
+				name = rs.name + "/rotated by a parallel request"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				w := newWorld(t, rs.opts, anonymous.WithSessionTTL(anonSessionTTL))
+				tr := &trail{}
+				b, v := w.Visitor(t)
+				tr.tokens = append(tr.tokens, w.Cookie(b, "DSR"))
+				if parallel {
+					// Another tab refreshes; its answer reaches the browser
+					// after the logout was sent.
+					p := tr.note(w.Do(t, w.Browser(t), http.MethodGet, "/", nil, cookieHeader("DSR="+w.Cookie(b, "DSR"))))
+					if !p.Refreshed || len(tr.tokens) != 2 {
+						t.Fatalf("the parallel refresh: %+v", p)
+					}
+				} else {
+					w.DropCookie(b, "DS")
+				}
+				me := tr.note(w.Post(t, b, "/x/logout", nil))
+				if me.Status != http.StatusOK || len(tr.tokens) != 2 {
+					t.Fatalf("logout: %+v, %d refresh tokens", me, len(tr.tokens))
+				}
+				liveRefresh(t, w, "after logout", v.UserID, 0)
+				refused(t, w, "after logout", tr.tokens)
+			})
+		}
+	}
+}
