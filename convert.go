@@ -221,6 +221,18 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // code is needed once the address is a verified login ID of the user, but
 // the visitor's refresh token must still be live at Descope (one refresh
 // call proves it), so a revoked session cannot come back this way.
+//
+// Every refresh token of the anonymous visitor is retired: the one in force
+// is revoked at Descope. When refresh tokens rotate (a Descope project
+// setting), that is not always r's cookie: a session that expired is
+// refreshed on the way in, and Descope answers with a new refresh token
+// (written in the response's first Set-Cookie) and revokes the cookie at
+// once; a parallel request of the visitor may have done the same a moment
+// ago, on any replica sharing the store. Conversion, promotion and
+// [Middleware.Logout] then prove the visitor with, and revoke, the token
+// that replaced the cookie, and never present the rotated-out cookie to
+// Descope again, which it may take for reuse of a stolen token and answer
+// by revoking the whole session.
 func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (_ *User, err error) {
 	defer m.conversionFailed(r.Context(), &err)
 	a, err := parseAddress(addr)
