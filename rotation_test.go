@@ -33,6 +33,17 @@ var reuseSettings = []struct {
 // anonSessionTTL is the anonymous sessions' lifetime in these tests.
 const anonSessionTTL = time.Minute
 
+// rotationSetup is the harness setup of these tests: the middleware on the
+// Env's clock, with the default timeout (they count no wait).
+var rotationSetup = anontest.Setup{Clock: anonymous.WithClock}
+
+// rotationWorld starts an emulator with emuOpts and a middleware on
+// rotationSetup with anonSessionTTL sessions; opts come last.
+func rotationWorld(t *testing.T, emuOpts []descopetest.Option, opts ...anonymous.Option) *anontest.Env {
+	t.Helper()
+	return anontest.NewEnvWith(t, rotationSetup, emuOpts, append([]anonymous.Option{anonymous.WithSessionTTL(anonSessionTTL)}, opts...)...)
+}
+
 // passExpiry lets the sessions the visitor of w, user id, holds expire on
 // the middleware's clock: the anonymous tenant's session lifetime is raised
 // to 5 minutes at Descope (as an operator would), and the clock moves
@@ -157,7 +168,7 @@ func TestRotationConversionOnRefreshedRequests(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(rs.name+"/"+tc.name, func(t *testing.T) {
 				t.Parallel()
-				w := newWorld(t, rs.opts, anonymous.WithSessionTTL(anonSessionTTL))
+				w := rotationWorld(t, rs.opts)
 				tr := &trail{}
 				b, v := w.Visitor(t)
 				tr.tokens = append(tr.tokens, w.Cookie(b, "DSR"))
@@ -211,7 +222,7 @@ func TestRotationResumeOnRefreshedRequest(t *testing.T) {
 	for _, rs := range reuseSettings {
 		t.Run(rs.name, func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, rs.opts, anonymous.WithSessionTTL(anonSessionTTL))
+			w := rotationWorld(t, rs.opts)
 			tr := &trail{}
 			b, v := w.Visitor(t)
 			tr.tokens = append(tr.tokens, w.Cookie(b, "DSR"))
@@ -244,7 +255,7 @@ func TestRotationMergeOnRefreshedRequest(t *testing.T) {
 	for _, rs := range reuseSettings {
 		t.Run(rs.name, func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, rs.opts, anonymous.WithSessionTTL(anonSessionTTL),
+			w := rotationWorld(t, rs.opts,
 				anonymous.WithMerge(func(context.Context, *anonymous.User, *anonymous.User) error { return nil }))
 			const addr = "owner@example.com"
 			owner := w.Registered(t, addr)
@@ -278,7 +289,7 @@ func TestRotationMergeOnRefreshedRequest(t *testing.T) {
 // verify request refreshed converts, and one whose promotion request
 // refreshed is promoted; neither leaves a native refresh token live.
 func TestRotationNativeOnRefreshedRequests(t *testing.T) {
-	setup := worldSetup
+	setup := rotationSetup
 	setup.Strategy = anonymous.NativeTokens
 	for _, rs := range reuseSettings {
 		t.Run(rs.name+"/conversion", func(t *testing.T) {
@@ -337,9 +348,8 @@ func TestRotationDoubleSubmitOnReplicas(t *testing.T) {
 		t.Run(rs.name, func(t *testing.T) {
 			t.Parallel()
 			store := newSwitchStore(time.Now)
-			opts := []anonymous.Option{anonymous.WithSessionTTL(anonSessionTTL), anonymous.WithStore(store)}
-			a := newWorld(t, rs.opts, opts...)
-			b := a.Sibling(t, opts...)
+			a := rotationWorld(t, rs.opts, anonymous.WithStore(store))
+			b := a.Sibling(t, anonymous.WithSessionTTL(anonSessionTTL), anonymous.WithStore(store))
 			tr := &trail{}
 			c, v := a.Visitor(t)
 			tr.tokens = append(tr.tokens, a.Cookie(c, "DSR"))
@@ -399,7 +409,7 @@ func TestRotationDoubleSubmitOnReplicas(t *testing.T) {
 // Sanity of the tests above: without rotation nothing is rotated in, and
 // the same flows pass.
 func TestRotationOffConversionOnRefreshedRequest(t *testing.T) {
-	w := newWorld(t, nil, anonymous.WithSessionTTL(anonSessionTTL))
+	w := rotationWorld(t, nil)
 	tr := &trail{}
 	b, v := w.Visitor(t)
 	tr.tokens = append(tr.tokens, w.Cookie(b, "DSR"))
@@ -441,7 +451,7 @@ func TestRotationParallelRefreshDuringConversion(t *testing.T) {
 					if shared {
 						opts = append(opts, anonymous.WithStore(newSwitchStore(time.Now)))
 					}
-					a := newWorld(t, rs.opts, opts...)
+					a := anontest.NewEnvWith(t, rotationSetup, rs.opts, opts...)
 					tab := a // the replica the parallel request reaches
 					if shared {
 						tab = a.Sibling(t, opts...)
@@ -513,7 +523,7 @@ func TestRotationLogoutOnRefreshedRequest(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				w := newWorld(t, rs.opts, anonymous.WithSessionTTL(anonSessionTTL))
+				w := rotationWorld(t, rs.opts)
 				tr := &trail{}
 				b, v := w.Visitor(t)
 				tr.tokens = append(tr.tokens, w.Cookie(b, "DSR"))

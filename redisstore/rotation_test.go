@@ -30,7 +30,7 @@ func pair(t *testing.T, srv *redistest.Server, emuOpts []descopetest.Option) (a,
 			t.Fatal(err)
 		}
 		return []anonymous.Option{anonymous.WithSessionTTL(time.Minute), anonymous.WithStore(store),
-			anonymous.WithStoreTimeout(100 * time.Millisecond)}
+			anonymous.WithStoreTimeout(time.Second)}
 	}
 	a = anontest.NewEnvWith(t, anontest.Setup{}, emuOpts, opts()...)
 	return a, a.Sibling(t, opts()...)
