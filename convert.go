@@ -61,8 +61,8 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 // refresh token in force for u, verified locally: the cookie, or, when u's
 // session was refreshed on r and Descope rotated the cookie out, the token
 // that replaced it (refreshInForce), which the middleware has just written;
-// or the token a parallel request of the visitor has rotated either into
-// (newestHeld).
+// or, when a parallel request of the visitor has rotated that one out since,
+// the token it rotated in (newestHeld).
 func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error) {
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {

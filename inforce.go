@@ -13,9 +13,9 @@ import (
 // with a new one and revoked the old at once, and presenting the old one
 // again may be taken for reuse of a stolen token, which revokes the whole
 // session (docs.descope.com refresh-token rotation; the emulator's
-// WithRefreshReuseDetection). Conversion and promotion on that request must
-// therefore spend, and in the end revoke, the refresh token now in force,
-// the one the middleware has just written in the response's first
+// WithRefreshReuseDetection). Conversion, promotion and logout on that
+// request must therefore spend, and in the end revoke, the refresh token now
+// in force, the one the middleware has just written in the response's first
 // Set-Cookie, not the cookie the request carried.
 //
 // The middleware keeps it where nothing else pays for it: a refreshed
@@ -76,8 +76,12 @@ const maxRotationSteps = 4
 // the same visitor (another tab, another replica) may have rotated it out a
 // moment ago, and handed the visitor its successor. Each successor must
 // verify locally as a refresh token of userID. rt comes back with the newest
-// in force, and the tokens it replaced among rotatedOut.
+// in force, and the tokens it replaced among rotatedOut. A replica that has
+// seen Descope answer a refresh without rotating looks nothing up.
 func (m *Middleware) newestHeld(ctx context.Context, userID string, rt refreshToken) refreshToken {
+	if m.rotation.Load() == rotationOff {
+		return rt
+	}
 	for range maxRotationSteps {
 		next, ok := m.refreshes.successor(rt.jwt)
 		if !ok {
