@@ -57,8 +57,12 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 	return rt, nil
 }
 
-// refreshProof checks that r carries a refresh cookie of u that verifies
-// locally, and returns it.
+// refreshProof checks that r carries a refresh cookie of u, and returns the
+// refresh token in force for u, verified locally: the cookie, or, when u's
+// session was refreshed on r and Descope rotated the cookie out, the token
+// that replaced it (refreshInForce), which the middleware has just written;
+// or, when a parallel request of the visitor has rotated that one out since,
+// the token it rotated in (newestHeld).
 func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error) {
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
@@ -67,6 +71,11 @@ func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error
 	if dsr == "" {
 		return refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
 	}
+	var proof refreshToken
+	if held, ok := refreshInForce(u); ok && held != dsr {
+		proof.rotatedOut = []string{dsr}
+		dsr = held
+	}
 	rt, err := m.verify(r.Context(), dsr, "DSR")
 	if err != nil {
 		return refreshToken{}, err
@@ -74,16 +83,29 @@ func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error
 	if rt.ID != u.ID {
 		return refreshToken{}, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
 	}
-	return refreshToken{jwt: dsr, anonymous: rt.Anonymous, exp: rt.Token().Expiration}, nil
+	proof.jwt, proof.anonymous, proof.exp = dsr, rt.Anonymous, rt.Token().Expiration
+	return m.newestHeld(r.Context(), u.ID, proof), nil
 }
 
-// refreshToken is a visitor's locally verified refresh token (or, for a
-// local visitor, its local ID cookie); anonymous says whether it was issued
-// while the user was anonymous, exp when it stops proving anything.
+// refreshToken is a visitor's locally verified refresh token in force (or,
+// for a local visitor, its local ID cookie); anonymous says whether it was
+// issued while the user was anonymous, exp when it stops proving anything.
+// rotatedOut are the visitor's refresh tokens that a refresh on this request
+// replaced (the cookie the request carried, the token resume spent): dead at
+// Descope, and never presented to it again, which could be taken for reuse.
 type refreshToken struct {
-	jwt       string
-	anonymous bool
-	exp       int64
+	jwt        string
+	anonymous  bool
+	exp        int64
+	rotatedOut []string
+}
+
+// rotated returns rt after a refresh of rt.jwt that Descope answered with
+// next, a new refresh token.
+func (rt refreshToken) rotated(next string) refreshToken {
+	rt.rotatedOut = append(slices.Clip(rt.rotatedOut), rt.jwt)
+	rt.jwt = next
+	return rt
 }
 
 // StartConversion sends a one-time code to addr (an email address or an E.164
@@ -199,6 +221,18 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // code is needed once the address is a verified login ID of the user, but
 // the visitor's refresh token must still be live at Descope (one refresh
 // call proves it), so a revoked session cannot come back this way.
+//
+// Every refresh token of the anonymous visitor is retired: the one in force
+// is revoked at Descope. When refresh tokens rotate (a Descope project
+// setting), that is not always r's cookie: a session that expired is
+// refreshed on the way in, and Descope answers with a new refresh token
+// (written in the response's first Set-Cookie) and revokes the cookie at
+// once; a parallel request of the visitor may have done the same a moment
+// ago, on any replica sharing the store. Conversion, promotion and
+// [Middleware.Logout] then prove the visitor with, and revoke, the token
+// that replaced the cookie, and never present the rotated-out cookie to
+// Descope again, which it may take for reuse of a stolen token and answer
+// by revoking the whole session.
 func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (_ *User, err error) {
 	defer m.conversionFailed(r.Context(), &err)
 	a, err := parseAddress(addr)
@@ -216,7 +250,6 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err != nil {
 		return nil, err
 	}
-	dsr := rt.jwt
 	// The steps run to their end even if the visitor goes away.
 	ctx := context.WithoutCancel(r.Context())
 	unlock, err := m.lockConversion(ctx, anon.ID)
@@ -233,7 +266,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	}
 	switch {
 	case ok && p.ExistingID != "":
-		return m.finishMerge(ctx, w, anon, dsr, a, p, code)
+		return m.finishMerge(ctx, w, anon, rt, a, p, code)
 	case isNative(anon), isLocal(anon):
 		if !ok {
 			return nil, ErrNoPendingConversion
@@ -274,7 +307,7 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	if isLocal(anon) {
 		m.clearLocal(w)
 	}
-	m.retire(ctx, anon, rt.jwt)
+	m.retire(ctx, anon, rt)
 	m.retireID(ctx, anon.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
 	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
@@ -284,7 +317,6 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 // finishUpdate verifies the code of an email or phone update, and moves the
 // user out of the anonymous tenant.
 func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
-	dsr := rt.jwt
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
 		return nil, err
@@ -301,7 +333,7 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 			// that outlives its revocation.
 			return nil, ErrNotAnonymous
 		}
-		return m.resume(ctx, w, anon, dsr, a, profile, loginID, tenant)
+		return m.resume(ctx, w, anon, rt, a, profile, loginID, tenant)
 	}
 	if p == nil {
 		return nil, ErrNoPendingConversion
@@ -334,7 +366,7 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 		// sent to: never issue tokens on that.
 		return nil, fmt.Errorf("%w: descope verified another address", ErrNoPendingConversion)
 	}
-	return m.complete(ctx, w, anon, []string{dsr}, a, profile, loginID, tenant)
+	return m.complete(ctx, w, anon, rt, a, profile, loginID, tenant)
 }
 
 // halfConverted reports whether a user whose address is verified still has
@@ -350,8 +382,8 @@ func (m *Middleware) halfConverted(p *descope.UserResponse, loginID, tenant stri
 // of the user. It needs no code, but it proves with a refresh call that the
 // visitor's refresh token is still live at Descope: a revoked or logged-out
 // session gets [ErrNoSession].
-func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
-	res, err := m.callRefresh(ctx, dsr)
+func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
+	res, err := m.callRefresh(ctx, rt.jwt)
 	if err != nil {
 		if isTransient(err) {
 			return nil, m.descopeFailure("check session", err)
@@ -361,20 +393,19 @@ func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *Us
 	if res.session.ID != anon.ID {
 		return nil, fmt.Errorf("%w: refresh token of another user", ErrInvalidToken)
 	}
-	spent := []string{dsr}
 	if res.refresh != nil {
-		spent = append(spent, res.refresh.JWT)
+		rt = rt.rotated(res.refresh.JWT)
 	}
 	m.cfg.logger.Info("resuming conversion", "user", anon.ID)
 	m.obs.emit(ctx, Event{Kind: EventResumed})
-	return m.complete(ctx, w, anon, spent, a, profile, loginID, tenant)
+	return m.complete(ctx, w, anon, rt, a, profile, loginID, tenant)
 }
 
 // complete moves a user whose address is verified out of the anonymous
 // tenant, drops its generated login ID, and replaces the visitor's tokens
 // with a fresh pair issued for that user ID. Each step is idempotent, so a
 // conversion that failed half-way can be finished again.
-func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *User, spent []string, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
+func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, profile *descope.UserResponse, loginID, tenant string) (*User, error) {
 	if slices.ContainsFunc(profile.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenant }) {
 		_, err := call(m, ctx, "user.remove_tenant", func(ctx context.Context) (*descope.UserResponse, error) {
 			return m.c.Management.User().RemoveTenant(ctx, anon.ID, tenant)
@@ -406,7 +437,7 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 		return nil, fmt.Errorf("%w: sign-in returned another user", ErrInvalidToken)
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.retire(ctx, anon, spent...)
+	m.retire(ctx, anon, rt)
 	loginIDs := []string{a.value}
 	if !m.cfg.dropLoginID {
 		loginIDs = append(loginIDs, loginID)
@@ -421,15 +452,28 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 }
 
 // retire ends what the visitor held before a conversion: its refresh tokens
-// are revoked at Descope, its session token leaves the cache, remembered
-// refreshes of those tokens are forgotten, and the pending conversion is done.
-func (m *Middleware) retire(ctx context.Context, anon *User, refreshJWTs ...string) {
-	for _, t := range refreshJWTs {
-		m.revoke(ctx, t)
-		m.refreshes.forget(t)
-	}
+// are retired (retireRefresh), its session token leaves the cache, and the
+// pending conversion is done.
+func (m *Middleware) retire(ctx context.Context, anon *User, rt refreshToken) {
+	m.retireRefresh(ctx, anon.ID, rt)
 	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)
+}
+
+// retireRefresh revokes the refresh token in force for user userID at
+// Descope (the newest: a parallel request may have rotated it since the
+// proof) and forgets the refreshes remembered for it and for the tokens
+// rotated out, which are not presented to Descope again: rotation has
+// revoked them, and presenting one could be taken for reuse.
+func (m *Middleware) retireRefresh(ctx context.Context, userID string, rt refreshToken) {
+	if rt.jwt != "" {
+		rt = m.newestHeld(ctx, userID, rt)
+		m.revoke(ctx, rt.jwt)
+		m.refreshes.forget(rt.jwt)
+	}
+	for _, t := range rt.rotatedOut {
+		m.refreshes.forget(t)
+	}
 }
 
 // convertHook calls the OnConvert hook, if any.

@@ -11,7 +11,10 @@ import (
 // error says so. The refresh token passes the same local checks as any other
 // first: a forged one costs no call to Descope and leaves nothing in any
 // store. The call is bounded by the configured timeout, and a refresh
-// remembered for that token is forgotten.
+// remembered for that token is forgotten. When refresh tokens rotate, the
+// token revoked is the one in force: the one the middleware's refresh on r
+// handed out in place of r's cookie, or a parallel request's (see
+// [Middleware.FinishConversion]).
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	dsr, _ := cookieValue(r, m.cfg.refreshCookie)
 	ds, _ := cookieValue(r, m.cfg.sessionCookie)
@@ -22,17 +25,32 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	if dsr == "" {
 		return nil
 	}
-	if _, err := m.verify(r.Context(), dsr, "DSR"); err != nil {
+	var rt refreshToken
+	if u, ok := FromContext(r.Context()); ok {
+		if held, ok := refreshInForce(u); ok && held != dsr {
+			// Rotated out by the refresh on r: never presented again.
+			rt.rotatedOut, dsr = []string{dsr}, held
+		}
+	}
+	u, err := m.verify(r.Context(), dsr, "DSR")
+	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			// Unchecked: forget what this process remembers of it, but
 			// write nothing a forged token could fill a store with.
-			m.refreshes.forgetLocal(dsr)
+			for _, t := range append(rt.rotatedOut, dsr) {
+				m.refreshes.forgetLocal(t)
+			}
 			return during("logout", err)
 		}
 		return nil // not a live refresh token of this project: nothing to revoke
 	}
-	m.refreshes.forget(dsr)
-	err := m.logoutToken(r.Context(), dsr)
+	rt.jwt = dsr
+	rt = m.newestHeld(r.Context(), u.ID, rt)
+	for _, t := range rt.rotatedOut {
+		m.refreshes.forget(t)
+	}
+	m.refreshes.forget(rt.jwt)
+	err = m.logoutToken(r.Context(), rt.jwt)
 	if err != nil {
 		return m.descopeFailure("logout", err)
 	}

@@ -22,7 +22,7 @@ import (
 
 // finishMerge verifies a sign-in code for the existing account that owns the
 // address, and moves the visitor there.
-func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, a address, p pendingConversion, code string) (*User, error) {
+func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, code string) (*User, error) {
 	code, err := cleanCode(code)
 	if err != nil {
 		return nil, err
@@ -46,13 +46,13 @@ func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, ano
 		m.dropPending(ctx, anon.ID)
 		return nil, fmt.Errorf("%w: the code signed in another account; start again", ErrNoPendingConversion)
 	}
-	return m.switchTo(ctx, w, anon, dsr, info)
+	return m.switchTo(ctx, w, anon, rt, info)
 }
 
 // switchTo runs the merge hook and, when it succeeded, deletes the anonymous
 // user (a user-backed one) and hands the visitor the existing account's
 // tokens. When the hook fails, nothing changes and the tokens are revoked.
-func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, dsr string, info *descope.AuthenticationInfo) (*User, error) {
+func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
 	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		existing.LoginIDs = info.User.LoginIDs
@@ -71,7 +71,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 		}
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.retire(ctx, anon, dsr)
+	m.retire(ctx, anon, rt)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
 	m.obs.emit(ctx, Event{Kind: EventMerged, User: existing})
 	return existing, nil

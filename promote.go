@@ -81,8 +81,7 @@ func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, ta
 	if isLocal(u) {
 		m.clearLocal(w)
 	} else {
-		m.revoke(ctx, rt.jwt)
-		m.refreshes.forget(rt.jwt)
+		m.retireRefresh(ctx, u.ID, rt)
 	}
 	m.dropSession(u)
 	m.retireID(ctx, u.ID, rt.exp)

@@ -178,6 +178,17 @@ func (g *refreshGroup) forgetLocal(token string) (old string, had bool) {
 	return old, had
 }
 
+// successor returns the refresh token that spending token rotated in, when
+// this process remembers that refresh.
+func (g *refreshGroup) successor(token string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r, ok := g.recent[token]; ok && r.err == nil && r.refresh != nil {
+		return r.refresh.JWT, true
+	}
+	return "", false
+}
+
 // makeRoom keeps recent under its bound: when it is full, it drops the stale
 // outcomes among a few it looks at, then arbitrary ones. It never walks the
 // whole map. g.mu is held.
@@ -315,8 +326,11 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	default:
 		return m.refreshRejected(ctx, rt, res, err)
 	}
-	u := m.userFrom(res.session)
-	u.Refreshed = true
+	held := dsr
+	if res.refresh != nil {
+		held = res.refresh.JWT // dsr is rotated out: never to be presented again
+	}
+	u := m.newRefreshedUser(res.session, held)
 	m.writeTokens(w, res.session, res.refresh)
 	if _, known := m.knownTenant(); known || u.Anonymous {
 		m.cache.put(res.session.JWT, u.ID, u.Anonymous, res.session.Expiration, m.now().Unix())

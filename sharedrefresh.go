@@ -350,6 +350,32 @@ func (m *Middleware) forgetRefresh(token string) {
 	})
 }
 
+// sharedSuccessor returns the refresh token that spending token rotated in,
+// when the shared store holds the outcome of that refresh (for refreshGrace
+// after it). It reads the store only while it answers.
+func (m *Middleware) sharedSuccessor(ctx context.Context, token string) (string, bool) {
+	if !m.state.configured() {
+		return "", false
+	}
+	sec := deriveRefreshSecrets(token)
+	var (
+		val   []byte
+		found bool
+	)
+	err := m.state.call(ctx, func(ctx context.Context, st Store) (err error) {
+		val, found, err = st.Get(ctx, refreshResultKey+sec.id)
+		return err
+	})
+	if err != nil || !found || len(val) <= claimSize {
+		return "", false // no refresh of it, or one under way
+	}
+	rec, err := sec.open(val)
+	if err != nil || rec.Failure != 0 || rec.Refresh == "" {
+		return "", false
+	}
+	return rec.Refresh, true
+}
+
 // inRejectionGrace reports whether a refresh token that Descope rejected
 // still names its visitor, Degraded, for now. It applies when refresh tokens
 // rotate and the rejection was not agreed through a shared store: another

@@ -89,13 +89,14 @@ func FromContext(ctx context.Context) (*User, bool) {
 	return u, ok && u != nil
 }
 
-// userNode is a User served from the cache and the context node that carries
-// it, allocated at once: the hot path makes one allocation for both. It keeps
-// the session token outside the User, so that printing a User never prints it.
+// userNode is a User served from the cache (or refreshed on its request:
+// newRefreshedUser) and the context node that carries it, allocated at once:
+// the hot path makes one allocation for both. It keeps the session token
+// outside the User, so that printing a User never prints it.
 type userNode struct {
 	context.Context // nil until withUser links the node
 	user            User
-	jwt             string // the verified session token, as the request carried it
+	jwt             string // the verified session token, as the request carried it (or the refresh issued it)
 }
 
 // newCachedUser returns the User of a session served from the cache.
@@ -106,11 +107,18 @@ func newCachedUser(id string, anon bool, jwt string) *User {
 }
 
 // withUser returns ctx carrying u: u's own node when it has one not yet
-// linked, else a new context value. Only the goroutine that built u calls it.
+// linked (a refreshed session's node through its inForce), else a new
+// context value. Only the goroutine that built u calls it.
 func withUser(ctx context.Context, u *User) context.Context {
-	if n := u.node; n != nil && n.Context == nil && &n.user == u {
-		n.Context = ctx
-		return n
+	if n := u.node; n != nil && &n.user == u {
+		if n.Context == nil {
+			n.Context = ctx
+			return n
+		}
+		if f, ok := n.Context.(*inForce); ok && f.Context == nil {
+			f.Context = ctx
+			return n
+		}
 	}
 	return NewContext(ctx, u)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/descope/go-sdk/descope"
 )
 
 type otherKey struct{}
@@ -45,5 +47,52 @@ func TestCachedUserContext(t *testing.T) {
 	}
 	if u.sessionJWT() != jwt {
 		t.Error("the session token is lost")
+	}
+}
+
+// A session refreshed on its request travels in a context node too, beside
+// the refresh token in force, which refreshInForce finds on the User (linked
+// into a context or not, but not on a copy) and which printing the context
+// or the user never prints.
+func TestRefreshedUserContext(t *testing.T) {
+	m := &Middleware{}
+	session := &descope.Token{JWT: tk("the-session-token-itself"), ID: "U1", Claims: map[string]any{"danu": true}}
+	u := m.newRefreshedUser(session, "the-refresh-token-itself")
+	if got, ok := refreshInForce(u); !ok || got != "the-refresh-token-itself" {
+		t.Fatalf("before linking: %q %v", got, ok)
+	}
+	if !u.Refreshed || !u.Anonymous || u.Token() != session || u.sessionJWT() != session.JWT {
+		t.Fatalf("user %+v", u)
+	}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), otherKey{}, "v"))
+	defer cancel()
+	ctx := withUser(parent, u)
+	got, ok := FromContext(ctx)
+	if !ok || got != u || ctx.Value(otherKey{}) != "v" {
+		t.Fatalf("FromContext: %+v %v, parent's value %v", got, ok, ctx.Value(otherKey{}))
+	}
+	if held, ok := refreshInForce(got); !ok || held != "the-refresh-token-itself" {
+		t.Errorf("after linking: %q %v", held, ok)
+	}
+	cancel()
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Errorf("cancellation: %v", ctx.Err())
+	}
+	for _, s := range []string{fmt.Sprint(ctx), fmt.Sprintf("%+v", ctx), fmt.Sprintf("%+v", *u), fmt.Sprintf("%#v", u)} {
+		if strings.Contains(s, "the-refresh-token-itself") || strings.Contains(s, "the-session-token-itself") {
+			t.Errorf("printed a token: %s", s)
+		}
+	}
+	if again := withUser(context.Background(), u); again == ctx {
+		t.Error("a second link reused the node")
+	}
+	copied := *u
+	if _, ok := refreshInForce(&copied); ok {
+		t.Error("a copy of the user claims the refresh token in force")
+	}
+	for _, other := range []*User{nil, newCachedUser("U1", true, tk("x")), {ID: "U1"}} {
+		if _, ok := refreshInForce(other); ok {
+			t.Errorf("%+v claims a refresh token in force", other)
+		}
 	}
 }

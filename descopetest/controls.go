@@ -135,6 +135,24 @@ func (e *Emulator) UserCount() int {
 	return len(e.users)
 }
 
+// LiveRefreshTokens returns the number of refresh tokens issued for subject
+// (a user ID, or the ID in a Descope-native anonymous token) that would
+// still refresh: neither revoked (by logout, rotation or reuse detection)
+// nor expired. A test asserts with it what no client can see, such as the
+// tokens a server obtained and never handed out.
+func (e *Emulator) LiveRefreshTokens(subject string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now() // token expiry is on the real clock, as the SDK checks it
+	n := 0
+	for jti := range e.userTokens[subject] {
+		if rec := e.tokens[jti]; rec != nil && !rec.revoked && rec.exp.After(now) {
+			n++
+		}
+	}
+	return n
+}
+
 // ErrUserNotFound is returned by SetUserCreatedTime for an unknown user.
 var ErrUserNotFound = errors.New("descopetest: user not found")
 

@@ -83,3 +83,25 @@ func TestReuseDetectionNeedsRotation(t *testing.T) {
 		check(t, refreshErr(sdk, ctx, r0))
 	}
 }
+
+func TestLiveRefreshTokens(t *testing.T) {
+	emu, sdk, ctx := setup(t, descopetest.WithRefreshRotation(), descopetest.WithRefreshReuseDetection(false))
+	u := must[*descope.UserResponse](t)(sdk.Management.User().Create(ctx, "live@example.com", &descope.UserRequest{}))
+	if n := emu.LiveRefreshTokens(u.UserID); n != 0 {
+		t.Fatalf("%d live tokens before any sign-in", n)
+	}
+	_, r0 := signIn(t, sdk, ctx, "live@example.com")
+	_, other := signIn(t, sdk, ctx, "live@example.com")
+	r1 := rotate(t, sdk, ctx, r0)
+	if n := emu.LiveRefreshTokens(u.UserID); n != 2 {
+		t.Fatalf("%d live tokens after two sign-ins and a rotation, want 2", n)
+	}
+	check(t, sdk.Auth.Logout(withRefresh(r1), nil))
+	if n := emu.LiveRefreshTokens(u.UserID); n != 1 {
+		t.Fatalf("%d live tokens after a logout, want 1", n)
+	}
+	check(t, sdk.Auth.Logout(withRefresh(other), nil))
+	if n := emu.LiveRefreshTokens(u.UserID); n != 0 {
+		t.Fatalf("%d live tokens after both logouts, want 0", n)
+	}
+}

@@ -65,6 +65,7 @@ func Cases() []Case {
 		{Name: "duplicate identity cookies trusted for nothing", Run: duplicateCookies},
 		{Name: "conversion makes a regular user, reported to OnConvert", Run: conversion},
 		{Name: "local ID cookie trusted only as sealed", Run: localCookies},
+		{Name: "conversion on refreshed requests with rotation retires every refresh token", Emu: []descopetest.Option{descopetest.WithRefreshRotation()}, Run: rotatedConversion},
 	}
 }
 
@@ -562,6 +563,67 @@ func localCookies(t *testing.T, env *Env) {
 	}
 	if n := env.Emu.TotalRequests(); n != 0 {
 		t.Errorf("local cookies cost %d Descope calls: %v", n, env.Emu.RequestLog())
+	}
+}
+
+// rotatedConversion: with refresh-token rotation and reuse detection (the
+// emulator's defaults with rotation), a conversion whose start and verify
+// requests each come with an expired session (the browser dropped DS) is
+// refreshed on the way in, which rotates the refresh cookie out: it answers
+// 200 twice, the visitor's next request is the converted user (no new
+// identity), and no refresh token the visitor was handed before, the one
+// rotated in on the verify request included (its answer's first DSR), nor
+// any other of the anonymous identity, refreshes at Descope. A local
+// visitor holds no refresh token: its conversion is the conversion case.
+func rotatedConversion(t *testing.T, env *Env) {
+	if env.Local() {
+		t.Skip("a local visitor holds no refresh token")
+	}
+	b := env.Browser(t)
+	first := env.Get(t, b, "/whoami")
+	seen := []string{env.Cookie(b, "DSR")}
+	note := func(me Me) Me {
+		for _, c := range me.SetCookie {
+			if c.Name == "DSR" && c.Value != "" {
+				seen = append(seen, c.Value)
+			}
+		}
+		return me
+	}
+	const addr = "rotated@example.com"
+	env.DropCookie(b, "DS")
+	if st := note(env.Post(t, b, "/convert/start", map[string]string{"email": addr})); st.Status != http.StatusOK || len(seen) != 2 {
+		t.Fatalf("start on a refreshed request: %d %s, %d refresh tokens", st.Status, st.Body, len(seen))
+	}
+	code, ok := env.Emu.Outbox(addr)
+	if !ok {
+		t.Fatal("no code sent")
+	}
+	env.DropCookie(b, "DS")
+	me := note(env.Post(t, b, "/convert/verify", map[string]string{"email": addr, "code": code}))
+	if me.Status != http.StatusOK || me.UserID == "" || me.Anonymous || len(seen) != 4 {
+		t.Fatalf("verify on a refreshed request: %d %s, %d refresh tokens", me.Status, me.Body, len(seen))
+	}
+	if sameID := me.UserID == first.UserID; sameID != (env.Strategy == anonymous.UserBacked) {
+		t.Errorf("%s conversion: user %s, anonymous %s", env.Strategy, me.UserID, first.UserID)
+	}
+	users := env.Emu.UserCount()
+	if after := env.Get(t, b, "/whoami"); after.UserID != me.UserID || after.Anonymous || after.New || env.Emu.UserCount() != users {
+		t.Errorf("after conversion: %+v", after)
+	}
+	want := 0 // the anonymous identity's: none left
+	if env.Strategy == anonymous.UserBacked {
+		want = 1 // the same user ID's: the converted session's only
+	}
+	if n := env.Emu.LiveRefreshTokens(first.UserID); n != want {
+		t.Errorf("%d live refresh tokens of %s at Descope, want %d", n, first.UserID, want)
+	}
+	// Newest first: presenting a rotated-out token revokes its whole
+	// session, which would hide a newer one left live.
+	for i := len(seen) - 2; i >= 0; i-- {
+		if _, _, err := env.SDK.Auth.RefreshSessionWithToken(context.Background(), seen[i]); err == nil {
+			t.Errorf("refresh token %d of %d handed out before the conversion still refreshes", i+1, len(seen)-1)
+		}
 	}
 }
 
