@@ -75,6 +75,7 @@ type optionsJSON struct {
 // softCeremony is what an Authenticator is about to answer; package tests
 // alter it to forge answers.
 type softCeremony struct {
+	credID     []byte // the new credential's ID (create)
 	clientData map[string]any
 	rpIDHash   []byte
 	flags      byte
@@ -196,11 +197,12 @@ func (a *Authenticator) create(options, origin string, alter func(*softCeremony)
 	if err != nil {
 		return "", err
 	}
-	cred := &softCredential{id: randomBytes(32), key: key, rpID: rpID, userHandle: handle}
 	cer := newSoftCeremony("webauthn.create", o.PublicKey.Challenge, origin, rpID, key)
+	cer.credID = randomBytes(32)
 	if alter != nil {
 		alter(cer)
 	}
+	cred := &softCredential{id: cer.credID, key: key, rpID: rpID, userHandle: handle}
 	coseKey, err := coseES256Key(&key.PublicKey)
 	if err != nil {
 		return "", err
