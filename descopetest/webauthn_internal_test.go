@@ -161,8 +161,6 @@ func wantRefused(t *testing.T, what string, err error) {
 	}
 }
 
-
-
 func otherHash(rpID string) []byte {
 	h := sha256.Sum256([]byte(rpID))
 	return h[:]
@@ -183,7 +181,9 @@ var forgeries = []struct {
 	get    bool // applies to sign-in
 	alter  func(*softCeremony)
 }{
-	{"wrong challenge", true, true, func(c *softCeremony) { c.clientData["challenge"] = base64.RawURLEncoding.EncodeToString(randomBytes(32)) }},
+	{"wrong challenge", true, true, func(c *softCeremony) {
+		c.clientData["challenge"] = base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	}},
 	{"no challenge", true, true, func(c *softCeremony) { delete(c.clientData, "challenge") }},
 	{"wrong origin", true, true, func(c *softCeremony) { c.clientData["origin"] = "https://evil.example.com" }},
 	{"origin with a trailing slash", true, true, func(c *softCeremony) { c.clientData["origin"] = forgeOrigin + "/" }},
