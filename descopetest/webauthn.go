@@ -360,7 +360,7 @@ func (e *Emulator) handlePasskeySignInStart(c *call, req *passkeyStartRequest) (
 // startSignInLocked opens a sign-in transaction for req.
 func (e *Emulator) startSignInLocked(req *passkeyStartRequest, rpID string) (any, *apiError) {
 	tx := &passkeyTx{kind: txSignIn, ceremony: ceremony{origin: req.Origin, rpID: rpID}, custom: cloneAny(req.LoginOptions.claims())}
-	var allow []credentialDescriptor
+	allow := []credentialDescriptor{} // browsers refuse null
 	if req.LoginID != "" {
 		u := e.userByLoginLocked(req.LoginID)
 		switch {
