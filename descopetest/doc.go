@@ -27,9 +27,13 @@
 //	}
 //
 // Besides the API, an Emulator has test controls: Outbox reads the one-time
-// codes it "sent", InjectFault makes paths fail, slow or drop the connection,
-// Requests and RequestLog count what arrived, User and SetUserCreatedTime
-// read and seed users, SignToken forges tokens with the emulator's key.
+// codes it "sent", OutboxLink the magic links, InjectFault makes paths fail,
+// slow or drop the connection, Requests and RequestLog count what arrived,
+// User and SetUserCreatedTime read and seed users, SignToken forges tokens
+// with the emulator's key. OAuth authorize calls answer the URL of a page
+// the emulator serves as the provider, where a test (or a browser) picks an
+// account or denies; Authenticator answers passkey ceremonies without a
+// browser.
 //
 // The emulator does what Descope documents, even where that is inconvenient
 // for a library, and where Descope's documents are silent it picks the least
@@ -47,7 +51,10 @@
 //
 // Implemented endpoints: license; keys; password sign-up, sign-in and
 // replace; refresh (with optional rotation), logout, logout all, me; OTP
-// update email and phone, verify and sign-up-or-in; tenant select;
+// update email and phone, verify and sign-up-or-in; magic link sign-in,
+// sign-up, sign-up-or-in, update email and phone, and verify; OAuth
+// authorize (sign-up-or-in, sign-in, sign-up, update) and exchange;
+// WebAuthn update, sign-in, sign-up and sign-up-or-in; tenant select;
 // management user create (also test users and batch), load, update, patch,
 // add and remove tenant, update status, login ID, email and phone, search
 // (v2), delete, delete batch, delete test users, log out; management JWT
