@@ -32,14 +32,15 @@ func newMethodState() methodState {
 	}
 }
 
-// sweepAbove is the size over which a map of pending operations is swept
-// of expired entries when a new one is added.
+// sweepAbove is the size from which a map of pending operations is swept
+// of expired entries as new ones are added.
 const sweepAbove = 1024
 
-// sweepExpired deletes the entries of m that expired before now, once m has
-// grown over sweepAbove.
+// sweepExpired deletes the entries of m that expired by now, when m holds
+// sweepAbove entries or a power of two times as many: the sweeps cost a
+// constant per entry added, however many stay pending.
 func sweepExpired[T any](m map[string]T, now time.Time, expires func(T) time.Time) {
-	if len(m) < sweepAbove {
+	if n := len(m); n < sweepAbove || n&(n-1) != 0 {
 		return
 	}
 	maps.DeleteFunc(m, func(_ string, v T) bool { return !now.Before(expires(v)) })

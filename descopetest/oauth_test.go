@@ -327,3 +327,66 @@ func TestOAuthUpdateConflict(t *testing.T) {
 		})
 	}
 }
+
+// TestOAuthThroughAnApp runs social login as a browser meets it: an app's
+// login handler redirects (go-sdk writes the 307) to the provider page, the
+// page's form redirects to the app's callback, whose handler exchanges the
+// code and sets the session cookies; the client follows every redirect.
+func TestOAuthThroughAnApp(t *testing.T) {
+	_, sdk, ctx := setup(t)
+	mux := http.NewServeMux()
+	app := newServer(mux)
+	t.Cleanup(app.Close)
+	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := sdk.Auth.OAuth().SignUpOrIn(r.Context(), descope.OAuthGitlab, app.URL+"/callback", "", r, nil, w); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		}
+	})
+	mux.HandleFunc("GET /callback", func(w http.ResponseWriter, r *http.Request) {
+		if e := r.URL.Query().Get("err"); e != "" {
+			http.Error(w, e, http.StatusForbidden)
+			return
+		}
+		info, err := sdk.Auth.OAuth().ExchangeToken(r.Context(), r.URL.Query().Get("code"), w)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, info.User.UserID)
+	})
+
+	browser := &http.Client{}
+	res, err := browser.Get(app.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(html), "Sign in with gitlab") {
+		t.Fatalf("after /login: %d %s", res.StatusCode, html)
+	}
+	pageURL := res.Request.URL // where the redirect led
+	form := url.Values{"state": {pageURL.Query().Get("state")}, "action": {"allow"}, "email": {"grace@example.com"}, "verified": {"on"}}
+	res, err = browser.PostForm(pageURL.ResolveReference(&url.URL{Path: "authorize"}).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/callback" {
+		t.Fatalf("after the form: %d at %s: %s", res.StatusCode, res.Request.URL, body)
+	}
+	var dsr *http.Cookie
+	for _, c := range res.Cookies() {
+		if c.Name == descope.RefreshCookieName {
+			dsr = c
+		}
+	}
+	if dsr == nil {
+		t.Fatalf("the callback set no %s cookie", descope.RefreshCookieName)
+	}
+	ok, token, err := sdk.Auth.ValidateAndRefreshSessionWithTokens(ctx, "", dsr.Value)
+	if !ok || err != nil || token.ID != string(body) {
+		t.Fatalf("the app's session: %v %v %+v, user %s", ok, err, token, body)
+	}
+}
