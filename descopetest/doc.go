@@ -27,9 +27,13 @@
 //	}
 //
 // Besides the API, an Emulator has test controls: Outbox reads the one-time
-// codes it "sent", InjectFault makes paths fail, slow or drop the connection,
-// Requests and RequestLog count what arrived, User and SetUserCreatedTime
-// read and seed users, SignToken forges tokens with the emulator's key.
+// codes it "sent", OutboxLink the magic links, InjectFault makes paths fail,
+// slow or drop the connection, Requests and RequestLog count what arrived,
+// User and SetUserCreatedTime read and seed users, SignToken forges tokens
+// with the emulator's key. OAuth authorize calls answer the URL of a page
+// the emulator serves as the provider, where a test (or a browser) picks an
+// account or denies; Authenticator answers passkey ceremonies without a
+// browser.
 //
 // The emulator does what Descope documents, even where that is inconvenient
 // for a library, and where Descope's documents are silent it picks the least
@@ -48,14 +52,17 @@
 // Implemented endpoints: license; keys; password sign-up, sign-in, replace
 // and update; refresh (with optional rotation), try-refresh, logout, logout
 // all, me; OTP sign-in, sign-up, sign-up-or-in, verify, and update email
-// and phone; tenant select; management user create (also test users and
-// batch), load, update, patch, add and remove tenant, update status, login
-// ID, email and phone, search (v2, and of test users), delete, delete
-// batch, delete test users, log out; management JWT sign-in, sign-up,
-// sign-up-or-in, anonymous and update; tenant create, update, delete, load,
-// load all, search and settings. Flows (/v1/flow/...) are not a public API:
-// they answer 501 with an error naming the route. Other paths answer 404
-// with a Descope error body.
+// and phone; magic link sign-in, sign-up, sign-up-or-in, update email and
+// phone, and verify; OAuth authorize (sign-up-or-in, sign-in, sign-up,
+// update) and exchange; WebAuthn update, sign-in, sign-up and sign-up-or-in;
+// tenant select; management user create (also test users and batch), load,
+// update, patch, add and remove tenant, update status, login ID, email and
+// phone, search (v2, and of test users), delete, delete batch, delete test
+// users, log out; management JWT sign-in, sign-up, sign-up-or-in, anonymous
+// and update; tenant create, update, delete, load, load all, search and
+// settings. Flows (/v1/flow/...) are not a public API: they answer 501 with
+// an error naming the route. Other paths answer 404 with a Descope error
+// body.
 //
 // Descope's JavaScript SDKs are served as well as go-sdk: the conformance
 // suite in the repository runs @descope/node-sdk 2.13.0, core-js-sdk

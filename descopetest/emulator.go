@@ -45,6 +45,7 @@ type Emulator struct {
 	issued     int
 	pending    map[string]*otpOp
 	outbox     map[string]string
+	methods    methodState // magic links, OAuth, passkeys (methods.go)
 
 	statsMu sync.Mutex // guards the request statistics, faults and rate windows
 	counts  map[string]int
@@ -107,6 +108,7 @@ func NewHandler(opts ...Option) *Emulator {
 		userTokens:    map[string]map[string]struct{}{},
 		pending:       map[string]*otpOp{},
 		outbox:        map[string]string{},
+		methods:       newMethodState(),
 		counts:        map[string]int{},
 		faults:        map[string]*faultState{},
 		cleared:       make(chan struct{}),

@@ -133,6 +133,25 @@ func tooManyAttempts() *apiError {
 	return &apiError{http.StatusBadRequest, "E061103", "Too many attempts", "too many attempts with a wrong one-time code; request a new code"}
 }
 
+// badLink is a magic link token that was never sent, was used or
+// expired. Descope documents no code for it; the emulator answers the code
+// of a wrong one-time code.
+func badLink() *apiError {
+	return &apiError{http.StatusBadRequest, "E061102", "Invalid magic link token", "the magic link token is unknown, used or expired"}
+}
+
+// badOAuthCode is an OAuth exchange code that was never issued, was used
+// or expired.
+func badOAuthCode() *apiError {
+	return invalid("the OAuth code is unknown, used or expired")
+}
+
+// passkeyRefused is a WebAuthn response or transaction that does not
+// verify.
+func passkeyRefused(format string, args ...any) *apiError {
+	return &apiError{http.StatusUnauthorized, "E011003", "WebAuthn verification failed", fmt.Sprintf(format, args...)}
+}
+
 // What the project holds, or does not.
 
 // userExists is a login ID that another user has.

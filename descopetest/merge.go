@@ -22,9 +22,10 @@ import "slices"
 // gone's login IDs (after its own), gone's tenants with their roles (roles
 // of a shared tenant are united), gone's project roles, and gone's email and
 // phone where kept has none of that kind (with gone's verified flag; the
-// same address on both is verified if either verified it). Everything else
-// of gone (names, picture, custom attributes, password) is lost. Deleting
-// gone revokes all its refresh tokens and drops its pending codes.
+// same address on both is verified if either verified it), and gone's
+// passkeys and OAuth accounts (see moveMethodsLocked). Everything else of
+// gone (names, picture, custom attributes, password) is lost. Deleting gone
+// revokes all its refresh tokens and drops its pending codes.
 func (e *Emulator) mergeUsersLocked(kept, gone *user) {
 	goneIDs := slices.Clone(gone.loginIDs)
 	e.deleteUserLocked(gone)
@@ -50,6 +51,7 @@ func (e *Emulator) mergeUsersLocked(kept, gone *user) {
 		}
 	}
 	kept.roles = mergeStrings(kept.roles, gone.roles)
+	e.moveMethodsLocked(kept, gone)
 	e.touchLocked(kept)
 }
 

@@ -32,6 +32,7 @@ type config struct {
 	key           *rsa.PrivateKey
 	freshKey      bool
 	now           func() time.Time
+	methods       methodConfig // magic links, OAuth, passkeys (options_methods.go)
 }
 
 // Option configures an Emulator. Options are applied in order, so a later

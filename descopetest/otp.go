@@ -5,17 +5,9 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"math/big"
-	"slices"
 	"strings"
 	"time"
 )
-
-// otpUpdateRequest is the body of OTP email and phone update.
-type otpUpdateRequest struct {
-	addressFields
-	AddToLoginIDs      bool `json:"addToLoginIDs"`
-	OnMergeUseExisting bool `json:"onMergeUseExisting"`
-}
 
 // otpSignUpInRequest is the body of OTP sign-up-or-in.
 type otpSignUpInRequest struct {
@@ -96,7 +88,7 @@ func (e *Emulator) dropOTPLocked(op *otpOp) {
 }
 
 // handleOTPUpdateEmail starts an update of the signed-in user's email.
-func (e *Emulator) handleOTPUpdateEmail(c *call, req *otpUpdateRequest) (any, *apiError) {
+func (e *Emulator) handleOTPUpdateEmail(c *call, req *updateRequest) (any, *apiError) {
 	return e.otpUpdate(c, req, "email")
 }
 
@@ -106,7 +98,7 @@ func (e *Emulator) handleOTPUpdatePhone(c *call) (any, *apiError) {
 	if class, ok := methodClass(c.arg); !ok || class != "phone" {
 		return nil, invalid("unsupported delivery method %q: use sms, voice or whatsapp", c.arg)
 	}
-	var req otpUpdateRequest
+	var req updateRequest
 	if a := c.decode(&req); a != nil {
 		return nil, a
 	}
@@ -114,39 +106,24 @@ func (e *Emulator) handleOTPUpdatePhone(c *call) (any, *apiError) {
 }
 
 // otpUpdate starts an update of the signed-in user's email or phone (class)
-// to the address of req.
-func (e *Emulator) otpUpdate(c *call, req *otpUpdateRequest, class string) (any, *apiError) {
-	address := req.address(class)
-	if a := required(field{"loginId", req.LoginID}, field{class, address}); a != nil {
-		return nil, a
-	}
-	if !looksLike(class, address) {
-		return nil, invalid("%q is not a valid %s", address, addressNoun(class))
-	}
-	return e.withSession(c, func(rec *refreshRecord, u *user) (any, *apiError) {
-		if rec.anon {
-			return nil, invalid("anonymous sessions have no user to update")
-		}
-		if e.userByLoginLocked(req.LoginID) != u {
-			return nil, unauthorized("login ID %q does not belong to the signed-in user", req.LoginID)
-		}
+// to the address of req (see startUpdate).
+func (e *Emulator) otpUpdate(c *call, req *updateRequest, class string) (any, *apiError) {
+	return e.startUpdate(c, req, class, func(upd addressUpdate) {
 		// The code is verified under the login ID the update named, never
 		// the new address: go-sdk's own example (examples/webapp/main.go)
 		// verifies a phone update with the user's existing login ID, and
 		// no public source says the new address works. The emulator takes
 		// the stricter reading.
-		op := &otpOp{
+		e.startOTPLocked(&otpOp{
 			kind:               otpUpdate,
 			class:              class,
-			userID:             u.id,
-			loginID:            req.LoginID,
-			address:            address,
-			keys:               []string{otpKey(class, req.LoginID)},
-			addToLoginIDs:      req.AddToLoginIDs,
-			onMergeUseExisting: req.OnMergeUseExisting,
-		}
-		e.startOTPLocked(op)
-		return masked(class, address), nil
+			userID:             upd.userID,
+			loginID:            upd.loginID,
+			address:            upd.address,
+			keys:               []string{otpKey(class, upd.loginID)},
+			addToLoginIDs:      upd.addToLoginIDs,
+			onMergeUseExisting: upd.onMergeUseExisting,
+		})
 	})
 }
 
@@ -229,43 +206,21 @@ func (e *Emulator) verifyLocked(class, method, loginID, code string) (*grant, *a
 	}
 	e.dropOTPLocked(op)
 	if op.kind == otpUpdate {
-		return e.applyUpdateLocked(op, method)
+		return e.applyUpdateLocked(op.update(), method)
 	}
 	return e.applySignUpInLocked(op, method)
 }
 
-// applyUpdateLocked finishes a verified email or phone update: the address
-// becomes the user's verified email or phone and, with addToLoginIDs, one of
-// its login IDs. When it is already another user's login ID, the two users
-// are merged first (see mergeUsersLocked) and the tokens returned are those
-// of the user that is kept.
-func (e *Emulator) applyUpdateLocked(op *otpOp, method string) (*grant, *apiError) {
-	u := e.users[op.userID]
-	if u == nil {
-		return nil, authUserNotFound(op.loginID)
+// update returns the address update a verified otpUpdate finishes.
+func (op *otpOp) update() *addressUpdate {
+	return &addressUpdate{
+		class:              op.class,
+		userID:             op.userID,
+		loginID:            op.loginID,
+		address:            op.address,
+		addToLoginIDs:      op.addToLoginIDs,
+		onMergeUseExisting: op.onMergeUseExisting,
 	}
-	kept := u
-	if op.addToLoginIDs {
-		if other := e.userByLoginLocked(op.address); other != nil && other != u {
-			gone := other
-			if op.onMergeUseExisting {
-				kept, gone = other, u
-			}
-			if u.status == "disabled" || kept.status == "disabled" {
-				return nil, userDisabled()
-			}
-			e.mergeUsersLocked(kept, gone)
-		}
-	}
-	if kept.status == "disabled" {
-		return nil, userDisabled()
-	}
-	kept.setAddress(op.class, op.address, true)
-	if op.addToLoginIDs && e.userByLoginLocked(op.address) == nil {
-		e.setLoginIDsLocked(kept, append(slices.Clone(kept.loginIDs), op.address))
-	}
-	e.touchLocked(kept)
-	return e.signInGrantLocked(kept, method), nil
 }
 
 // applySignUpInLocked finishes a verified sign-up-or-in, sign-in or

@@ -31,6 +31,11 @@ func (e *Emulator) buildRoutes() {
 	e.add(get, "/v1/mgmt/tenant/all", authManagement, e.handleTenantLoadAll)
 	e.add(get, "/v1/mgmt/tenant/settings", authManagement, e.handleTenantGetSettings)
 
+	// The emulator's own: links sent, and the emulated OAuth provider page.
+	e.add(get, "/emulator/v1/outbox/link", authNone, e.handleOutboxLink)
+	e.add(get, oauthPagePath, authNone, e.handleOAuthPage)
+	e.add(post, oauthPagePath, authNone, e.handleOAuthPageSubmit)
+
 	// authentication
 	e.add(post, "/v1/auth/password/signup", authProject, withBody(e.handlePasswordSignUp))
 	e.add(post, "/v1/auth/password/signin", authProject, withBody(e.handlePasswordSignIn))
@@ -38,6 +43,22 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/auth/password/update", authRefresh, withBody(e.handlePasswordUpdate))
 	e.add(post, "/v1/auth/otp/update/email", authRefresh, withBody(e.handleOTPUpdateEmail))
 	e.add(post, "/v1/auth/tenant/select", authRefresh, withBody(e.handleSelectTenant))
+
+	// authentication: magic links, OAuth, passkeys
+	e.add(post, "/v1/auth/magiclink/update/email", authRefresh, withBody(e.handleMagicLinkUpdateEmail))
+	e.add(post, "/v1/auth/magiclink/verify", authProject, withBody(e.handleMagicLinkVerify))
+	e.add(post, "/v1/auth/oauth/authorize", authProject, withBody(e.handleOAuthSignUpOrIn))
+	e.add(post, "/v1/auth/oauth/authorize/signin", authProject, withBody(e.handleOAuthSignIn))
+	e.add(post, "/v1/auth/oauth/authorize/signup", authProject, withBody(e.handleOAuthSignUp))
+	e.add(post, "/v1/auth/oauth/authorize/update", authRefresh, withBody(e.handleOAuthUpdate))
+	e.add(post, "/v1/auth/oauth/exchange", authProject, withBody(e.handleOAuthExchange))
+	e.add(post, "/v1/auth/webauthn/update/start", authRefresh, withBody(e.handlePasskeyUpdateStart))
+	e.add(post, "/v1/auth/webauthn/update/finish", authProject, withBody(e.handlePasskeyUpdateFinish))
+	e.add(post, "/v1/auth/webauthn/signin/start", authProject, withBody(e.handlePasskeySignInStart))
+	e.add(post, "/v1/auth/webauthn/signin/finish", authProject, withBody(e.handlePasskeySignInFinish))
+	e.add(post, "/v1/auth/webauthn/signup/start", authProject, withBody(e.handlePasskeySignUpStart))
+	e.add(post, "/v1/auth/webauthn/signup/finish", authProject, withBody(e.handlePasskeySignUpFinish))
+	e.add(post, "/v1/auth/webauthn/signup-in/start", authProject, withBody(e.handlePasskeySignUpOrInStart))
 
 	// management: users
 	e.add(post, "/v1/mgmt/user/create", authManagement, withBody(e.handleUserCreate))
@@ -71,8 +92,8 @@ func (e *Emulator) buildRoutes() {
 	e.add(post, "/v1/mgmt/tenant/settings", authManagement, withBody(e.handleTenantConfigureSettings))
 	e.add(post, "/v1/mgmt/tenant/search", authManagement, withBody(e.handleTenantSearch))
 
-	// Paths that end in a variable segment (call.arg). The OTP handlers
-	// check that segment before they read the body.
+	// Paths that end in a variable segment (call.arg). The OTP and magic
+	// link handlers check that segment before they read the body.
 	e.dynamic = []dynamicRoute{
 		{"/v2/keys/", map[string]route{get: {authNone, e.handleKeys}}},
 		{"/v1/auth/otp/update/phone/", map[string]route{post: {authRefresh, e.handleOTPUpdatePhone}}},
@@ -81,6 +102,10 @@ func (e *Emulator) buildRoutes() {
 		{"/v1/auth/otp/signin/", map[string]route{post: {authProject, e.handleOTPSignIn}}},
 		{"/v1/auth/otp/signup/", map[string]route{post: {authProject, e.handleOTPSignUp}}},
 		{"/v1/flow/", map[string]route{post: {authNone, e.handleFlow}, get: {authNone, e.handleFlow}}},
+		{"/v1/auth/magiclink/signin/", map[string]route{post: {authProject, e.handleMagicLinkSignIn}}},
+		{"/v1/auth/magiclink/signup/", map[string]route{post: {authProject, e.handleMagicLinkSignUp}}},
+		{"/v1/auth/magiclink/signup-in/", map[string]route{post: {authProject, e.handleMagicLinkSignUpIn}}},
+		{"/v1/auth/magiclink/update/phone/", map[string]route{post: {authRefresh, e.handleMagicLinkUpdatePhone}}},
 	}
 }
 

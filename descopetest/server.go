@@ -179,6 +179,9 @@ func (e *Emulator) dispatch(w http.ResponseWriter, r *http.Request) int {
 	if a != nil {
 		return writeError(w, a)
 	}
+	if raw, ok := body.(rawAnswer); ok {
+		return raw.write(w) // the emulated OAuth provider's pages
+	}
 	return writeJSON(w, body)
 }
 

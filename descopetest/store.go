@@ -26,6 +26,10 @@ type user struct {
 	created  time.Time
 	modified time.Time
 	rank     uint64 // random; the default search order (see sortUsers)
+
+	// Other ways to sign in (methods.go).
+	oauth    map[string]string // provider -> provider account ID
+	passkeys []*passkey        // registered WebAuthn credentials
 }
 
 // profile is what a user is called and where it is reached (see
@@ -333,7 +337,8 @@ func (e *Emulator) responseLocked(u *user) *descope.UserResponse {
 		CreatedTime:      int32(u.created.Unix()),
 		ModifiedTime:     int32(u.modified.Unix()),
 		Password:         u.password != nil,
-		OAuth:            map[string]bool{},
+		WebAuthn:         len(u.passkeys) > 0,
+		OAuth:            oauthFlags(u.oauth),
 		SSOAppIDs:        slices.Clone(u.ssoApps),
 	}
 	r.UserTenants = make([]*descope.UserResponseAssociatedTenant, 0, len(u.tenants))

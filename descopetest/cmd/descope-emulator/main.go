@@ -7,6 +7,8 @@
 //	descope-emulator [-addr 127.0.0.1:4000] [-project-id P…] [-management-key K…]
 //	                 [-session-ttl 10m] [-refresh-ttl 672h] [-rotate] [-seconds-unit] [-rate-limits]
 //	                 [-allowed-origin https://app.example.com]…
+//	                 [-magic-link-ttl 5m] [-magic-link-uri URL] [-oauth-update-conflict return-existing]
+//	                 [-passkey-domain example.com]
 //
 // Once listening it prints one line to standard output,
 //
@@ -21,7 +23,9 @@
 //
 // Point the go-sdk at it with client.Config{ProjectID: "P…", ManagementKey: "K…",
 // DescopeBaseURL: "http://127.0.0.1:4000"}. One-time codes it "sends" can be
-// read at GET /emulator/v1/outbox?address=….
+// read at GET /emulator/v1/outbox?address=…, magic links at
+// GET /emulator/v1/outbox/link?address=…; OAuth authorize calls answer the
+// URL of the emulated provider page, /emulator/v1/oauth/authorize?state=….
 package main
 
 import (
@@ -34,6 +38,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +89,11 @@ func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, 
 			origins = append(origins, s)
 			return nil
 		})
+	linkTTL := fs.Duration("magic-link-ttl", descopetest.DefaultMagicLinkTTL, "how long a magic link stays valid")
+	linkURI := fs.String("magic-link-uri", "", "the project's magic link `URL`, for calls that send none")
+	conflict := fs.String("oauth-update-conflict", string(descopetest.OAuthConflicts[0]),
+		"what OAuth authorize/update does with another user's provider account: "+conflictModes())
+	passkeyDomain := fs.String("passkey-domain", "", "the WebAuthn relying party `domain` (default: the host of each origin)")
 	if err := fs.Parse(args); err != nil {
 		return "", nil, err
 	}
@@ -92,8 +102,13 @@ func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, 
 		fs.Usage()
 		return "", nil, errUsage
 	}
-	if *sessionTTL <= 0 || *refreshTTL <= 0 {
-		fmt.Fprintln(stderr, "descope-emulator: -session-ttl and -refresh-ttl must be positive")
+	if *sessionTTL <= 0 || *refreshTTL <= 0 || *linkTTL <= 0 {
+		fmt.Fprintln(stderr, "descope-emulator: -session-ttl, -refresh-ttl and -magic-link-ttl must be positive")
+		return "", nil, errUsage
+	}
+	mode := descopetest.OAuthConflict(*conflict)
+	if !slices.Contains(descopetest.OAuthConflicts, mode) {
+		fmt.Fprintf(stderr, "descope-emulator: -oauth-update-conflict %q: use one of %s\n", *conflict, conflictModes())
 		return "", nil, errUsage
 	}
 
@@ -116,7 +131,22 @@ func parseFlags(args []string, stderr io.Writer) (string, []descopetest.Option, 
 	if len(origins) > 0 {
 		opts = append(opts, descopetest.WithAllowedOrigins(origins...))
 	}
+	opts = append(opts,
+		descopetest.WithMagicLinkTTL(*linkTTL),
+		descopetest.WithMagicLinkURI(*linkURI),
+		descopetest.WithOAuthUpdateConflict(mode),
+		descopetest.WithPasskeyDomain(*passkeyDomain),
+	)
 	return *addr, opts, nil
+}
+
+// conflictModes lists the OAuthConflict modes for the usage text.
+func conflictModes() string {
+	names := make([]string, len(descopetest.OAuthConflicts))
+	for i, m := range descopetest.OAuthConflicts {
+		names[i] = string(m)
+	}
+	return strings.Join(names, ", ")
 }
 
 // serve runs an emulator with opts on addr until ctx is done, and returns

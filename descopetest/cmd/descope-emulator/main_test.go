@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +37,8 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-seconds-unit", "-rotate")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-seconds-unit", "-rotate",
+		"-magic-link-uri", "https://app.example.com/verify", "-oauth-update-conflict", "error")
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -87,6 +89,21 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("sign in: %v", err)
 	}
 
+	// The project's magic link URI applies to a call that sends none, and
+	// the link can be read over HTTP.
+	if _, err := sdk.Auth.MagicLink().SignUpOrIn(ctx, descope.MethodEmail, "cmd@example.com", "", nil); err != nil {
+		t.Fatalf("magic link: %v", err)
+	}
+	res, err := http.Get(m[1] + "/emulator/v1/outbox/link?address=cmd@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"link":"https://app.example.com/verify?t=`) {
+		t.Fatalf("link outbox: %d %s", res.StatusCode, body)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -104,8 +121,10 @@ func TestCommand(t *testing.T) {
 }
 
 func TestRunFlags(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-session-ttl", "0s"},
-		{"-allowed-origin", "app.example.com"}, {"-allowed-origin", "https://app.example.com/path"}, {"-allowed-origin", "*"}} {
+	for _, args := range [][]string{
+		{"-nope"}, {"extra"}, {"-session-ttl", "0s"}, {"-magic-link-ttl", "-1m"}, {"-oauth-update-conflict", "whatever"},
+		{"-allowed-origin", "app.example.com"}, {"-allowed-origin", "https://app.example.com/path"}, {"-allowed-origin", "*"},
+	} {
 		if code := run(context.Background(), args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("run(%q) = %d, want 2", args, code)
 		}
