@@ -51,8 +51,10 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 	}
 	// Only native and local identities are retired (retireID): a user-backed
 	// one keeps its ID, and costs no store call here.
-	if (isLocal(u) || isNative(u)) && m.retired(r.Context(), u.ID) {
-		return refreshToken{}, fmt.Errorf("%w: this anonymous identity was converted or promoted", ErrNoSession)
+	if isLocal(u) || isNative(u) {
+		if err := m.notRetired(r.Context(), u.ID); err != nil {
+			return refreshToken{}, err
+		}
 	}
 	return rt, nil
 }

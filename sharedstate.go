@@ -173,3 +173,50 @@ func (s *sharedState) del(ctx context.Context, key string) error {
 	_ = s.call(ctx, func(ctx context.Context, st Store) error { return st.Del(ctx, key) })
 	return s.local.Del(ctx, key)
 }
+
+// Conversions and promotions change accounts, and are rare: they must not
+// act on state another replica cannot see (a lock taken, a pending
+// conversion recorded, a retirement noted only here). With a shared store
+// configured, their operations run on it alone and fail while it does not
+// answer (the caller answers ErrUnavailable); without one, on the local
+// store. Everything else keeps falling back to local state.
+
+func (s *sharedState) strictIncr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	return strict(s, ctx, func(ctx context.Context, st Store) (int64, error) { return st.Incr(ctx, key, delta, ttl) })
+}
+
+func (s *sharedState) strictSetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	return strict(s, ctx, func(ctx context.Context, st Store) (bool, error) { return st.SetNX(ctx, key, val, ttl) })
+}
+
+func (s *sharedState) strictSet(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	_, err := strict(s, ctx, func(ctx context.Context, st Store) (struct{}, error) { return struct{}{}, st.Set(ctx, key, val, ttl) })
+	return err
+}
+
+func (s *sharedState) strictGet(ctx context.Context, key string) ([]byte, bool, error) {
+	type found struct {
+		val []byte
+		ok  bool
+	}
+	f, err := strict(s, ctx, func(ctx context.Context, st Store) (found, error) {
+		val, ok, err := st.Get(ctx, key)
+		return found{val, ok}, err
+	})
+	return f.val, f.ok, err
+}
+
+// strict runs op on the shared store when one is configured, failing (with
+// an error wrapping errStoreDown) while it does not answer; without one, on
+// the local store.
+func strict[T any](s *sharedState, ctx context.Context, op func(context.Context, Store) (T, error)) (T, error) {
+	if s.shared == nil {
+		return op(ctx, s.local)
+	}
+	var v T
+	err := s.call(ctx, func(ctx context.Context, st Store) (err error) {
+		v, err = op(ctx, st)
+		return err
+	})
+	return v, err
+}
