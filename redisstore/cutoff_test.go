@@ -130,6 +130,13 @@ func TestCutOffReplicaRefusesConversion(t *testing.T) {
 	users := healthy.Emu.UserCount()
 	c.Cut()
 
+	healthy.Emu.ResetRequests()
+	if st := cutOff.Start(t, b, "bob@example.com"); st.Status != http.StatusServiceUnavailable {
+		t.Errorf("start on the cut-off replica: %+v", st)
+	}
+	if n := healthy.Calls(); n != 0 {
+		t.Errorf("the refused start made %d calls to Descope", n)
+	}
 	if p := cutOff.Verify(t, b, "ada@example.com", code); p.Status != http.StatusServiceUnavailable {
 		t.Errorf("verify on the cut-off replica: %+v", p)
 	}
