@@ -134,10 +134,6 @@ func (s *sharedState) incr(ctx context.Context, key string, delta int64, ttl tim
 	return either(s, ctx, func(ctx context.Context, st Store) (int64, error) { return st.Incr(ctx, key, delta, ttl) })
 }
 
-func (s *sharedState) setNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
-	return either(s, ctx, func(ctx context.Context, st Store) (bool, error) { return st.SetNX(ctx, key, val, ttl) })
-}
-
 func (s *sharedState) set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	_, err := either(s, ctx, func(ctx context.Context, st Store) (struct{}, error) { return struct{}{}, st.Set(ctx, key, val, ttl) })
 	return err
