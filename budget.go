@@ -9,9 +9,10 @@ import (
 )
 
 // The conversion budget: what one visitor, and one client, can make the
-// middleware ask Descope through conversion. Descope's management limits
-// are the project's (500 user loads a minute, say), so a visitor who
-// floods the conversion routes must not spend them for everyone. Every
+// middleware ask Descope through conversion. Descope's rate limits are the
+// project's (https://docs.descope.com/rate-limit; the emulator allows 500
+// user loads a minute), so a visitor who floods the conversion routes must
+// not spend them for everyone. Every
 // limit is counted before the first call to Descope; a start remembers in
 // the pending conversion what it loaded, so the next start and the verify
 // do not load it again; and a code Descope has locked is not tried again.
@@ -43,8 +44,9 @@ const (
 // per-client provisioning limit: the connection's address, an IPv6 address
 // by its network ([WithIPv6Prefix]), or [WithClientKey]'s. Each visitor has
 // limits of its own besides (10 starts, 5 of them codes, and 10
-// verifications per 10 minutes). 0 turns the per-client limit off. Defaults
-// to 30.
+// verifications per 10 minutes). A key function that answers the same key
+// for many people makes this their common limit. 0 turns the per-client
+// limit off. Defaults to 30.
 func WithConversionClientLimit(n int) Option {
 	return func(c *config) error {
 		if n < 0 {
