@@ -22,7 +22,8 @@ const probeKey = "probe"
 // the local store, and is reported once; while it lasts, one caller per
 // storeProbeEvery tries the shared store again, and the first answer
 // switches back, reported once too. A store that is down or slow thus costs
-// a request at most one store timeout, and never an error.
+// a request at most one store timeout, and never an error, except to a
+// conversion or a promotion (the strict operations below).
 type sharedState struct {
 	shared     Store // nil: process-local only
 	local      *memStore
