@@ -20,11 +20,13 @@ import (
 // locked is not tried again. The scenarios are anontest's; redisstore runs
 // them on replicas sharing Redis.
 
-// oneReplica is a fresh Env of strategy s, alone.
+// oneReplica is a fresh Env of strategy s, alone. Its timeout is generous:
+// the scenarios count calls, and a call timed out on a busy machine would
+// change an answer.
 func oneReplica(s anonymous.Strategy) anontest.Replicas {
 	return func(t *testing.T) []*anontest.Env {
 		setup := worldSetup
-		setup.Strategy = s
+		setup.Strategy, setup.Timeout = s, 2*time.Second
 		return []*anontest.Env{anontest.NewEnvWith(t, setup, nil)}
 	}
 }
