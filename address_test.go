@@ -13,7 +13,7 @@ import (
 // 7. The per-address code limit counts the spellings of one Gmail mailbox
 // as one: dots, +tags, case and googlemail.com.
 func TestSecurityGmailSpellingsAreOneMailbox(t *testing.T) {
-	w := newWorld(t, nil)
+	w := newWorld(t, nil, calm)
 	spellings := []string{
 		"abc@gmail.com", "a.b.c@gmail.com", "abc@googlemail.com", "ABC@GMAIL.COM", "a.bc+x@gmail.com",
 		"ab.c@GoogleMail.com", "abc+1@googlemail.com", "A.B.C+y@Gmail.com", "ab.c+q@gmail.com", "abc+@gmail.com",

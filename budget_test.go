@@ -20,6 +20,10 @@ import (
 // locked is not tried again. The scenarios are anontest's; redisstore runs
 // them on replicas sharing Redis.
 
+// calm is the timeout of the tests that count answers: generous, since a
+// call timed out on a busy machine would change one.
+var calm = anonymous.WithTimeout(2 * time.Second)
+
 // oneReplica is a fresh Env of strategy s, alone. Its timeout is generous:
 // the scenarios count calls, and a call timed out on a busy machine would
 // change an answer.
@@ -47,7 +51,7 @@ func TestConversionBudgetVerify(t *testing.T) {
 // limits on do not spend the project's management limit: a real visitor's
 // start goes through afterwards, and the middleware stays healthy.
 func TestConversionFloodLeavesDescopeLimits(t *testing.T) {
-	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()})
+	w := newWorld(t, []descopetest.Option{descopetest.WithRateLimits()}, calm)
 	attackers := make([]*http.Client, 2)
 	for i := range attackers {
 		attackers[i], _ = w.Visitor(t)
@@ -75,7 +79,7 @@ func TestConversionFloodLeavesDescopeLimits(t *testing.T) {
 // Descope's rate limit (429) on one visitor's call fails that call (503) but
 // is an answer, not an outage: Healthy stays nil, and Health reports it.
 func TestHealthyIgnoresDescopeRateLimit(t *testing.T) {
-	w := newWorld(t, nil)
+	w := newWorld(t, nil, calm)
 	b, _ := w.Visitor(t)
 	w.Emu.InjectFault("/v1/mgmt/user", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30})
 	if st := w.Start(t, b, "me@example.com"); st.Status != http.StatusServiceUnavailable {
@@ -135,7 +139,7 @@ func TestConversionClientLimitOption(t *testing.T) {
 			r.Header.Set("X-Client", client)
 		})
 	}
-	w := newWorld(t, nil, byHeader, anonymous.WithConversionClientLimit(2))
+	w := newWorld(t, nil, calm, byHeader, anonymous.WithConversionClientLimit(2))
 	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
 		if st := start(w, "a", i); st.Status != want {
 			t.Errorf("start %d of client a: %d, want %d", i, st.Status, want)
@@ -147,7 +151,7 @@ func TestConversionClientLimitOption(t *testing.T) {
 	if st := start(w, "b", 3); st.Status != http.StatusOK {
 		t.Errorf("start of client b: %d", st.Status)
 	}
-	off := newWorld(t, nil, byHeader, anonymous.WithConversionClientLimit(0))
+	off := newWorld(t, nil, calm, byHeader, anonymous.WithConversionClientLimit(0))
 	for i := range anontest.PerClient + 5 {
 		if st := start(off, "a", i); st.Status != http.StatusOK {
 			t.Fatalf("start %d of one client with the limit off: %d", i, st.Status)
