@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/descope/go-sdk/descope"
+	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // address is a parsed email address or phone number.
@@ -54,16 +56,38 @@ func (a address) method() descope.DeliveryMethod {
 	return descope.MethodEmail
 }
 
-// limitKey is the address as the code limits count it: an email without its
-// "+tag" (ada+1@x and ada+2@x reach one mailbox), a phone as it is.
+// limitKey is the address as the code limits count it, so that the ways of
+// writing one mailbox count as one; Descope is still sent the address as
+// written. A phone is counted as it is (E.164 already); an email address
+// with
+//   - both parts lower-cased after Unicode compatibility normalisation
+//     (NFKC), and the domain in its ASCII form (IDNA, UTS #46 mapping:
+//     "ＥＸＡＭＰＬＥ.com", "exämple.com" and "xn--exmple-cua.com" are written
+//     the way a mail system resolves them), without a trailing dot;
+//   - a "+tag" dropped, whatever the domain: Gmail, Outlook, iCloud,
+//     Fastmail and Proton deliver ada+tag@ to ada@, and where a domain does
+//     not, two people share a limit, the safe side of a limit;
+//   - for Gmail (gmail.com, and googlemail.com, the same mailboxes) the dots
+//     of the local part dropped too: Gmail ignores them.
 func (a address) limitKey() string {
 	if a.phone {
 		return a.value
 	}
 	at := strings.LastIndexByte(a.value, '@')
-	local, domain := a.value[:at], a.value[at:]
+	local := strings.ToLower(norm.NFKC.String(a.value[:at]))
+	domain := strings.ToLower(norm.NFKC.String(a.value[at+1:]))
+	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = ascii
+	}
+	domain = strings.TrimSuffix(domain, ".")
 	if plus := strings.IndexByte(local, '+'); plus > 0 {
 		local = local[:plus]
 	}
-	return local + domain
+	if domain == "googlemail.com" {
+		domain = "gmail.com"
+	}
+	if domain == "gmail.com" {
+		local = strings.ReplaceAll(local, ".", "")
+	}
+	return local + "@" + domain
 }

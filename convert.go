@@ -51,8 +51,10 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 	}
 	// Only native and local identities are retired (retireID): a user-backed
 	// one keeps its ID, and costs no store call here.
-	if (isLocal(u) || isNative(u)) && m.retired(r.Context(), u.ID) {
-		return refreshToken{}, fmt.Errorf("%w: this anonymous identity was converted or promoted", ErrNoSession)
+	if isLocal(u) || isNative(u) {
+		if err := m.notRetired(r.Context(), u.ID); err != nil {
+			return refreshToken{}, err
+		}
 	}
 	return rt, nil
 }
@@ -118,8 +120,11 @@ func (rt refreshToken) rotated(next string) refreshToken {
 //
 // An address that is already another account's login ID gets no code and
 // ErrIdentifierInUse, unless [WithMerge] is set: the code then signs in to that
-// account. The codes sent are limited per visitor and per address
-// ([ErrTooManyCodes]).
+// account. The codes sent are limited per visitor and per address, and the
+// starts that reach Descope per visitor and per client
+// ([WithConversionClientLimit]), all counted before Descope is asked
+// anything ([ErrTooManyCodes]). With a store ([WithStore]) that does not
+// answer, it fails with ErrUnavailable before any call.
 func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, err error) {
 	m.obs.emit(r.Context(), Event{Kind: EventConversionStarted})
 	defer m.conversionFailed(r.Context(), &err)
@@ -133,7 +138,33 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, er
 	}
 	dsr := rt.jwt
 	ctx := context.WithoutCancel(r.Context())
+	// What an earlier start learned of the user is not loaded again.
+	prev, _, err := m.getPending(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	// Every limit is counted before Descope is asked anything.
+	release, err := m.takeStartSlot(ctx, u.ID, m.clientKey(r), a)
+	if err != nil {
+		return "", err
+	}
 	p := pendingConversion{Address: a.value, Phone: a.phone}
+	masked, err := m.startCode(ctx, u, dsr, a, &p, prev)
+	if err != nil {
+		release()
+		return "", err
+	}
+	if err := m.setPending(ctx, u.ID, p); err != nil {
+		return "", err
+	}
+	m.obs.emit(ctx, Event{Kind: EventCodeSent})
+	return masked, nil
+}
+
+// startCode checks who owns the address and sends the code, noting in p
+// what the verification needs; prev is the visitor's pending conversion
+// before this start (zero if none).
+func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a address, p *pendingConversion, prev pendingConversion) (string, error) {
 	if !isNative(u) && !isLocal(u) {
 		// A native or local visitor has no user to merge: its code signs up or in,
 		// which changes no account. A user-backed one must not take over
@@ -149,25 +180,22 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, er
 			p.ExistingID = owner
 		}
 	}
-	release, err := m.takeCodeSlot(ctx, u.ID, a)
-	if err != nil {
-		return "", err
+	if !isNative(u) && !isLocal(u) && p.ExistingID == "" {
+		p.LoginID, p.LoginIDs = prev.LoginID, prev.LoginIDs
+		if p.LoginID == "" {
+			profile, loginID, err := m.generatedLoginID(ctx, u.ID)
+			if err != nil {
+				return "", err
+			}
+			p.LoginID, p.LoginIDs = loginID, profile.LoginIDs
+		}
 	}
-	masked, err := m.sendCode(ctx, u, dsr, a, p)
-	if err != nil {
-		release()
-		return "", err
-	}
-	if err := m.setPending(ctx, u.ID, p); err != nil {
-		return "", err
-	}
-	m.obs.emit(ctx, Event{Kind: EventCodeSent})
-	return masked, nil
+	return m.sendCode(ctx, u, dsr, a, *p)
 }
 
 // sendCode asks Descope to send the code: an update of the user's email or
-// phone for a user-backed visitor, a sign-up-or-in code for a native one or
-// for the existing account of a merge.
+// phone (under p.LoginID) for a user-backed visitor, a sign-up-or-in code
+// for a native one or for the existing account of a merge.
 func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a address, p pendingConversion) (string, error) {
 	if isNative(u) || isLocal(u) || p.ExistingID != "" {
 		masked, err := call(m, ctx, "otp.sign_up_or_in", func(ctx context.Context) (string, error) {
@@ -178,10 +206,7 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 		}
 		return masked, nil
 	}
-	_, loginID, err := m.generatedLoginID(ctx, u.ID)
-	if err != nil {
-		return "", err
-	}
+	loginID := p.LoginID
 	// OnMergeUseExisting: should the address become another account's login
 	// ID before the code is verified (the checks before and after this call
 	// make that a narrow race), Descope then keeps that account and merges
@@ -233,6 +258,12 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // that replaced the cookie, and never present the rotated-out cookie to
 // Descope again, which it may take for reuse of a stolen token and answer
 // by revoking the whole session.
+//
+// The verifications that reach Descope are limited per visitor and per
+// client, counted before any call, and once Descope has locked the code
+// after wrong attempts, the next ones get [ErrTooManyAttempts] without a call
+// until a new code is sent. With a store ([WithStore]) that does not answer,
+// it fails with ErrUnavailable before any call.
 func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (_ *User, err error) {
 	defer m.conversionFailed(r.Context(), &err)
 	a, err := parseAddress(addr)
@@ -261,16 +292,34 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err != nil {
 		return nil, err
 	}
-	if ok && p.Address != a.value {
+	switch {
+	case ok && p.Address != a.value, !ok && (isNative(anon) || isLocal(anon)):
 		return nil, ErrNoPendingConversion
+	case ok && p.Locked:
+		return nil, fmt.Errorf("%w: the code is locked after too many wrong attempts; start again for a new one", ErrTooManyAttempts)
 	}
+	// Every limit is counted before Descope is asked anything.
+	if err := m.takeVerifySlot(ctx, anon.ID, m.clientKey(r)); err != nil {
+		return nil, err
+	}
+	u, err := m.finishPending(ctx, w, anon, rt, a, p, ok, code)
+	if ok && codeLocked(err) {
+		// Descope answers so until a new code is sent: no need to ask again.
+		p.Locked = true
+		if serr := m.setPending(ctx, anon.ID, p); serr != nil {
+			m.cfg.logger.Warn("locked code not noted", "user", anon.ID, "err", serr)
+		}
+	}
+	return u, err
+}
+
+// finishPending finishes the conversion the way it was started: the
+// pending conversion p (if ok) says how.
+func (m *Middleware) finishPending(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, ok bool, code string) (*User, error) {
 	switch {
 	case ok && p.ExistingID != "":
 		return m.finishMerge(ctx, w, anon, rt, a, p, code)
 	case isNative(anon), isLocal(anon):
-		if !ok {
-			return nil, ErrNoPendingConversion
-		}
 		return m.finishNative(ctx, w, anon, rt, a, code)
 	}
 	var pending *pendingConversion
@@ -315,25 +364,32 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 }
 
 // finishUpdate verifies the code of an email or phone update, and moves the
-// user out of the anonymous tenant.
+// user out of the anonymous tenant. A code that fails costs two calls: who
+// owns the address, and the code; what else the steps need, start noted in
+// p.
 func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	profile, loginID, err := m.generatedLoginID(ctx, anon.ID)
+	// Right before the code: who owns the address now. It may have become
+	// another account's since the code was sent; when it is this user's,
+	// that is the user's profile, and the address is verified already.
+	owner, err := m.owner(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	if ownsVerified(profile, a) {
-		if !rt.anonymous && !m.halfConverted(profile, loginID, tenant) {
+	mine := owner != nil && owner.UserID == anon.ID
+	if mine && ownsVerified(owner, a) {
+		loginID := generatedIn(owner, m.cfg.isGenerated)
+		if !rt.anonymous && !m.halfConverted(owner, loginID, tenant) {
 			// Nothing left to finish: the user is converted and the
 			// visitor's session is a regular one already. Minting another
 			// pair here would let a stolen refresh token spawn a session
 			// that outlives its revocation.
 			return nil, ErrNotAnonymous
 		}
-		return m.resume(ctx, w, anon, rt, a, profile, loginID, tenant)
+		return m.resume(ctx, w, anon, rt, a, owner, loginID, tenant)
 	}
 	if p == nil {
 		return nil, ErrNoPendingConversion
@@ -341,30 +397,39 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 	if !anon.Anonymous {
 		return nil, ErrNotAnonymous
 	}
+	if owner != nil && !mine {
+		m.dropPending(ctx, anon.ID)
+		return nil, ErrIdentifierInUse
+	}
 	code, err = cleanCode(code)
 	if err != nil {
 		return nil, err
 	}
-	// Again right before the code: the address may have become another
-	// account's since the code was sent.
-	if owner, err := m.ownerOf(ctx, a); err != nil {
-		return nil, err
-	} else if owner != "" && owner != anon.ID {
-		m.dropPending(ctx, anon.ID)
-		return nil, ErrIdentifierInUse
+	loginID, before := p.LoginID, &descope.UserResponse{LoginIDs: p.LoginIDs}
+	if loginID == "" {
+		// A pending conversion recorded without them.
+		if before, loginID, err = m.generatedLoginID(ctx, anon.ID); err != nil {
+			return nil, err
+		}
 	}
 	info, err := m.verifyCode(ctx, a, loginID, code)
 	if err != nil {
 		return nil, err
 	}
 	m.revoke(ctx, info.RefreshToken.JWT) // tokens of the anonymous tenant: not handed out
-	if info.SessionToken.ID != anon.ID || foreignLoginIDs(info.User, profile, a) != nil {
-		return nil, m.descopeMerged(ctx, anon, info, profile, a, loginID, tenant)
+	if info.SessionToken.ID != anon.ID || foreignLoginIDs(info.User, before, a) != nil {
+		return nil, m.descopeMerged(ctx, anon, info, before, a, loginID, tenant)
 	}
 	if info.User != nil && !ownsVerified(info.User, a) {
 		// Descope attached some other address than the one the code was
 		// sent to: never issue tokens on that.
 		return nil, fmt.Errorf("%w: descope verified another address", ErrNoPendingConversion)
+	}
+	// The profile as the verification left it, for the steps that remain.
+	// Should this fail, the next verify resumes.
+	profile, _, err := m.generatedLoginID(ctx, anon.ID)
+	if err != nil {
+		return nil, err
 	}
 	return m.complete(ctx, w, anon, rt, a, profile, loginID, tenant)
 }
@@ -545,19 +610,29 @@ func ownsVerified(p *descope.UserResponse, a address) bool {
 
 // ownerOf returns the ID of the user whose login ID is a, or "" if none.
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
+	p, err := m.owner(ctx, a)
+	if err != nil || p == nil {
+		return "", err
+	}
+	return p.UserID, nil
+}
+
+// owner returns the profile of the user whose login ID is a, or nil if
+// none: one user load.
+func (m *Middleware) owner(ctx context.Context, a address) (*descope.UserResponse, error) {
 	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
 		return m.c.Management.User().Load(ctx, a.value)
 	})
 	if err != nil {
 		if isUserNotFound(err) {
-			return "", nil
+			return nil, nil
 		}
-		return "", m.descopeFailure("look up address", err)
+		return nil, m.descopeFailure("look up address", err)
 	}
 	if p == nil || !slices.ContainsFunc(p.LoginIDs, func(id string) bool { return strings.EqualFold(id, a.value) }) {
-		return "", nil // found by user ID, or by an address that is no login ID
+		return nil, nil // found by user ID, or by an address that is no login ID
 	}
-	return p.UserID, nil
+	return p, nil
 }
 
 // isUserNotFound reports whether Descope answered that no such user exists.
@@ -573,15 +648,24 @@ func (m *Middleware) generatedLoginID(ctx context.Context, userID string) (*desc
 	if err != nil {
 		return nil, "", m.descopeFailure("load user", err)
 	}
-	for _, id := range p.LoginIDs {
-		if m.cfg.isGenerated(id) {
-			return p, id, nil
-		}
-	}
 	if len(p.LoginIDs) == 0 {
 		return nil, "", fmt.Errorf("anonymous: user %s has no login ID", userID)
 	}
-	return p, p.LoginIDs[0], nil
+	return p, generatedIn(p, m.cfg.isGenerated), nil
+}
+
+// generatedIn returns the generated login ID of the profile p, or else its
+// first login ID ("" if it has none).
+func generatedIn(p *descope.UserResponse, isGenerated func(string) bool) string {
+	for _, id := range p.LoginIDs {
+		if isGenerated(id) {
+			return id
+		}
+	}
+	if len(p.LoginIDs) == 0 {
+		return ""
+	}
+	return p.LoginIDs[0]
 }
 
 // codeFailure maps Descope's answers on one-time codes to sentinels.

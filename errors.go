@@ -43,14 +43,17 @@ var (
 	// ErrInvalidCode means the one-time code was wrong or has expired.
 	ErrInvalidCode = errors.New("anonymous: invalid or expired code")
 	// ErrTooManyAttempts means the one-time code was locked after too many
-	// wrong attempts; start the conversion again to get a new code.
+	// wrong attempts (start the conversion again to get a new code), or the
+	// visitor, or its client, made as many verifications as the limits
+	// allow for now; the error says which.
 	ErrTooManyAttempts = errors.New("anonymous: too many attempts")
 	// ErrNoPendingConversion means verify was called with no code sent to
 	// that address for this visitor (or the code's time has passed): a code
 	// only ever verifies the address it was sent to.
 	ErrNoPendingConversion = errors.New("anonymous: no code was sent to this address")
 	// ErrTooManyCodes means the visitor, or the address, was sent as many
-	// one-time codes as the limits allow for now; the error says which.
+	// one-time codes as the limits allow for now, or the visitor, or its
+	// client, started as many conversions; the error says which.
 	ErrTooManyCodes = errors.New("anonymous: too many codes requested, try again later")
 	// ErrConversionInProgress means another request is finishing the same
 	// visitor's conversion or promotion right now (a double submit).
@@ -222,6 +225,12 @@ func isTransient(err error) bool {
 	}
 	s := statusOf(err)
 	return s >= http.StatusInternalServerError || s == http.StatusTooManyRequests
+}
+
+// isRateLimit reports whether err is Descope's rate limit: 429, or the
+// SDK's error for it.
+func isRateLimit(err error) bool {
+	return descope.IsError(err, descope.ErrRateLimitExceeded.Code) || statusOf(err) == http.StatusTooManyRequests
 }
 
 // retryAfter returns the Retry-After that came with a 429 from Descope, or

@@ -24,13 +24,18 @@ type HealthReport struct {
 	// until the first visitor with a session arrives.
 	KeysLoaded bool `json:"keysLoaded"`
 	// LastAnswer is when Descope last answered a call (a refusal, such as a
-	// wrong code, is an answer). Zero if it never did.
+	// wrong code or its rate limit, is an answer). Zero if it never did.
 	LastAnswer time.Time `json:"lastAnswer,omitzero"`
 	// LastFailure is when a call last failed to reach Descope (network
-	// error, timeout, 5xx or 429), and LastFailureCode how (see
-	// Event.Code). Zero if none did.
+	// error, timeout, 5xx), and LastFailureCode how (see Event.Code). Zero
+	// if none did.
 	LastFailure     time.Time `json:"lastFailure,omitzero"`
 	LastFailureCode string    `json:"lastFailureCode,omitempty"`
+	// LastRateLimited is when Descope last answered a call with its rate
+	// limit (429). Zero if it never did. It is an answer, not a failure:
+	// Descope's limits are the project's, so another replica would meet
+	// them too.
+	LastRateLimited time.Time `json:"lastRateLimited,omitzero"`
 	// ProvisioningPausedUntil is set while user-backed provisioning is
 	// paused because Descope answered user create with 429.
 	ProvisioningPausedUntil time.Time `json:"provisioningPausedUntil,omitzero"`
@@ -51,6 +56,9 @@ func (m *Middleware) Health() HealthReport {
 			r.LastFailureCode = *code
 		}
 	}
+	if ns := m.obs.limited.Load(); ns != 0 {
+		r.LastRateLimited = time.Unix(0, ns)
+	}
 	if ns := m.createPausedUntil.Load(); m.now().UnixNano() < ns {
 		r.ProvisioningPausedUntil = time.Unix(0, ns)
 	}
@@ -61,8 +69,11 @@ func (m *Middleware) Health() HealthReport {
 // probe: the anonymous tenant is resolved, and Descope has not failed to
 // answer within the last 30 seconds without answering since. Otherwise the
 // error wraps [ErrUnavailable] and says which. Signing keys that are not yet
-// loaded do not count (they load with the first visitor), nor does a
-// provisioning pause. Like Health, it asks Descope nothing.
+// loaded do not count (they load with the first visitor), nor does
+// Descope's rate limit (429, and the provisioning pause that follows one on
+// user create): the limits are the project's, so sending traffic to
+// another replica would not help, and one visitor's flood must not take
+// every replica out of rotation. Like Health, it asks Descope nothing.
 //
 // While Descope is down the middleware itself keeps serving (returning
 // visitors from cache, Degraded identities): fail a readiness probe on

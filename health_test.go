@@ -102,13 +102,17 @@ func TestHealthy(t *testing.T) {
 		t.Errorf("after Descope answered again: %v", err)
 	}
 
-	// Descope's 429 on user create pauses provisioning: reported, and a
-	// failure like any other.
+	// Descope's 429 on user create pauses provisioning: reported, and an
+	// answer, not a failure: the limit is the project's, so no other
+	// replica would fare better.
 	emu.InjectFault("/v1/mgmt/user/create", descopetest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 60, Times: 1})
 	serve("")
 	r = m.Health()
-	if r.ProvisioningPausedUntil.IsZero() || r.LastFailureCode != "E130429" {
+	if r.ProvisioningPausedUntil.IsZero() || r.LastRateLimited.IsZero() || r.LastFailureCode != "E011001" || r.LastFailure.After(r.LastRateLimited) {
 		t.Errorf("after a 429: %+v", r)
+	}
+	if err := m.Healthy(ctx); err != nil {
+		t.Errorf("after a 429: %v", err)
 	}
 
 	cancelled, cancel := context.WithCancel(ctx)

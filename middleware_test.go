@@ -38,6 +38,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		"relative cookie path":  anonymous.WithCookiePath("app"),
 		"negative rate":         anonymous.WithClientRateLimit(-1, time.Minute),
 		"rate without period":   anonymous.WithGlobalRateLimit(5, 0),
+		"negative conv limit":   anonymous.WithConversionClientLimit(-1),
 		"nil logger":            anonymous.WithLogger(nil),
 		"nil merge hook":        anonymous.WithMerge(nil),
 		"nil generator":         anonymous.WithLoginIDGenerator(nil, nil),

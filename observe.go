@@ -223,6 +223,7 @@ type observer struct {
 	answered atomic.Int64           // unix nanoseconds: Descope last answered a call
 	failed   atomic.Int64           // unix nanoseconds: a call last failed to reach Descope
 	failCode atomic.Pointer[string] // Code of that failure
+	limited  atomic.Int64           // unix nanoseconds: Descope last answered with its rate limit
 }
 
 // newObserver combines the configured observers and the hooks that are
@@ -286,6 +287,12 @@ func (o *observer) done(ctx context.Context, op string, start time.Time, err err
 	}
 	code := errorCode(err)
 	switch {
+	case err != nil && isRateLimit(err):
+		// An answer: Descope is there, and its limits are the project's,
+		// so no other replica would fare better (see Healthy).
+		now := o.now().UnixNano()
+		o.limited.Store(now)
+		o.answered.Store(now)
 	case err != nil && isTransient(err):
 		o.failed.Store(o.now().UnixNano())
 		o.failCode.Store(&code)

@@ -40,6 +40,7 @@ type config struct {
 	clientPer      time.Duration
 	globalLimit    int
 	globalPer      time.Duration
+	convClientMax  int // WithConversionClientLimit
 	lazy           bool
 	cacheEntries   int
 	cacheBytes     int
@@ -88,6 +89,7 @@ func defaultConfig() config {
 		clientPer:      time.Minute,
 		globalLimit:    100,
 		globalPer:      time.Minute,
+		convClientMax:  defaultConversionClientLimit,
 		cacheEntries:   100_000,
 		cacheBytes:     48 << 20,
 		dropLoginID:    true,

@@ -3,6 +3,7 @@ package anonymous
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -20,6 +21,16 @@ type pendingConversion struct {
 	// ExistingID is set when the address belongs to another account and
 	// merging is allowed: the code then signs in to that account.
 	ExistingID string `json:"e,omitempty"`
+	// LoginID is the generated login ID the code was sent under, and
+	// LoginIDs all the user's login IDs then (a user-backed visitor): what
+	// start loaded, so that neither verify nor the next start loads the
+	// user again.
+	LoginID  string   `json:"l,omitempty"`
+	LoginIDs []string `json:"ls,omitempty"`
+	// Locked is set once Descope answered that the code is locked after
+	// too many wrong attempts: verify then answers ErrTooManyAttempts
+	// without asking Descope again, until a new code is sent.
+	Locked bool `json:"x,omitempty"`
 }
 
 const (
@@ -28,11 +39,16 @@ const (
 	retiredKey = "conv:retired:" // + native or local ID: converted or promoted; lives as long as its proof
 )
 
+// All of it is kept on the shared store alone when one is configured
+// (sharedState.strict): while it does not answer, conversions and
+// promotions answer ErrUnavailable rather than act on state that another
+// replica cannot see.
+
 // lockConversion makes concurrent [Middleware.FinishConversion] or promotion calls for one
 // user (a double submit) wait their turn: the second gets
 // ErrConversionInProgress.
 func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
-	ok, err := m.state.setNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
+	ok, err := m.state.strictSetNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
 	if err != nil {
 		return nil, wrap(ErrUnavailable, err)
 	}
@@ -45,7 +61,7 @@ func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock 
 // setPending records p for userID for codeWindow.
 func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
 	b, _ := json.Marshal(p)
-	if err := m.state.set(ctx, pendingKey+userID, b, codeWindow); err != nil {
+	if err := m.state.strictSet(ctx, pendingKey+userID, b, codeWindow); err != nil {
 		return wrap(ErrUnavailable, err)
 	}
 	return nil
@@ -54,7 +70,7 @@ func (m *Middleware) setPending(ctx context.Context, userID string, p pendingCon
 // getPending returns the pending conversion of userID, if any.
 func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
 	var p pendingConversion
-	b, ok, err := m.state.get(ctx, pendingKey+userID)
+	b, ok, err := m.state.strictGet(ctx, pendingKey+userID)
 	if err != nil {
 		return p, false, wrap(ErrUnavailable, err)
 	}
@@ -71,22 +87,30 @@ func (m *Middleware) dropPending(ctx context.Context, userID string) {
 
 // retireID notes that the native or local identity id was converted or
 // promoted, so that its credentials, which still verify until exp (unix
-// seconds), prove nothing to a later conversion or promotion. A store that
-// does not answer leaves it unnoted: the replay it would stop touches only
-// the visitor's own data.
+// seconds), prove nothing to a later conversion or promotion. The
+// conversion lock was taken on the same store a moment before; should the
+// store fail in between, the identity is left unnoted (and logged): the
+// replay it would stop touches only the visitor's own data.
 func (m *Middleware) retireID(ctx context.Context, id string, exp int64) {
 	ttl := time.Unix(exp, 0).Sub(m.now())
 	if ttl <= 0 {
 		return
 	}
-	if err := m.state.set(context.WithoutCancel(ctx), retiredKey+id, nil, ttl); err != nil {
+	if err := m.state.strictSet(context.WithoutCancel(ctx), retiredKey+id, nil, ttl); err != nil {
 		m.cfg.logger.Warn("retired identity not noted", "anonymous", id, "err", err)
 	}
 }
 
-// retired reports whether id was converted or promoted (retireID). A store
-// that does not answer reports false.
-func (m *Middleware) retired(ctx context.Context, id string) bool {
-	_, ok, err := m.state.get(context.WithoutCancel(ctx), retiredKey+id)
-	return ok && err == nil
+// notRetired fails with ErrNoSession when id was converted or promoted
+// (retireID), and with ErrUnavailable when the store that would say so does
+// not answer.
+func (m *Middleware) notRetired(ctx context.Context, id string) error {
+	_, gone, err := m.state.strictGet(context.WithoutCancel(ctx), retiredKey+id)
+	switch {
+	case err != nil:
+		return wrap(ErrUnavailable, err)
+	case gone:
+		return fmt.Errorf("%w: this anonymous identity was converted or promoted", ErrNoSession)
+	}
+	return nil
 }

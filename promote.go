@@ -35,7 +35,9 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 // old ones (a local visitor's cookie is cleared). A visitor already at or
 // above target is returned as is: nothing is ever demoted. A second
 // promotion of a visitor while one is under way gets
-// ErrConversionInProgress. [Middleware.Promote](w, r) is [Middleware.PromoteTo](w, r, UserBacked).
+// ErrConversionInProgress; with a store ([WithStore]) that does not answer,
+// a promotion gets ErrUnavailable, since the lock and the retirement of the
+// old identity live there. The provisioning limits count promotions. [Middleware.Promote](w, r) is [Middleware.PromoteTo](w, r, UserBacked).
 func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
 	if target != UserBacked && target != NativeTokens {
 		return nil, fmt.Errorf("anonymous: cannot promote to %v", target)

@@ -175,22 +175,3 @@ func clientNetwork(ip string, bits int) string {
 	}
 	return p.String()
 }
-
-// takeCodeSlot counts a one-time code about to be sent to a for the visitor
-// userID. It returns a function that gives the slot back, for a code that was
-// not sent after all.
-func (m *Middleware) takeCodeSlot(ctx context.Context, userID string, a address) (release func(), err error) {
-	byVisitor, ok := m.take(ctx, "code:u:", userID, maxCodesPerVisitor, codeWindow)
-	if !ok {
-		return nil, fmt.Errorf("%w: at most %d codes per visitor in %v", ErrTooManyCodes, maxCodesPerVisitor, codeWindow)
-	}
-	byAddress, ok := m.take(ctx, "code:a:", a.limitKey(), maxCodesPerAddress, codeWindow)
-	if !ok {
-		m.give(ctx, byVisitor, codeWindow)
-		return nil, fmt.Errorf("%w: at most %d codes per address in %v", ErrTooManyCodes, maxCodesPerAddress, codeWindow)
-	}
-	return func() {
-		m.give(ctx, byVisitor, codeWindow)
-		m.give(ctx, byAddress, codeWindow)
-	}, nil
-}

@@ -22,7 +22,8 @@ const probeKey = "probe"
 // the local store, and is reported once; while it lasts, one caller per
 // storeProbeEvery tries the shared store again, and the first answer
 // switches back, reported once too. A store that is down or slow thus costs
-// a request at most one store timeout, and never an error.
+// a request at most one store timeout, and never an error, except to a
+// conversion or a promotion (the strict operations below).
 type sharedState struct {
 	shared     Store // nil: process-local only
 	local      *memStore
@@ -134,10 +135,6 @@ func (s *sharedState) incr(ctx context.Context, key string, delta int64, ttl tim
 	return either(s, ctx, func(ctx context.Context, st Store) (int64, error) { return st.Incr(ctx, key, delta, ttl) })
 }
 
-func (s *sharedState) setNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
-	return either(s, ctx, func(ctx context.Context, st Store) (bool, error) { return st.SetNX(ctx, key, val, ttl) })
-}
-
 func (s *sharedState) set(ctx context.Context, key string, val []byte, ttl time.Duration) error {
 	_, err := either(s, ctx, func(ctx context.Context, st Store) (struct{}, error) { return struct{}{}, st.Set(ctx, key, val, ttl) })
 	return err
@@ -172,4 +169,51 @@ func either[T any](s *sharedState, ctx context.Context, op func(context.Context,
 func (s *sharedState) del(ctx context.Context, key string) error {
 	_ = s.call(ctx, func(ctx context.Context, st Store) error { return st.Del(ctx, key) })
 	return s.local.Del(ctx, key)
+}
+
+// Conversions and promotions change accounts, and are rare: they must not
+// act on state another replica cannot see (a lock taken, a pending
+// conversion recorded, a retirement noted only here). With a shared store
+// configured, their operations run on it alone and fail while it does not
+// answer (the caller answers ErrUnavailable); without one, on the local
+// store. Everything else keeps falling back to local state.
+
+func (s *sharedState) strictIncr(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	return strict(s, ctx, func(ctx context.Context, st Store) (int64, error) { return st.Incr(ctx, key, delta, ttl) })
+}
+
+func (s *sharedState) strictSetNX(ctx context.Context, key string, val []byte, ttl time.Duration) (bool, error) {
+	return strict(s, ctx, func(ctx context.Context, st Store) (bool, error) { return st.SetNX(ctx, key, val, ttl) })
+}
+
+func (s *sharedState) strictSet(ctx context.Context, key string, val []byte, ttl time.Duration) error {
+	_, err := strict(s, ctx, func(ctx context.Context, st Store) (struct{}, error) { return struct{}{}, st.Set(ctx, key, val, ttl) })
+	return err
+}
+
+func (s *sharedState) strictGet(ctx context.Context, key string) ([]byte, bool, error) {
+	type found struct {
+		val []byte
+		ok  bool
+	}
+	f, err := strict(s, ctx, func(ctx context.Context, st Store) (found, error) {
+		val, ok, err := st.Get(ctx, key)
+		return found{val, ok}, err
+	})
+	return f.val, f.ok, err
+}
+
+// strict runs op on the shared store when one is configured, failing (with
+// an error wrapping errStoreDown) while it does not answer; without one, on
+// the local store.
+func strict[T any](s *sharedState, ctx context.Context, op func(context.Context, Store) (T, error)) (T, error) {
+	if s.shared == nil {
+		return op(ctx, s.local)
+	}
+	var v T
+	err := s.call(ctx, func(ctx context.Context, st Store) (err error) {
+		v, err = op(ctx, st)
+		return err
+	})
+	return v, err
 }

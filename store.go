@@ -48,8 +48,10 @@ const (
 // outcome of each refresh (encrypted under the refresh token spent on it),
 // so that several replicas of an application act as one. When s fails or is
 // slower than [WithStoreTimeout], the middleware falls back to process-local
-// state until s answers again (see [WithOnStoreFallback]). Defaults to a
-// process-local store, right for a single process.
+// state until s answers again (see [WithOnStoreFallback]), except for
+// conversions and promotions: those change accounts, and answer
+// [ErrUnavailable] rather than act on state another replica cannot see.
+// Defaults to a process-local store, right for a single process.
 func WithStore(s Store) Option {
 	return func(c *config) error {
 		if s == nil {

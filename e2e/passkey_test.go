@@ -219,7 +219,7 @@ func checkSignIn(t *testing.T, sdk *client.DescopeClient, ctx context.Context, t
 	}
 }
 
-// evalJSON awaits the JavaScript promise expr, which resolves to JSON, and
+// evalInto awaits the JavaScript promise expr, which resolves to JSON, and
 // decodes it into v.
 func evalInto(t *testing.T, tab context.Context, expr string, v any) {
 	t.Helper()
