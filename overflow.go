@@ -15,9 +15,14 @@ import (
 // hook moves its data once, as for any native or local visitor.
 
 // nativeGlobalLimit is the default global limit of native anonymous tokens
-// per minute: Descope allows backend SDKs 1,000 non-authentication calls in
-// 10 s (docs.descope.com/rate-limiting).
+// per minute for the NativeTokens strategy: Descope allows backend SDKs
+// 1,000 non-authentication calls in 10 s (docs.descope.com/rate-limiting).
 const nativeGlobalLimit = 6000
+
+// nativeOverflowBudget is the default budget of native tokens given as
+// overflow identities: Descope's backend limit itself, 1,000 in 10 s, paced
+// (90 a second), so no 10 s window holds more than 1,000.
+var nativeOverflowBudget = budget{1000, 10 * time.Second}
 
 // WithOverflow turns overflow identities on or off. With it on, a visitor
 // who arrives while the strategy's budget is spent gets a local ID (with
@@ -37,8 +42,8 @@ func WithOverflow(on bool) Option {
 // most n per period, paced like [WithGlobalRateLimit]; 0 lifts it. It
 // bounds how fast a flood from many addresses can mint identities while the
 // create budget is spent. Defaults to 60,000 a minute for local IDs and
-// 6,000 a minute for native tokens (Descope allows backend SDKs 1,000
-// non-authentication calls in 10 s).
+// 1,000 in 10 s for native tokens, Descope's limit on backend SDKs'
+// non-authentication calls (90 a second, paced).
 func WithOverflowRateLimit(n int, per time.Duration) Option {
 	return func(c *config) error {
 		if n < 0 || n > 0 && per <= 0 {

@@ -108,7 +108,7 @@ func (m *Middleware) globalLimit(s Strategy) budget {
 	case m.cfg.overflowLimit != nil:
 		return *m.cfg.overflowLimit
 	case s == NativeTokens:
-		return budget{nativeGlobalLimit, time.Minute}
+		return nativeOverflowBudget
 	}
 	return budget{localGlobalLimit, time.Minute}
 }
