@@ -431,12 +431,12 @@ func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*Us
 }
 
 // spendable reads a refresh token without verifying it, and reports whether
-// it is worth sending to Descope: well formed, with a key ID and an accepted
-// algorithm, of this project, a refresh token (drn), unexpired and not
-// DPoP-bound. The SDK verifies its signature before it calls Descope, so the
-// claims checked here are those it verifies.
+// it is worth sending to Descope: well formed in its canonical spelling,
+// with a key ID and an accepted algorithm, of this project, a refresh token
+// (drn), unexpired and not DPoP-bound. The SDK verifies its signature before
+// it calls Descope, so the claims checked here are those it verifies.
 func (m *Middleware) spendable(dsr string) (kid string, claimed *descope.Token, ok bool) {
-	if len(dsr) > maxTokenLen {
+	if len(dsr) > maxTokenLen || !canonicalJWS(dsr) {
 		return "", nil, false
 	}
 	if kid, ok = tokenKid(dsr); !ok {
