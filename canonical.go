@@ -33,19 +33,27 @@ var b64urlValue = func() (m [256]byte) {
 // canonicalJWS reports whether tok is three non-empty segments, separated by
 // dots, each the canonical unpadded base64url spelling of its bytes: only
 // base64url characters, a length that is not 1 modulo 4, and zero bits
-// beyond the bytes in the last character. It reads each byte once and
-// allocates nothing.
+// beyond the bytes in the last character. It reads each byte once, eight at
+// a time where none is a dot or a stranger, and allocates nothing.
 func canonicalJWS(tok string) bool {
 	dots, start := 0, 0
-	for i := 0; i < len(tok); i++ {
-		if b64urlValue[tok[i]] != 0xff {
-			continue
+	for i := 0; i < len(tok); {
+		if i+8 <= len(tok) {
+			b := tok[i : i+8]
+			if (b64urlValue[b[0]]|b64urlValue[b[1]]|b64urlValue[b[2]]|b64urlValue[b[3]]|
+				b64urlValue[b[4]]|b64urlValue[b[5]]|b64urlValue[b[6]]|b64urlValue[b[7]])&0x80 == 0 {
+				i += 8
+				continue
+			}
 		}
-		if tok[i] != '.' || dots == 2 || !canonicalSegment(tok[start:i]) {
-			return false
+		if b64urlValue[tok[i]] == 0xff {
+			if tok[i] != '.' || dots == 2 || !canonicalSegment(tok[start:i]) {
+				return false
+			}
+			dots++
+			start = i + 1
 		}
-		dots++
-		start = i + 1
+		i++
 	}
 	return dots == 2 && canonicalSegment(tok[start:])
 }
