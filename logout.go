@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 )
 
 // Logout revokes the visitor's refresh token at Descope and clears the
@@ -11,7 +12,11 @@ import (
 // error says so. The refresh token passes the same local checks as any other
 // first: a forged one costs no call to Descope and leaves nothing in any
 // store. The call is bounded by the configured timeout, and a refresh
-// remembered for that token is forgotten.
+// remembered for that token is forgotten. A token that Descope answers, or
+// has answered, is not live (logged out already, revoked, rejected) is no
+// error: there is nothing left to revoke. Once answered, it is remembered
+// (for 10 minutes at most), and logging it out again costs no call;
+// concurrent logouts of one token share one call.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	dsr, _ := cookieValue(r, m.cfg.refreshCookie)
 	ds, _ := cookieValue(r, m.cfg.sessionCookie)
@@ -22,7 +27,15 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	if dsr == "" {
 		return nil
 	}
-	if _, err := m.verify(r.Context(), dsr, "DSR"); err != nil {
+	if _, ok := m.refreshes.rejected.has(dsr, m.now()); ok {
+		// Genuine (Descope answered for it) and not live. A refresh
+		// remembered for it, or for the token spent for it, is forgotten
+		// all the same.
+		m.refreshes.forget(dsr)
+		return nil
+	}
+	u, err := m.verify(r.Context(), dsr, "DSR")
+	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
 			// Unchecked: forget what this process remembers of it, but
 			// write nothing a forged token could fill a store with.
@@ -32,7 +45,23 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 		return nil // not a live refresh token of this project: nothing to revoke
 	}
 	m.refreshes.forget(dsr)
-	err := m.logoutToken(r.Context(), dsr)
+	var exp int64
+	if t := u.Token(); t != nil {
+		exp = t.Expiration
+	}
+	// Concurrent logouts of one token share one call.
+	err = m.refreshes.logouts.do(dsr, func() error {
+		if _, ok := m.refreshes.rejected.has(dsr, m.now()); ok {
+			return nil // logged out meanwhile
+		}
+		err := m.logoutToken(r.Context(), dsr)
+		if err != nil && !descopeRejected(err) {
+			return err // not revoked for all we know: the next logout asks again
+		}
+		// Revoked now, or not live already: nothing is left to revoke.
+		m.refreshes.rejected.remember(dsr, exp, true, m.now())
+		return nil
+	})
 	if err != nil {
 		return m.descopeFailure("logout", err)
 	}
@@ -45,9 +74,12 @@ func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	if refreshJWT == "" {
 		return
 	}
-	if err := m.logoutToken(ctx, refreshJWT); err != nil {
+	err := m.logoutToken(ctx, refreshJWT)
+	if err != nil && !descopeRejected(err) {
 		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
+		return
 	}
+	m.refreshes.rejected.remember(refreshJWT, 0, true, m.now())
 }
 
 // logoutToken revokes one refresh token at Descope, within the configured
@@ -72,4 +104,46 @@ func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request,
 	}
 	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
 	return sr, nil
+}
+
+// flights shares one call among concurrent callers with the same key: the
+// first makes it, the others wait for its answer. Its zero value is ready to
+// use.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// errFlightAborted is the answer of a call that did not return (it
+// panicked), for those that waited on it.
+var errFlightAborted = wrap(ErrUnavailable, errors.New("call did not finish"))
+
+// do returns the error of fn, called now, or of the call with the same key
+// under way.
+func (f *flights) do(key string, fn func() error) error {
+	f.mu.Lock()
+	if c, ok := f.m[key]; ok {
+		f.mu.Unlock()
+		<-c.done
+		return c.err
+	}
+	if f.m == nil {
+		f.m = make(map[string]*flight)
+	}
+	c := &flight{done: make(chan struct{}), err: errFlightAborted}
+	f.m[key] = c
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.m, key)
+		f.mu.Unlock()
+		close(c.done)
+	}()
+	c.err = fn()
+	return c.err
 }
