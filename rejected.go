@@ -2,6 +2,7 @@ package anonymous
 
 import (
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -33,7 +34,7 @@ const rejectedEntryBytes = 96
 
 // errRejectedBefore is a refresh token that Descope has already answered is
 // not live, answered from memory.
-var errRejectedBefore = errors.New("anonymous: refresh token rejected by descope before")
+var errRejectedBefore = fmt.Errorf("%w: refresh token rejected by descope before", ErrInvalidToken)
 
 // errRejectedElsewhere is a refresh token that Descope rejected for another
 // replica, as the shared store tells.
