@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 )
 
 // Logout revokes the visitor's refresh token at Descope and clears the
@@ -14,7 +15,11 @@ import (
 // remembered for that token is forgotten. When refresh tokens rotate, the
 // token revoked is the one in force: the one the middleware's refresh on r
 // handed out in place of r's cookie, or a parallel request's (see
-// [Middleware.FinishConversion]).
+// [Middleware.FinishConversion]). A token that Descope answers, or has
+// answered, is not live (logged out already, revoked, rejected) is no error:
+// there is nothing left to revoke. Once answered, it is remembered (for 10
+// minutes at most), and logging it out again costs no call; concurrent
+// logouts of one token share one call.
 func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 	dsr, _ := cookieValue(r, m.cfg.refreshCookie)
 	ds, _ := cookieValue(r, m.cfg.sessionCookie)
@@ -31,6 +36,15 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 			// Rotated out by the refresh on r: never presented again.
 			rt.rotatedOut, dsr = []string{dsr}, held
 		}
+	}
+	if _, ok := m.refreshes.rejected.has(dsr, m.now()); ok {
+		// Genuine (Descope answered for it) and not live. A refresh
+		// remembered for it, or for the token spent for it, is forgotten
+		// all the same.
+		for _, t := range append(rt.rotatedOut, dsr) {
+			m.refreshes.forget(t)
+		}
+		return nil
 	}
 	u, err := m.verify(r.Context(), dsr, "DSR")
 	if err != nil {
@@ -50,7 +64,24 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 		m.refreshes.forget(t)
 	}
 	m.refreshes.forget(rt.jwt)
-	err = m.logoutToken(r.Context(), rt.jwt)
+	var exp int64
+	if t := u.Token(); t != nil && rt.jwt == dsr {
+		exp = t.Expiration
+	}
+	// Concurrent logouts of one token share one call.
+	tok := rt.jwt
+	err = m.refreshes.logouts.do(tok, func() error {
+		if _, ok := m.refreshes.rejected.has(tok, m.now()); ok {
+			return nil // logged out meanwhile
+		}
+		err := m.logoutToken(r.Context(), tok)
+		if err != nil && !descopeRejected(err) {
+			return err // not revoked for all we know: the next logout asks again
+		}
+		// Revoked now, or not live already: nothing is left to revoke.
+		m.refreshes.rejected.remember(tok, exp, true, m.now())
+		return nil
+	})
 	if err != nil {
 		return m.descopeFailure("logout", err)
 	}
@@ -63,9 +94,12 @@ func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	if refreshJWT == "" {
 		return
 	}
-	if err := m.logoutToken(ctx, refreshJWT); err != nil {
+	err := m.logoutToken(ctx, refreshJWT)
+	if err != nil && !descopeRejected(err) {
 		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
+		return
 	}
+	m.refreshes.rejected.remember(refreshJWT, 0, true, m.now())
 }
 
 // logoutToken revokes one refresh token at Descope, within the configured
@@ -90,4 +124,46 @@ func (m *Middleware) sdkRequest(ctx context.Context, dsr string) (*http.Request,
 	}
 	sr.AddCookie(&http.Cookie{Name: m.sdkRefreshCookie, Value: dsr})
 	return sr, nil
+}
+
+// flights shares one call among concurrent callers with the same key: the
+// first makes it, the others wait for its answer. Its zero value is ready to
+// use.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// errFlightAborted is the answer of a call that did not return (it
+// panicked), for those that waited on it.
+var errFlightAborted = wrap(ErrUnavailable, errors.New("call did not finish"))
+
+// do returns the error of fn, called now, or of the call with the same key
+// under way.
+func (f *flights) do(key string, fn func() error) error {
+	f.mu.Lock()
+	if c, ok := f.m[key]; ok {
+		f.mu.Unlock()
+		<-c.done
+		return c.err
+	}
+	if f.m == nil {
+		f.m = make(map[string]*flight)
+	}
+	c := &flight{done: make(chan struct{}), err: errFlightAborted}
+	f.m[key] = c
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.m, key)
+		f.mu.Unlock()
+		close(c.done)
+	}()
+	c.err = fn()
+	return c.err
 }

@@ -60,6 +60,8 @@ type refreshGroup struct {
 	recent   map[string]refreshResult
 	spentFor map[string]string  // rotated-in refresh token -> the one spent for it
 	onForget func(token string) // also called by forget, for each token forgotten
+	rejected rejectedTokens     // refresh tokens Descope answered are not live
+	logouts  flights            // logouts under way: one call per token
 }
 
 // do returns the outcome of spending token with fn: one remembered and still
@@ -281,7 +283,9 @@ func (m *Middleware) noteRotation(rotated bool) {
 // refresh trades a refresh token for a new session token. Concurrent requests
 // with the same refresh token share one call to Descope (one across replicas
 // with a shared store). A transient failure leaves the visitor's cookies
-// alone; a rejected refresh token lets the visitor be provisioned anew.
+// alone; a rejected refresh token lets the visitor be provisioned anew, and
+// is remembered (rejectedTokens): presented again, it is answered the same
+// way with no call.
 //
 // The refresh token is verified once: by the SDK, before it calls Descope.
 // It is verified here only where nothing else would: the first token of a
@@ -304,7 +308,18 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 		}
 	}
 	res, err := m.refreshes.do(dsr, func() (refreshResult, error) {
-		return m.refreshVia(ctx, rt, claimed.ID)
+		if final, ok := m.refreshes.rejected.has(dsr, m.now()); ok {
+			// Descope has answered that this token is not live: it is
+			// answered as then, without asking again.
+			return refreshResult{shared: final}, errRejectedBefore
+		}
+		res, err := m.refreshVia(ctx, rt, claimed.ID)
+		if descopeRejected(err) {
+			// Remembered before the requests waiting on this call are
+			// released, so that none that comes after asks again.
+			m.refreshes.rejected.remember(dsr, claimed.Expiration, res.shared, m.now())
+		}
+		return res, err
 	})
 	switch {
 	case err == nil:
@@ -416,8 +431,8 @@ func (m *Middleware) refreshUnavailable(ctx context.Context, rt *presentedRefres
 // just have rotated the token (inRejectionGrace).
 func (m *Middleware) refreshRejected(ctx context.Context, rt *presentedRefresh, res refreshResult, err error) (*User, outcome, error) {
 	level := slog.LevelInfo
-	if descope.ErrInvalidToken.Is(err) {
-		level = slog.LevelDebug // failed the SDK's own check: Descope was not asked
+	if descope.ErrInvalidToken.Is(err) || errors.Is(err, errRejectedBefore) {
+		level = slog.LevelDebug // failed the SDK's own check, or rejected before: Descope was not asked
 	}
 	m.cfg.logger.Log(ctx, level, "refresh token rejected", "err", err)
 	if !res.shared && m.inRejectionGrace(rt.jwt) {
@@ -445,12 +460,12 @@ func (m *Middleware) degradedFrom(ctx context.Context, rt *User, err error) (*Us
 }
 
 // spendable reads a refresh token without verifying it, and reports whether
-// it is worth sending to Descope: well formed, with a key ID and an accepted
-// algorithm, of this project, a refresh token (drn), unexpired and not
-// DPoP-bound. The SDK verifies its signature before it calls Descope, so the
-// claims checked here are those it verifies.
+// it is worth sending to Descope: well formed in its canonical spelling,
+// with a key ID and an accepted algorithm, of this project, a refresh token
+// (drn), unexpired and not DPoP-bound. The SDK verifies its signature before
+// it calls Descope, so the claims checked here are those it verifies.
 func (m *Middleware) spendable(dsr string) (kid string, claimed *descope.Token, ok bool) {
-	if len(dsr) > maxTokenLen {
+	if len(dsr) > maxTokenLen || !canonicalJWS(dsr) {
 		return "", nil, false
 	}
 	if kid, ok = tokenKid(dsr); !ok {

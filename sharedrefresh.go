@@ -254,7 +254,7 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 	case failedTransient:
 		return refreshResult{}, wrap(ErrUnavailable, errors.New("refresh failed on another replica"))
 	case failedRejected:
-		return refreshResult{}, wrap(ErrInvalidToken, errors.New("refresh token rejected by descope on another replica"))
+		return refreshResult{}, wrap(ErrInvalidToken, errRejectedElsewhere)
 	default:
 		return refreshResult{}, errUnusableRecord
 	}
@@ -286,9 +286,10 @@ func (m *Middleware) refreshOutcome(ctx context.Context, sec refreshSecrets, sea
 // token in for refreshGrace, since spending it again would be reuse; one
 // that did not for refreshGrace too, but not much past the new session's
 // expiry (at least failureMemory, so that the requests sent in parallel with
-// a very short session still find it); a failure for failureMemory. A store
-// that fails on the way is only reported: the outcome is this replica's to
-// use anyway.
+// a very short session still find it); Descope's answer that the token is
+// not live for rejectedFor, since that answer does not change; another
+// failure for failureMemory. A store that fails on the way is only reported:
+// the outcome is this replica's to use anyway.
 func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res refreshResult, refreshErr error) {
 	rec, ttl := refreshRecord{}, failureMemory
 	switch {
@@ -303,6 +304,8 @@ func (m *Middleware) keepRefresh(ctx context.Context, sec refreshSecrets, res re
 		}
 	case isTransient(refreshErr):
 		rec.Failure = failedTransient
+	case descopeRejected(refreshErr):
+		rec.Failure, ttl = failedRejected, rejectedFor
 	default:
 		rec.Failure = failedRejected
 	}

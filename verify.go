@@ -29,6 +29,12 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	if len(tok) > maxTokenLen {
 		return nil, ErrInvalidToken
 	}
+	if !canonicalJWS(tok) {
+		// Another spelling of a token is refused before any check, so it
+		// is never verified or cached apart. A cached token is canonical:
+		// the lookup above needs no such check.
+		return nil, errNonCanonical
+	}
 	kid, ok := tokenKid(tok)
 	if !ok {
 		return nil, ErrInvalidToken
