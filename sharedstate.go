@@ -40,7 +40,7 @@ type sharedState struct {
 func newSharedState(cfg config) *sharedState {
 	s := &sharedState{
 		shared:     cfg.store.shared,
-		local:      newMemStore(cfg.now, 0),
+		local:      newMemStore(cfg.now, cfg.store.counters, cfg.store.values),
 		timeout:    cfg.store.timeout,
 		now:        cfg.now,
 		logger:     cfg.logger,
