@@ -23,7 +23,7 @@ type pendingConversion struct {
 }
 
 const (
-	pendingKey = "conv:pending:" // + user ID: the pendingConversion
+	pendingKey = "conv:pending:" // + user ID: the pendingConversion, sealed
 	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes
 	retiredKey = "conv:retired:" // + native or local ID: converted or promoted; lives as long as its proof
 )
@@ -42,24 +42,33 @@ func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock 
 	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
 }
 
-// setPending records p for userID for codeWindow.
+// setPending records p for userID for codeWindow, sealed (it holds the
+// address: see storeKeys).
 func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
 	b, _ := json.Marshal(p)
-	if err := m.state.set(ctx, pendingKey+userID, b, codeWindow); err != nil {
+	key := pendingKey + userID
+	if err := m.state.set(ctx, key, m.state.keys.seal(key, b), codeWindow); err != nil {
 		return wrap(ErrUnavailable, err)
 	}
 	return nil
 }
 
-// getPending returns the pending conversion of userID, if any.
+// getPending returns the pending conversion of userID, if any. A record that
+// does not open (stored before records were sealed, or under another
+// secret) is none.
 func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
 	var p pendingConversion
-	b, ok, err := m.state.get(ctx, pendingKey+userID)
+	key := pendingKey + userID
+	sealed, ok, err := m.state.get(ctx, key)
 	if err != nil {
 		return p, false, wrap(ErrUnavailable, err)
 	}
-	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+	if !ok {
 		return p, false, nil
+	}
+	b, ok := m.state.keys.open(key, sealed)
+	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+		return pendingConversion{}, false, nil
 	}
 	return p, true, nil
 }

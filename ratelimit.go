@@ -20,6 +20,14 @@ const (
 	codeWindow         = 10 * time.Minute
 )
 
+// Prefixes of the counters that count per client and per address: each is
+// followed by a keyed hash of the client or the address (keyFor), never by
+// the client or address itself.
+const (
+	clientCounterKey  = "prov:c:"
+	addressCounterKey = "code:a:"
+)
+
 // windowKey names the counter of key in the fixed window of length per that
 // holds now.
 func windowKey(prefix, key string, per time.Duration, now time.Time) string {
@@ -48,7 +56,7 @@ func (m *Middleware) give(ctx context.Context, counter string, per time.Duration
 func (m *Middleware) takeProvisionSlot(ctx context.Context, client string) error {
 	var clientCounter string
 	if l := m.cfg.clientLimit; l > 0 {
-		c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
+		c, ok := m.take(ctx, "", m.state.keys.keyFor(clientCounterKey, client), l, m.cfg.clientPer)
 		if !ok {
 			m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
 			return fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
@@ -113,7 +121,7 @@ func (m *Middleware) takeCodeSlot(ctx context.Context, userID string, a address)
 	if !ok {
 		return nil, fmt.Errorf("%w: at most %d codes per visitor in %v", ErrTooManyCodes, maxCodesPerVisitor, codeWindow)
 	}
-	byAddress, ok := m.take(ctx, "code:a:", a.limitKey(), maxCodesPerAddress, codeWindow)
+	byAddress, ok := m.take(ctx, "", m.state.keys.keyFor(addressCounterKey, a.limitKey()), maxCodesPerAddress, codeWindow)
 	if !ok {
 		m.give(ctx, byVisitor, codeWindow)
 		return nil, fmt.Errorf("%w: at most %d codes per address in %v", ErrTooManyCodes, maxCodesPerAddress, codeWindow)

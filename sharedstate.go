@@ -31,6 +31,7 @@ type sharedState struct {
 	logger     *slog.Logger
 	onFallback func(ctx context.Context, fallingBack bool, err error)
 	emit       func(context.Context, Event) // the middleware's observers; set by New
+	keys       *storeKeys                   // names and seals what is stored about addresses and clients; set by New
 
 	down      atomic.Bool
 	probing   atomic.Bool

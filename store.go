@@ -114,6 +114,7 @@ type storeConfig struct {
 	onFallback func(ctx context.Context, fallingBack bool, err error)
 	counters   int // WithLocalStoreSize; 0: the default
 	values     int
+	secret     []byte // WithStoreSecret
 }
 
 // errStoreFull means the process-local store has no room for a new value:
