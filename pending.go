@@ -24,7 +24,7 @@ type pendingConversion struct {
 
 const (
 	pendingKey = "conv:pending:" // + user ID: the pendingConversion, sealed
-	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes
+	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes, or while Cull deletes the user
 	retiredKey = "conv:retired:" // + native or local ID: converted or promoted; lives as long as its proof
 )
 
@@ -32,15 +32,20 @@ const (
 // user (a double submit) wait their turn: the second gets
 // ErrConversionInProgress.
 func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
-	ok, err := m.state.setNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
+	key := conversionLockKey(userID)
+	ok, err := m.state.setNX(ctx, key, nil, 8*m.cfg.timeout)
 	if err != nil {
 		return nil, wrap(ErrUnavailable, err)
 	}
 	if !ok {
 		return nil, ErrConversionInProgress
 	}
-	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
+	return func() { _ = m.state.del(ctx, key) }, nil
 }
+
+// conversionLockKey is the store key of userID's conversion lock, which
+// [Cull] takes too (CullOptions.Store).
+func conversionLockKey(userID string) string { return lockKey + userID }
 
 // setPending records p for userID for codeWindow, sealed (it holds the
 // address: see storeKeys).
