@@ -47,9 +47,11 @@ const (
 )
 
 // WithStore shares the middleware's state through s: the provisioning and
-// one-time-code limits, pending conversions and conversion locks, and the
-// outcome of each refresh (encrypted under the refresh token spent on it),
-// so that several replicas of an application act as one. When s fails or is
+// one-time-code limits (counted per client and per address under a keyed
+// hash of either, never the address itself), pending conversions (sealed)
+// and conversion locks, and the outcome of each refresh (encrypted under the
+// refresh token spent on it), so that several replicas of an application act
+// as one; they must share a secret too ([WithStoreSecret]). When s fails or is
 // slower than [WithStoreTimeout], the middleware falls back to process-local
 // state until s answers again (see [WithOnStoreFallback]). Defaults to a
 // process-local store, right for a single process.
