@@ -121,12 +121,13 @@ const (
 // [CullOptions.Store], the user's conversion lock is held from the load to
 // the delete, so no conversion by the middleware can run in between. What
 // remains is a conversion that does not take that lock (one by the
-// application's own flow, or by a middleware whose store is down), landing
-// between the load and the delete, one round trip to Descope: a conversion
-// whose address Descope verified in that window loses the user, and fails
-// at its next step, which needs it (the conversion of [Middleware.FinishConversion] has
-// three more steps; it never reports success for a deleted user unless all
-// of them fit in that window).
+// application's own flow, or by a middleware that fell back to local state
+// while its store was down) and whose code Descope verifies between the
+// load and the delete, one round trip: the user is deleted, and the
+// conversion fails at its next call to Descope, which needs the user
+// ([Middleware.FinishConversion] makes at least two more: leaving the
+// tenant and signing in). It reports success for a deleted user only if all
+// of them fit in that round trip.
 //
 // It streams the tenant's users a page at a time (memory does not grow with
 // their number), honours ctx between users, paces its calls under Descope's
