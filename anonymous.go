@@ -77,6 +77,9 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 		sdkRefreshCookie: firstNonEmpty(sdkCookie, "DSR"),
 	}
 	var err error
+	if m.state.keys, err = newStoreKeysFor(&cfg, c); err != nil {
+		return nil, err
+	}
 	if m.local, err = newLocalSealer(cfg.localKeys, cfg.localCookie); err != nil {
 		return nil, err
 	}

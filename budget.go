@@ -101,6 +101,9 @@ func (m *Middleware) takeConvSlots(ctx context.Context, limits ...convLimit) (gi
 	return func() { back(false) }, nil
 }
 
+// The counters named by an address or a client address are named by a keyed
+// hash of it (keyFor): a dump of the store shows neither.
+
 // takeStartSlot counts a conversion start of the visitor userID from client
 // to a, before Descope is asked anything: a code for the visitor and one
 // for the address, which release gives back when no code was sent after
@@ -108,9 +111,9 @@ func (m *Middleware) takeConvSlots(ctx context.Context, limits ...convLimit) (gi
 func (m *Middleware) takeStartSlot(ctx context.Context, userID, client string, a address) (release func(), err error) {
 	return m.takeConvSlots(ctx,
 		convLimit{"code:u:", userID, maxCodesPerVisitor, ErrTooManyCodes, "codes per visitor", false},
-		convLimit{"code:a:", a.limitKey(), maxCodesPerAddress, ErrTooManyCodes, "codes per address", false},
+		convLimit{"", m.state.keys.keyFor(addressCounterKey, a.limitKey()), maxCodesPerAddress, ErrTooManyCodes, "codes per address", false},
 		convLimit{"conv:s:u:", userID, maxStartsPerVisitor, ErrTooManyCodes, "conversion starts per visitor", true},
-		convLimit{"conv:s:c:", client, m.cfg.convClientMax, ErrTooManyCodes, "conversion starts per client", true},
+		convLimit{"", m.state.keys.keyFor("conv:s:c:", client), m.cfg.convClientMax, ErrTooManyCodes, "conversion starts per client", true},
 	)
 }
 
@@ -119,7 +122,7 @@ func (m *Middleware) takeStartSlot(ctx context.Context, userID, client string, a
 func (m *Middleware) takeVerifySlot(ctx context.Context, userID, client string) error {
 	_, err := m.takeConvSlots(ctx,
 		convLimit{"conv:v:u:", userID, maxVerifiesPerVisitor, ErrTooManyAttempts, "verifications per visitor", true},
-		convLimit{"conv:v:c:", client, m.cfg.convClientMax, ErrTooManyAttempts, "verifications per client", true},
+		convLimit{"", m.state.keys.keyFor("conv:v:c:", client), m.cfg.convClientMax, ErrTooManyAttempts, "verifications per client", true},
 	)
 	return err
 }

@@ -24,9 +24,10 @@ type CullOptions struct {
 	// to the refresh-token lifetime in the tenant's session settings: by then
 	// the user's refresh token has expired and nobody can sign in as it.
 	OlderThan time.Duration
-	// BatchSize is the number of users per search page and per delete call.
-	// Defaults to 100, which is also the most: Descope's default search
-	// limit, and no larger page or delete batch is documented.
+	// BatchSize is the number of users per search page. Defaults to 100,
+	// which is also the most: Descope's default search limit, and no larger
+	// page is documented. Each stale user of a page is then loaded again and
+	// deleted on its own.
 	BatchSize int
 	// DryRun reports what would be deleted without deleting anything.
 	DryRun bool
@@ -34,12 +35,24 @@ type CullOptions struct {
 	// IsGeneratedLoginID; set it when the middleware uses
 	// WithLoginIDGenerator.
 	IsGenerated func(string) bool
-	// Progress, when set, is called after every batch with the report so far.
+	// Progress, when set, is called after every page with the report so far.
 	Progress func(CullReport)
-	// SearchesPerMinute and DeletesPerMinute cap the calls Cull makes, below
+	// SearchesPerMinute caps the searches Cull makes, and DeletesPerMinute
+	// the calls it makes per stale user, the load right before each delete
+	// and the delete counted together (two per user deleted), below
 	// Descope's limits (200 searches and 500 other user calls a minute).
-	// Default to 150 and 400.
+	// Default to 150 and 400: at most 200 users deleted a minute.
 	SearchesPerMinute, DeletesPerMinute int
+	// Store, when set, is the store the middleware shares between its
+	// replicas ([WithStore]), with the same key prefix: Cull then holds the
+	// conversion lock of each user (the one [Middleware.FinishConversion]
+	// takes) from its last check to its delete, so that no conversion by the
+	// middleware can run in between. A user whose conversion holds the lock
+	// is kept this run; a conversion that finds the lock held by Cull answers
+	// ErrConversionInProgress, and finds the user gone once Cull deleted it.
+	// A store that fails stops the run. Defaults to none: the last check
+	// alone guards each delete (see Cull).
+	Store Store
 	// MaxRetries bounds the retries of one call after a 429 (honouring
 	// Retry-After) or a transient failure. Defaults to 5.
 	MaxRetries int
@@ -49,7 +62,7 @@ type CullOptions struct {
 	// Logger receives progress and retry messages. Defaults to discarding.
 	Logger *slog.Logger
 	// Observer, when set, is called with Cull's events: each call to
-	// Descope, EventCullProgress after every batch and EventCullFinished
+	// Descope, EventCullProgress after every page and EventCullFinished
 	// (see WithObserver).
 	Observer func(context.Context, Event)
 
@@ -71,6 +84,7 @@ type CullReport struct {
 	Skipped     map[SkipReason]int `json:"skipped"`
 	Failed      int                `json:"failed"`
 	SearchCalls int                `json:"searchCalls"`
+	LoadCalls   int                `json:"loadCalls"`
 	DeleteCalls int                `json:"deleteCalls"`
 	Retries     int                `json:"retries"`
 	Duration    time.Duration      `json:"durationNs"`
@@ -87,19 +101,40 @@ const (
 	SkipHasAddress    SkipReason = "has email or phone"
 	SkipChosenLoginID SkipReason = "login ID not generated"
 	SkipCredentials   SkipReason = "has credentials"
+	SkipOtherTenant   SkipReason = "member of another tenant"
+	SkipChanged       SkipReason = "changed since the search"
+	SkipConverting    SkipReason = "conversion in progress"
+	SkipGone          SkipReason = "gone before its delete"
 )
 
 // Cull deletes anonymous users that never converted and are older than the
-// anonymous lifetime. It deletes only users that are still members of the
-// anonymous tenant, have no email or phone (verified or not), no credentials
-// and only generated login IDs: a converted user is never touched, even one
-// whose move out of the tenant failed half-way.
+// anonymous lifetime. It deletes only users that are members of the
+// anonymous tenant and of no other, have no email or phone (verified or
+// not), no credentials and only generated login IDs: a converted user is
+// never touched, even one whose move out of the tenant failed half-way.
+//
+// Descope has no conditional delete, so a user judged stale from a search
+// page is loaded again right before its delete, and deleted only if it is
+// still stale and nothing about it changed since the search: its login IDs,
+// tenants, status and creation time. The pacing waits before that load, so
+// the load and the delete follow each other at once; with
+// [CullOptions.Store], the user's conversion lock is held from the load to
+// the delete, so no conversion by the middleware can run in between. What
+// remains is a conversion that does not take that lock (one by the
+// application's own flow, or by a middleware that fell back to local state
+// while its store was down) and whose code Descope verifies between the
+// load and the delete, one round trip: the user is deleted, and the
+// conversion fails at its next call to Descope, which needs the user
+// ([Middleware.FinishConversion] makes at least two more: leaving the
+// tenant and signing in). It reports success for a deleted user only if all
+// of them fit in that round trip.
 //
 // It streams the tenant's users a page at a time (memory does not grow with
-// their number), deletes in batches, honours ctx between batches, paces its
-// calls under Descope's rate limits and retries 429s after Retry-After. Two
-// replicas running it at once do no harm: a user deleted twice is simply gone.
-// The report is returned with the error when the run stops early.
+// their number), honours ctx between users, paces its calls under Descope's
+// rate limits and retries 429s after Retry-After. Each deleted user costs
+// two calls beside its share of a search: the load and the delete. Two
+// replicas running it at once do no harm: a user deleted twice is simply
+// gone. The report is returned with the error when the run stops early.
 func Cull(ctx context.Context, c *client.DescopeClient, opts CullOptions) (*CullReport, error) {
 	if c == nil || c.Management == nil {
 		return nil, errors.New("anonymous: nil Descope client")
@@ -122,7 +157,7 @@ type culler struct {
 	obs      *observer
 }
 
-// maxCullBatch is the largest page and delete batch [Cull] uses.
+// maxCullBatch is the largest search page [Cull] uses.
 const maxCullBatch = 100
 
 func newCuller(c *client.DescopeClient, o CullOptions) (*culler, error) {
@@ -289,10 +324,10 @@ func (k *culler) page(ctx context.Context, tenantID string, at cullCursor, cutof
 // cull judges a page of users and deletes the stale ones (in a dry run, only
 // counts them). It returns which users stay in the search results: those
 // kept, those whose delete failed, and in a dry run all of them. It fails
-// only when ctx ends; a failed delete is counted and logged.
+// only when ctx ends or the store fails; a failed delete is counted and
+// logged.
 func (k *culler) cull(ctx context.Context, users []*descope.UserResponse, tenantID string, cutoffMs int64) (map[string]bool, error) {
 	remains := make(map[string]bool, len(users))
-	var stale []string
 	for _, u := range users {
 		k.report.Scanned++
 		if reason := k.judge(u, tenantID, cutoffMs); reason != "" {
@@ -300,48 +335,197 @@ func (k *culler) cull(ctx context.Context, users []*descope.UserResponse, tenant
 			remains[u.UserID] = true
 			continue
 		}
-		stale = append(stale, u.UserID)
-		remains[u.UserID] = k.o.DryRun
-	}
-	switch {
-	case k.o.DryRun:
-		k.report.Deleted += len(stale) // would be deleted
-	case len(stale) > 0:
-		if err := k.deleteBatch(ctx, stale); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			k.report.Failed += len(stale)
-			for _, id := range stale {
-				remains[id] = true
-			}
-			k.o.Logger.Warn("delete batch failed", "users", len(stale), "err", err)
-		} else {
-			k.report.Deleted += len(stale)
+		if k.o.DryRun {
+			k.report.Deleted++ // would be deleted
+			remains[u.UserID] = true
+			continue
 		}
+		gone, err := k.cullOne(ctx, u, tenantID, cutoffMs)
+		if err != nil {
+			return nil, err
+		}
+		remains[u.UserID] = !gone
 	}
 	return remains, nil
 }
 
-// deleteBatch deletes users in one call, paced and retried.
-func (k *culler) deleteBatch(ctx context.Context, ids []string) error {
-	return k.retry(ctx, func() error {
-		if err := k.deletes.wait(ctx); err != nil {
+// Bounds of the last check and delete of one user.
+const (
+	// cullCallTimeout bounds the load and the delete, the SDK's own
+	// retries of a 503 included.
+	cullCallTimeout = 15 * time.Second
+	// cullLockTTL is how long Cull's hold on a conversion lock lasts: past
+	// a load and a delete that both took all of cullCallTimeout.
+	cullLockTTL = time.Minute
+	// cullStoreTimeout bounds each call to the store.
+	cullStoreTimeout = 2 * time.Second
+)
+
+// errCullStore means the store of [CullOptions.Store] failed: the run stops,
+// since no user can be deleted under its conversion lock.
+var errCullStore = errors.New("anonymous: store unavailable for the conversion locks")
+
+// cullOne deletes u, which the search found stale, if it still is: paced
+// first, then under its conversion lock (with a store), loaded again,
+// checked against what the search found (recheck) and deleted at once. It
+// reports whether u left the search results (deleted, or gone already). It
+// fails only when ctx ends or the store fails; a delete that failed is
+// counted and logged.
+func (k *culler) cullOne(ctx context.Context, u *descope.UserResponse, tenantID string, cutoffMs int64) (gone bool, err error) {
+	var (
+		kept     SkipReason
+		sent     bool // a delete was sent: a user gone on a retry is gone by it
+		storeErr error
+	)
+	err = k.retry(ctx, func() error {
+		kept, gone = "", false
+		// Both calls are paced here, so that nothing waits between the
+		// check and the delete.
+		for range 2 {
+			if err := k.deletes.wait(ctx); err != nil {
+				return err
+			}
+		}
+		unlock, held, err := k.lock(ctx, u.UserID)
+		if err != nil {
+			storeErr = err
+			return nil
+		}
+		if held {
+			kept = SkipConverting
+			return nil
+		}
+		defer unlock()
+		now, err := k.load(ctx, u.UserID)
+		switch {
+		case isUserNotFound(err):
+			gone = true
+			if !sent {
+				kept = SkipGone
+			}
+			return nil
+		case err != nil:
 			return err
 		}
-		k.report.DeleteCalls++
-		_, err := observe(k.obs, ctx, "user.delete_batch", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, k.c.Management.User().DeleteBatch(ctx, ids)
-		})
-		return err
+		if kept = k.recheck(u, now, tenantID, cutoffMs); kept != "" {
+			return nil
+		}
+		sent = true
+		if err := k.deleteOne(ctx, u.UserID); err != nil {
+			return err
+		}
+		gone = true
+		return nil
+	})
+	switch {
+	case storeErr != nil:
+		return false, storeErr
+	case err != nil && ctx.Err() != nil:
+		return false, ctx.Err()
+	case err != nil:
+		k.report.Failed++
+		k.o.Logger.Warn("delete failed", "user", u.UserID, "err", err)
+		return false, nil
+	case kept != "":
+		k.report.Skipped[kept]++
+	default:
+		k.report.Deleted++
+	}
+	return gone, nil
+}
+
+// lock takes the conversion lock of userID in [CullOptions.Store], if set:
+// held reports that a conversion holds it. unlock releases it, unless
+// Cull's hold has lapsed since (the lock may be another's by then).
+func (k *culler) lock(ctx context.Context, userID string) (unlock func(), held bool, err error) {
+	if k.o.Store == nil {
+		return func() {}, false, nil
+	}
+	key := conversionLockKey(userID)
+	sctx, cancel := context.WithTimeout(ctx, cullStoreTimeout)
+	ok, err := k.o.Store.SetNX(sctx, key, []byte("cull"), cullLockTTL)
+	cancel()
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %w", errCullStore, err)
+	}
+	if !ok {
+		return nil, true, nil
+	}
+	at := k.o.pace()
+	return func() {
+		if k.o.pace().Sub(at) >= cullLockTTL {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cullStoreTimeout)
+		_ = k.o.Store.Del(dctx, key)
+		cancel()
+	}, false, nil
+}
+
+// load reads userID as Descope holds it now.
+func (k *culler) load(ctx context.Context, userID string) (*descope.UserResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, cullCallTimeout)
+	defer cancel()
+	k.report.LoadCalls++
+	return observe(k.obs, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+		return k.c.Management.User().Load(ctx, userID)
 	})
 }
 
+// deleteOne deletes the user of ID userID (by user ID, never by login ID).
+func (k *culler) deleteOne(ctx context.Context, userID string) error {
+	ctx, cancel := context.WithTimeout(ctx, cullCallTimeout)
+	defer cancel()
+	k.report.DeleteCalls++
+	_, err := observe(k.obs, ctx, "user.delete_batch", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, k.c.Management.User().DeleteBatch(ctx, []string{userID})
+	})
+	return err
+}
+
+// recheck judges a user as loaded right before its delete (now) against the
+// same user as the search found it (then): SkipChanged unless it is still
+// stale and its ID, login IDs, tenants, status and creation time are all as
+// they were.
+func (k *culler) recheck(then, now *descope.UserResponse, tenantID string, cutoffMs int64) SkipReason {
+	if now == nil || now.UserID != then.UserID || k.judge(now, tenantID, cutoffMs) != "" ||
+		now.Status != then.Status || now.CreatedTime != then.CreatedTime ||
+		!sameSet(now.LoginIDs, then.LoginIDs) || !sameSet(tenantIDs(now), tenantIDs(then)) {
+		return SkipChanged
+	}
+	return ""
+}
+
+// tenantIDs lists the tenants u is a member of.
+func tenantIDs(u *descope.UserResponse) []string {
+	ids := make([]string, 0, len(u.UserTenants))
+	for _, t := range u.UserTenants {
+		if t != nil {
+			ids = append(ids, t.TenantID)
+		}
+	}
+	return ids
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
 // judge returns why u must be kept, or "" when it is a stale anonymous user.
+// A member of any tenant beside the anonymous one is not anonymous.
 func (k *culler) judge(u *descope.UserResponse, tenantID string, cutoffMs int64) SkipReason {
 	switch {
-	case !slices.ContainsFunc(u.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t.TenantID == tenantID }):
+	case !slices.ContainsFunc(u.UserTenants, func(t *descope.UserResponseAssociatedTenant) bool { return t != nil && t.TenantID == tenantID }):
 		return SkipNotInTenant
+	case len(u.UserTenants) != 1:
+		return SkipOtherTenant
 	case int64(u.CreatedTime)*1000 > cutoffMs:
 		return SkipTooRecent
 	case u.VerifiedEmail || u.VerifiedPhone:

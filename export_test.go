@@ -13,7 +13,7 @@ func WithClock(now func() time.Time) Option {
 }
 
 // NewMemStore returns the process-local Store on the clock now, for tests.
-func NewMemStore(now func() time.Time) Store { return newMemStore(now, 0) }
+func NewMemStore(now func() time.Time) Store { return newMemStore(now, 0, 0) }
 
 // RefreshOutcomeKey is the store key of the outcome of spending token.
 func RefreshOutcomeKey(token string) string { return refreshResultKey + deriveRefreshSecrets(token).id }
@@ -37,8 +37,13 @@ func StoreKeys(s Store, prefix string) int {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	n := 0
-	for k, e := range ms.m {
-		if strings.HasPrefix(k, prefix) && (e.exp.IsZero() || ms.now().Before(e.exp)) {
+	for k, e := range ms.counters {
+		if strings.HasPrefix(k, prefix) && ms.now().Before(e.exp) {
+			n++
+		}
+	}
+	for k, e := range ms.values {
+		if strings.HasPrefix(k, prefix) && ms.now().Before(e.exp) {
 			n++
 		}
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,4 +195,40 @@ func TestFloodGlobalLimit(t *testing.T) {
 	}
 	t.Logf("burst of %d under the default global limit: %d created, %d create calls, %d answered 429",
 		n, created, creates, status429(w.Emu))
+}
+
+// A flood of new clients cannot push out what keeps conversions safe: after
+// 200,000 cookie-less requests from distinct IPv6 /64s (a counter each, as
+// many as the process-local store holds), the old cookie of a local visitor
+// who converted is still refused for another conversion or a promotion.
+func TestFloodKeepsRetiredMarks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 200,000 requests")
+	}
+	var hooks atomic.Int32
+	env := localEnv(t, netHTTP, anonymous.WithOnConvert(func(context.Context, string, *anonymous.User) error {
+		hooks.Add(1)
+		return nil
+	}), anonymous.WithClientRateLimit(10, time.Minute)) // the default, which the Env turns off
+	b, _ := env.Visitor(t)
+	old := env.Cookie(b, "DSL")
+	if me := env.Convert(t, b, "ada@example.com"); me.Status != http.StatusOK {
+		t.Fatalf("convert: %+v", me)
+	}
+	h := env.Server.Config.Handler
+	w := anontest.NewNopWriter()
+	const n = 200_000
+	for i := range n {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("User-Agent", anontest.BrowserUA)
+		r.RemoteAddr = fmt.Sprintf("[2001:db8:%x:%x::1]:1234", i>>16, i&0xffff)
+		clear(w.H)
+		h.ServeHTTP(w, r)
+	}
+	if keys := anonymous.LocalStoreLen(env.MW); keys < n*9/10 {
+		t.Fatalf("the flood left %d keys in the local store: it did not fill it", keys)
+	}
+	replay := env.Browser(t)
+	env.SetCookie(replay, "DSL", old)
+	refusesReplay(t, env, replay, &hooks)
 }

@@ -34,8 +34,8 @@ type pendingConversion struct {
 }
 
 const (
-	pendingKey = "conv:pending:" // + user ID: the pendingConversion
-	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes
+	pendingKey = "conv:pending:" // + user ID: the pendingConversion, sealed
+	lockKey    = "conv:lock:"    // + user ID: held while a conversion or promotion finishes, or while Cull deletes the user
 	retiredKey = "conv:retired:" // + native or local ID: converted or promoted; lives as long as its proof
 )
 
@@ -48,34 +48,48 @@ const (
 // user (a double submit) wait their turn: the second gets
 // ErrConversionInProgress.
 func (m *Middleware) lockConversion(ctx context.Context, userID string) (unlock func(), err error) {
-	ok, err := m.state.strictSetNX(ctx, lockKey+userID, nil, 8*m.cfg.timeout)
+	key := conversionLockKey(userID)
+	ok, err := m.state.strictSetNX(ctx, key, nil, 8*m.cfg.timeout)
 	if err != nil {
 		return nil, wrap(ErrUnavailable, err)
 	}
 	if !ok {
 		return nil, ErrConversionInProgress
 	}
-	return func() { _ = m.state.del(ctx, lockKey+userID) }, nil
+	return func() { _ = m.state.del(ctx, key) }, nil
 }
 
-// setPending records p for userID for codeWindow.
+// conversionLockKey is the store key of userID's conversion lock, which
+// [Cull] takes too (CullOptions.Store).
+func conversionLockKey(userID string) string { return lockKey + userID }
+
+// setPending records p for userID for codeWindow, sealed (it holds the
+// address: see storeKeys).
 func (m *Middleware) setPending(ctx context.Context, userID string, p pendingConversion) error {
 	b, _ := json.Marshal(p)
-	if err := m.state.strictSet(ctx, pendingKey+userID, b, codeWindow); err != nil {
+	key := pendingKey + userID
+	if err := m.state.strictSet(ctx, key, m.state.keys.seal(key, b), codeWindow); err != nil {
 		return wrap(ErrUnavailable, err)
 	}
 	return nil
 }
 
-// getPending returns the pending conversion of userID, if any.
+// getPending returns the pending conversion of userID, if any. A record that
+// does not open (stored before records were sealed, or under another
+// secret) is none.
 func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConversion, bool, error) {
 	var p pendingConversion
-	b, ok, err := m.state.strictGet(ctx, pendingKey+userID)
+	key := pendingKey + userID
+	sealed, ok, err := m.state.strictGet(ctx, key)
 	if err != nil {
 		return p, false, wrap(ErrUnavailable, err)
 	}
-	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+	if !ok {
 		return p, false, nil
+	}
+	b, ok := m.state.keys.open(key, sealed)
+	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+		return pendingConversion{}, false, nil
 	}
 	return p, true, nil
 }

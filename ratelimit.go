@@ -20,6 +20,14 @@ const (
 	codeWindow         = 10 * time.Minute
 )
 
+// Prefixes of the counters that count per client and per address: each is
+// followed by a keyed hash of the client or the address (keyFor), never by
+// the client or address itself.
+const (
+	clientCounterKey  = "prov:c:"
+	addressCounterKey = "code:a:"
+)
+
 // windowKey names the counter of key in the fixed window of length per that
 // holds now.
 func windowKey(prefix, key string, per time.Duration, now time.Time) string {
@@ -50,7 +58,7 @@ func (m *Middleware) takeClientSlot(ctx context.Context, client string) (giveBac
 	if l <= 0 {
 		return func() {}, nil
 	}
-	c, ok := m.take(ctx, "prov:c:", client, l, m.cfg.clientPer)
+	c, ok := m.take(ctx, "", m.state.keys.keyFor(clientCounterKey, client), l, m.cfg.clientPer)
 	if !ok {
 		m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
 		return nil, fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)

@@ -32,6 +32,7 @@ type sharedState struct {
 	logger     *slog.Logger
 	onFallback func(ctx context.Context, fallingBack bool, err error)
 	emit       func(context.Context, Event) // the middleware's observers; set by New
+	keys       *storeKeys                   // names and seals what is stored about addresses and clients; set by New
 
 	down      atomic.Bool
 	probing   atomic.Bool
@@ -41,7 +42,7 @@ type sharedState struct {
 func newSharedState(cfg config) *sharedState {
 	s := &sharedState{
 		shared:     cfg.store.shared,
-		local:      newMemStore(cfg.now, 0),
+		local:      newMemStore(cfg.now, cfg.store.counters, cfg.store.values),
 		timeout:    cfg.store.timeout,
 		now:        cfg.now,
 		logger:     cfg.logger,

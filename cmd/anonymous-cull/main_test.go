@@ -97,6 +97,17 @@ func TestCommandEndToEnd(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A member of another tenant too is not anonymous.
+	other, err := c.Management.Tenant().Create(ctx, &descope.TenantRequest{Name: "Customers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := c.Management.User().Create(ctx, anonymous.NewLoginID(), &descope.UserRequest{
+		Tenants: append(inTenant, &descope.AssociatedTenant{TenantID: other}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(2100 * time.Millisecond) // the seeded users are now over one second old
 	fresh, err := c.Management.User().Create(ctx, anonymous.NewLoginID(), &descope.UserRequest{Tenants: inTenant})
 	if err != nil {
@@ -130,8 +141,12 @@ func TestCommandEndToEnd(t *testing.T) {
 		t.Fatalf("dry run: code %d, %+v\n%s", code, rep, stderr)
 	}
 	rep, stderr, code = run(env, "--json", "--older-than", "1s", "--batch", "2")
-	if code != 0 || rep.Deleted != 5 || rep.Skipped[anonymous.SkipVerified] != 1 {
+	if code != 0 || rep.Deleted != 5 || rep.Skipped[anonymous.SkipVerified] != 1 || rep.Skipped[anonymous.SkipOtherTenant] != 1 ||
+		rep.LoadCalls != 5 || rep.DeleteCalls != 5 || !strings.Contains(stderr, "5 loads, 5 delete calls") {
 		t.Fatalf("cull: code %d, %+v\n%s", code, rep, stderr)
+	}
+	if _, err := c.Management.User().Load(ctx, member.UserID); err != nil {
+		t.Errorf("member of another tenant deleted: %v", err)
 	}
 	for _, id := range old {
 		if _, err := c.Management.User().Load(ctx, id); err == nil {
