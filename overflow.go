@@ -91,7 +91,7 @@ func (m *Middleware) provisionOverflow(w http.ResponseWriter, r *http.Request, s
 		return nil, spent
 	}
 	ctx := r.Context()
-	if err := m.takeGlobalSlot(ctx, m.globalKey(kind), m.globalLimit(kind)); err != nil {
+	if err := m.takeGlobalSlot(ctx, kind); err != nil {
 		return nil, err
 	}
 	var u *User

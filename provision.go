@@ -68,7 +68,7 @@ func (m *Middleware) provisionAs(w http.ResponseWriter, r *http.Request, strateg
 func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Strategy) (*User, error) {
 	ctx := r.Context()
 	if strategy == LocalIDs {
-		if err := m.takeGlobalSlot(ctx, m.globalKey(LocalIDs), m.globalLimit(LocalIDs)); err != nil {
+		if err := m.takeGlobalSlot(ctx, LocalIDs); err != nil {
 			return nil, err
 		}
 		return m.mintLocal(w, r, "")
@@ -83,7 +83,7 @@ func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Str
 				ErrRateLimited, time.Unix(0, until).UTC().Format(time.RFC3339))}
 		}
 	}
-	if err := m.takeGlobalSlot(ctx, m.globalKey(strategy), m.globalLimit(strategy)); err != nil {
+	if err := m.takeGlobalSlot(ctx, strategy); err != nil {
 		return nil, err
 	}
 	// One bound for the whole mint: both calls of a user-backed one.
