@@ -59,6 +59,8 @@ type config struct {
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
 	store          storeConfig
+	trustedOrigins []string                    // WithTrustedOrigins
+	crossOrigin    *http.CrossOriginProtection // the conversion handlers' judge of cross-origin requests
 }
 
 func defaultConfig() config {
@@ -388,6 +390,9 @@ func (c *config) validate() error {
 		c.globalLimit, c.globalPer = 6000, time.Minute
 	}
 	if err := c.validateLocal(); err != nil {
+		return err
+	}
+	if err := c.validateOrigins(); err != nil {
 		return err
 	}
 	switch {
