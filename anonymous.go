@@ -95,9 +95,10 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 // ResponseWriter the middleware was given, except on a response on which the
 // middleware set identity cookies (a new visitor, a refresh): then with a
 // wrapper that applies [PreventSharedCaching] just before the header is
-// written, whatever Cache-Control next set, and keeps http.Flusher,
-// http.Hijacker, io.ReaderFrom and http.Pusher where the writer has them,
-// and Unwrap for http.ResponseController.
+// written, whatever Cache-Control next set. The wrapper offers what net/http's
+// own writers offer (http.Flusher, http.Hijacker and io.ReaderFrom over
+// HTTP/1; http.Flusher and http.Pusher over HTTP/2), and Unwrap, through
+// which http.ResponseController reaches everything else.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m == nil {
