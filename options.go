@@ -178,7 +178,10 @@ func WithCookieHTTPOnly(httpOnly bool) Option {
 }
 
 // WithCookieSameSite sets the SameSite attribute of the cookies. Defaults to
-// http.SameSiteLaxMode. SameSiteNoneMode requires Secure cookies.
+// http.SameSiteLaxMode. SameSiteNoneMode requires Secure cookies. Unless it
+// is SameSiteNoneMode, a cross-site request whose cookies the browser would
+// not keep, or would not send, is not provisioned: with Lax, any but a
+// top-level GET navigation (a link from another site); with Strict, any.
 func WithCookieSameSite(s http.SameSite) Option {
 	return func(c *config) error { c.cookieSameSite = s; return nil }
 }
