@@ -148,6 +148,11 @@ func decodeProblem(err error) string {
 // writeError answers a conversion request with a JSON error.
 func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := ErrorStatus(err), publicMessage(err)
+	if errors.Is(err, errCrossOrigin) {
+		// A page of another origin tried to drive a conversion: worth a
+		// line, not the error hook.
+		m.cfg.logger.Info("conversion request refused", "path", r.URL.Path, "origin", r.Header.Get("Origin"), "err", err)
+	}
 	if status >= 500 || errors.Is(err, ErrDescopeMerged) {
 		m.cfg.logger.Warn("conversion failed", "path", r.URL.Path, "err", err)
 		if m.cfg.errorHandler != nil {
