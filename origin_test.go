@@ -2,6 +2,7 @@ package anonymous_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/descope-contrib/anonymous"
@@ -18,10 +19,14 @@ func TestTrustedOrigins(t *testing.T) {
 	const trusted = "https://app.example.com"
 	start := map[string]string{"email": "ada@example.com"}
 
-	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithTrustedOrigins(trusted, "http://localhost:3000"))
+	var log syncBuffer
+	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithTrustedOrigins(trusted, "http://localhost:3000"), anonymous.WithLogger(newTestLogger(&log)))
 	b, _ := env.Visitor(t)
 	if me := env.Do(t, b, http.MethodPost, "/convert/start", start, fromPage("https://evil.example.com", "same-site", "application/json")); me.Status != http.StatusForbidden {
 		t.Errorf("untrusted sibling: %d %s", me.Status, me.Body)
+	}
+	if l := log.String(); !strings.Contains(l, "conversion request refused") || !strings.Contains(l, "origin=https://evil.example.com") {
+		t.Errorf("the refusal was not logged with its origin: %s", l)
 	}
 	if me := env.Do(t, b, http.MethodPost, "/convert/start", start, fromPage(trusted, "same-site", "application/json")); me.Status != http.StatusOK {
 		t.Errorf("trusted origin: %d %s", me.Status, me.Body)
