@@ -93,14 +93,29 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 	return m, nil
 }
 
-// Handler returns next wrapped by the middleware. next is called with the
-// ResponseWriter the middleware was given (never a wrapper of its own), and
-// a request whose context carries the User, when there is one.
+// Handler returns next wrapped by the middleware. next is called with a
+// request whose context carries the User, when there is one, and with the
+// ResponseWriter the middleware was given, except on a response on which the
+// middleware set identity cookies (a new visitor, a refresh): then with a
+// wrapper that applies [PreventSharedCaching] just before the header is
+// written, whatever Cache-Control next set. The wrapper offers what net/http's
+// own writers offer (http.Flusher, http.Hijacker and io.ReaderFrom over
+// HTTP/1; http.Flusher and http.Pusher over HTTP/2), and Unwrap, through
+// which http.ResponseController reaches everything else.
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r, ok := m.Process(w, r); ok {
-			next.ServeHTTP(w, r)
+		if m == nil {
+			m.Process(w, r)
+			return
 		}
+		r, ok, setCookie := m.serve(w, r)
+		if !ok {
+			return
+		}
+		if setCookie {
+			w = newCacheGuard(w)
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -108,7 +123,10 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 // handlers are not http.Handlers: it identifies, refreshes or provisions the
 // visitor, writing cookies on w, and returns the request to hand on (its
 // context carries the User, when there is one). ok is false when the error
-// hook wrote a response: the request ends there.
+// hook wrote a response: the request ends there. When it wrote a cookie on
+// w, the framework must call [PreventSharedCaching] on w's header just
+// before the header is written (the gin and echo adapters do), as Handler
+// does.
 //
 // A nil Middleware answers every request 500 and hands nothing on.
 func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok bool) {
@@ -116,7 +134,8 @@ func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Re
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": publicMessage(errNilMiddleware)})
 		return r, false
 	}
-	return m.serve(w, r)
+	r, ok, _ = m.serve(w, r)
+	return r, ok
 }
 
 // outcome says what identify learned about a request's tokens.
@@ -128,19 +147,23 @@ const (
 	refused                   // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
 )
 
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	markVary(w.Header())
+// serve is Process for a Middleware; setCookie reports that it wrote a
+// cookie on w.
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok, setCookie bool) {
+	h := w.Header()
+	markVary(h)
+	cookies := len(h["Set-Cookie"])
 	u, out, err := m.identifyVisitor(w, r)
-	if out == noSession && m.shouldProvision(r) {
+	if out == noSession && m.shouldProvision(r) && m.keepsCookies(r) {
 		u, err = m.provision(w, r)
 	}
 	if err != nil && m.fail(w, r, err) {
-		return r, false
+		return r, false, false
 	}
 	if u != nil {
 		r = r.WithContext(withUser(r.Context(), u))
 	}
-	return r, true
+	return r, true, len(h["Set-Cookie"]) != cookies
 }
 
 // identifyVisitor identifies a request by its Descope session, as identify
@@ -214,7 +237,9 @@ func (m *Middleware) identify(w http.ResponseWriter, r *http.Request) (*User, ou
 // Ensure returns the request's user, provisioning one now when there is none
 // (in lazy mode, or when the middleware skipped the request). It writes the
 // cookies on w, so call it before writing the response body. The request's
-// context is not changed: use the returned user.
+// context is not changed: use the returned user. A cross-site request whose
+// cookies the browser would not keep (an embed on another site's page) gets
+// no identity but an error that is [ErrNoSession].
 func (m *Middleware) Ensure(w http.ResponseWriter, r *http.Request) (*User, error) {
 	if u, ok := FromContext(r.Context()); ok {
 		return u, nil
@@ -228,6 +253,9 @@ func (m *Middleware) Ensure(w http.ResponseWriter, r *http.Request) (*User, erro
 			err = ErrNoSession
 		}
 		return u, err
+	}
+	if !m.keepsCookies(r) {
+		return nil, errCookiesNotKept
 	}
 	return m.provision(w, r)
 }

@@ -269,6 +269,7 @@ func TestConvertBadRequests(t *testing.T) {
 			if body != "" {
 				r.Body = io.NopCloser(strings.NewReader(body))
 				r.ContentLength = int64(len(body))
+				r.Header.Set("Content-Type", "application/json")
 			}
 		}).Status
 	}
@@ -279,6 +280,7 @@ func TestConvertBadRequests(t *testing.T) {
 	}{
 		{"GET", http.MethodGet, "", b, http.StatusMethodNotAllowed},
 		{"not JSON", http.MethodPost, "email=a@b.c", b, http.StatusBadRequest},
+		{"empty", http.MethodPost, "", b, http.StatusUnsupportedMediaType},
 		{"wrong type", http.MethodPost, `{"email":5}`, b, http.StatusBadRequest},
 		{"array", http.MethodPost, `["a@b.c"]`, b, http.StatusBadRequest},
 		{"unknown field", http.MethodPost, `{"mail":"a@b.c"}`, b, http.StatusBadRequest},

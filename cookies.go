@@ -149,7 +149,7 @@ func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descop
 	}
 	h := w.Header()
 	markVary(h)
-	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	PreventSharedCaching(h)
 	if session != nil {
 		http.SetCookie(w, m.cookie(m.cfg.sessionCookie, session.JWT, session.Expiration))
 	}
@@ -164,7 +164,7 @@ func (m *Middleware) writeTokens(w http.ResponseWriter, session, refresh *descop
 func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 	h := w.Header()
 	markVary(h)
-	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	PreventSharedCaching(h)
 	for _, name := range []string{m.cfg.sessionCookie, m.cfg.refreshCookie} {
 		c := m.cookie(name, "", 0)
 		c.MaxAge = -1

@@ -11,7 +11,13 @@
 //   - else trades a valid DSR cookie for a new session (one call, shared by
 //     concurrent requests), writing the new cookies;
 //   - else provisions an anonymous user in the "Anonymous Users" tenant (two
-//     calls, no password) and writes its cookies.
+//     calls, no password) and writes its cookies, unless the request is a
+//     cross-site one whose cookies the browser would not keep (an <img> or
+//     <iframe> on another site's page): a link from another site is
+//     provisioned, an embed is not.
+//
+// A response on which it writes cookies is kept out of shared caches
+// ([PreventSharedCaching]), whatever Cache-Control the handler sets.
 //
 // A transient Descope failure never overwrites or clears a visitor's cookies.
 //
@@ -45,7 +51,10 @@
 // anonymous tenant and loses its random login ID, and a fresh token pair is
 // issued for that user ID while the anonymous refresh token is revoked.
 // [Middleware.ConvertStartHandler] and [Middleware.ConvertVerifyHandler] speak
-// JSON for the same two steps, with statuses from [ErrorStatus].
+// JSON for the same two steps, with statuses from [ErrorStatus]. They refuse
+// a request from a page of another origin, even of the same site (403;
+// [WithTrustedOrigins] names the origins to let in), and a body not sent as
+// Content-Type: application/json (415).
 //
 // An address that is already another account's login ID gets no code
 // ([ErrIdentifierInUse]): on Descope, verifying it would merge the accounts

@@ -69,11 +69,14 @@ var (
 
 // errNilMiddleware answers requests to a nil Middleware; errBadRequest marks
 // a request to a conversion handler that is not the JSON it expects;
-// errMethod one with the wrong method.
+// errMethod one with the wrong method; errCrossOrigin one from a page of
+// another origin; errContentType one whose body is not declared JSON.
 var (
 	errNilMiddleware = errors.New("anonymous: nil Middleware")
 	errBadRequest    = errors.New("anonymous: bad request")
 	errMethod        = errors.New("anonymous: method not allowed")
+	errCrossOrigin   = errors.New("anonymous: cross-origin request refused")
+	errContentType   = errors.New("anonymous: unsupported media type")
 )
 
 // errorTable is the one place that says what an error means outside: the
@@ -87,6 +90,8 @@ var errorTable = []struct {
 }{
 	{errNilMiddleware, http.StatusInternalServerError, ""},
 	{errMethod, http.StatusMethodNotAllowed, ""},
+	{errCrossOrigin, http.StatusForbidden, ""},
+	{errContentType, http.StatusUnsupportedMediaType, ""},
 	{errBadRequest, http.StatusBadRequest, ""},
 	{ErrInvalidAddress, http.StatusBadRequest, "invalid_address"},
 	{ErrInvalidCode, http.StatusBadRequest, "invalid_code"},
@@ -118,9 +123,10 @@ func ErrorStatus(err error) int {
 }
 
 // publicMessage is the text of err that is safe to show a visitor: the
-// sentinel's message (with the detail of a bad request), never Descope's.
+// sentinel's message (with the detail of a request the conversion handlers
+// refused, which is the handlers' own words), never Descope's.
 func publicMessage(err error) string {
-	if errors.Is(err, errBadRequest) {
+	if errors.Is(err, errBadRequest) || errors.Is(err, errCrossOrigin) || errors.Is(err, errContentType) {
 		return strings.TrimPrefix(err.Error(), prefix)
 	}
 	for _, e := range errorTable {

@@ -97,6 +97,9 @@ func ExampleMiddleware_FinishConversion() {
 	send := func(method, path, body string) string {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("User-Agent", "Mozilla/5.0")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json") // the handlers refuse anything else
+		}
 		res, err := browser.Do(req)
 		if err != nil {
 			log.Fatal(err)

@@ -302,7 +302,11 @@ func TestForgedTokens(t *testing.T) {
 	for i, body := range bodies {
 		for _, path := range []string{"/convert/start", "/convert/verify"} {
 			res := anontest.Serve(h, http.MethodPost, path, body, "198.51.100.252:1234", cookies)
-			if res.Status != http.StatusBadRequest || len(res.SetCookie) != 0 {
+			want := http.StatusBadRequest
+			if body == "" {
+				want = http.StatusUnsupportedMediaType // no body, so no Content-Type: application/json
+			}
+			if res.Status != want || len(res.SetCookie) != 0 {
 				t.Errorf("body %d to %s: %d %q %v", i, path, res.Status, res.Body, res.SetCookie)
 			} else {
 				rejected++

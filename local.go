@@ -155,7 +155,7 @@ func (m *Middleware) mintLocal(w http.ResponseWriter, r *http.Request, reason st
 func (m *Middleware) writeLocal(w http.ResponseWriter, value string, exp int64) {
 	h := w.Header()
 	markVary(h)
-	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	PreventSharedCaching(h)
 	http.SetCookie(w, m.cookie(m.local.name, value, exp))
 }
 
@@ -166,7 +166,7 @@ func (m *Middleware) clearLocal(w http.ResponseWriter) {
 	}
 	h := w.Header()
 	markVary(h)
-	h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	PreventSharedCaching(h)
 	c := m.cookie(m.local.name, "", 0)
 	c.MaxAge = -1
 	http.SetCookie(w, c)

@@ -25,9 +25,13 @@ const (
 	// ([WithOverflow]) and empty otherwise.
 	EventProvisioned EventKind = iota + 1
 	// EventProvisionSkipped: a request without a session was not provisioned
-	// by policy. Reason: "crawler" (WithCrawlerMatcher), "skip" (WithSkipProvision),
+	// by policy, or because the browser would not keep its cookies. Reason:
+	// "crawler" (WithCrawlerMatcher), "skip" (WithSkipProvision),
 	// "lazy" (WithLazy), "method" (HEAD or OPTIONS), "credentials" (an
-	// Authorization header).
+	// Authorization header), "cross_site" (a cross-site request that is not
+	// a top-level GET navigation, such as an <img> or <iframe> on another
+	// site's page, with SameSite=Lax cookies; any cross-site request with
+	// Strict ones; also from Ensure).
 	EventProvisionSkipped
 	// EventProvisionRefused: provisioning was attempted and refused. Reason:
 	// "client_limit" and "global_limit" (WithClientRateLimit,

@@ -163,6 +163,7 @@ func TestEvents(t *testing.T) {
 			{"method", http.MethodHead, "/", nil},
 			{"credentials", http.MethodGet, "/", func(r *http.Request) { r.Header.Set("Authorization", "Basic eDp5") }},
 			{"skip", http.MethodGet, "/skip", nil},
+			{"cross_site", http.MethodGet, "/", embedImage},
 		} {
 			w.Do(t, b, tc.method, tc.target, nil, tc.edit)
 			rec.expect(t, []string{"provision_skipped/" + tc.reason}, "provisioned")

@@ -63,6 +63,8 @@ type config struct {
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
 	store          storeConfig
+	trustedOrigins []string                    // WithTrustedOrigins
+	crossOrigin    *http.CrossOriginProtection // the conversion handlers' judge of cross-origin requests
 }
 
 func defaultConfig() config {
@@ -181,7 +183,10 @@ func WithCookieHTTPOnly(httpOnly bool) Option {
 }
 
 // WithCookieSameSite sets the SameSite attribute of the cookies. Defaults to
-// http.SameSiteLaxMode. SameSiteNoneMode requires Secure cookies.
+// http.SameSiteLaxMode. SameSiteNoneMode requires Secure cookies. Unless it
+// is SameSiteNoneMode, a cross-site request whose cookies the browser would
+// not keep, or would not send, is not provisioned: with Lax, any but a
+// top-level GET navigation (a link from another site); with Strict, any.
 func WithCookieSameSite(s http.SameSite) Option {
 	return func(c *config) error { c.cookieSameSite = s; return nil }
 }
@@ -396,6 +401,9 @@ func (c *config) validate() error {
 		return err
 	}
 	if err := c.validateOverflow(); err != nil {
+		return err
+	}
+	if err := c.validateOrigins(); err != nil {
 		return err
 	}
 	switch {

@@ -58,6 +58,9 @@ func TestMiddlewareTelemetry(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		req.Header.Set("User-Agent", "Mozilla/5.0")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		res, err := b.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -82,12 +85,29 @@ func TestMiddlewareTelemetry(t *testing.T) {
 		t.Fatalf("converted: %+v", converted)
 	}
 
+	// A third-party page's <img>: the browser would not keep the cookies,
+	// so no identity, and a skip counted.
+	embed, _ := http.NewRequest(http.MethodGet, srv.URL+"/convert/start", nil)
+	embed.Header.Set("User-Agent", "Mozilla/5.0")
+	embed.Header.Set("Sec-Fetch-Site", "cross-site")
+	embed.Header.Set("Sec-Fetch-Mode", "no-cors")
+	embed.Header.Set("Sec-Fetch-Dest", "image")
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(embed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if len(res.Cookies()) != 0 {
+		t.Errorf("an embed was given cookies: %v", res.Cookies())
+	}
+
 	ms := tm.collect(t)
 	for _, c := range []struct {
 		metric, attrs string
 		want          int64
 	}{
 		{otelanon.MetricProvisioned, "strategy=user-backed", 1},
+		{otelanon.MetricProvisionSkip, "reason=cross_site", 1},
 		{otelanon.MetricCacheLookups, "result=hit", 3}, // the second visit, start and verify
 		{otelanon.MetricConversion, "step=started", 1},
 		{otelanon.MetricConversion, "step=code_sent", 1},

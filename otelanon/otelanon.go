@@ -12,7 +12,7 @@
 // with a _total suffix, the histogram with _seconds):
 //
 //	anonymous.provisioned{strategy}                     visitors given an anonymous identity
-//	anonymous.provision.skipped{reason}                 requests not provisioned by policy
+//	anonymous.provision.skipped{reason}                 requests not provisioned by policy, or cross-site (cookies not kept)
 //	anonymous.provision.refused{reason}                 provisionings refused or failed
 //	anonymous.refreshes{outcome,reason}                 refreshes: refreshed, degraded, rejected, failed
 //	anonymous.conversion{step,reason}                   conversion steps, failures with a reason
@@ -150,7 +150,7 @@ func New(opts ...Option) (*Instrumentation, error) {
 		return c
 	}
 	i.provisioned = counter(MetricProvisioned, "{visitor}", "Visitors given a new anonymous identity.")
-	i.skipped = counter(MetricProvisionSkip, "{request}", "Requests without a session that were not provisioned, by policy.")
+	i.skipped = counter(MetricProvisionSkip, "{request}", "Requests without a session that were not provisioned, by policy or because the browser would not keep the cookies (reason cross_site).")
 	i.refused = counter(MetricProvisionRefuse, "{request}", "Provisionings refused by a limit or failed at Descope.")
 	i.refreshes = counter(MetricRefreshes, "{refresh}", "Session refreshes by outcome; degraded counts requests served with a Degraded identity.")
 	i.conversion = counter(MetricConversion, "{event}", "Conversion steps: started, code_sent, code_verified, converted, merged, resumed, promoted, descope_merged, failed.")

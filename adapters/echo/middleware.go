@@ -1,6 +1,8 @@
 package anonecho
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/descope-contrib/anonymous"
@@ -17,18 +19,71 @@ import (
 //
 //	e.POST("/convert/start", echo.WrapHandler(anon.ConvertStartHandler()))
 //	e.POST("/convert/verify", echo.WrapHandler(anon.ConvertVerifyHandler()))
+//
+// On a response on which m set identity cookies (a new visitor, a refresh),
+// the writer under c.Response() is wrapped so that
+// [anonymous.PreventSharedCaching] runs just before the header is written
+// (by WriteHeader, Write or a flush), and no Cache-Control the next handler
+// sets lets a shared cache keep the visitor's cookies; every other response
+// is left as it is.
 func Middleware(m *anonymous.Middleware) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			r, ok := m.Process(c.Response(), c.Request())
+			res := c.Response()
+			h := res.Header()
+			cookies := len(h["Set-Cookie"])
+			r, ok := m.Process(res, c.Request())
 			if !ok {
 				return nil
 			}
 			c.SetRequest(r)
+			if len(h["Set-Cookie"]) != cookies {
+				// A wrapped writer rather than a Response.Before function:
+				// echo's Flush writes the header without running those.
+				res.Writer = &privateWriter{ResponseWriter: res.Writer}
+			}
 			return next(c)
 		}
 	}
 }
+
+// privateWriter applies [anonymous.PreventSharedCaching] before the final
+// header is written. http.ResponseController (which echo's Flush and Hijack
+// use) finds FlushError, and the wrapped writer through Unwrap.
+type privateWriter struct {
+	http.ResponseWriter
+	sent bool
+}
+
+func (w *privateWriter) guard() {
+	if !w.sent {
+		w.sent = true
+		anonymous.PreventSharedCaching(w.Header())
+	}
+}
+
+func (w *privateWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		anonymous.PreventSharedCaching(w.Header()) // informational: the final header comes later
+	} else {
+		w.guard()
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *privateWriter) Write(b []byte) (int, error) {
+	w.guard()
+	return w.ResponseWriter.Write(b)
+}
+
+// FlushError flushes the wrapped writer once the header is guarded.
+func (w *privateWriter) FlushError() error {
+	w.guard()
+	return http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *privateWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // User returns the user the middleware identified for c, if any. It is the
 // same user [anonymous.FromContext](c.Request().Context()) returns.

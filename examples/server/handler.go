@@ -100,7 +100,7 @@ func (s *site) index(w http.ResponseWriter, _ *http.Request) {
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	if h.Get("Cache-Control") == "" { // the middleware may have set no-cache="Set-Cookie"
+	if h.Get("Cache-Control") == "" { // the middleware sets "private" on an answer that sets cookies
 		h.Set("Cache-Control", "no-cache")
 	}
 	_, _ = w.Write(indexHTML)

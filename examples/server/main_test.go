@@ -232,6 +232,10 @@ func TestRefusals(t *testing.T) {
 	b.want(b.do(http.MethodPost, "/api/notes", map[string]string{"text": "csrf"}, nil, crossSite), http.StatusForbidden)
 	b.want(b.do(http.MethodPost, "/api/convert/start", map[string]string{"email": "eve@example.com"}, nil, crossSite), http.StatusForbidden)
 
+	// A body that is not JSON (what a form or a simple cross-origin fetch
+	// sends) is refused before it is read.
+	textPlain := func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }
+	b.want(b.do(http.MethodPost, "/api/convert/start", map[string]string{"email": "eve@example.com"}, nil, textPlain), http.StatusUnsupportedMediaType)
 	b.want(b.do(http.MethodPost, "/api/convert/start", map[string]string{"email": "not-an-email"}, nil), http.StatusBadRequest)
 	b.want(b.do(http.MethodGet, "/api/convert/start", nil, nil), http.StatusMethodNotAllowed)
 	b.want(b.do(http.MethodGet, "/nowhere", nil, nil), http.StatusNotFound)

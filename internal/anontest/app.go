@@ -1,7 +1,9 @@
 package anontest
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 
@@ -16,7 +18,9 @@ import (
 // conversion functions, Logout and Promote directly, recording the errors
 // they return in convs (nil: not recorded) and answering with ErrorStatus;
 // /x/promote?to=s calls PromoteTo the strategy s names (user-backed,
-// native, local) instead.
+// native, local) instead. /cached answers as / does, with the Cache-Control
+// CachedControl and cache headers for CDNs, written as ?write= says: at
+// once, after a flush ("flush"), or by io.Copy ("copy").
 func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 	if convs == nil {
 		convs = &ErrLog{}
@@ -37,6 +41,34 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 		u, ok := anonymous.FromContext(r.Context())
 		status, body := WhoAmI(r, u, ok)
 		WriteJSON(w, status, body)
+	})
+	mux.HandleFunc("/cached", func(w http.ResponseWriter, r *http.Request) {
+		// An answer the handler means shared caches to keep: written at
+		// once (WriteJSON), after a flush, or by io.Copy (?write=).
+		h := w.Header()
+		h.Set("Cache-Control", CachedControl)
+		h.Set("CDN-Cache-Control", "max-age=600")
+		h.Set("Surrogate-Control", "max-age=600")
+		u, _ := anonymous.FromContext(r.Context())
+		body := map[string]any{"userId": ""}
+		if u != nil {
+			body = userJSON(u)
+		}
+		switch r.URL.Query().Get("write") {
+		case "flush":
+			h.Set("Content-Type", "application/json")
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(body)
+		case "copy":
+			data, _ := json.Marshal(body)
+			h.Set("Content-Type", "application/json")
+			_, _ = io.Copy(w, bytes.NewReader(data))
+		default:
+			WriteJSON(w, http.StatusOK, body)
+		}
 	})
 	mux.HandleFunc("/ensure", func(w http.ResponseWriter, r *http.Request) {
 		u, err := m.Ensure(w, r)

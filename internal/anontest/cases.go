@@ -66,6 +66,39 @@ func Cases() []Case {
 		{Name: "conversion makes a regular user, reported to OnConvert", Run: conversion},
 		{Name: "local ID cookie trusted only as sealed", Run: localCookies},
 		{Name: "conversion on refreshed requests with rotation retires every refresh token", Emu: []descopetest.Option{descopetest.WithRefreshRotation()}, Run: rotatedConversion},
+		{Name: "a response that sets identity cookies stays out of shared caches", Run: sharedCaches},
+	}
+}
+
+// sharedCaches checks that a handler's Cache-Control that lets shared caches
+// keep its answer (App's /cached) does not stand on an answer that sets
+// identity cookies, however the handler writes it, and stands untouched on a
+// returning visitor's answer.
+func sharedCaches(t *testing.T, env *Env) {
+	for _, write := range []string{"", "flush", "copy"} {
+		path := "/cached?write=" + write
+		b := env.Browser(t)
+		me := env.Get(t, b, path)
+		if me.Status != http.StatusOK || !me.New || len(me.SetCookie) == 0 {
+			t.Fatalf("first visit to %s: %+v", path, me)
+		}
+		CheckNotSharedCacheable(t, "provisioning answer of "+path, me.Header)
+		again := env.Get(t, b, path)
+		if again.Status != http.StatusOK || again.New || again.UserID != me.UserID || len(again.SetCookie) != 0 {
+			t.Fatalf("second visit to %s: %+v", path, again)
+		}
+		if cc := again.Header.Values("Cache-Control"); len(cc) != 1 || cc[0] != CachedControl || again.Header.Get("CDN-Cache-Control") == "" || again.Header.Get("Surrogate-Control") == "" {
+			t.Errorf("%s on the hot path: the handler's cache headers changed: %v", path, again.Header)
+		}
+		if env.Local() {
+			continue // no session to refresh
+		}
+		env.DropCookie(b, "DS")
+		refreshed := env.Get(t, b, path)
+		if refreshed.Status != http.StatusOK || !refreshed.Refreshed || refreshed.UserID != me.UserID || FindCookie(refreshed.SetCookie, "DS") == nil {
+			t.Fatalf("refresh on %s: %+v", path, refreshed)
+		}
+		CheckNotSharedCacheable(t, "refresh answer of "+path, refreshed.Header)
 	}
 }
 
@@ -115,7 +148,7 @@ func firstVisit(t *testing.T, env *Env) {
 			t.Errorf("%s cookie attributes: %+v", name, c)
 		}
 	}
-	if got := me.Header.Get("Cache-Control"); got != `no-cache="Set-Cookie"` {
+	if got := me.Header.Get("Cache-Control"); got != "private" {
 		t.Errorf("Cache-Control %q", got)
 	}
 	if !strings.Contains(strings.Join(me.Header.Values("Vary"), ","), "Cookie") {

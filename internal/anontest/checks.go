@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,35 @@ func OutagePaths(emu *descopetest.Emulator) []string {
 func FaultAll(emu *descopetest.Emulator, f descopetest.Fault) {
 	for _, p := range OutagePaths(emu) {
 		emu.InjectFault(p, f)
+	}
+}
+
+// CachedControl is the Cache-Control App's /cached sets: cacheable by
+// shared caches for an hour.
+const CachedControl = "public, max-age=3600"
+
+// CheckNotSharedCacheable fails the test unless the response header h forbids
+// shared caches to store the response: Cache-Control says private or
+// no-store and not public or s-maxage, and no CDN-Cache-Control or
+// Surrogate-Control (which a CDN obeys instead) is left.
+func CheckNotSharedCacheable(t testing.TB, what string, h http.Header) {
+	t.Helper()
+	cc := strings.ToLower(strings.Join(h.Values("Cache-Control"), ", "))
+	var private bool
+	for _, d := range strings.Split(cc, ",") {
+		switch d = strings.TrimSpace(d); {
+		case d == "private" || d == "no-store":
+			private = true
+		case d == "public" || strings.HasPrefix(d, "s-maxage"):
+			t.Errorf("%s: Cache-Control %q lets shared caches store it", what, cc)
+		}
+	}
+	if !private {
+		t.Errorf("%s: Cache-Control %q says neither private nor no-store", what, cc)
+	}
+	for _, k := range []string{"CDN-Cache-Control", "Surrogate-Control"} {
+		if v := h.Values(k); len(v) != 0 {
+			t.Errorf("%s: %s %q left for CDNs", what, k, v)
+		}
 	}
 }
