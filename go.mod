@@ -6,8 +6,6 @@ require (
 	github.com/descope/go-sdk v1.28.0
 	github.com/google/uuid v1.6.0
 	github.com/lestrrat-go/jwx/v2 v2.1.7
-	golang.org/x/net v0.55.0
-	golang.org/x/text v0.38.0
 )
 
 require (
