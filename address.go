@@ -100,4 +100,3 @@ func narrow(r rune) rune {
 	}
 	return r
 }
-
