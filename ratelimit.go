@@ -126,21 +126,24 @@ func (m *Middleware) globalLimit(s Strategy) budget {
 // finds budget again.
 const paceSlices = 10
 
-// takeGlobalSlot takes one slot of the global budget of kind. A budget
-// that stands for a Descope limit (user creates, native tokens) is paced:
+// takeGlobalSlot takes one slot of the global budget of kind. With overflow
+// on ([WithOverflow]), a budget that stands for a Descope limit (user
+// creates, native tokens) is paced:
 // the period is cut into paceSlices slices, each allowing
 // limit/(paceSlices+1), so that no window of one period, wherever it starts
 // (it overlaps at most paceSlices+1 slices), holds more than limit. A budget
 // under 2*(paceSlices+1) is not paced, nor is the local IDs' one, a ceiling
 // on churn that no Descope limit stands behind: one window of the whole
-// period. A limit of zero is no limit.
+// period. Without overflow a visitor turned away by a slice would get no
+// identity at all, so the whole period's budget may go to one burst, as a
+// fixed window. A limit of zero is no limit.
 func (m *Middleware) takeGlobalSlot(ctx context.Context, kind Strategy) error {
 	key, b := m.globalKey(kind), m.globalLimit(kind)
 	if b.limit <= 0 {
 		return nil
 	}
 	limit, per := b.limit, b.per
-	if kind != LocalIDs && limit >= 2*(paceSlices+1) {
+	if m.cfg.overflow && kind != LocalIDs && limit >= 2*(paceSlices+1) {
 		limit, per = limit/(paceSlices+1), per/paceSlices
 	}
 	if _, ok := m.take(ctx, key, "", limit, per); !ok {
