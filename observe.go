@@ -183,6 +183,12 @@ type Event struct {
 	// "tenant.search", "tenant.create", "tenant.get_settings",
 	// "tenant.configure_settings".
 	Op string
+	// Method is how the visitor proved an identifier, for the conversion
+	// kinds (EventConversionStarted to EventResumed, EventDescopeMerged,
+	// EventConversionFailed): "otp" (a one-time code), "link" (a magic
+	// link) or "adopt" (an identifier verified outside the library,
+	// [Middleware.CompleteConversion]).
+	Method string
 	// Duration is how long the Descope call took (EventDescopeCall).
 	Duration time.Duration
 	// Code classifies a failed Descope call: Descope's error code (such as
@@ -369,7 +375,7 @@ func (m *Middleware) conversionFailed(ctx context.Context, errp *error) {
 			break
 		}
 	}
-	m.obs.emit(ctx, Event{Kind: EventConversionFailed, Reason: reason, Err: err})
+	m.convEvent(ctx, Event{Kind: EventConversionFailed, Reason: reason, Err: err})
 }
 
 // progress reports a cull batch that deleted n users; snapshot is called
