@@ -106,6 +106,10 @@ var errorTable = []struct {
 	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{ErrTooManyCodes, http.StatusTooManyRequests, "too_many_codes"},
 	{ErrRateLimited, http.StatusTooManyRequests, ""},
+	{ErrInvalidLink, http.StatusBadRequest, "invalid_link"},
+	{ErrLinkURL, http.StatusBadRequest, "link_url"},
+	{ErrNothingVerified, http.StatusConflict, "nothing_verified"},
+	{ErrNotUserBacked, http.StatusConflict, "not_user_backed"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 

@@ -179,7 +179,9 @@ type Event struct {
 	// "user.remove_tenant", "user.update_login_id", "jwt.sign_in",
 	// "jwt.anonymous", "session.refresh", "session.validate" (local, except
 	// when the keys are fetched), "auth.logout", "otp.sign_up_or_in",
-	// "otp.update_email", "otp.update_phone", "otp.verify", "tenant.load",
+	// "otp.update_email", "otp.update_phone", "otp.verify",
+	// "magiclink.sign_up_or_in", "magiclink.update_email",
+	// "magiclink.update_phone", "magiclink.verify", "tenant.load",
 	// "tenant.search", "tenant.create", "tenant.get_settings",
 	// "tenant.configure_settings".
 	Op string
