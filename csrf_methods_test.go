@@ -66,7 +66,7 @@ func TestLinkVerifyHandlerBodies(t *testing.T) {
 		`{"token": 5}`:           http.StatusBadRequest,
 		`{"token": "a", "x": 1}`: http.StatusBadRequest,
 		`{"token": "a"} {}`:      http.StatusBadRequest,
-		`{"token": "abc"}`:       http.StatusConflict,   // no link conversion pending
+		`{"token": "abc"}`:       http.StatusConflict, // no link conversion pending
 	} {
 		me := env.Do(t, b, http.MethodPost, "/convert/link/verify", nil, func(r *http.Request) {
 			r.Body = http.NoBody
