@@ -341,3 +341,29 @@ func TestLinkConversionURLAllowList(t *testing.T) {
 		t.Errorf("a URL off the list: %v", got)
 	}
 }
+
+// A conversion finishes only by the method that started it: a code cannot
+// finish a link's conversion (nor a link a code's), and a new start of
+// either method replaces the pending conversion, so only its own answer
+// finishes it.
+func TestConversionMethodMustMatch(t *testing.T) {
+	env := linkEnv(t, anonymous.UserBacked)
+	b, first := env.Visitor(t)
+	tok := startLink(t, env, b, "ada@example.com")
+	for _, code := range []string{"123456", "000000"} {
+		if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "ada@example.com", "code": code}); me.Status != http.StatusConflict || !strings.Contains(me.Body, "no code or link") {
+			t.Errorf("code for a link's conversion: %d %s", me.Status, me.Body)
+		}
+	}
+	// A code start replaces the link's conversion: the link no longer finishes it.
+	code := env.SendCode(t, b, "ada@example.com")
+	if me := postToken(t, env, b, tok); me.Status != http.StatusConflict {
+		t.Errorf("link after a code start: %+v", me)
+	}
+	if u, _ := env.Emu.User(first.UserID); len(u.UserTenants) != 1 || slices.Contains(u.LoginIDs, "ada@example.com") {
+		t.Errorf("user changed by a refused answer: %+v", u)
+	}
+	if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "ada@example.com", "code": code}); me.Status != http.StatusOK || me.UserID != first.UserID {
+		t.Errorf("the code of the latest start: %+v", me)
+	}
+}
