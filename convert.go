@@ -125,19 +125,28 @@ func (rt refreshToken) rotated(next string) refreshToken {
 // ([WithConversionClientLimit]), all counted before Descope is asked
 // anything ([ErrTooManyCodes]). With a store ([WithStore]) that does not
 // answer, it fails with ErrUnavailable before any call.
-func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, err error) {
-	m.obs.emit(r.Context(), Event{Kind: EventConversionStarted})
-	defer m.conversionFailed(r.Context(), &err)
+func (m *Middleware) StartConversion(r *http.Request, addr string) (string, error) {
 	a, err := parseAddress(addr)
-	if err != nil {
-		return "", err
+	return m.start(r, a, err, otpMethod{})
+}
+
+// start is the first half of every conversion method: it proves the visitor,
+// counts the limits, checks who owns the address, has the method send its
+// challenge, and records the pending conversion (with the method). perr is
+// the error parsing the address gave.
+func (m *Middleware) start(r *http.Request, a address, perr error, mt method) (_ string, err error) {
+	ctx := withMethod(r.Context(), mt.kind())
+	m.convEvent(ctx, Event{Kind: EventConversionStarted})
+	defer m.conversionFailed(ctx, &err)
+	if perr != nil {
+		return "", perr
 	}
 	u, rt, err := m.convertible(r, false)
 	if err != nil {
 		return "", err
 	}
 	dsr := rt.jwt
-	ctx := context.WithoutCancel(r.Context())
+	ctx = context.WithoutCancel(ctx)
 	// What an earlier start learned of the user is not loaded again.
 	prev, _, err := m.getPending(ctx, u.ID)
 	if err != nil {
@@ -149,7 +158,10 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, er
 		return "", err
 	}
 	p := pendingConversion{Address: a.value, Phone: a.phone}
-	masked, err := m.startCode(ctx, u, dsr, a, &p, prev)
+	if k := mt.kind(); k != methodOTP {
+		p.Method = k // an OTP record stays as it always was, for replicas that know no methods
+	}
+	masked, err := m.startCode(ctx, u, dsr, a, &p, prev, mt)
 	if err != nil {
 		release()
 		return "", err
@@ -157,14 +169,14 @@ func (m *Middleware) StartConversion(r *http.Request, addr string) (_ string, er
 	if err := m.setPending(ctx, u.ID, p); err != nil {
 		return "", err
 	}
-	m.obs.emit(ctx, Event{Kind: EventCodeSent})
+	m.convEvent(ctx, Event{Kind: EventCodeSent})
 	return masked, nil
 }
 
-// startCode checks who owns the address and sends the code, noting in p
-// what the verification needs; prev is the visitor's pending conversion
-// before this start (zero if none).
-func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a address, p *pendingConversion, prev pendingConversion) (string, error) {
+// startCode checks who owns the address and has the method send its
+// challenge, noting in p what the verification needs; prev is the
+// visitor's pending conversion before this start (zero if none).
+func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a address, p *pendingConversion, prev pendingConversion, mt method) (string, error) {
 	if !isNative(u) && !isLocal(u) {
 		// A native or local visitor has no user to merge: its code signs up or in,
 		// which changes no account. A user-backed one must not take over
@@ -190,48 +202,7 @@ func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a addre
 			p.LoginID, p.LoginIDs = loginID, profile.LoginIDs
 		}
 	}
-	return m.sendCode(ctx, u, dsr, a, *p)
-}
-
-// sendCode asks Descope to send the code: an update of the user's email or
-// phone (under p.LoginID) for a user-backed visitor, a sign-up-or-in code
-// for a native one or for the existing account of a merge.
-func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a address, p pendingConversion) (string, error) {
-	if isNative(u) || isLocal(u) || p.ExistingID != "" {
-		masked, err := call(m, ctx, "otp.sign_up_or_in", func(ctx context.Context) (string, error) {
-			return m.c.Auth.OTP().SignUpOrIn(ctx, a.method(), a.value, nil)
-		})
-		if err != nil {
-			return "", m.codeFailure("send code", err)
-		}
-		return masked, nil
-	}
-	loginID := p.LoginID
-	// OnMergeUseExisting: should the address become another account's login
-	// ID before the code is verified (the checks before and after this call
-	// make that a narrow race), Descope then keeps that account and merges
-	// the anonymous user into it, instead of deleting it (Descope's default,
-	// per its SDK docs: swift-sdk UpdateOptions.onMergeUseExisting,
-	// flutter-sdk others.dart).
-	opts := &descope.UpdateOptions{AddToLoginIDs: true, OnMergeUseExisting: true}
-	op := "otp.update_email"
-	if a.phone {
-		op = "otp.update_phone"
-	}
-	masked, err := call(m, ctx, op, func(ctx context.Context) (string, error) {
-		sr, err := m.sdkRequest(ctx, dsr)
-		if err != nil {
-			return "", err
-		}
-		if a.phone {
-			return m.c.Auth.OTP().UpdateUserPhone(ctx, descope.MethodSMS, loginID, a.value, opts, sr)
-		}
-		return m.c.Auth.OTP().UpdateUserEmail(ctx, loginID, a.value, opts, sr)
-	})
-	if err != nil {
-		return "", m.codeFailure("send code", err)
-	}
-	return masked, nil
+	return mt.send(ctx, m, u, dsr, a, *p)
 }
 
 // FinishConversion verifies the code that [Middleware.StartConversion] sent to addr. On
@@ -264,11 +235,22 @@ func (m *Middleware) sendCode(ctx context.Context, u *User, dsr string, a addres
 // after wrong attempts, the next ones get [ErrTooManyAttempts] without a call
 // until a new code is sent. With a store ([WithStore]) that does not answer,
 // it fails with ErrUnavailable before any call.
-func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (_ *User, err error) {
-	defer m.conversionFailed(r.Context(), &err)
+func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, addr, code string) (*User, error) {
 	a, err := parseAddress(addr)
-	if err != nil {
-		return nil, err
+	return m.finish(w, r, &a, err, otpMethod{}, code)
+}
+
+// finish is the second half of every conversion method: prove the visitor
+// (or, resuming, the user it became), take the lock, load the pending
+// conversion (same method, same address), count the limits, then the
+// ending the pending conversion calls for, in which the method's verify of
+// answer is the only step of its own. addr is the address the visitor
+// names (nil: the one pending), perr the error parsing it gave.
+func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *address, perr error, mt method, answer string) (_ *User, err error) {
+	ctx := withMethod(r.Context(), mt.kind())
+	defer m.conversionFailed(ctx, &err)
+	if perr != nil {
+		return nil, perr
 	}
 	anon, rt, err := m.convertible(r, false)
 	if errors.Is(err, ErrNotAnonymous) {
@@ -282,7 +264,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 		return nil, err
 	}
 	// The steps run to their end even if the visitor goes away.
-	ctx := context.WithoutCancel(r.Context())
+	ctx = context.WithoutCancel(ctx)
 	unlock, err := m.lockConversion(ctx, anon.ID)
 	if err != nil {
 		return nil, err
@@ -292,8 +274,17 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err != nil {
 		return nil, err
 	}
+	var a address
 	switch {
-	case ok && p.Address != a.value, !ok && (isNative(anon) || isLocal(anon)):
+	case addr != nil:
+		a = *addr
+	case ok:
+		a = address{value: p.Address, phone: p.Phone}
+	}
+	switch {
+	case ok && p.method() != mt.kind():
+		return nil, fmt.Errorf("%w: the conversion was started by %s", ErrNoPendingConversion, methodName(p.method()))
+	case ok && p.Address != a.value, !ok && (addr == nil || isNative(anon) || isLocal(anon)):
 		return nil, ErrNoPendingConversion
 	case ok && p.Locked:
 		return nil, fmt.Errorf("%w: the code is locked after too many wrong attempts; start again for a new one", ErrTooManyAttempts)
@@ -302,7 +293,7 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 	if err := m.takeVerifySlot(ctx, anon.ID, m.clientKey(r)); err != nil {
 		return nil, err
 	}
-	u, err := m.finishPending(ctx, w, anon, rt, a, p, ok, code)
+	u, err := m.finishPending(ctx, w, anon, rt, a, p, ok, mt, answer)
 	if ok && codeLocked(err) {
 		// Descope answers so until a new code is sent: no need to ask again.
 		p.Locked = true
@@ -315,18 +306,18 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 
 // finishPending finishes the conversion the way it was started: the
 // pending conversion p (if ok) says how.
-func (m *Middleware) finishPending(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, ok bool, code string) (*User, error) {
+func (m *Middleware) finishPending(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, ok bool, mt method, answer string) (*User, error) {
 	switch {
 	case ok && p.ExistingID != "":
-		return m.finishMerge(ctx, w, anon, rt, a, p, code)
+		return m.finishMerge(ctx, w, anon, rt, a, p, mt, answer)
 	case isNative(anon), isLocal(anon):
-		return m.finishNative(ctx, w, anon, rt, a, code)
+		return m.finishNative(ctx, w, anon, rt, a, mt, answer)
 	}
 	var pending *pendingConversion
 	if ok {
 		pending = &p
 	}
-	return m.finishUpdate(ctx, w, anon, rt, a, pending, code)
+	return m.finishUpdate(ctx, w, anon, rt, a, pending, mt, answer)
 }
 
 // finishNative verifies the code of a Descope-native or local visitor: the
@@ -335,13 +326,17 @@ func (m *Middleware) finishPending(ctx context.Context, w http.ResponseWriter, a
 // proves the visitor owns it), the OnConvert hook moves the data from the
 // anonymous ID, and that user's tokens replace the anonymous ones (and the
 // local ID cookie).
-func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, code string) (*User, error) {
-	code, err := cleanCode(code)
+func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, mt method, answer string) (*User, error) {
+	answer, err := mt.clean(answer)
 	if err != nil {
 		return nil, err
 	}
-	info, err := m.verifyCode(ctx, a, a.value, code)
+	info, err := mt.verify(ctx, m, a, a.value, answer)
 	if err != nil {
+		return nil, err
+	}
+	if err := mt.bind(info, a, "", a.value); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, err
 	}
 	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
@@ -359,7 +354,7 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	m.retire(ctx, anon, rt)
 	m.retireID(ctx, anon.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }
 
@@ -367,7 +362,7 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 // user out of the anonymous tenant. A code that fails costs two calls: who
 // owns the address, and the code; what else the steps need, start noted in
 // p.
-func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, code string) (*User, error) {
+func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p *pendingConversion, mt method, answer string) (*User, error) {
 	tenant, err := m.anonTenant(ctx, false)
 	if err != nil {
 		return nil, err
@@ -401,7 +396,7 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 		m.dropPending(ctx, anon.ID)
 		return nil, ErrIdentifierInUse
 	}
-	code, err = cleanCode(code)
+	answer, err = mt.clean(answer)
 	if err != nil {
 		return nil, err
 	}
@@ -412,11 +407,14 @@ func (m *Middleware) finishUpdate(ctx context.Context, w http.ResponseWriter, an
 			return nil, err
 		}
 	}
-	info, err := m.verifyCode(ctx, a, loginID, code)
+	info, err := mt.verify(ctx, m, a, loginID, answer)
 	if err != nil {
 		return nil, err
 	}
 	m.revoke(ctx, info.RefreshToken.JWT) // tokens of the anonymous tenant: not handed out
+	if err := mt.bind(info, a, anon.ID, loginID); err != nil {
+		return nil, err
+	}
 	if info.SessionToken.ID != anon.ID || foreignLoginIDs(info.User, before, a) != nil {
 		return nil, m.descopeMerged(ctx, anon, info, before, a, loginID, tenant)
 	}
@@ -462,7 +460,7 @@ func (m *Middleware) resume(ctx context.Context, w http.ResponseWriter, anon *Us
 		rt = rt.rotated(res.refresh.JWT)
 	}
 	m.cfg.logger.Info("resuming conversion", "user", anon.ID)
-	m.obs.emit(ctx, Event{Kind: EventResumed})
+	m.convEvent(ctx, Event{Kind: EventResumed})
 	return m.complete(ctx, w, anon, rt, a, profile, loginID, tenant)
 }
 
@@ -512,7 +510,7 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
 	}
 	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
-	m.obs.emit(ctx, Event{Kind: EventConverted, User: u})
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }
 
@@ -552,25 +550,6 @@ func (m *Middleware) convertHook(ctx context.Context, anonymousID string, u *Use
 	return nil
 }
 
-// verifyCode checks a one-time code for loginID and the tokens Descope
-// answers with.
-func (m *Middleware) verifyCode(ctx context.Context, a address, loginID, code string) (*descope.AuthenticationInfo, error) {
-	info, err := call(m, ctx, "otp.verify", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
-		return m.c.Auth.OTP().VerifyCode(ctx, a.method(), loginID, code, nil)
-	})
-	if err != nil {
-		return nil, m.codeFailure("verify code", err)
-	}
-	if err := m.checkPair(info); err != nil {
-		if info != nil && info.RefreshToken != nil {
-			m.revoke(ctx, info.RefreshToken.JWT)
-		}
-		return nil, err
-	}
-	m.obs.emit(ctx, Event{Kind: EventCodeVerified})
-	return info, nil
-}
-
 // checkPair checks the session and refresh token Descope issued.
 func (m *Middleware) checkPair(info *descope.AuthenticationInfo) error {
 	if info == nil || info.SessionToken == nil || info.RefreshToken == nil {
@@ -586,15 +565,6 @@ func (m *Middleware) checkPair(info *descope.AuthenticationInfo) error {
 		return fmt.Errorf("%w: session and refresh token of different users", ErrInvalidToken)
 	}
 	return nil
-}
-
-// cleanCode trims a one-time code and refuses an empty or oversized one.
-func cleanCode(code string) (string, error) {
-	code = strings.TrimSpace(code)
-	if code == "" || len(code) > 32 {
-		return "", ErrInvalidCode
-	}
-	return code, nil
 }
 
 // ownsVerified reports whether the profile has a as a verified login ID.
@@ -666,23 +636,4 @@ func generatedIn(p *descope.UserResponse, isGenerated func(string) bool) string 
 		return ""
 	}
 	return p.LoginIDs[0]
-}
-
-// codeFailure maps Descope's answers on one-time codes to sentinels.
-func (m *Middleware) codeFailure(doing string, err error) error {
-	switch {
-	case descope.IsError(err, "E061103"):
-		return wrap(ErrTooManyAttempts, err)
-	case descope.IsError(err, descope.ErrInvalidOneTimeCode.Code):
-		return wrap(ErrInvalidCode, err)
-	case descope.IsError(err, descope.ErrUserAlreadyExists.Code):
-		return wrap(ErrIdentifierInUse, err)
-	case descope.IsError(err, descope.ErrRefreshToken.Code), descope.IsError(err, descope.ErrTokenExpiredByLoggedOut.Code):
-		return wrap(ErrNoSession, err)
-	case descope.IsError(err, descope.ErrInvalidArguments.Code),
-		descope.IsError(err, descope.ErrBadRequest.Code, descope.ErrValidationFailure.Code) && statusOf(err) == http.StatusBadRequest:
-		// The SDK's or Descope's own check of the address is stricter than ours.
-		return wrap(ErrInvalidAddress, err)
-	}
-	return m.descopeFailure(doing, err)
 }

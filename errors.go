@@ -49,8 +49,10 @@ var (
 	ErrTooManyAttempts = errors.New("anonymous: too many attempts")
 	// ErrNoPendingConversion means verify was called with no code sent to
 	// that address for this visitor (or the code's time has passed): a code
-	// only ever verifies the address it was sent to.
-	ErrNoPendingConversion = errors.New("anonymous: no code was sent to this address")
+	// only ever verifies the address it was sent to. For a magic link it
+	// also means the link is not this visitor's pending one (another
+	// visitor's, or of a conversion started by another method).
+	ErrNoPendingConversion = errors.New("anonymous: no code or link was sent to this address")
 	// ErrTooManyCodes means the visitor, or the address, was sent as many
 	// one-time codes as the limits allow for now, or the visitor, or its
 	// client, started as many conversions; the error says which.
@@ -106,6 +108,10 @@ var errorTable = []struct {
 	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{ErrTooManyCodes, http.StatusTooManyRequests, "too_many_codes"},
 	{ErrRateLimited, http.StatusTooManyRequests, ""},
+	{ErrInvalidLink, http.StatusBadRequest, "invalid_link"},
+	{ErrLinkURL, http.StatusBadRequest, "link_url"},
+	{ErrNothingVerified, http.StatusConflict, "nothing_verified"},
+	{ErrNotUserBacked, http.StatusConflict, "not_user_backed"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 

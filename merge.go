@@ -22,8 +22,8 @@ import (
 
 // finishMerge verifies a sign-in code for the existing account that owns the
 // address, and moves the visitor there.
-func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, code string) (*User, error) {
-	code, err := cleanCode(code)
+func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, p pendingConversion, mt method, answer string) (*User, error) {
+	answer, err := mt.clean(answer)
 	if err != nil {
 		return nil, err
 	}
@@ -37,8 +37,12 @@ func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, ano
 		m.dropPending(ctx, anon.ID)
 		return nil, fmt.Errorf("%w: the address changed owner; start again", ErrNoPendingConversion)
 	}
-	info, err := m.verifyCode(ctx, a, a.value, code)
+	info, err := mt.verify(ctx, m, a, a.value, answer)
 	if err != nil {
+		return nil, err
+	}
+	if err := mt.bind(info, a, p.ExistingID, a.value); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, err
 	}
 	if info.SessionToken.ID != p.ExistingID {
@@ -73,7 +77,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.retire(ctx, anon, rt)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
-	m.obs.emit(ctx, Event{Kind: EventMerged, User: existing})
+	m.convEvent(ctx, Event{Kind: EventMerged, User: existing})
 	return existing, nil
 }
 
@@ -103,12 +107,12 @@ func (m *Middleware) descopeMerged(ctx context.Context, anon *User, info *descop
 		}
 		m.dropSession(anon)
 		m.cfg.logger.Error("descope merged the anonymous user into another account", "anonymous", anon.ID, "user", kept)
-		m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
+		m.convEvent(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 		return fmt.Errorf("%w: anonymous user %s merged into user %s", ErrDescopeMerged, anon.ID, kept)
 	}
 	foreign := foreignLoginIDs(info.User, before, a)
 	m.cfg.logger.Error("descope merged another account into the anonymous user", "anonymous", anon.ID, "loginIds", foreign)
-	m.obs.emit(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
+	m.convEvent(ctx, Event{Kind: EventDescopeMerged, Err: ErrDescopeMerged})
 	return fmt.Errorf("%w: account with login IDs %v merged into anonymous user %s", ErrDescopeMerged, foreign, anon.ID)
 }
 

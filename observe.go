@@ -56,11 +56,15 @@ const (
 	// Degraded user was served (WithDegradedIdentity(false), or the keys to
 	// verify the refresh token could not be fetched). Err is set.
 	EventRefreshFailed
-	// EventConversionStarted: StartConversion was called.
+	// EventConversionStarted: StartConversion or StartLinkConversion was
+	// called. Method says which ("otp", "link"), as on every conversion
+	// event.
 	EventConversionStarted
-	// EventCodeSent: a one-time code was sent for a conversion.
+	// EventCodeSent: a one-time code (Method "otp") or a magic link
+	// ("link") was sent for a conversion.
 	EventCodeSent
-	// EventCodeVerified: Descope accepted a one-time code.
+	// EventCodeVerified: Descope accepted a one-time code or a magic link
+	// token.
 	EventCodeVerified
 	// EventConverted: an anonymous visitor became a regular user (the same
 	// user ID when user-backed; the signed-up or signed-in user when
@@ -69,8 +73,9 @@ const (
 	// EventMerged: a visitor was moved into the existing account that
 	// owned the address (WithMerge). User is the existing account.
 	EventMerged
-	// EventResumed: FinishConversion finished a conversion whose address
-	// was already verified, without a code.
+	// EventResumed: FinishConversion or FinishLinkConversion finished a
+	// conversion whose address was already verified, without a code;
+	// CompleteConversion (Method "adopt") reports one before EventConverted.
 	EventResumed
 	// EventPromoted: Promote or PromoteTo lifted a native or local
 	// visitor to a Descope anonymous identity. User is set, and Strategy for
@@ -80,8 +85,11 @@ const (
 	// EventDescopeMerged: Descope merged the visitor with another account
 	// during verification (ErrDescopeMerged). Err is set.
 	EventDescopeMerged
-	// EventConversionFailed: StartConversion or FinishConversion failed.
-	// Err is set; Reason: "invalid_address", "invalid_code",
+	// EventConversionFailed: a conversion function (StartConversion,
+	// FinishConversion, StartLinkConversion, FinishLinkConversion,
+	// CompleteConversion) failed. Err is set; Reason: "invalid_address",
+	// "invalid_code", "invalid_link", "link_url", "nothing_verified",
+	// "not_user_backed",
 	// "too_many_attempts", "too_many_codes", "identifier_in_use",
 	// "no_pending_conversion", "conversion_in_progress", "not_anonymous",
 	// "no_session", "invalid_token", "duplicate_cookie", "unavailable",
@@ -179,10 +187,18 @@ type Event struct {
 	// "user.remove_tenant", "user.update_login_id", "jwt.sign_in",
 	// "jwt.anonymous", "session.refresh", "session.validate" (local, except
 	// when the keys are fetched), "auth.logout", "otp.sign_up_or_in",
-	// "otp.update_email", "otp.update_phone", "otp.verify", "tenant.load",
+	// "otp.update_email", "otp.update_phone", "otp.verify",
+	// "magiclink.sign_up_or_in", "magiclink.update_email",
+	// "magiclink.update_phone", "magiclink.verify", "tenant.load",
 	// "tenant.search", "tenant.create", "tenant.get_settings",
 	// "tenant.configure_settings".
 	Op string
+	// Method is how the visitor proved an identifier, for the conversion
+	// kinds (EventConversionStarted to EventResumed, EventDescopeMerged,
+	// EventConversionFailed): "otp" (a one-time code), "link" (a magic
+	// link) or "adopt" (an identifier verified outside the library,
+	// [Middleware.CompleteConversion]).
+	Method string
 	// Duration is how long the Descope call took (EventDescopeCall).
 	Duration time.Duration
 	// Code classifies a failed Descope call: Descope's error code (such as
@@ -369,7 +385,7 @@ func (m *Middleware) conversionFailed(ctx context.Context, errp *error) {
 			break
 		}
 	}
-	m.obs.emit(ctx, Event{Kind: EventConversionFailed, Reason: reason, Err: err})
+	m.convEvent(ctx, Event{Kind: EventConversionFailed, Reason: reason, Err: err})
 }
 
 // progress reports a cull batch that deleted n users; snapshot is called

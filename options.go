@@ -50,6 +50,7 @@ type config struct {
 	onConvert      func(ctx context.Context, anonymousID string, u *User) error
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool
+	linkURLs       []string // WithLinkURLs: the pages a magic link may open
 	dropLoginID    bool
 	degraded       bool
 	strategy       Strategy

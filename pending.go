@@ -31,6 +31,10 @@ type pendingConversion struct {
 	// too many wrong attempts: verify then answers ErrTooManyAttempts
 	// without asking Descope again, until a new code is sent.
 	Locked bool `json:"x,omitempty"`
+	// Method is the method that started the conversion ("link"; empty for
+	// a one-time code, as records were before methods). A replica that
+	// does not know it finishes nothing with it: the method must match.
+	Method string `json:"m,omitempty"`
 }
 
 const (

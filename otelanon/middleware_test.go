@@ -109,10 +109,10 @@ func TestMiddlewareTelemetry(t *testing.T) {
 		{otelanon.MetricProvisioned, "strategy=user-backed", 1},
 		{otelanon.MetricProvisionSkip, "reason=cross_site", 1},
 		{otelanon.MetricCacheLookups, "result=hit", 3}, // the second visit, start and verify
-		{otelanon.MetricConversion, "step=started", 1},
-		{otelanon.MetricConversion, "step=code_sent", 1},
-		{otelanon.MetricConversion, "step=code_verified", 1},
-		{otelanon.MetricConversion, "step=converted", 1},
+		{otelanon.MetricConversion, "method=otp,step=started", 1},
+		{otelanon.MetricConversion, "method=otp,step=code_sent", 1},
+		{otelanon.MetricConversion, "method=otp,step=code_verified", 1},
+		{otelanon.MetricConversion, "method=otp,step=converted", 1},
 		{otelanon.MetricDescopeDuration, "operation=user.create", 1},
 		{otelanon.MetricDescopeDuration, "operation=jwt.sign_in", 2}, // provisioning, then the regular pair
 		{otelanon.MetricDescopeDuration, "operation=otp.update_email", 1},
@@ -123,7 +123,7 @@ func TestMiddlewareTelemetry(t *testing.T) {
 			t.Errorf("%s{%s} = %d, want %d", c.metric, c.attrs, got, c.want)
 		}
 	}
-	if got := value(ms, otelanon.MetricConversion, "reason=invalid_code,step=failed"); got != 0 {
+	if got := value(ms, otelanon.MetricConversion, "method=otp,reason=invalid_code,step=failed"); got != 0 {
 		t.Errorf("failed conversions: %d", got)
 	}
 

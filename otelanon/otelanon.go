@@ -15,7 +15,7 @@
 //	anonymous.provision.skipped{reason}                 requests not provisioned by policy, or cross-site (cookies not kept)
 //	anonymous.provision.refused{reason}                 provisionings refused or failed
 //	anonymous.refreshes{outcome,reason}                 refreshes: refreshed, degraded, rejected, failed
-//	anonymous.conversion{step,reason}                   conversion steps, failures with a reason
+//	anonymous.conversion{step,method,reason}            conversion steps by method (otp, link, adopt), failures with a reason
 //	anonymous.cache.lookups{result}                     session-token (and local ID cookie) cache lookups: hit, miss
 //	anonymous.descope.call.duration{operation,error_code} seconds per call to Descope
 //	anonymous.cull.deleted{dry_run}                     users Cull deleted
@@ -72,6 +72,7 @@ const (
 	KeyReason    = attribute.Key("reason")     // anonymous.Event.Reason
 	KeyOutcome   = attribute.Key("outcome")    // refreshes and cull runs
 	KeyStep      = attribute.Key("step")       // conversion
+	KeyMethod    = attribute.Key("method")     // conversion: anonymous.Event.Method ("otp", "link", "adopt")
 	KeyResult    = attribute.Key("result")     // cache lookups: "hit", "miss"
 	KeyOperation = attribute.Key("operation")  // anonymous.Event.Op
 	KeyErrorCode = attribute.Key("error_code") // anonymous.Event.Code; absent on success
@@ -192,6 +193,15 @@ func (i *Instrumentation) Option() anonymous.Option {
 	return anonymous.WithObserver(i.Observe)
 }
 
+// withMethod adds the method attribute to attrs when the event names one
+// (promotion, and events of older versions, name none).
+func withMethod(e anonymous.Event, attrs ...attribute.KeyValue) []attribute.KeyValue {
+	if e.Method != "" {
+		attrs = append(attrs, KeyMethod.String(e.Method))
+	}
+	return attrs
+}
+
 // conversionSteps is the step attribute of each conversion event.
 var conversionSteps = map[anonymous.EventKind]string{
 	anonymous.EventConversionStarted: "started",
@@ -228,10 +238,10 @@ func (i *Instrumentation) Observe(ctx context.Context, e anonymous.Event) {
 	case anonymous.EventRefreshRejected:
 		i.refreshes.Add(ctx, 1, metric.WithAttributes(KeyOutcome.String("rejected"), KeyReason.String(e.Reason)))
 	case anonymous.EventConversionFailed:
-		i.conversion.Add(ctx, 1, metric.WithAttributes(KeyStep.String("failed"), KeyReason.String(e.Reason)))
+		i.conversion.Add(ctx, 1, metric.WithAttributes(withMethod(e, KeyStep.String("failed"), KeyReason.String(e.Reason))...))
 	case anonymous.EventConversionStarted, anonymous.EventCodeSent, anonymous.EventCodeVerified, anonymous.EventConverted,
 		anonymous.EventMerged, anonymous.EventResumed, anonymous.EventPromoted, anonymous.EventDescopeMerged:
-		i.conversion.Add(ctx, 1, metric.WithAttributes(KeyStep.String(conversionSteps[e.Kind])))
+		i.conversion.Add(ctx, 1, metric.WithAttributes(withMethod(e, KeyStep.String(conversionSteps[e.Kind]))...))
 	case anonymous.EventDescopeCall:
 		i.descopeCall(ctx, e)
 	case anonymous.EventCullProgress:
