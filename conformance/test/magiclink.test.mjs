@@ -47,8 +47,7 @@ describe('magic link', () => {
     fails(await sdk.magicLink.verify(token), 'the used token', 'E061102', 400);
     fails(await sdk.magicLink.verify('not-a-token'), 'an unknown token', 'E061102', 400);
 
-    // A second sign-up-or-in signs the same user in; the older link dies
-    // with its use only, the newer one works once.
+    // A second sign-up-or-in sends a new link, which signs the same user in.
     ok(await sdk.magicLink.signUpOrIn.email(login, verifyURI), 'sign-up-or-in again');
     const again = ok(await sdk.magicLink.verify(await linkTo(login)), 'verify again');
     assert.equal(again.firstSeen, false);
