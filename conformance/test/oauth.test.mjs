@@ -23,6 +23,7 @@ const callback = 'https://app.example.test/oauth/callback';
  * It answers the query of the page's redirect to the callback.
  */
 async function approve(url, { email, name = '', action = 'allow' }) {
+  assert.equal(typeof url, 'string', 'the authorize answer has url');
   assert.ok(url.startsWith(`${baseUrl}/emulator/v1/oauth/authorize?state=`), `the authorize answer's url is the emulator's provider page: ${url}`);
   const page = await recordingFetch(url);
   assert.equal(page.status, 200, 'the provider page opens');
