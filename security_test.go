@@ -251,7 +251,9 @@ func TestSecurityLogoutForgedRefreshPassesTheKeyGate(t *testing.T) {
 // would evict them.
 func TestSecurityForgedLogoutsFillNoStore(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, nil)
+	// It counts keys and calls, not time: a timeout a busy machine cannot
+	// trip while the visitor is provisioned.
+	w := newWorld(t, nil, anonymous.WithTimeout(5*time.Second))
 	b, anon := w.Visitor(t)
 	before := anonymous.LocalStoreLen(w.MW)
 	var tokens []string
@@ -285,7 +287,9 @@ func TestSecurityForgedLogoutsFillNoStore(t *testing.T) {
 func TestSecurityForgedRefreshesClaimNothing(t *testing.T) {
 	t.Parallel()
 	st := anonymous.NewMemStore(time.Now)
-	w := newWorld(t, nil, anonymous.WithStore(st))
+	// It counts keys and calls, not time: a timeout a busy machine cannot
+	// trip while the visitor is provisioned.
+	w := newWorld(t, nil, anonymous.WithStore(st), anonymous.WithTimeout(5*time.Second))
 	b, anon := w.Visitor(t)
 	// A genuine refresh first: it goes through the store, and the key ID
 	// is known from then on, so a forged token skips the first-key check.
