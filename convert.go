@@ -545,7 +545,8 @@ func ownsVerified(p *descope.UserResponse, a address) bool {
 
 // ownerOf returns the ID of the user whose login ID is a, or "" if none.
 func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
-	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+	// Not found is the answer of every ordinary conversion: no failure.
+	p, err := callExpecting(m, ctx, "user.load", isUserNotFound, func(ctx context.Context) (*descope.UserResponse, error) {
 		return m.c.Management.User().Load(ctx, a.value)
 	})
 	if err != nil {
