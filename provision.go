@@ -115,7 +115,7 @@ func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Str
 // provisioned writes the cookies of a new Descope identity, caches its
 // session, and reports it (reason: "" or "overflow").
 func (m *Middleware) provisioned(ctx context.Context, w http.ResponseWriter, strategy Strategy, reason string, session, refresh *descope.Token, loginIDs []string) *User {
-	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}
+	u := newMintedUser(User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}, session.JWT, refresh.JWT, "")
 	m.writeTokens(w, session, refresh)
 	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, m.now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
