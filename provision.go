@@ -26,6 +26,9 @@ func (m *Middleware) shouldProvision(r *http.Request) bool {
 	if m.cfg.crawler != nil && m.cfg.crawler(r) {
 		return m.skipped(r, "crawler")
 	}
+	if reason := notAVisit(r); reason != "" {
+		return m.skipped(r, reason) // one identity per browser: subresource.go
+	}
 	return m.cfg.skip == nil || !m.cfg.skip(r) || m.skipped(r, "skip")
 }
 
