@@ -113,7 +113,7 @@ func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Re
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": publicMessage(errNilMiddleware)})
 		return r, false
 	}
-	return m.serve(w, r)
+	return m.serve(w, r, true)
 }
 
 // outcome says what identify learned about a request's tokens.
@@ -125,10 +125,12 @@ const (
 	refused                   // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
 )
 
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+// serve does the middleware's work for one request; provision is false
+// behind [Middleware.Identify], which never provisions.
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, provision bool) (*http.Request, bool) {
 	markVary(w.Header())
 	u, out, err := m.identifyVisitor(w, r)
-	if out == noSession && m.shouldProvision(r) {
+	if out == noSession && m.mayProvision(r, provision) {
 		u, err = m.provision(w, r)
 	}
 	if err != nil && m.fail(w, r, err) {
