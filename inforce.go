@@ -48,7 +48,7 @@ func (f *inForce) String() string {
 func (m *Middleware) newRefreshedUser(session *descope.Token, refresh string) *User {
 	n := &userNode{
 		Context: &inForce{refresh: refresh},
-		user:    User{ID: session.ID, Anonymous: m.isAnonymous(session), Refreshed: true, token: session},
+		user:    User{ID: session.ID, LoginIDs: m.claimedLoginIDs(session), Anonymous: m.isAnonymous(session), Refreshed: true, token: session},
 		jwt:     session.JWT,
 	}
 	n.user.node = n

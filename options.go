@@ -62,6 +62,7 @@ type config struct {
 	secondsOK      bool             // lifetimes under Descope's minimum, for the emulator
 	now            func() time.Time // the clock; tests set it
 	store          storeConfig
+	loginIDClaims  []string // WithLoginIDClaims
 }
 
 func defaultConfig() config {
@@ -92,6 +93,7 @@ func defaultConfig() config {
 		cacheBytes:     48 << 20,
 		dropLoginID:    true,
 		degraded:       true,
+		loginIDClaims:  []string{defaultLoginIDClaim},
 	}
 }
 

@@ -120,7 +120,8 @@ func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Str
 func (m *Middleware) provisioned(ctx context.Context, w http.ResponseWriter, strategy Strategy, reason string, session, refresh *descope.Token, loginIDs []string) *User {
 	u := newMintedUser(User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}, session.JWT, refresh.JWT, "")
 	m.writeTokens(w, session, refresh)
-	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, m.now().Unix())
+	// The cache keeps what the token says, as for any session verified.
+	m.cache.putIDs(session.JWT, u.ID, u.Anonymous, m.claimedLoginIDs(session), session.Expiration, m.now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
 	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, Reason: reason, User: u})
 	return u

@@ -32,6 +32,7 @@ type config struct {
 	key           *rsa.PrivateKey
 	freshKey      bool
 	now           func() time.Time
+	template      map[string]string // WithJWTTemplate: claim key → dynamic user key
 }
 
 // Option configures an Emulator. Options are applied in order, so a later
