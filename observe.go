@@ -27,7 +27,10 @@ const (
 	// EventProvisionSkipped: a request without a session was not provisioned
 	// by policy. Reason: "crawler" (WithCrawlerMatcher), "skip" (WithSkipProvision),
 	// "lazy" (WithLazy), "method" (HEAD or OPTIONS), "credentials" (an
-	// Authorization header).
+	// Authorization header), "subresource" (a resource the browser loads
+	// for a page, by its Sec-Fetch-Dest, or a favicon), "prefetch" (a
+	// prefetch or prerender), "identify" (a route mounted with
+	// [Middleware.Identify]).
 	EventProvisionSkipped
 	// EventProvisionRefused: provisioning was attempted and refused. Reason:
 	// "client_limit" and "global_limit" (WithClientRateLimit,
@@ -183,7 +186,10 @@ type Event struct {
 	Duration time.Duration
 	// Code classifies a failed Descope call: Descope's error code (such as
 	// "E061103"), or "timeout", "canceled", "network", "error". It is empty
-	// on success.
+	// on success, and on a refusal that is the answer the caller expects
+	// (the "user not found" of the check that an address is nobody's, the
+	// "logged out" of a revoke of a token already dead), which carries no
+	// Err either.
 	Code string
 	// Err is the error of a failure.
 	Err error
