@@ -14,9 +14,8 @@ import (
 
 // levelLog is a slog handler that records every record at WARN or above.
 type levelLog struct {
-	mu    sync.Mutex
-	loud  []string
-	attrs []slog.Attr
+	mu   sync.Mutex
+	loud []string
 }
 
 func (l *levelLog) Enabled(context.Context, slog.Level) bool { return true }
