@@ -108,7 +108,7 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.Process(w, r)
 			return
 		}
-		r, ok, setCookie := m.serve(w, r)
+		r, ok, setCookie := m.serve(w, r, true)
 		if !ok {
 			return
 		}
@@ -134,7 +134,7 @@ func (m *Middleware) Process(w http.ResponseWriter, r *http.Request) (_ *http.Re
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": publicMessage(errNilMiddleware)})
 		return r, false
 	}
-	r, ok, _ = m.serve(w, r)
+	r, ok, _ = m.serve(w, r, true)
 	return r, ok
 }
 
@@ -147,14 +147,15 @@ const (
 	refused                   // tokens present but unusable now (outage, duplicate, bad bearer): touch nothing
 )
 
-// serve is Process for a Middleware; setCookie reports that it wrote a
-// cookie on w.
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request) (_ *http.Request, ok, setCookie bool) {
+// serve is Process for a Middleware; provision is false behind
+// [Middleware.Identify], which never provisions; setCookie reports that it
+// wrote a cookie on w.
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, provision bool) (_ *http.Request, ok, setCookie bool) {
 	h := w.Header()
 	markVary(h)
 	cookies := len(h["Set-Cookie"])
 	u, out, err := m.identifyVisitor(w, r)
-	if out == noSession && m.shouldProvision(r) && m.keepsCookies(r) {
+	if out == noSession && m.mayProvision(r, provision) && m.keepsCookies(r) {
 		u, err = m.provision(w, r)
 	}
 	if err != nil && m.fail(w, r, err) {

@@ -71,11 +71,22 @@ type cacheSlot struct {
 	key  cacheKey
 	exp  int64 // unix seconds; the entry is good while now < exp
 	id   string
+	ids  []string // the login IDs the token's claims carry (WithLoginIDClaims); shared, read-only
 	anon bool
 	seen uint32 // set (atomically, under the read lock) by a lookup; cleared by the hand
 }
 
-func (s *cacheSlot) size() int64 { return entryOverhead + int64(len(s.id)) }
+func (s *cacheSlot) size() int64 { return entryOverhead + int64(len(s.id)) + idsSize(s.ids) }
+
+// idsSize estimates the heap a slot's login IDs take: a string header and
+// the bytes of each.
+func idsSize(ids []string) int64 {
+	n := int64(0)
+	for _, id := range ids {
+		n += 16 + int64(len(id))
+	}
+	return n
+}
 
 // newSessionCache returns a cache bounded by maxEntries and maxBytes, or nil
 // (a disabled cache) when either is zero.
@@ -118,33 +129,46 @@ func (c *sessionCache) locate(token string) (cacheKey, *cacheShard) {
 // get returns the user ID and anonymous flag cached for token, if it was
 // verified and has not expired at now (unix seconds).
 func (c *sessionCache) get(token string, now int64) (id string, anon, ok bool) {
+	id, anon, _, ok = c.lookup(token, now)
+	return id, anon, ok
+}
+
+// lookup is get with the login IDs cached beside the user ID (shared: read
+// only).
+func (c *sessionCache) lookup(token string, now int64) (id string, anon bool, ids []string, ok bool) {
 	if c == nil {
-		return "", false, false
+		return "", false, nil, false
 	}
 	k, s := c.locate(token)
 	var exp int64
 	s.mu.RLock()
 	if i, found := s.index[k]; found {
 		sl := &s.slots[i]
-		id, anon, exp, ok = sl.id, sl.anon, sl.exp, true
+		id, anon, ids, exp, ok = sl.id, sl.anon, sl.ids, sl.exp, true
 		if atomic.LoadUint32(&sl.seen) == 0 {
 			atomic.StoreUint32(&sl.seen, 1)
 		}
 	}
 	s.mu.RUnlock()
 	if !ok || now >= exp {
-		return "", false, false
+		return "", false, nil, false
 	}
-	return id, anon, true
+	return id, anon, ids, true
 }
 
 // put caches token for the user id until exp (unix seconds). Call it only
 // with a session token that passed full verification.
 func (c *sessionCache) put(token, id string, anon bool, exp, now int64) {
+	c.putIDs(token, id, anon, nil, exp, now)
+}
+
+// putIDs is put with the login IDs the token's claims carry, kept beside
+// the user ID; the cache keeps ids itself, which must not change after.
+func (c *sessionCache) putIDs(token, id string, anon bool, ids []string, exp, now int64) {
 	if c == nil || token == "" || id == "" || exp <= now {
 		return
 	}
-	size := entryOverhead + int64(len(id))
+	size := entryOverhead + int64(len(id)) + idsSize(ids)
 	if size > c.maxBytes {
 		return
 	}
@@ -162,7 +186,7 @@ func (c *sessionCache) put(token, id string, anon bool, exp, now int64) {
 	}
 	s.index[k] = int32(len(s.slots))
 	// A copy of the ID, so that an entry never pins the buffer it was cut from.
-	s.slots = append(s.slots, cacheSlot{key: k, exp: exp, id: strings.Clone(id), anon: anon})
+	s.slots = append(s.slots, cacheSlot{key: k, exp: exp, id: strings.Clone(id), ids: ids, anon: anon})
 }
 
 // reserve counts one more entry of size bytes, unless that would pass a bound.

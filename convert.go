@@ -64,19 +64,23 @@ func (m *Middleware) visitorProof(r *http.Request, u *User) (rt refreshToken, er
 // session was refreshed on r and Descope rotated the cookie out, the token
 // that replaced it (refreshInForce), which the middleware has just written;
 // or, when a parallel request of the visitor has rotated that one out since,
-// the token it rotated in (newestHeld).
+// the token it rotated in (newestHeld). A visitor provisioned on r holds no
+// cookie yet: the refresh token it was given, which the middleware has just
+// written, is its proof (mintedInForce).
 func (m *Middleware) refreshProof(r *http.Request, u *User) (refreshToken, error) {
 	dsr, dup := cookieValue(r, m.cfg.refreshCookie)
 	if dup {
 		return refreshToken{}, ErrDuplicateCookie
 	}
-	if dsr == "" {
-		return refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
-	}
 	var proof refreshToken
 	if held, ok := refreshInForce(u); ok && held != dsr {
 		proof.rotatedOut = []string{dsr}
 		dsr = held
+	} else if f, ok := mintedInForce(u); ok && f.refresh != "" {
+		dsr = f.refresh // minted on r: its cookie is on the response, whatever r carried
+	}
+	if dsr == "" {
+		return refreshToken{}, fmt.Errorf("%w: no refresh cookie", ErrNoSession)
 	}
 	rt, err := m.verify(r.Context(), dsr, "DSR")
 	if err != nil {
@@ -588,9 +592,10 @@ func (m *Middleware) ownerOf(ctx context.Context, a address) (string, error) {
 }
 
 // owner returns the profile of the user whose login ID is a, or nil if
-// none: one user load.
+// none: one user load. Not found is the answer of every ordinary
+// conversion: no failure in any event or metric.
 func (m *Middleware) owner(ctx context.Context, a address) (*descope.UserResponse, error) {
-	p, err := call(m, ctx, "user.load", func(ctx context.Context) (*descope.UserResponse, error) {
+	p, err := callExpecting(m, ctx, "user.load", isUserNotFound, func(ctx context.Context) (*descope.UserResponse, error) {
 		return m.c.Management.User().Load(ctx, a.value)
 	})
 	if err != nil {

@@ -24,16 +24,36 @@ func (m *Middleware) callContext(ctx context.Context) (context.Context, context.
 // detached from the request's cancellation (a step Descope has begun runs to
 // its end), and reported to the observers as operation op.
 func call[T any](m *Middleware, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
+	return callExpecting(m, ctx, op, nil, fn)
+}
+
+// callExpecting is call for a call site to which some of Descope's refusals
+// are ordinary answers: expected (nil: none) picks them out, such as the
+// "user not found" of a lookup that asks whether an address is taken. The
+// caller gets the error as it came, to act on; the observers see the call
+// as one Descope answered, with no Code and no Err, so that no metric label
+// or alert on error codes counts an answer the caller asked for.
+func callExpecting[T any](m *Middleware, ctx context.Context, op string, expected func(error) bool, fn func(context.Context) (T, error)) (T, error) {
 	cctx, cancel := m.callContext(ctx)
 	defer cancel()
-	return observe(m.obs, cctx, op, fn)
+	return observeExpecting(m.obs, cctx, op, expected, fn)
 }
 
 // observe makes one call to Descope within ctx, whose bounds the caller has
 // set, and reports it to o (which may be nil) as operation op.
 func observe[T any](o *observer, ctx context.Context, op string, fn func(context.Context) (T, error)) (T, error) {
+	return observeExpecting(o, ctx, op, nil, fn)
+}
+
+// observeExpecting is observe for a call whose errors that expected (nil:
+// none) picks out are reported as answers (see callExpecting).
+func observeExpecting[T any](o *observer, ctx context.Context, op string, expected func(error) bool, fn func(context.Context) (T, error)) (T, error) {
 	began := o.start()
 	v, err := fn(ctx)
-	o.done(ctx, op, began, err)
+	reported := err
+	if err != nil && expected != nil && expected(err) {
+		reported = nil
+	}
+	o.done(ctx, op, began, reported)
 	return v, err
 }

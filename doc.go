@@ -65,7 +65,9 @@
 //
 // # Other entry points
 //
-// [Middleware.Ensure] provisions on demand in lazy mode ([WithLazy]).
+// [Middleware.Ensure] provisions on demand in lazy mode ([WithLazy]), and
+// behind [Middleware.Identify], which identifies and refreshes without
+// provisioning, for the routes where no identity should start.
 // [Middleware.Logout] revokes and clears. [FailClosed] is an error handler for
 // applications that must not serve a visitor without an identity. [Cull]
 // deletes anonymous users that never converted, once they are older than the

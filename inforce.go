@@ -29,7 +29,9 @@ import (
 // visitor holds after the refresh. It adds no value to the context.
 type inForce struct {
 	context.Context
-	refresh string // the rotated-in refresh token, or the one the request carried when Descope did not rotate it
+	refresh string // the rotated-in refresh token, or the one the request carried when Descope did not rotate it; for a minted identity, its refresh token
+	local   string // for a minted local identity, its sealed local ID cookie
+	minted  bool   // the identity was minted on this request (newMintedUser): the request's own cookies are not its
 }
 
 // String names the context as its parent does: it adds nothing to it.
@@ -46,7 +48,7 @@ func (f *inForce) String() string {
 func (m *Middleware) newRefreshedUser(session *descope.Token, refresh string) *User {
 	n := &userNode{
 		Context: &inForce{refresh: refresh},
-		user:    User{ID: session.ID, Anonymous: m.isAnonymous(session), Refreshed: true, token: session},
+		user:    User{ID: session.ID, LoginIDs: m.claimedLoginIDs(session), Anonymous: m.isAnonymous(session), Refreshed: true, token: session},
 		jwt:     session.JWT,
 	}
 	n.user.node = n
@@ -61,10 +63,38 @@ func refreshInForce(u *User) (refresh string, ok bool) {
 	if u == nil || u.node == nil || &u.node.user != u {
 		return "", false // not a node's own User (a copy, or one built by hand)
 	}
-	if f, isRefreshed := u.node.Context.(*inForce); isRefreshed {
+	if f, isRefreshed := u.node.Context.(*inForce); isRefreshed && !f.minted {
 		return f.refresh, true
 	}
 	return "", false
+}
+
+// An identity minted on its request. A visitor's first request may be the
+// one that starts its conversion (a page that posts to the conversion start
+// before anything else): the middleware provisions it, and writes its
+// cookies on the response, but the request carries none of them. Its User
+// keeps what the cookies will hold, in the same kind of node as a refreshed
+// session's, so that the visitor's proof (refreshProof, localProof) finds
+// it as the request's own.
+
+// newMintedUser returns the User of an identity minted on this request,
+// whose node keeps the credential its cookies carry: refresh, the refresh
+// token of a Descope identity, or local, the sealed local ID cookie of a
+// local one. u is the User to build on (ID, flags, login IDs, token).
+func newMintedUser(u User, jwt, refresh, local string) *User {
+	n := &userNode{Context: &inForce{refresh: refresh, local: local, minted: true}, user: u, jwt: jwt}
+	n.user.node = n
+	return &n.user
+}
+
+// mintedInForce returns the inForce of u when u was minted on its request
+// (newMintedUser), whether its context carries it yet or not.
+func mintedInForce(u *User) (*inForce, bool) {
+	if u == nil || u.node == nil || &u.node.user != u {
+		return nil, false
+	}
+	f, ok := u.node.Context.(*inForce)
+	return f, ok && f.minted
 }
 
 // maxRotationSteps bounds how many rotations newestHeld follows.

@@ -144,8 +144,9 @@ func (m *Middleware) mintLocal(w http.ResponseWriter, r *http.Request, reason st
 		return nil, during("new local ID", err)
 	}
 	exp := m.now().Add(m.cfg.lifetime).Unix()
-	m.writeLocal(w, m.local.seal(id, exp), exp)
-	u := &User{ID: localIDString(id), Anonymous: true, New: true}
+	sealed := m.local.seal(id, exp)
+	m.writeLocal(w, sealed, exp)
+	u := newMintedUser(User{ID: localIDString(id), Anonymous: true, New: true}, "", "", sealed)
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", LocalIDs)
 	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: LocalIDs, Reason: reason, User: u})
 	return u, nil
@@ -174,12 +175,16 @@ func (m *Middleware) clearLocal(w http.ResponseWriter) {
 
 // localProof checks that r carries the local cookie of u: for conversion and
 // promotion, what the refresh cookie is for a Descope identity, the proof
-// that the request is the visitor's own.
+// that the request is the visitor's own. A visitor given its local ID on r
+// holds no cookie yet: the cookie just written is its proof (mintedInForce).
 func (m *Middleware) localProof(r *http.Request, u *User) (exp int64, err error) {
 	if m.local == nil {
 		return 0, fmt.Errorf("%w: local IDs are not configured", ErrNoSession)
 	}
 	v, dup := cookieValue(r, m.local.name)
+	if f, ok := mintedInForce(u); ok && f.local != "" {
+		v, dup = f.local, false // minted on r: its cookie is on the response
+	}
 	switch {
 	case dup:
 		return 0, ErrDuplicateCookie

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+
+	"github.com/descope/go-sdk/descope"
 )
 
 // Logout revokes the visitor's refresh token at Descope and clears the
@@ -74,7 +76,7 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 		if _, ok := m.refreshes.rejected.has(tok, m.now()); ok {
 			return nil // logged out meanwhile
 		}
-		err := m.logoutToken(r.Context(), tok)
+		err := m.logoutToken(r.Context(), tok, alreadyRevoked)
 		if err != nil && !descopeRejected(err) {
 			return err // not revoked for all we know: the next logout asks again
 		}
@@ -89,23 +91,37 @@ func (m *Middleware) Logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 // revoke logs a refresh token out at Descope, best effort, within the
-// configured timeout.
+// configured timeout. A token Descope says is revoked already, or whose user
+// is gone, is what revoke wants: done, and logged at debug level only.
 func (m *Middleware) revoke(ctx context.Context, refreshJWT string) {
 	if refreshJWT == "" {
 		return
 	}
-	err := m.logoutToken(ctx, refreshJWT)
-	if err != nil && !descopeRejected(err) {
+	switch err := m.logoutToken(ctx, refreshJWT, alreadyRevoked); {
+	case err == nil:
+	case alreadyRevoked(err), descopeRejected(err):
+		m.cfg.logger.Debug("replaced refresh token was revoked already", "err", err)
+	default:
 		m.cfg.logger.Warn("revoke of replaced refresh token failed", "err", err)
 		return
 	}
 	m.refreshes.rejected.remember(refreshJWT, 0, true, m.now())
 }
 
+// alreadyRevoked reports whether Descope refused a logout because the
+// refresh token is dead already: logged out (E064001; the emulator answers
+// it too for a token whose user was deleted) or of a user that no longer
+// exists.
+func alreadyRevoked(err error) bool {
+	return descope.IsError(err, descope.ErrTokenExpiredByLoggedOut.Code) || isUserNotFound(err)
+}
+
 // logoutToken revokes one refresh token at Descope, within the configured
 // timeout (the SDK's logout reads its context from the request it is given).
-func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string) error {
-	_, err := call(m, ctx, "auth.logout", func(ctx context.Context) (struct{}, error) {
+// The errors expected picks out (nil: none) are reported to the observers as
+// answers (callExpecting).
+func (m *Middleware) logoutToken(ctx context.Context, refreshJWT string, expected func(error) bool) error {
+	_, err := callExpecting(m, ctx, "auth.logout", expected, func(ctx context.Context) (struct{}, error) {
 		sr, err := m.sdkRequest(ctx, refreshJWT)
 		if err != nil {
 			return struct{}{}, err

@@ -72,6 +72,8 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 		if err != nil {
 			// The data has moved; a leftover anonymous user is culled later.
 			m.cfg.logger.Warn("delete of merged anonymous user failed", "user", anon.ID, "err", err)
+		} else {
+			rt = m.deletedUsersTokens(ctx, anon.ID, rt)
 		}
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
@@ -130,4 +132,17 @@ func foreignLoginIDs(after, before *descope.UserResponse, a address) []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// deletedUsersTokens returns rt, the refresh token in force of user userID,
+// which was just deleted, with nothing left to revoke: a deleted user's
+// sessions end with it (the emulator refuses its refresh tokens, as those of
+// a user that no longer exists), so a logout would only earn a refusal
+// (which revoke would take as done). retire still forgets the tokens, the
+// newest a parallel refresh handed out included.
+func (m *Middleware) deletedUsersTokens(ctx context.Context, userID string, rt refreshToken) refreshToken {
+	if rt.jwt == "" {
+		return rt
+	}
+	return m.newestHeld(ctx, userID, rt).rotated("")
 }

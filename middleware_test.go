@@ -22,6 +22,17 @@ func TestBehaviour(t *testing.T) {
 	anontest.RunAdapter(t, netHTTP)
 }
 
+// TestIdentifyPerRoute mounts Identify on the routes under /quiet/ and the
+// provisioning Handler on the others, the net/http way.
+func TestIdentifyPerRoute(t *testing.T) {
+	anontest.RunPerRoute(t, func(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("/quiet/", m.Identify(http.StripPrefix("/quiet", app)))
+		mux.Handle("/", m.Handler(app))
+		return mux
+	})
+}
+
 func TestNewValidatesOptions(t *testing.T) {
 	emu := descopetest.New()
 	defer emu.Close()

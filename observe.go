@@ -31,7 +31,10 @@ const (
 	// Authorization header), "cross_site" (a cross-site request that is not
 	// a top-level GET navigation, such as an <img> or <iframe> on another
 	// site's page, with SameSite=Lax cookies; any cross-site request with
-	// Strict ones; also from Ensure).
+	// Strict ones; also from Ensure), "subresource" (a resource the browser
+	// loads for a page, by its Sec-Fetch-Dest, or a favicon), "prefetch" (a
+	// prefetch or prerender), "identify" (a route mounted with
+	// [Middleware.Identify]).
 	EventProvisionSkipped
 	// EventProvisionRefused: provisioning was attempted and refused. Reason:
 	// "client_limit" and "global_limit" (WithClientRateLimit,
@@ -203,7 +206,10 @@ type Event struct {
 	Duration time.Duration
 	// Code classifies a failed Descope call: Descope's error code (such as
 	// "E061103"), or "timeout", "canceled", "network", "error". It is empty
-	// on success.
+	// on success, and on a refusal that is the answer the caller expects
+	// (the "user not found" of the check that an address is nobody's, the
+	// "logged out" of a revoke of a token already dead), which carries no
+	// Err either.
 	Code string
 	// Err is the error of a failure.
 	Err error

@@ -66,6 +66,7 @@ type config struct {
 	store          storeConfig
 	trustedOrigins []string                    // WithTrustedOrigins
 	crossOrigin    *http.CrossOriginProtection // the conversion handlers' judge of cross-origin requests
+	loginIDClaims  []string                    // WithLoginIDClaims
 }
 
 func defaultConfig() config {
@@ -97,6 +98,7 @@ func defaultConfig() config {
 		cacheBytes:     48 << 20,
 		dropLoginID:    true,
 		degraded:       true,
+		loginIDClaims:  []string{defaultLoginIDClaim},
 	}
 }
 

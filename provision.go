@@ -26,6 +26,9 @@ func (m *Middleware) shouldProvision(r *http.Request) bool {
 	if m.cfg.crawler != nil && m.cfg.crawler(r) {
 		return m.skipped(r, "crawler")
 	}
+	if reason := notAVisit(r); reason != "" {
+		return m.skipped(r, reason) // one identity per browser: subresource.go
+	}
 	return m.cfg.skip == nil || !m.cfg.skip(r) || m.skipped(r, "skip")
 }
 
@@ -115,9 +118,10 @@ func (m *Middleware) mintAs(w http.ResponseWriter, r *http.Request, strategy Str
 // provisioned writes the cookies of a new Descope identity, caches its
 // session, and reports it (reason: "" or "overflow").
 func (m *Middleware) provisioned(ctx context.Context, w http.ResponseWriter, strategy Strategy, reason string, session, refresh *descope.Token, loginIDs []string) *User {
-	u := &User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}
+	u := newMintedUser(User{ID: session.ID, LoginIDs: loginIDs, Anonymous: true, New: true, token: session}, session.JWT, refresh.JWT, "")
 	m.writeTokens(w, session, refresh)
-	m.cache.put(session.JWT, u.ID, u.Anonymous, session.Expiration, m.now().Unix())
+	// The cache keeps what the token says, as for any session verified.
+	m.cache.putIDs(session.JWT, u.ID, u.Anonymous, m.claimedLoginIDs(session), session.Expiration, m.now().Unix())
 	m.cfg.logger.Debug("anonymous visitor provisioned", "user", u.ID, "strategy", strategy)
 	m.obs.emit(ctx, Event{Kind: EventProvisioned, Strategy: strategy, Reason: reason, User: u})
 	return u

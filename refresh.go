@@ -348,7 +348,7 @@ func (m *Middleware) refresh(w http.ResponseWriter, r *http.Request, dsr string)
 	u := m.newRefreshedUser(res.session, held)
 	m.writeTokens(w, res.session, res.refresh)
 	if _, known := m.knownTenant(); known || u.Anonymous {
-		m.cache.put(res.session.JWT, u.ID, u.Anonymous, res.session.Expiration, m.now().Unix())
+		m.cache.putIDs(res.session.JWT, u.ID, u.Anonymous, u.LoginIDs, res.session.Expiration, m.now().Unix())
 	}
 	m.obs.emit(ctx, Event{Kind: EventRefreshed, User: u})
 	return u, identified, nil

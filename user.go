@@ -18,9 +18,11 @@ type User struct {
 	// visitor a Descope user ID, and [WithOnConvert] moves its data.
 	ID string
 	// LoginIDs holds the user's login IDs when the middleware learned them
-	// without an extra Descope call (on the provisioning request, after a
-	// conversion); it is empty otherwise. Use [Middleware.LoadUser] for the
-	// full profile.
+	// without an extra Descope call: on every request when the project's
+	// JWT template puts them in the session token ([WithLoginIDClaims];
+	// docs/descope-settings.md), else on the provisioning request and after
+	// a conversion; it is empty otherwise. Requests of one session share
+	// it: do not modify it. Use [Middleware.LoadUser] for the full profile.
 	LoginIDs []string
 	// Anonymous reports whether the visitor has not converted: its session
 	// token says it is still a member of the anonymous tenant (or carries

@@ -20,9 +20,11 @@ import (
 func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error) {
 	now := m.now().Unix()
 	if drn == "DS" {
-		if id, anon, ok := m.cache.get(tok, now); ok {
+		if id, anon, ids, ok := m.cache.lookup(tok, now); ok {
 			m.obs.emit(ctx, Event{Kind: EventCacheHit})
-			return newCachedUser(id, anon, tok), nil
+			u := newCachedUser(id, anon, tok)
+			u.LoginIDs = ids
+			return u, nil
 		}
 		m.obs.emit(ctx, Event{Kind: EventCacheMiss})
 	}
@@ -62,8 +64,9 @@ func (m *Middleware) verify(ctx context.Context, tok, drn string) (*User, error)
 	}
 	u := m.userFrom(t)
 	if drn == "DS" {
+		u.LoginIDs = m.claimedLoginIDs(t)
 		if _, known := m.knownTenant(); known || u.Anonymous {
-			m.cache.put(tok, u.ID, u.Anonymous, t.Expiration, now)
+			m.cache.putIDs(tok, u.ID, u.Anonymous, u.LoginIDs, t.Expiration, now)
 		}
 	}
 	return u, nil

@@ -32,7 +32,8 @@ type config struct {
 	key           *rsa.PrivateKey
 	freshKey      bool
 	now           func() time.Time
-	methods       methodConfig // magic links, OAuth, passkeys (options_methods.go)
+	methods       methodConfig      // magic links, OAuth, passkeys (options_methods.go)
+	template      map[string]string // WithJWTTemplate: claim key → dynamic user key
 }
 
 // Option configures an Emulator. Options are applied in order, so a later

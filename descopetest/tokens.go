@@ -17,6 +17,7 @@ type grant struct {
 	roles      []string
 	amr        []string
 	custom     map[string]any
+	template   map[string]any // the JWT template's claims (WithJWTTemplate)
 	sessionTTL time.Duration
 	refreshTTL time.Duration
 	override   time.Duration
@@ -35,7 +36,7 @@ func (e *Emulator) grantForUserLocked(u *user, dct string) *grant {
 	if dct != "" && !u.inTenant(dct) {
 		dct = ""
 	}
-	g := &grant{sub: u.id, dct: dct, roles: slices.Clone(u.roles), user: e.responseLocked(u)}
+	g := &grant{sub: u.id, dct: dct, roles: slices.Clone(u.roles), user: e.responseLocked(u), template: e.templateClaimsLocked(u)}
 	if len(u.tenants) > 0 {
 		g.tenants = map[string]any{}
 		for _, t := range u.tenants {
@@ -58,7 +59,7 @@ func (e *Emulator) signInGrantLocked(u *user, amr ...string) *grant {
 // grantForAnonLocked prepares tokens for an anonymous subject with no user
 // record, optionally in a selected tenant.
 func (e *Emulator) grantForAnonLocked(sub, dct string) *grant {
-	g := &grant{sub: sub, anon: true, dct: dct}
+	g := &grant{sub: sub, anon: true, dct: dct, template: e.templateClaimsLocked(nil)}
 	var ids []string
 	if dct != "" {
 		ids = []string{dct}
@@ -205,7 +206,7 @@ func (e *Emulator) issue(prepare func() (*grant, *apiError)) (any, *apiError) {
 func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 	iat := now.Unix()
 	session := map[string]any{}
-	for k, v := range g.custom {
+	for k, v := range withTemplate(g.template, g.custom) {
 		if !reserved[k] {
 			session[k] = v
 		}
@@ -243,9 +244,13 @@ func (e *Emulator) mint(g *grant, now time.Time) (*jwtResponse, *apiError) {
 		return nil, signingFailed(err)
 	}
 	if g.newRefresh {
-		refresh := map[string]any{
-			"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": g.refreshExp.Unix(), "drn": "DSR", "jti": g.jti,
+		refresh := maps.Clone(g.template) // custom claims travel in the refresh token too
+		if refresh == nil {
+			refresh = map[string]any{}
 		}
+		maps.Copy(refresh, map[string]any{
+			"sub": g.sub, "iss": e.issuer, "iat": iat, "exp": g.refreshExp.Unix(), "drn": "DSR", "jti": g.jti,
+		})
 		if len(g.amr) > 0 {
 			refresh["amr"] = g.amr
 		}

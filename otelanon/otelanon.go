@@ -23,6 +23,14 @@
 //	anonymous.store.fallbacks{reason}                   shared store mode changes: fallback, restored
 //	anonymous.overflow{strategy,reason}                 new visitors given an overflow identity, and why
 //
+// The reasons of anonymous.provision.skipped are those of
+// [anonymous.EventProvisionSkipped]: crawler, skip, lazy, method,
+// credentials, subresource (a resource a browser loads for a page, or a
+// favicon), prefetch (a prefetch or prerender) and identify (a route
+// mounted with Identify). error_code is set only on a call that failed: an
+// answer the middleware expects (an address that is nobody's login ID) has
+// none.
+//
 // anonymous.cache.lookups is an asynchronous counter: a cache hit, the one
 // event of a returning visitor's request, costs an atomic add, and the SDK
 // reads the count when it collects.

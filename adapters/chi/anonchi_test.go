@@ -39,6 +39,26 @@ func TestAdapter(t *testing.T) {
 	anontest.RunAdapter(t, mount)
 }
 
+// mountPerRoute serves /quiet/* in a group with m.Identify and everything
+// else in a group with m.Handler, the chi way: chi's middleware is per group
+// or per route, so each group picks its own.
+func mountPerRoute(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+	r := chi.NewRouter()
+	r.Group(func(r chi.Router) {
+		r.Use(m.Identify)
+		r.Handle("/quiet/*", http.StripPrefix("/quiet", app))
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(m.Handler)
+		r.Handle("/*", app)
+	})
+	return r
+}
+
+func TestIdentifyPerRoute(t *testing.T) {
+	anontest.RunPerRoute(t, mountPerRoute)
+}
+
 func BenchmarkKnownVisitor(b *testing.B) {
 	anontest.BenchKnownVisitor(b, mount)
 }

@@ -40,6 +40,25 @@ func TestAdapter(t *testing.T) {
 	anontest.RunAdapter(t, mount)
 }
 
+// mountPerRoute serves /quiet/* in a group behind Identify, and /whoami and
+// every other path behind Middleware on their own routes (no server-wide
+// middleware).
+func mountPerRoute(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+	e := echo.New()
+	quiet := e.Group("/quiet", anonecho.Identify(m))
+	quiet.Any("/*", echo.WrapHandler(http.StripPrefix("/quiet", app)))
+	e.GET("/whoami", func(c echo.Context) error {
+		u, ok := anonecho.User(c)
+		return c.JSON(anontest.WhoAmI(c.Request(), u, ok))
+	}, anonecho.Middleware(m))
+	e.Any("/*", echo.WrapHandler(app), anonecho.Middleware(m))
+	return e
+}
+
+func TestIdentifyPerRoute(t *testing.T) {
+	anontest.RunPerRoute(t, mountPerRoute)
+}
+
 func TestHandlerErrorReachesEcho(t *testing.T) {
 	boom := errors.New("boom")
 	var seen error

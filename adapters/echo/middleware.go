@@ -27,12 +27,32 @@ import (
 // sets lets a shared cache keep the visitor's cookies; every other response
 // is left as it is.
 func Middleware(m *anonymous.Middleware) echo.MiddlewareFunc {
+	return middleware(m.Process)
+}
+
+// Identify returns echo middleware that runs m without provisioning, as
+// [anonymous.Middleware.Identify] does: visitors with an identity are
+// identified and refreshed, a request without one goes on with no user.
+// Mount it on the routes or groups where no identity should start, and
+// [Middleware] on the others:
+//
+//	e.GET("/", page, anonecho.Middleware(anon))
+//	api := e.Group("/api", anonecho.Identify(anon))
+//
+// A handler behind it provisions on demand with
+// anon.Ensure(c.Response(), c.Request()). A nil m answers every request 500.
+func Identify(m *anonymous.Middleware) echo.MiddlewareFunc {
+	return middleware(m.ProcessIdentify)
+}
+
+// middleware runs process in front of the next handler.
+func middleware(process func(http.ResponseWriter, *http.Request) (*http.Request, bool)) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			res := c.Response()
 			h := res.Header()
 			cookies := len(h["Set-Cookie"])
-			r, ok := m.Process(res, c.Request())
+			r, ok := process(res, c.Request())
 			if !ok {
 				return nil
 			}

@@ -43,6 +43,28 @@ func TestAdapter(t *testing.T) {
 	anontest.RunAdapter(t, mount)
 }
 
+// mountPerRoute serves /quiet/* in a group behind Identify, and /whoami and
+// every other path behind Middleware, each on its own routes (no engine-wide
+// middleware): NoRoute takes Middleware as its first handler.
+func mountPerRoute(_ testing.TB, m *anonymous.Middleware, app http.Handler) http.Handler {
+	r := gin.New()
+	quiet := r.Group("/quiet", anongin.Identify(m))
+	quiet.Any("/*path", gin.WrapH(http.StripPrefix("/quiet", app)))
+	r.GET("/whoami", anongin.Middleware(m), func(c *gin.Context) {
+		u, ok := anongin.User(c)
+		c.JSON(anontest.WhoAmI(c.Request, u, ok))
+	})
+	r.NoRoute(anongin.Middleware(m), func(c *gin.Context) {
+		c.Status(http.StatusOK)
+		app.ServeHTTP(c.Writer, c.Request)
+	})
+	return r
+}
+
+func TestIdentifyPerRoute(t *testing.T) {
+	anontest.RunPerRoute(t, mountPerRoute)
+}
+
 func BenchmarkKnownVisitor(b *testing.B) {
 	anontest.BenchKnownVisitor(b, mount)
 }

@@ -26,10 +26,30 @@ import (
 // that no Cache-Control they set lets a shared cache keep the visitor's
 // cookies; every other response is left as it is.
 func Middleware(m *anonymous.Middleware) gin.HandlerFunc {
+	return handler(m.Process)
+}
+
+// Identify returns gin middleware that runs m without provisioning, as
+// [anonymous.Middleware.Identify] does: visitors with an identity are
+// identified and refreshed, a request without one goes on with no user.
+// Mount it on the routes or groups where no identity should start, and
+// [Middleware] on the others:
+//
+//	r.GET("/", anongin.Middleware(anon), page)
+//	api := r.Group("/api", anongin.Identify(anon))
+//
+// A handler behind it provisions on demand with
+// anon.Ensure(c.Writer, c.Request). A nil m answers every request 500.
+func Identify(m *anonymous.Middleware) gin.HandlerFunc {
+	return handler(m.ProcessIdentify)
+}
+
+// handler runs process in front of the rest of the chain.
+func handler(process func(http.ResponseWriter, *http.Request) (*http.Request, bool)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		h := c.Writer.Header()
 		cookies := len(h["Set-Cookie"])
-		r, ok := m.Process(c.Writer, c.Request)
+		r, ok := process(c.Writer, c.Request)
 		if !ok {
 			c.Abort()
 			return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -93,5 +94,44 @@ func TestFunnelNotPublicWithoutEmulator(t *testing.T) {
 		if res.StatusCode != want {
 			t.Errorf("%s/api/funnel: %d, want %d", base, res.StatusCode, want)
 		}
+	}
+}
+
+// With the embedded emulator the admin address counts the emulator's
+// requests by path: one user create per new visitor, none for a returning
+// one or for the page's resources.
+func TestEmulatorRequestCounts(t *testing.T) {
+	_, srv, admin := testApp(t, config{})
+	count := func(path string) (int, int) {
+		t.Helper()
+		res, err := http.Get(admin.URL + "/dev/emulator/requests?path=" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct {
+			Path     string `json:"path"`
+			Requests int    `json:"requests"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body.Requests
+	}
+	const create = "/v1/mgmt/user/create"
+	_, before := count(create)
+	b := newBrowser(t, srv)
+	b.want(b.do(http.MethodGet, "/", nil, nil), http.StatusOK)
+	b.want(b.do(http.MethodGet, "/api/me", nil, nil), http.StatusOK)
+	other := newBrowser(t, srv)
+	other.do(http.MethodGet, "/favicon.ico", nil, nil, func(r *http.Request) { r.Header.Set("Sec-Fetch-Dest", "image") })
+	if status, n := count(create); status != http.StatusOK || n-before != 1 {
+		t.Errorf("user creates: status %d, %d since the first visit, want 1", status, n-before)
+	}
+	if status, _ := count("v1"); status != http.StatusBadRequest {
+		t.Errorf("a path without a slash: %d, want 400", status)
+	}
+	if res, err := http.Get(srv.URL + "/dev/emulator/requests?path=" + create); err != nil {
+		t.Fatal(err)
+	} else if res.Body.Close(); res.StatusCode != http.StatusNotFound && res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the counts on the page's address: %d, want none served", res.StatusCode)
 	}
 }

@@ -83,7 +83,8 @@ func (s *site) handler() http.Handler {
 }
 
 // adminHandler serves what only the operator should see, on the admin
-// address: the metrics, the funnel and the readiness probe. None of them
+// address: the metrics, the funnel and the readiness probe (and, with the
+// embedded emulator, its request counts). None of them
 // goes through the middleware, so a scraper or a probe gets no anonymous
 // user.
 func (s *site) adminHandler() http.Handler {
@@ -91,7 +92,23 @@ func (s *site) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", s.tel.metrics())
 	mux.HandleFunc("GET /api/funnel", s.tel.serveFunnel)
 	mux.HandleFunc("GET /healthz", healthz(s.anon))
+	if s.emu != nil {
+		mux.HandleFunc("GET /dev/emulator/requests", s.emulatorRequests)
+	}
 	return mux
+}
+
+// emulatorRequests answers {"path", "requests"}: how many requests the
+// embedded emulator received for ?path= (such as /v1/mgmt/user/create, one
+// per user-backed visitor provisioned) since start. It exists only in
+// embedded mode, on the admin address.
+func (s *site) emulatorRequests(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Query().Get("path")
+	if !strings.HasPrefix(path, "/") {
+		writeError(w, http.StatusBadRequest, "path must start with /")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"path": path, "requests": s.emu.Requests(path)})
 }
 
 func (s *site) index(w http.ResponseWriter, _ *http.Request) {

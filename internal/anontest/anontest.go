@@ -10,7 +10,9 @@
 //   - cases.go: the behaviour table (Case, Cases) and Run, which runs it in
 //     every strategy.
 //   - shared.go: RunAdapter, the suite net/http and every framework adapter
-//     pass: the table and the checks of the framework's own ways.
+//     pass: the table and the checks of the framework's own ways; and
+//     RunPerRoute, their per-route mounting (Identify beside the
+//     middleware).
 //   - checks.go: the checks the reliability and security tests share, and
 //     FaultAll, a full Descope outage.
 //   - bench.go: the pieces the benchmarks share.

@@ -1,8 +1,10 @@
 package anontest
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -96,4 +98,89 @@ func ErrorHookEndsChain(t *testing.T, mount Mount) {
 	if me := env.Get(t, env.Browser(t), "/"); me.Status != http.StatusOK || me.UserID == "" || reached.Load() != 1 {
 		t.Errorf("after the fault: %+v, chain reached %d times", me, reached.Load())
 	}
+}
+
+// RunPerRoute checks the per-route way of mounting the middleware, through
+// mount, which serves every path under /quiet/ behind the framework's
+// Identify (the middleware without provisioning), with the /quiet prefix cut
+// before app, and /whoami and every other path behind the provisioning
+// middleware, as RunAdapter's mount does. Behind Identify a new visitor gets
+// no identity and no cookie (a skip with reason "identify") until a handler
+// calls Ensure; a visitor with one is identified, refreshed and converted
+// there as anywhere. A nil middleware answers 500 there too.
+func RunPerRoute(t *testing.T, mount Mount) {
+	t.Helper()
+	skips := &reasonLog{}
+	env := NewEnv(t, mount, nil, anonymous.WithObserver(skips.observe))
+	create := env.ProvisionPath()
+
+	b := env.Browser(t)
+	if me := env.Get(t, b, "/quiet/whoami"); me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 || env.Emu.Requests(create) != 0 {
+		t.Fatalf("new visitor behind Identify: %+v, %d identities made", me, env.Emu.Requests(create))
+	}
+	if got := skips.take(); len(got) != 1 || got[0] != "identify" {
+		t.Errorf("skip reasons behind Identify: %v, want [identify]", got)
+	}
+	first := env.Get(t, b, "/quiet/ensure")
+	if first.Status != http.StatusOK || !first.New || first.UserID == "" || env.Emu.Requests(create) != 1 {
+		t.Fatalf("Ensure behind Identify: %+v", first)
+	}
+	if me := env.Get(t, b, "/quiet/whoami"); me.Status != http.StatusOK || me.UserID != first.UserID || me.New {
+		t.Errorf("returning visitor behind Identify: %+v, want %s", me, first.UserID)
+	}
+	// Once the browser dropped the session cookie, the refresh cookie
+	// brings the visitor back, behind Identify as behind the middleware.
+	env.DropCookie(b, "DS")
+	if me := env.Get(t, b, "/quiet/whoami"); me.Status != http.StatusOK || me.UserID != first.UserID || !me.Refreshed || env.Cookie(b, "DS") == "" {
+		t.Errorf("refresh behind Identify: %+v", me)
+	}
+	const email = "quiet@example.com"
+	if st := env.Post(t, b, "/quiet/convert/start", map[string]string{"email": email}); st.Status != http.StatusOK {
+		t.Fatalf("conversion start behind Identify: %+v", st)
+	}
+	code, _ := env.Emu.Outbox(email)
+	if me := env.Post(t, b, "/quiet/convert/verify", map[string]string{"email": email, "code": code}); me.Status != http.StatusOK || me.UserID != first.UserID || me.Anonymous {
+		t.Errorf("conversion behind Identify: %+v", me)
+	}
+
+	// The routes that provision still do, and their visitors are known
+	// behind Identify.
+	c := env.Browser(t)
+	other := env.Get(t, c, "/whoami")
+	if other.Status != http.StatusOK || !other.New || other.UserID == first.UserID || env.Emu.Requests(create) != 2 {
+		t.Fatalf("provisioning route beside Identify: %+v", other)
+	}
+	if me := env.Get(t, c, "/quiet/whoami"); me.UserID != other.UserID || me.New {
+		t.Errorf("that visitor behind Identify: %+v, want %s", me, other.UserID)
+	}
+
+	h := mount(t, nil, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("a nil middleware handed a request on") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/quiet/whoami", nil))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("Identify with a nil middleware answered %d", rec.Code)
+	}
+}
+
+// reasonLog records the reasons of EventProvisionSkipped.
+type reasonLog struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (l *reasonLog) observe(_ context.Context, e anonymous.Event) {
+	if e.Kind == anonymous.EventProvisionSkipped {
+		l.mu.Lock()
+		l.reasons = append(l.reasons, e.Reason)
+		l.mu.Unlock()
+	}
+}
+
+// take returns the reasons recorded so far and forgets them.
+func (l *reasonLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.reasons
+	l.reasons = nil
+	return r
 }
