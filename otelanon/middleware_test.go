@@ -85,13 +85,14 @@ func TestMiddlewareTelemetry(t *testing.T) {
 		t.Fatalf("converted: %+v", converted)
 	}
 
-	// A third-party page's <img>: the browser would not keep the cookies,
-	// so no identity, and a skip counted.
+	// A third-party page's <iframe>: the browser would not keep the
+	// cookies, so no identity, and a skip counted. (An <img> is skipped too,
+	// as a subresource.)
 	embed, _ := http.NewRequest(http.MethodGet, srv.URL+"/convert/start", nil)
 	embed.Header.Set("User-Agent", "Mozilla/5.0")
 	embed.Header.Set("Sec-Fetch-Site", "cross-site")
-	embed.Header.Set("Sec-Fetch-Mode", "no-cors")
-	embed.Header.Set("Sec-Fetch-Dest", "image")
+	embed.Header.Set("Sec-Fetch-Mode", "navigate")
+	embed.Header.Set("Sec-Fetch-Dest", "iframe")
 	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(embed)
 	if err != nil {
 		t.Fatal(err)
