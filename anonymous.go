@@ -155,7 +155,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, provision boo
 	markVary(h)
 	cookies := len(h["Set-Cookie"])
 	u, out, err := m.identifyVisitor(w, r)
-	if out == noSession && m.mayProvision(r, provision) && m.keepsCookies(r) {
+	// Whether the browser would keep the cookies comes first: a cross-site
+	// embed is counted as such, whatever else would skip it.
+	if out == noSession && m.keepsCookies(r) && m.mayProvision(r, provision) {
 		u, err = m.provision(w, r)
 	}
 	if err != nil && m.fail(w, r, err) {
