@@ -110,6 +110,8 @@ var errorTable = []struct {
 	{ErrRateLimited, http.StatusTooManyRequests, ""},
 	{ErrInvalidLink, http.StatusBadRequest, "invalid_link"},
 	{ErrLinkURL, http.StatusBadRequest, "link_url"},
+	{ErrInvalidOAuth, http.StatusBadRequest, "invalid_oauth"},
+	{ErrOAuthURL, http.StatusBadRequest, "oauth_url"},
 	{ErrNothingVerified, http.StatusConflict, "nothing_verified"},
 	{ErrNotUserBacked, http.StatusConflict, "not_user_backed"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},

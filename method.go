@@ -61,6 +61,8 @@ func methodName(kind string) string {
 		return "one-time code"
 	case methodLink:
 		return "magic link"
+	case methodOAuth:
+		return "social login"
 	}
 	return "another method (" + kind + ")"
 }

@@ -51,6 +51,7 @@ type config struct {
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool
 	linkURLs       []string // WithLinkURLs: the pages a magic link may open
+	oauthURLs      []string // WithOAuthRedirectURLs: the callback pages of social login
 	dropLoginID    bool
 	degraded       bool
 	strategy       Strategy

@@ -35,6 +35,10 @@ type pendingConversion struct {
 	// a one-time code, as records were before methods). A replica that
 	// does not know it finishes nothing with it: the method must match.
 	Method string `json:"m,omitempty"`
+	// Provider and State are a social login's (method "oauth"): the
+	// provider asked, and the random state its callback must bring back.
+	Provider string `json:"pv,omitempty"`
+	State    string `json:"st,omitempty"`
 }
 
 const (

@@ -87,6 +87,8 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 	mux.Handle("/convert/verify", m.ConvertVerifyHandler())
 	mux.Handle("/convert/link/start", m.ConvertLinkStartHandler())
 	mux.Handle("/convert/link/verify", m.ConvertLinkVerifyHandler())
+	mux.Handle("/convert/oauth/start", m.ConvertOAuthStartHandler())
+	mux.Handle("/convert/oauth/finish", m.ConvertOAuthFinishHandler())
 	mux.Handle("/convert/complete", m.ConvertCompleteHandler())
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Logout(w, r); err != nil {
