@@ -95,8 +95,9 @@ func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConv
 	if !ok {
 		return p, false, nil
 	}
+	// A social login's record names no address (method "oauth").
 	b, ok := m.state.keys.open(key, sealed)
-	if !ok || json.Unmarshal(b, &p) != nil || p.Address == "" {
+	if !ok || json.Unmarshal(b, &p) != nil || (p.Address == "" && p.Method != methodOAuth) {
 		return pendingConversion{}, false, nil
 	}
 	return p, true, nil
