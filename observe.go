@@ -90,8 +90,10 @@ const (
 	EventDescopeMerged
 	// EventConversionFailed: a conversion function (StartConversion,
 	// FinishConversion, StartLinkConversion, FinishLinkConversion,
-	// CompleteConversion) failed. Err is set; Reason: "invalid_address",
-	// "invalid_code", "invalid_link", "link_url", "nothing_verified",
+	// StartOAuthConversion, FinishOAuthConversion, CompleteConversion)
+	// failed. Err is set; Reason: "invalid_address", "invalid_code",
+	// "invalid_link", "link_url", "invalid_oauth", "oauth_url",
+	// "nothing_verified",
 	// "not_user_backed",
 	// "too_many_attempts", "too_many_codes", "identifier_in_use",
 	// "no_pending_conversion", "conversion_in_progress", "not_anonymous",
