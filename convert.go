@@ -363,12 +363,12 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	m.retire(ctx, anon, rt)
 	m.retireID(ctx, anon.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	outcome := OutcomeCreated
+	outcome, reason := OutcomeCreated, ""
 	if !info.FirstSeen {
-		outcome = OutcomeSignedIn // a registered address: a returning customer
+		outcome, reason = OutcomeSignedIn, OutcomeSignedIn // a registered address: a returning customer
 	}
 	setOutcome(ctx, outcome)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: u, Reason: outcome})
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u, Reason: reason})
 	return u, nil
 }
 

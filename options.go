@@ -50,7 +50,7 @@ type config struct {
 	onConvert      func(ctx context.Context, anonymousID string, u *User) error
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool
-	noReturning    bool // WithReturningCustomers(false): an owned address is refused at start
+	noReturning    bool     // WithReturningCustomers(false): an owned address is refused at start
 	linkURLs       []string // WithLinkURLs: the pages a magic link may open
 	dropLoginID    bool
 	degraded       bool
