@@ -122,9 +122,12 @@ func (rt refreshToken) rotated(next string) refreshToken {
 // WithTimeout) even if r's context is cancelled. Nothing changes on the user until
 // FinishConversion verifies the code, and only for this address.
 //
-// An address that is already another account's login ID gets no code and
-// ErrIdentifierInUse, unless [WithMerge] is set: the code then signs in to that
-// account. The codes sent are limited per visitor and per address, and the
+// An address that is already another account's login ID gets a sign-in code
+// for that account, answered as any other start, so the answer does not
+// reveal that the address is registered: FinishConversion then signs the
+// returning customer in to it ([WithMerge], [WithReturningCustomers]; with
+// WithReturningCustomers(false) and no WithMerge, such an address gets no
+// code and ErrIdentifierInUse). The codes sent are limited per visitor and per address, and the
 // starts that reach Descope per visitor and per client
 // ([WithConversionClientLimit]), all counted before Descope is asked
 // anything ([ErrTooManyCodes]). With a store ([WithStore]) that does not
@@ -190,9 +193,11 @@ func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a addre
 			return "", err
 		}
 		if owner != "" && owner != u.ID {
-			if !m.cfg.allowMerge {
+			if m.cfg.noReturning && !m.cfg.allowMerge {
 				return "", ErrIdentifierInUse
 			}
+			// A returning customer: a sign-in code for its account, the
+			// same answer as for a new address.
 			p.ExistingID = owner
 		}
 	}
@@ -358,7 +363,12 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 	m.retire(ctx, anon, rt)
 	m.retireID(ctx, anon.ID, rt.exp)
 	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
+	outcome, reason := OutcomeCreated, ""
+	if !info.FirstSeen {
+		outcome, reason = OutcomeSignedIn, OutcomeSignedIn // a registered address: a returning customer
+	}
+	setOutcome(ctx, outcome)
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u, Reason: reason})
 	return u, nil
 }
 
@@ -514,6 +524,7 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 		m.cfg.logger.Warn("convert hook failed after conversion", "user", u.ID, "err", err)
 	}
 	m.cfg.logger.Info("anonymous user converted", "user", u.ID)
+	setOutcome(ctx, OutcomeConverted)
 	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }

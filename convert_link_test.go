@@ -178,13 +178,13 @@ func TestLinkConversionAfterSessionReplaced(t *testing.T) {
 	}
 }
 
-// The address of another account: refused by default with no link sent
+// The address of another account: refused with WithReturningCustomers(false), with no link sent
 // and neither account changed; with WithMerge the link signs in to that
 // account, the hook moves the data, and only then is the anonymous user
 // deleted.
 func TestLinkConversionAddressInUse(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		env := linkEnv(t, anonymous.UserBacked)
+		env := linkEnv(t, anonymous.UserBacked, anonymous.WithReturningCustomers(false))
 		owner := env.Registered(t, "owner@example.com")
 		b, first := env.Visitor(t)
 		st := env.Post(t, b, "/convert/link/start", map[string]string{"email": "owner@example.com"})

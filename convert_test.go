@@ -75,12 +75,13 @@ func TestConvertEmailAndPhone(t *testing.T) {
 	}
 }
 
-// An address that is another account's login ID gets no code at all: on
-// real Descope verifying it would merge the two accounts and delete one. An
-// attacker who names a victim's address gets a 409, and guessing codes gets
-// it nothing: neither account changes.
+// With WithReturningCustomers(false), an address that is another account's
+// login ID gets no code at all: on real Descope verifying an update onto it
+// would merge the two accounts and delete one. An attacker who names a
+// victim's address gets a 409, and guessing codes gets it nothing: neither
+// account changes.
 func TestConvertConflictRefused(t *testing.T) {
-	env := anontest.NewEnv(t, netHTTP, nil)
+	env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithReturningCustomers(false))
 	owner := env.Registered(t, "owner@example.com")
 	b, first := env.Visitor(t)
 	if st := env.Post(t, b, "/convert/start", map[string]string{"email": "owner@example.com"}); st.Status != http.StatusConflict {

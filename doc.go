@@ -56,11 +56,14 @@
 // [WithTrustedOrigins] names the origins to let in), and a body not sent as
 // Content-Type: application/json (415).
 //
-// An address that is already another account's login ID gets no code
-// ([ErrIdentifierInUse]): on Descope, verifying it would merge the accounts
-// and delete one. With [WithMerge] the code instead signs in to that account,
-// the merge hook moves the application's data, and only then is the anonymous
-// user deleted. A conversion that failed half-way resumes without a code, but
+// An address that is already another account's login ID never gets an
+// update code (on Descope, verifying it would merge the accounts and delete
+// one): it gets a sign-in code for that account, answered as for a new
+// address, and the verify signs the returning customer in to its account
+// ([WithReturningCustomers]). With [WithMerge] the merge hook moves the
+// application's data and only then is the anonymous user deleted; without
+// it the OnConvert hook may move the data and the anonymous user is left to
+// [Middleware.Cull]. A conversion that failed half-way resumes without a code, but
 // only while the visitor's refresh token is live at Descope.
 //
 // # Other entry points

@@ -26,6 +26,11 @@ type UserJSON struct {
 	UserID    string   `json:"userId"`
 	Anonymous bool     `json:"anonymous"`
 	LoginIDs  []string `json:"loginIds"`
+	// Outcome says how a verified conversion ended: [OutcomeConverted],
+	// [OutcomeSignedIn] (a returning customer, in its existing account) or
+	// [OutcomeCreated]. Only the verify handlers set it, after the visitor
+	// proved the address.
+	Outcome string `json:"outcome,omitempty"`
 }
 
 // NewUserJSON describes u for a JSON answer.
@@ -65,18 +70,22 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 }
 
 // ConvertVerifyHandler answers POST {"email" or "phone", "code"} by finishing
-// the conversion, with 200 {"userId", "anonymous", "loginIds"} and fresh
-// cookies. Errors are JSON {"error": …} with the status [ErrorStatus] gives:
+// the conversion, with 200 {"userId", "anonymous", "loginIds", "outcome"}
+// and fresh cookies (outcome: "converted", "signed_in" to the existing
+// account that owns the address, or "created"). Errors are JSON {"error": …} with the status [ErrorStatus] gives:
 // 400 for a wrong or expired code, 409 when the address belongs to another
 // user, 429 after too many attempts; and, as for [Middleware.ConvertStartHandler],
 // 405, 403 and 415 before the body is read. Mount it behind the middleware.
 func (m *Middleware) ConvertVerifyHandler() http.Handler {
 	return m.convertHandler(verifyBody, func(w http.ResponseWriter, r *http.Request, req ConvertRequest, addr string) (any, error) {
+		r, outcome := ConversionOutcome(r)
 		u, err := m.FinishConversion(w, r, addr, req.Code)
 		if err != nil {
 			return nil, err
 		}
-		return NewUserJSON(u), nil
+		j := NewUserJSON(u)
+		j.Outcome = outcome()
+		return j, nil
 	})
 }
 

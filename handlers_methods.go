@@ -66,11 +66,14 @@ func (m *Middleware) ConvertLinkVerifyHandler() http.Handler {
 		if req.Token == "" {
 			return nil, fmt.Errorf("%w: no token: expected a JSON body %s", errBadRequest, linkVerifyBody)
 		}
+		r, outcome := ConversionOutcome(r)
 		u, err := m.FinishLinkConversion(w, r, req.Token)
 		if err != nil {
 			return nil, err
 		}
-		return NewUserJSON(u), nil
+		j := NewUserJSON(u)
+		j.Outcome = outcome()
+		return j, nil
 	})
 }
 

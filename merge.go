@@ -13,12 +13,13 @@ import (
 // Merging. Descope's own merge (verifying an update onto another account's
 // login ID) deletes one of the two accounts at verify, before the application
 // could move any data, so the middleware never asks for it: an address that is
-// already an account's login ID is refused ([ErrIdentifierInUse]) before any code
-// is sent and again right before the code is verified. With [WithMerge] the
+// already an account's login ID never gets an update code (it is checked
+// before any code is sent and again right before the code is verified). The
 // visitor instead proves the address with a sign-in code for the existing
-// account; the merge hook moves the data; only when it succeeded is the
-// anonymous user deleted and the visitor switched to the existing account,
-// which gains neither the anonymous tenant nor the generated login ID.
+// account (returning.go); with [WithMerge] the merge hook moves the data, and
+// only when it succeeded is the anonymous user deleted and the visitor
+// switched to the existing account, which gains neither the anonymous tenant
+// nor the generated login ID.
 
 // finishMerge verifies a sign-in code for the existing account that owns the
 // address, and moves the visitor there.
@@ -56,10 +57,14 @@ func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, ano
 // switchTo runs the merge hook and, when it succeeded, deletes the anonymous
 // user (a user-backed one) and hands the visitor the existing account's
 // tokens. When the hook fails, nothing changes and the tokens are revoked.
+// Without WithMerge the visitor is signed in (signIn), and no user deleted.
 func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
 	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		existing.LoginIDs = info.User.LoginIDs
+	}
+	if !m.cfg.allowMerge {
+		return m.signIn(ctx, w, anon, existing, rt, info)
 	}
 	if err := m.cfg.onMerge(ctx, anon, existing); err != nil {
 		m.revoke(ctx, info.RefreshToken.JWT)
@@ -79,6 +84,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.retire(ctx, anon, rt)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
+	setOutcome(ctx, OutcomeSignedIn)
 	m.convEvent(ctx, Event{Kind: EventMerged, User: existing})
 	return existing, nil
 }

@@ -71,7 +71,10 @@ const (
 	EventCodeVerified
 	// EventConverted: an anonymous visitor became a regular user (the same
 	// user ID when user-backed; the signed-up or signed-in user when
-	// native). User is set.
+	// native), or a returning customer was signed in to the existing account
+	// that owns the address (without WithMerge). User is set; Reason is
+	// "signed_in" for a returning customer signed in to its account (native
+	// and local visitors too), empty otherwise.
 	EventConverted
 	// EventMerged: a visitor was moved into the existing account that
 	// owned the address (WithMerge). User is the existing account.

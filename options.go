@@ -50,6 +50,7 @@ type config struct {
 	onConvert      func(ctx context.Context, anonymousID string, u *User) error
 	onMerge        func(ctx context.Context, anonymous, existing *User) error
 	allowMerge     bool
+	noReturning    bool     // WithReturningCustomers(false): an owned address is refused at start
 	linkURLs       []string // WithLinkURLs: the pages a magic link may open
 	oauthURLs      []string // WithOAuthRedirectURLs: the callback pages of social login
 	dropLoginID    bool
@@ -350,12 +351,15 @@ func WithOnConvert(f func(ctx context.Context, anonymousID string, u *User) erro
 	return func(c *config) error { c.onConvert = f; return nil }
 }
 
-// WithMerge allows conversion to an email or phone that already belongs to
-// another user: once the one-time code proves the visitor owns it, the visitor
-// is signed in to the existing account, onMerge moves the application's data
-// from the anonymous user to the existing one, and the anonymous user is
-// deleted (only if onMerge returned nil). Defaults to refusing with
-// ErrIdentifierInUse.
+// WithMerge sets what happens to a returning customer's anonymous user: an
+// email or phone that already belongs to another user gets a sign-in code
+// for that account, and once the code proves the visitor owns it, the
+// visitor is signed in to the existing account, onMerge moves the
+// application's data from the anonymous user to the existing one, and the
+// anonymous user is deleted (only if onMerge returned nil). Without it a
+// returning customer is signed in too ([WithReturningCustomers]), the
+// OnConvert hook ([WithOnConvert]) may move the data, and the anonymous user
+// is left to [Middleware.Cull].
 func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) error) Option {
 	return func(c *config) error {
 		if onMerge == nil {
@@ -364,6 +368,18 @@ func WithMerge(onMerge func(ctx context.Context, anonymous, existing *User) erro
 		c.allowMerge, c.onMerge = true, onMerge
 		return nil
 	}
+}
+
+// WithReturningCustomers sets what a conversion start does with an email or
+// phone that already belongs to another account. On (the default), the
+// address gets a sign-in code for that account, answered exactly as a code
+// for a new address, so the answer does not tell whether the address is
+// registered; the code, once verified, signs the visitor in to that account
+// (see [WithMerge] for the anonymous data). Off, such an address gets no
+// code and [ErrIdentifierInUse] (409), which tells anyone who asks that the
+// address is registered; [WithMerge] turns it on again.
+func WithReturningCustomers(on bool) Option {
+	return func(c *config) error { c.noReturning = !on; return nil }
 }
 
 // WithStrategy selects how new visitors get an identity: [UserBacked] (the

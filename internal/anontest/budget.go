@@ -164,6 +164,10 @@ func StartBudget(t *testing.T, replicas Replicas) {
 		b, _ := w.Visitor(t)
 		w.Emu.ResetRequests()
 		w.Emu.InjectFault(sendPath(w.Strategy), descopetest.Fault{Status: http.StatusBadGateway})
+		if p := sendPath(anonymous.NativeTokens); p != sendPath(w.Strategy) {
+			// A registered address gets a sign-in code (a returning customer).
+			w.Emu.InjectFault(p, descopetest.Fault{Status: http.StatusBadGateway})
+		}
 		got := statuses(ws, 50, func(i int, w *Env) Me {
 			addr := fmt.Sprintf("fresh%d@example.com", i)
 			if i%2 == 0 {

@@ -1,0 +1,78 @@
+package anonymous
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// Returning customers. A conversion start for an address that is already
+// another account's login ID sends a sign-in code for that account, and
+// answers as for a new address (the masked address, no cookie), so the
+// answer does not reveal whether the address is registered. Once the code
+// proves the visitor owns the address, the visitor is signed in to that
+// account: no account is changed by it. With [WithMerge] the merge hook moves
+// the anonymous data and the anonymous user is deleted; without it the
+// OnConvert hook (if any) may move the data, and the anonymous user is left
+// alone, for [Middleware.Cull]: it is never deleted without the application's
+// opt-in.
+
+// The outcomes of a verified conversion, as [UserJSON.Outcome] and
+// [ConversionOutcome] report them.
+const (
+	// OutcomeConverted: the anonymous user became a regular one (same ID).
+	OutcomeConverted = "converted"
+	// OutcomeSignedIn: the visitor was signed in to the existing account
+	// that owns the address.
+	OutcomeSignedIn = "signed_in"
+	// OutcomeCreated: a native or local visitor signed up, as a new user.
+	OutcomeCreated = "created"
+)
+
+// outcomeKey is the context key of the place a finished conversion notes
+// its outcome in (withOutcome).
+type outcomeKey struct{}
+
+// withOutcome returns r with a place for the outcome of the conversion it
+// finishes, and that place.
+func withOutcome(r *http.Request) (*http.Request, *string) {
+	out := new(string)
+	return r.WithContext(context.WithValue(r.Context(), outcomeKey{}, out)), out
+}
+
+// ConversionOutcome returns r, ready to pass to a Finish function, and a
+// function that tells, once that call succeeded, how it ended:
+// [OutcomeConverted], [OutcomeSignedIn] or [OutcomeCreated] ("" before or
+// after a failed call). The verify handlers answer with it.
+func ConversionOutcome(r *http.Request) (*http.Request, func() string) {
+	r, out := withOutcome(r)
+	return r, func() string { return *out }
+}
+
+// setOutcome notes how the conversion of ctx ended, if anyone asked.
+func setOutcome(ctx context.Context, o string) {
+	if out, ok := ctx.Value(outcomeKey{}).(*string); ok {
+		*out = o
+	}
+}
+
+// signIn hands a returning customer, proved by its code, the existing
+// account's tokens without WithMerge: the OnConvert hook may move the data
+// (if it fails, nothing changes and the tokens are revoked); the anonymous
+// user's session is retired, the user itself left to cull.
+func (m *Middleware) signIn(ctx context.Context, w http.ResponseWriter, anon, existing *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
+	if err := m.convertHook(ctx, anon.ID, existing); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	if isLocal(anon) {
+		m.clearLocal(w)
+	}
+	m.retire(ctx, anon, rt)
+	m.cfg.logger.Info("returning customer signed in", "anonymous", anon.ID, "user", existing.ID)
+	setOutcome(ctx, OutcomeSignedIn)
+	m.convEvent(ctx, Event{Kind: EventConverted, User: existing, Reason: OutcomeSignedIn})
+	return existing, nil
+}
