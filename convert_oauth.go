@@ -34,10 +34,12 @@ import (
 // moves the data from the anonymous ID, and that user's tokens replace the
 // anonymous ones, as after a native visitor's code. A user that existed
 // already (the provider's email is a returning customer's login ID, linked
-// by the provider's merge_user_accounts setting) is refused with
-// [ErrIdentifierInUse] and its new tokens revoked, unless [WithMerge] is
-// set: the merge hook then moves the data into it, and only afterwards is
-// the anonymous user deleted.
+// by the provider's merge_user_accounts setting) is a returning customer:
+// signed in to it, as by a code (OnConvert may move the data; the anonymous
+// user is left to cull); with [WithMerge] the merge hook moves the data into
+// it, and only afterwards is the anonymous user deleted; with
+// [WithReturningCustomers](false) and no merge it is refused with
+// [ErrIdentifierInUse] and its new tokens revoked.
 //
 // The code is bound to the visitor that started: the start records a
 // random state (128 bits) with the pending conversion and puts it in the
@@ -190,8 +192,9 @@ func (m *Middleware) StartOAuthConversion(r *http.Request, provider, returnURL s
 // visitor's code, a replayed code or an expired start gets
 // [ErrNoPendingConversion] and nothing is exchanged. A code Descope refuses
 // gets [ErrInvalidOAuth]. A new user converts (OnConvert from the
-// anonymous ID); an existing account gets [ErrIdentifierInUse], its new
-// tokens revoked, or, with [WithMerge], the merge. On success w carries the
+// anonymous ID); an existing account is signed in to (a returning
+// customer), or with [WithMerge] merged, or with
+// [WithReturningCustomers](false) refused with [ErrIdentifierInUse]. On success w carries the
 // user's session and refresh cookies and the anonymous tokens are retired.
 // Call it from a POST the callback page sends, never from the GET that
 // opens the page.
@@ -248,11 +251,23 @@ func (m *Middleware) FinishOAuthConversion(w http.ResponseWriter, r *http.Reques
 		return nil, fmt.Errorf("%w: the provider account signed in an anonymous user", ErrNoPendingConversion)
 	}
 	if !info.FirstSeen {
-		if !m.cfg.allowMerge {
+		if !m.cfg.allowMerge && m.cfg.noReturning {
 			m.revoke(ctx, info.RefreshToken.JWT)
 			return nil, ErrIdentifierInUse
 		}
-		u, err := m.switchTo(ctx, w, anon, rt, info)
+		var u *User
+		var err error
+		if m.cfg.allowMerge {
+			u, err = m.switchTo(ctx, w, anon, rt, info)
+		} else {
+			// A returning customer, proved by its provider account: signed
+			// in to it, as by a code ([WithReturningCustomers]).
+			existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
+			if info.User != nil {
+				existing.LoginIDs = info.User.LoginIDs
+			}
+			u, err = m.signIn(ctx, w, anon, existing, rt, info)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -124,8 +124,26 @@ func TestOAuthConversionEachStrategy(t *testing.T) {
 // with WithMerge, the anonymous user deleted only after the hook.
 func TestOAuthConversionExistingAccount(t *testing.T) {
 	for _, s := range anontest.Strategies {
-		t.Run(s.String()+"/refused", func(t *testing.T) {
+		t.Run(s.String()+"/signed-in", func(t *testing.T) {
 			env := oauthEnv(t, s)
+			owner := env.Registered(t, "owner@example.com")
+			b, first := env.Visitor(t)
+			me := finishOAuth(t, env, b, providerAnswer(t, startOAuth(t, env, b), "owner@example.com", "allow"))
+			if me.Status != http.StatusOK || me.UserID != owner.UserID || me.Anonymous {
+				t.Fatalf("a returning customer's social login: %d %+v", me.Status, me)
+			}
+			if got, ok := env.Emu.User(owner.UserID); !ok || !slices.Equal(got.LoginIDs, []string{"owner@example.com"}) || len(got.UserTenants) != 0 {
+				t.Errorf("owner changed: %+v", got)
+			}
+			if got := env.Converted(); len(got) != 1 || got[0] != [2]string{first.UserID, owner.UserID} {
+				t.Errorf("OnConvert calls %v, want one from %s to %s", got, first.UserID, owner.UserID)
+			}
+			if after := env.Get(t, b, "/whoami"); after.UserID != owner.UserID || after.Anonymous {
+				t.Errorf("visitor after sign-in: %+v", after)
+			}
+		})
+		t.Run(s.String()+"/refused", func(t *testing.T) {
+			env := oauthEnv(t, s, anonymous.WithReturningCustomers(false))
 			owner := env.Registered(t, "owner@example.com")
 			b, first := env.Visitor(t)
 			me := finishOAuth(t, env, b, providerAnswer(t, startOAuth(t, env, b), "owner@example.com", "allow"))
