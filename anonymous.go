@@ -102,13 +102,17 @@ func New(c *client.DescopeClient, opts ...Option) (*Middleware, error) {
 // own writers offer (http.Flusher, http.Hijacker and io.ReaderFrom over
 // HTTP/1; http.Flusher and http.Pusher over HTTP/2), and Unwrap, through
 // which http.ResponseController reaches everything else.
-func (m *Middleware) Handler(next http.Handler) http.Handler {
+func (m *Middleware) Handler(next http.Handler) http.Handler { return m.handler(next, true) }
+
+// handler is [Middleware.Handler], or with provision false
+// [Middleware.Identify].
+func (m *Middleware) handler(next http.Handler, provision bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if m == nil {
 			m.Process(w, r)
 			return
 		}
-		r, ok, setCookie := m.serve(w, r, true)
+		r, ok, setCookie := m.serve(w, r, provision)
 		if !ok {
 			return
 		}

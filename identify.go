@@ -22,22 +22,7 @@ import "net/http"
 //
 // As with Handler, a response on which it set cookies (a refresh) reaches
 // next through a writer that keeps it out of shared caches.
-func (m *Middleware) Identify(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m == nil {
-			m.Process(w, r)
-			return
-		}
-		r, ok, setCookie := m.serve(w, r, false)
-		if !ok {
-			return
-		}
-		if setCookie {
-			w = newCacheGuard(w)
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+func (m *Middleware) Identify(next http.Handler) http.Handler { return m.handler(next, false) }
 
 // ProcessIdentify is [Middleware.Process] without provisioning, for the
 // frameworks whose handlers are not http.Handlers: what
