@@ -34,6 +34,20 @@ func (m *Middleware) convertible(r *http.Request, resume bool) (*User, refreshTo
 	return u, rt, nil
 }
 
+// resumable is convertible for a finish: a user no longer anonymous passes
+// too when it may be a conversion verified earlier (whose session was
+// refreshed since, or completed half-way), which the caller checks against
+// the profile before it resumes anything.
+func (m *Middleware) resumable(r *http.Request) (*User, refreshToken, error) {
+	u, rt, err := m.convertible(r, false)
+	if errors.Is(err, ErrNotAnonymous) {
+		if ru, rrt, rerr := m.convertible(r, true); rerr == nil {
+			return ru, rrt, nil
+		}
+	}
+	return u, rt, err
+}
+
 // visitorProof checks that r is the request of the visitor u itself, before a
 // conversion or promotion changes anything: a local visitor's request carries
 // its local ID cookie (localProof), any other's a refresh cookie of the same
@@ -261,14 +275,7 @@ func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *addres
 	if perr != nil {
 		return nil, perr
 	}
-	anon, rt, err := m.convertible(r, false)
-	if errors.Is(err, ErrNotAnonymous) {
-		// Perhaps a conversion verified earlier whose session was refreshed
-		// since: it may resume (checked against the profile below).
-		if u, rrt, rerr := m.convertible(r, true); rerr == nil {
-			anon, rt, err = u, rrt, nil
-		}
-	}
+	anon, rt, err := m.resumable(r)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package anonymous
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -37,14 +36,7 @@ import (
 func (m *Middleware) CompleteConversion(w http.ResponseWriter, r *http.Request) (_ *User, err error) {
 	ctx := withMethod(r.Context(), methodAdopt)
 	defer m.conversionFailed(ctx, &err)
-	anon, rt, err := m.convertible(r, false)
-	if errors.Is(err, ErrNotAnonymous) {
-		// A conversion completed half-way may be finished (checked
-		// against the profile below).
-		if u, rrt, rerr := m.convertible(r, true); rerr == nil {
-			anon, rt, err = u, rrt, nil
-		}
-	}
+	anon, rt, err := m.resumable(r)
 	if err != nil {
 		return nil, err
 	}
