@@ -523,7 +523,8 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
 	m.retire(ctx, anon, rt)
 	loginIDs := []string{a.value}
-	if !m.cfg.dropLoginID {
+	if !m.cfg.dropLoginID && loginID != a.value && slices.Contains(profile.LoginIDs, loginID) {
+		// Kept ([WithKeepLoginID]); a passkey conversion renames it.
 		loginIDs = append(loginIDs, loginID)
 	}
 	u := &User{ID: anon.ID, LoginIDs: loginIDs, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}

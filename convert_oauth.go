@@ -3,7 +3,6 @@ package anonymous
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -198,108 +197,24 @@ func (m *Middleware) StartOAuthConversion(r *http.Request, provider, returnURL s
 // user's session and refresh cookies and the anonymous tokens are retired.
 // Call it from a POST the callback page sends, never from the GET that
 // opens the page.
-func (m *Middleware) FinishOAuthConversion(w http.ResponseWriter, r *http.Request, code, state string) (_ *User, err error) {
-	ctx := withMethod(r.Context(), methodOAuth)
-	defer m.conversionFailed(ctx, &err)
+func (m *Middleware) FinishOAuthConversion(w http.ResponseWriter, r *http.Request, code, state string) (*User, error) {
 	code, state = strings.TrimSpace(code), strings.TrimSpace(state)
+	var perr error
 	if !urlSafe(code) || !urlSafe(state) {
-		return nil, ErrInvalidOAuth
+		perr = ErrInvalidOAuth
 	}
-	anon, rt, err := m.convertible(r, false)
-	if err != nil {
-		return nil, err
-	}
-	ctx = context.WithoutCancel(ctx)
-	unlock, err := m.lockConversion(ctx, anon.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	p, ok, err := m.getPending(ctx, anon.ID)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case !ok:
-		return nil, ErrNoPendingConversion
-	case p.method() != methodOAuth:
-		return nil, fmt.Errorf("%w: the conversion was started by %s", ErrNoPendingConversion, methodName(p.method()))
-	case subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1:
-		return nil, fmt.Errorf("%w: the code answers another start", ErrNoPendingConversion)
-	}
-	if err := m.takeVerifySlot(ctx, anon.ID, m.clientKey(r)); err != nil {
-		return nil, err
-	}
-	// Single use: whatever the exchange answers, this state is spent.
-	m.dropPending(ctx, anon.ID)
-	info, err := call(m, ctx, "oauth.exchange", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
-		return m.c.Auth.OAuth().ExchangeToken(ctx, code, nil)
-	})
-	if err != nil {
-		return nil, m.oauthFailure("exchange code", err)
-	}
-	if err := m.checkPair(info); err != nil {
-		if info != nil && info.RefreshToken != nil {
-			m.revoke(ctx, info.RefreshToken.JWT)
-		}
-		return nil, err
-	}
-	m.convEvent(ctx, Event{Kind: EventCodeVerified})
-	if info.SessionToken.ID == anon.ID || m.isAnonymous(info.SessionToken) {
-		// Never a visitor's anonymous identity, this one's or another's.
-		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, fmt.Errorf("%w: the provider account signed in an anonymous user", ErrNoPendingConversion)
-	}
-	if !info.FirstSeen {
-		if !m.cfg.allowMerge && m.cfg.noReturning {
-			m.revoke(ctx, info.RefreshToken.JWT)
-			return nil, ErrIdentifierInUse
-		}
-		var u *User
-		var err error
-		if m.cfg.allowMerge {
-			u, err = m.switchTo(ctx, w, anon, rt, info)
-		} else {
-			// A returning customer, proved by its provider account: signed
-			// in to it, as by a code ([WithReturningCustomers]).
-			existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
-			if info.User != nil {
-				existing.LoginIDs = info.User.LoginIDs
-			}
-			u, err = m.signIn(ctx, w, anon, existing, rt, info)
-		}
+	return m.finishBound(r, methodOAuth, state, perr, func(ctx context.Context, anon *User, rt refreshToken, _ pendingConversion) (*User, error) {
+		info, err := call(m, ctx, "oauth.exchange", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
+			return m.c.Auth.OAuth().ExchangeToken(ctx, code, nil)
+		})
 		if err != nil {
+			return nil, m.oauthFailure("exchange code", err)
+		}
+		if err := m.checkedPair(ctx, info); err != nil {
 			return nil, err
 		}
-		if isLocal(anon) || isNative(anon) {
-			if isLocal(anon) {
-				m.clearLocal(w)
-			}
-			m.retireID(ctx, anon.ID, rt.exp)
-		}
-		return u, nil
-	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: false, token: info.SessionToken}
-	if info.User != nil {
-		u.LoginIDs = info.User.LoginIDs
-	}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, err
-	}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	if isLocal(anon) {
-		m.clearLocal(w)
-	}
-	m.retire(ctx, anon, rt)
-	if isLocal(anon) || isNative(anon) {
-		m.retireID(ctx, anon.ID, rt.exp)
-	}
-	// A user-backed anonymous user stays, its tokens retired, until Cull
-	// deletes it: nothing of another account is touched here.
-	m.cfg.logger.Info("anonymous visitor signed up by social login", "anonymous", anon.ID, "user", u.ID)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
-	return u, nil
+		return m.signedInAs(ctx, w, anon, rt, info)
+	})
 }
 
 // oauthFailure maps Descope's answers on OAuth to sentinels: a refused

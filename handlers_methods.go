@@ -119,10 +119,15 @@ func (m *Middleware) postHandler(body string, step func(http.ResponseWriter, *ht
 // than one value and bodies over maxBodyBytes; emptyOK admits an empty
 // body. Its errors say what was wrong and name the body expected.
 func decodeBody(w http.ResponseWriter, r *http.Request, body string, v any, emptyOK bool) error {
+	return decodeBodyMax(w, r, body, v, emptyOK, maxBodyBytes)
+}
+
+// decodeBodyMax is decodeBody for bodies of up to max bytes.
+func decodeBodyMax(w http.ResponseWriter, r *http.Request, body string, v any, emptyOK bool, max int64) error {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: %s: expected a JSON body %s", errBadRequest, what, body)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if emptyOK && errors.Is(err, io.EOF) {

@@ -63,6 +63,8 @@ func methodName(kind string) string {
 		return "magic link"
 	case methodOAuth:
 		return "social login"
+	case methodPasskey:
+		return "passkey"
 	}
 	return "another method (" + kind + ")"
 }

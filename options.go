@@ -53,6 +53,7 @@ type config struct {
 	noReturning    bool     // WithReturningCustomers(false): an owned address is refused at start
 	linkURLs       []string // WithLinkURLs: the pages a magic link may open
 	oauthURLs      []string // WithOAuthRedirectURLs: the callback pages of social login
+	passkeyOrigins []string // WithPasskeyOrigins: the origins whose pages may convert by passkey
 	dropLoginID    bool
 	degraded       bool
 	strategy       Strategy

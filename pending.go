@@ -39,6 +39,13 @@ type pendingConversion struct {
 	// provider asked, and the random state its callback must bring back.
 	Provider string `json:"pv,omitempty"`
 	State    string `json:"st,omitempty"`
+	// Name, Transaction and Ceremony are a passkey's (method "passkey"):
+	// the name the visitor chose, Descope's WebAuthn transaction ID, which
+	// its finish must bring back, and the ceremony it finishes
+	// (passkeyCeremony).
+	Name        string `json:"n,omitempty"`
+	Transaction string `json:"tx,omitempty"`
+	Ceremony    string `json:"cr,omitempty"`
 }
 
 const (
@@ -95,9 +102,10 @@ func (m *Middleware) getPending(ctx context.Context, userID string) (pendingConv
 	if !ok {
 		return p, false, nil
 	}
-	// A social login's record names no address (method "oauth").
+	// A social login's record names no address (method "oauth"), nor
+	// does a passkey's (method "passkey").
 	b, ok := m.state.keys.open(key, sealed)
-	if !ok || json.Unmarshal(b, &p) != nil || (p.Address == "" && p.Method != methodOAuth) {
+	if !ok || json.Unmarshal(b, &p) != nil || (p.Address == "" && p.Method != methodOAuth && p.Method != methodPasskey) {
 		return pendingConversion{}, false, nil
 	}
 	return p, true, nil

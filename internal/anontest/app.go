@@ -13,8 +13,10 @@ import (
 // App is the application the tests drive. /whoami reports the context's user
 // (401 without one), every other GET path too (200 with an empty userId
 // without one); /ensure calls Ensure; /convert/start and /convert/verify are
-// the conversion handlers, /convert/link/start, /convert/link/verify and
-// /convert/complete those of magic links and of a conversion done elsewhere; /logout calls Logout. POST /x/start, /x/verify
+// the conversion handlers, /convert/link/start, /convert/link/verify,
+// /convert/oauth/start, /convert/oauth/finish, /convert/passkey/start,
+// /convert/passkey/finish and /convert/complete those of magic links,
+// social login, passkeys and of a conversion done elsewhere; /logout calls Logout. POST /x/start, /x/verify
 // (query parameters addr and code), /x/logout and /x/promote call the
 // conversion functions, Logout and Promote directly, recording the errors
 // they return in convs (nil: not recorded) and answering with ErrorStatus;
@@ -89,6 +91,8 @@ func App(m *anonymous.Middleware, convs *ErrLog) http.Handler {
 	mux.Handle("/convert/link/verify", m.ConvertLinkVerifyHandler())
 	mux.Handle("/convert/oauth/start", m.ConvertOAuthStartHandler())
 	mux.Handle("/convert/oauth/finish", m.ConvertOAuthFinishHandler())
+	mux.Handle("/convert/passkey/start", m.ConvertPasskeyStartHandler())
+	mux.Handle("/convert/passkey/finish", m.ConvertPasskeyFinishHandler())
 	mux.Handle("/convert/complete", m.ConvertCompleteHandler())
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Logout(w, r); err != nil {

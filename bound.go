@@ -1,0 +1,163 @@
+package anonymous
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+
+	"github.com/descope/go-sdk/descope"
+)
+
+// The finish of the methods whose answer Descope ties to no address the
+// library knows beforehand (social login, passkeys): the start records a
+// token that binds the answer to the visitor (social login's random state,
+// a passkey's WebAuthn transaction ID), and the finish runs one pipeline:
+// prove the visitor, take the conversion lock, load the pending conversion
+// of the method with the same token (compared in constant time), count the
+// verification, drop the pending conversion (single use, whatever Descope
+// answers), then the method's exchange. An exchange that signed the
+// visitor in to some user ends in signedInAs.
+
+// boundToken returns the token that binds the answer of p's method to the
+// visitor that started it ("" for the methods bound by an address).
+func (p pendingConversion) boundToken() string {
+	switch p.method() {
+	case methodOAuth:
+		return p.State
+	case methodPasskey:
+		return p.Transaction
+	}
+	return ""
+}
+
+// finishBound is the finish of a method bound by a token: the visitor of r
+// must have a pending conversion of method kind whose token is token; once
+// that is checked and the verification counted, the pending conversion is
+// dropped and exchange runs, under the conversion lock. perr is the error
+// checking the answer's form gave (reported as the conversion's failure).
+func (m *Middleware) finishBound(r *http.Request, kind, token string, perr error,
+	exchange func(ctx context.Context, anon *User, rt refreshToken, p pendingConversion) (*User, error)) (_ *User, err error) {
+	ctx := withMethod(r.Context(), kind)
+	defer m.conversionFailed(ctx, &err)
+	if perr != nil {
+		return nil, perr
+	}
+	anon, rt, err := m.convertible(r, false)
+	if err != nil {
+		return nil, err
+	}
+	// The steps run to their end even if the visitor goes away.
+	ctx = context.WithoutCancel(ctx)
+	unlock, err := m.lockConversion(ctx, anon.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, ok, err := m.getPending(ctx, anon.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !ok:
+		return nil, ErrNoPendingConversion
+	case p.method() != kind:
+		return nil, fmt.Errorf("%w: the conversion was started by %s", ErrNoPendingConversion, methodName(p.method()))
+	case subtle.ConstantTimeCompare([]byte(p.boundToken()), []byte(token)) != 1:
+		return nil, fmt.Errorf("%w: the answer is of another start", ErrNoPendingConversion)
+	}
+	if err := m.takeVerifySlot(ctx, anon.ID, m.clientKey(r)); err != nil {
+		return nil, err
+	}
+	// Single use: whatever Descope answers, this start is spent.
+	m.dropPending(ctx, anon.ID)
+	return exchange(ctx, anon, rt, p)
+}
+
+// checkedPair checks the token pair an exchange answered with (checkPair),
+// revoking its refresh token when it does not pass, and reports the
+// verified answer.
+func (m *Middleware) checkedPair(ctx context.Context, info *descope.AuthenticationInfo) error {
+	if err := m.checkPair(info); err != nil {
+		if info != nil && info.RefreshToken != nil {
+			m.revoke(ctx, info.RefreshToken.JWT)
+		}
+		return err
+	}
+	m.convEvent(ctx, Event{Kind: EventCodeVerified})
+	return nil
+}
+
+// signedInAs ends a conversion in which Descope signed the visitor in to
+// some user, info (a checked pair). Never a visitor's anonymous identity,
+// this one's or another's: refused, its tokens revoked. A user the
+// exchange created (Descope's firstSeen) is the visitor's new account: the
+// OnConvert hook moves the data from the anonymous ID, and its tokens
+// replace the anonymous ones. A user that existed already is a returning
+// customer: signed in to it (signIn), or with [WithMerge] merged
+// (switchTo), or with [WithReturningCustomers](false) and no merge refused
+// with [ErrIdentifierInUse], its tokens revoked. The account itself is
+// never changed.
+func (m *Middleware) signedInAs(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
+	if info.SessionToken.ID == anon.ID || m.isAnonymous(info.SessionToken) {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, fmt.Errorf("%w: the answer signed in an anonymous user", ErrNoPendingConversion)
+	}
+	if !info.FirstSeen {
+		if !m.cfg.allowMerge && m.cfg.noReturning {
+			m.revoke(ctx, info.RefreshToken.JWT)
+			return nil, ErrIdentifierInUse
+		}
+		var u *User
+		var err error
+		if m.cfg.allowMerge {
+			u, err = m.switchTo(ctx, w, anon, rt, info)
+		} else {
+			// A returning customer, proved by the method: signed in to
+			// it, as by a code ([WithReturningCustomers]).
+			existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
+			if info.User != nil {
+				existing.LoginIDs = info.User.LoginIDs
+			}
+			u, err = m.signIn(ctx, w, anon, existing, rt, info)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isLocal(anon) || isNative(anon) {
+			if isLocal(anon) {
+				m.clearLocal(w)
+			}
+			m.retireID(ctx, anon.ID, rt.exp)
+		}
+		return u, nil
+	}
+	u := &User{ID: info.SessionToken.ID, Anonymous: false, token: info.SessionToken}
+	if info.User != nil {
+		u.LoginIDs = info.User.LoginIDs
+	}
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
+		m.revoke(ctx, info.RefreshToken.JWT)
+		return nil, err
+	}
+	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	if isLocal(anon) {
+		m.clearLocal(w)
+	}
+	m.retire(ctx, anon, rt)
+	if isLocal(anon) || isNative(anon) {
+		m.retireID(ctx, anon.ID, rt.exp)
+	}
+	// A user-backed anonymous user stays, its tokens retired, until Cull
+	// deletes it: nothing of another account is touched here.
+	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID, "method", methodOf(ctx))
+	setOutcome(ctx, OutcomeCreated)
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
+	return u, nil
+}
+
+// methodOf returns the method ctx carries (withMethod).
+func methodOf(ctx context.Context) string {
+	kind, _ := ctx.Value(methodKey{}).(string)
+	return kind
+}
