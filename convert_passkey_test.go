@@ -601,3 +601,27 @@ func TestPasskeyConversionErrors(t *testing.T) {
 		}
 	}
 }
+
+// A passkey of a user still in the anonymous tenant (a conversion that
+// failed half-way, after the rename) signs no other visitor in to it: the
+// answer is refused and its tokens revoked.
+func TestPasskeyConversionHalfConvertedSignsInNobody(t *testing.T) {
+	env := passkeyEnv(t, anonymous.UserBacked)
+	auth := descopetest.NewAuthenticator()
+	a, first := env.Visitor(t)
+	env.Emu.InjectFault("/v1/mgmt/user/update/tenant/remove", descopetest.Fault{Status: http.StatusInternalServerError, Times: 1})
+	if me, _, _ := passkeyConvert(t, env, a, auth, "ada.lovelace"); me.Status < 500 {
+		t.Fatalf("finish with a fault: %d %s", me.Status, me.Body)
+	}
+	b, second := env.Visitor(t)
+	me, ch, _ := passkeyConvert(t, env, b, auth, "ada.lovelace")
+	if ch.Create || me.Status != http.StatusConflict {
+		t.Fatalf("sign-in to a half-converted user: create %v, %d %s", ch.Create, me.Status, me.Body)
+	}
+	if after := env.Get(t, b, "/whoami"); after.UserID != second.UserID || !after.Anonymous {
+		t.Errorf("second visitor: %+v", after)
+	}
+	if n := env.Emu.LiveRefreshTokens(first.UserID); n != 1 {
+		t.Errorf("%d live refresh tokens of the half-converted user, want the visitor's own", n)
+	}
+}
