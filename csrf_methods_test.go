@@ -9,7 +9,7 @@ import (
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
-// The handlers of magic links and of a conversion done elsewhere admit
+// The handlers of magic links, passkeys and of a conversion done elsewhere admit
 // requests as the code's do: a page of another origin (even of the same
 // site) gets 403 and a body not declared JSON 415, before Descope is asked
 // anything, and a GET gets 405: opening a link converts nothing.
@@ -27,9 +27,11 @@ func TestSecurityMethodHandlersRefuseCrossOrigin(t *testing.T) {
 			}
 			for name, edit := range attacks {
 				for path, body := range map[string]map[string]string{
-					"/convert/link/start":  {"email": "mallory@example.com"},
-					"/convert/link/verify": {"token": tok},
-					"/convert/complete":    {},
+					"/convert/link/start":     {"email": "mallory@example.com"},
+					"/convert/link/verify":    {"token": tok},
+					"/convert/complete":       {},
+					"/convert/passkey/start":  {"name": "mallory"},
+					"/convert/passkey/finish": {"transactionId": "x", "response": "{}"},
 				} {
 					me := env.Do(t, b, http.MethodPost, path, body, edit)
 					if (me.Status != http.StatusForbidden && me.Status != http.StatusUnsupportedMediaType) || len(me.SetCookie) != 0 {
@@ -37,7 +39,7 @@ func TestSecurityMethodHandlersRefuseCrossOrigin(t *testing.T) {
 					}
 				}
 			}
-			for _, path := range []string{"/convert/link/verify?t=" + tok, "/convert/complete"} {
+			for _, path := range []string{"/convert/link/verify?t=" + tok, "/convert/complete", "/convert/passkey/start", "/convert/passkey/finish"} {
 				if me := env.Get(t, b, path); me.Status != http.StatusMethodNotAllowed || len(me.SetCookie) != 0 {
 					t.Errorf("GET %s: %d", path, me.Status)
 				}
