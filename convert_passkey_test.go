@@ -625,3 +625,59 @@ func TestPasskeyConversionHalfConvertedSignsInNobody(t *testing.T) {
 		t.Errorf("%d live refresh tokens of the half-converted user, want the visitor's own", n)
 	}
 }
+
+// The Descope calls of a passkey start and finish, per strategy, as
+// docs/conversion.md counts them: a new name, then a returning visitor.
+func TestPasskeyConversionCalls(t *testing.T) {
+	paths := func(env *anontest.Env) []string {
+		var out []string
+		for _, r := range env.Emu.RequestLog() {
+			if !strings.HasPrefix(r.Path, "/v2/keys/") {
+				out = append(out, r.Path)
+			}
+		}
+		return out
+	}
+	const (
+		load, loginID, untenant, signIn, logout = "/v1/mgmt/user", "/v1/mgmt/user/update/loginid", "/v1/mgmt/user/update/tenant/remove", "/v1/mgmt/auth/signin", "/v1/auth/logout"
+		wa                                      = "/v1/auth/webauthn/"
+	)
+	want := map[anonymous.Strategy][4][]string{
+		anonymous.UserBacked: {
+			{load, load, wa + "update/start"},
+			{load, wa + "update/finish", loginID, untenant, signIn, logout},
+			{load, wa + "signin/start"},
+			{wa + "signin/finish", logout},
+		},
+		anonymous.NativeTokens: {
+			{wa + "signup-in/start"}, {wa + "signup/finish", logout},
+			{wa + "signup-in/start"}, {wa + "signin/finish", logout},
+		},
+		anonymous.LocalIDs: {
+			{wa + "signup-in/start"}, {wa + "signup/finish"},
+			{wa + "signup-in/start"}, {wa + "signin/finish"},
+		},
+	}
+	for _, s := range anontest.Strategies {
+		t.Run(s.String(), func(t *testing.T) {
+			env := passkeyEnv(t, s)
+			auth := descopetest.NewAuthenticator()
+			for i, visitor := range []string{"new", "returning"} {
+				b, _ := env.Visitor(t)
+				env.Emu.ResetRequests()
+				ch := mustStartPasskey(t, env, b, "ada.lovelace")
+				if got := paths(env); !slices.Equal(got, want[s][2*i]) {
+					t.Errorf("%s start: %v, want %v", visitor, got, want[s][2*i])
+				}
+				response := browserAnswer(t, auth, ch)
+				env.Emu.ResetRequests()
+				if me, _ := finishPasskey(t, env, b, ch.TransactionID, response); me.Status != http.StatusOK {
+					t.Fatalf("%s finish: %d %s", visitor, me.Status, me.Body)
+				}
+				if got := paths(env); !slices.Equal(got, want[s][2*i+1]) {
+					t.Errorf("%s finish: %v, want %v", visitor, got, want[s][2*i+1])
+				}
+			}
+		})
+	}
+}

@@ -93,9 +93,11 @@ const (
 	EventDescopeMerged
 	// EventConversionFailed: a conversion function (StartConversion,
 	// FinishConversion, StartLinkConversion, FinishLinkConversion,
-	// StartOAuthConversion, FinishOAuthConversion, CompleteConversion)
+	// StartOAuthConversion, FinishOAuthConversion, StartPasskeyConversion,
+	// FinishPasskeyConversion, CompleteConversion)
 	// failed. Err is set; Reason: "invalid_address", "invalid_code",
 	// "invalid_link", "link_url", "invalid_oauth", "oauth_url",
+	// "invalid_passkey", "passkey_origin", "invalid_name",
 	// "nothing_verified",
 	// "not_user_backed",
 	// "too_many_attempts", "too_many_codes", "identifier_in_use",
@@ -197,14 +199,18 @@ type Event struct {
 	// when the keys are fetched), "auth.logout", "otp.sign_up_or_in",
 	// "otp.update_email", "otp.update_phone", "otp.verify",
 	// "magiclink.sign_up_or_in", "magiclink.update_email",
-	// "magiclink.update_phone", "magiclink.verify", "tenant.load",
+	// "magiclink.update_phone", "magiclink.verify", "oauth.sign_up_or_in",
+	// "oauth.exchange", "webauthn.update_start", "webauthn.update_finish",
+	// "webauthn.sign_in_start", "webauthn.sign_in_finish",
+	// "webauthn.sign_up_or_in_start", "webauthn.sign_up_finish", "tenant.load",
 	// "tenant.search", "tenant.create", "tenant.get_settings",
 	// "tenant.configure_settings".
 	Op string
 	// Method is how the visitor proved an identifier, for the conversion
 	// kinds (EventConversionStarted to EventResumed, EventDescopeMerged,
 	// EventConversionFailed): "otp" (a one-time code), "link" (a magic
-	// link) or "adopt" (an identifier verified outside the library,
+	// link), "oauth" (a social login), "passkey" (a passkey) or "adopt"
+	// (an identifier verified outside the library,
 	// [Middleware.CompleteConversion]).
 	Method string
 	// Duration is how long the Descope call took (EventDescopeCall).
