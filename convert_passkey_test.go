@@ -681,3 +681,33 @@ func TestPasskeyConversionCalls(t *testing.T) {
 		})
 	}
 }
+
+// A name an account holds without a passkey can be proved by nobody:
+// 409, and the account is untouched (user-backed: before any ceremony).
+func TestPasskeyConversionNameWithoutPasskey(t *testing.T) {
+	for _, s := range anontest.Strategies {
+		t.Run(s.String(), func(t *testing.T) {
+			env := passkeyEnv(t, s)
+			owner, err := env.SDK.Management.User().Create(context.Background(), "grace.hopper", &descope.UserRequest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := env.Emu.User(owner.UserID)
+			b, first := env.Visitor(t)
+			env.Emu.ResetRequests()
+			st, _ := startPasskey(t, env, b, "grace.hopper")
+			if st.Status != http.StatusConflict || !strings.Contains(st.Body, "belongs to another user") {
+				t.Fatalf("start: %d %s", st.Status, st.Body)
+			}
+			if calls := webauthnCalls(env); s == anonymous.UserBacked && len(calls) != 0 {
+				t.Errorf("a ceremony was started: %v", calls)
+			}
+			if after, _ := env.Emu.User(owner.UserID); profileOf(after) != profileOf(before) {
+				t.Error("the account changed")
+			}
+			if after := env.Get(t, b, "/whoami"); after.UserID != first.UserID || !after.Anonymous {
+				t.Errorf("visitor: %+v", after)
+			}
+		})
+	}
+}
