@@ -711,3 +711,16 @@ func TestPasskeyConversionNameWithoutPasskey(t *testing.T) {
 		})
 	}
 }
+
+// WithKeepLoginID: the generated login ID is renamed all the same (no
+// call adds a login ID), and the answer names only the login IDs the user
+// has.
+func TestPasskeyConversionKeepLoginID(t *testing.T) {
+	env := passkeyEnv(t, anonymous.UserBacked, anonymous.WithKeepLoginID())
+	b, first := env.Visitor(t)
+	me, _, _ := passkeyConvert(t, env, b, descopetest.NewAuthenticator(), "ada.lovelace")
+	u, _ := env.Emu.User(first.UserID)
+	if me.Status != http.StatusOK || !slices.Equal(me.LoginIDs, []string{"ada.lovelace"}) || !slices.Equal(u.LoginIDs, me.LoginIDs) {
+		t.Fatalf("finish: %d %+v; the user's login IDs %v", me.Status, me, u.LoginIDs)
+	}
+}
