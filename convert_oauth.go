@@ -298,6 +298,7 @@ func (m *Middleware) FinishOAuthConversion(w http.ResponseWriter, r *http.Reques
 	// A user-backed anonymous user stays, its tokens retired, until Cull
 	// deletes it: nothing of another account is touched here.
 	m.cfg.logger.Info("anonymous visitor signed up by social login", "anonymous", anon.ID, "user", u.ID)
+	setOutcome(ctx, OutcomeCreated)
 	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
 	return u, nil
 }
