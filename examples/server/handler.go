@@ -86,10 +86,10 @@ func (s *site) handler() http.Handler {
 	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
 	mux.Handle("POST /api/convert/link/start", s.anon.ConvertLinkStartHandler()) // magic link
 	mux.Handle("POST /api/convert/link/verify", s.anon.ConvertLinkVerifyHandler())
-	mux.HandleFunc("GET "+linkPage, s.index) // the page the link opens posts its token to verify
+	mux.HandleFunc("GET "+linkPage, s.index)                                       // the page the link opens posts its token to verify
 	mux.Handle("POST /api/convert/oauth/start", s.anon.ConvertOAuthStartHandler()) // social login
 	mux.Handle("POST /api/convert/oauth/finish", s.anon.ConvertOAuthFinishHandler())
-	mux.HandleFunc("GET "+oauthPage, s.index) // the callback page posts code and state to finish
+	mux.HandleFunc("GET "+oauthPage, s.index)                                 // the callback page posts code and state to finish
 	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler()) // after the application's own Descope flow
 	// passkey: added with the library's passkey method, at
 	// POST /api/convert/passkey/start and POST /api/convert/passkey/finish.
