@@ -82,15 +82,19 @@ func (s *site) handler() http.Handler {
 	// alike for a new and a registered address: the finish signs a
 	// returning customer in to its account (outcome "signed_in"), or,
 	// with -returning=false, the start answers 409.
-	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler()) // one-time code
+	// One-time code.
+	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler())
 	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
-	mux.Handle("POST /api/convert/link/start", s.anon.ConvertLinkStartHandler()) // magic link
+	// Magic link: the page the link opens posts its token to verify.
+	mux.Handle("POST /api/convert/link/start", s.anon.ConvertLinkStartHandler())
 	mux.Handle("POST /api/convert/link/verify", s.anon.ConvertLinkVerifyHandler())
-	mux.HandleFunc("GET "+linkPage, s.index)                                       // the page the link opens posts its token to verify
-	mux.Handle("POST /api/convert/oauth/start", s.anon.ConvertOAuthStartHandler()) // social login
+	mux.HandleFunc("GET "+linkPage, s.index)
+	// Social login: the callback page posts code and state to finish.
+	mux.Handle("POST /api/convert/oauth/start", s.anon.ConvertOAuthStartHandler())
 	mux.Handle("POST /api/convert/oauth/finish", s.anon.ConvertOAuthFinishHandler())
-	mux.HandleFunc("GET "+oauthPage, s.index)                                 // the callback page posts code and state to finish
-	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler()) // after the application's own Descope flow
+	mux.HandleFunc("GET "+oauthPage, s.index)
+	// A conversion the application's own Descope flow verified.
+	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler())
 	// passkey: added with the library's passkey method, at
 	// POST /api/convert/passkey/start and POST /api/convert/passkey/finish.
 	mux.HandleFunc("POST /api/logout", s.logout)
