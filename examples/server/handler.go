@@ -78,10 +78,10 @@ func (s *site) handler() http.Handler {
 	mux.HandleFunc("GET /api/me", s.me)
 	mux.HandleFunc("GET /api/notes", s.listNotes)
 	mux.HandleFunc("POST /api/notes", s.addNote)
-	// Conversion, by every method the library has. Each start answers
-	// alike for a new and a registered address: the finish signs a
-	// returning customer in to its account (outcome "signed_in"), or,
-	// with -returning=false, the start answers 409.
+	// Conversion, by every method the library has. A registered address
+	// (or provider account) signs the returning customer in to its
+	// account (outcome "signed_in"); with -returning=false it answers 409
+	// instead (at a code's or a link's start, at a social login's finish).
 	// One-time code.
 	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler())
 	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
