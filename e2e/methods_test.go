@@ -338,3 +338,49 @@ func message(tab context.Context) string {
 	msg, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(document.getElementById("message") || {}).textContent || ""`))
 	return msg
 }
+
+// A magic link opened in another browser (a forwarded mail, or an attacker
+// who had a link sent to their own address and opens it in a victim's
+// browser) converts nothing there: the page says to open it in the browser
+// that asked for it, and that visitor stays anonymous. The browser that
+// asked converts with it afterwards.
+func TestBrowserLinkInAnotherBrowser(t *testing.T) {
+	needChromium(t)
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	base, _ := startServer(t, ctx)
+	browser := newProfile(t, ctx)
+	const email = "mallory@example.com"
+
+	asker := newVisitor(t, browser)
+	run(t, asker, chromedp.Navigate(base))
+	first := readPage(t, asker)
+	if !startFromBox(t, asker, email, "send-link") {
+		t.Fatalf("link start: page says %q", message(asker))
+	}
+	link := get[string](t, asker, chromedp.Evaluate[string](`document.getElementById("dev-link").href`))
+
+	other := newVisitor(t, browser)
+	run(t, other, chromedp.Navigate(base))
+	victim := readPage(t, other)
+	run(t, other, chromedp.Navigate(link))
+	if got := outcome(t, other); got != "error" {
+		t.Fatalf("the link in another browser: outcome %q (page says %q), want an error", got, message(other))
+	}
+	if msg := message(other); !strings.Contains(msg, "Open the link in the browser you asked for it from") {
+		t.Errorf("the other browser's page says %q", msg)
+	}
+	if p := readPage(t, other); p.id != victim.id || p.kind != "anonymous" {
+		t.Errorf("the other browser after the link: %+v, want anonymous %s", p, victim.id)
+	}
+
+	run(t, asker, chromedp.Navigate(link))
+	if got := outcome(t, asker); got != "converted" {
+		t.Fatalf("the link in the browser that asked: outcome %q (page says %q)", got, message(asker))
+	}
+	if p := readPage(t, asker); p.id != first.id || p.kind != "regular" {
+		t.Errorf("the asker after the link: %+v, want regular %s", p, first.id)
+	}
+	t.Logf("%s: %v", t.Name(), time.Since(began).Round(100*time.Millisecond))
+}

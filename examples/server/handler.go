@@ -88,11 +88,11 @@ func (s *site) handler() http.Handler {
 	// Magic link: the page the link opens posts its token to verify.
 	mux.Handle("POST /api/convert/link/start", s.anon.ConvertLinkStartHandler())
 	mux.Handle("POST /api/convert/link/verify", s.anon.ConvertLinkVerifyHandler())
-	mux.HandleFunc("GET "+linkPage, s.index)
+	mux.HandleFunc("GET "+linkPage, s.landing)
 	// Social login: the callback page posts code and state to finish.
 	mux.Handle("POST /api/convert/oauth/start", s.anon.ConvertOAuthStartHandler())
 	mux.Handle("POST /api/convert/oauth/finish", s.anon.ConvertOAuthFinishHandler())
-	mux.HandleFunc("GET "+oauthPage, s.index)
+	mux.HandleFunc("GET "+oauthPage, s.landing)
 	// A conversion the application's own Descope flow verified.
 	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler())
 	// passkey: added with the library's passkey method, at
@@ -147,6 +147,15 @@ func (s *site) index(w http.ResponseWriter, _ *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	}
 	_, _ = w.Write(indexHTML)
+}
+
+// landing serves the page at the address a magic link opens or a social
+// login returns to. Its query carries a token or a code: the page is never
+// stored (the page itself takes the query out of the history), and, as
+// every page here, sends no Referer.
+func (s *site) landing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.index(w, r)
 }
 
 // me answers {"userId", "anonymous", "loginIds"}, or 401 without a user.

@@ -61,7 +61,7 @@ func TestDevOutbox(t *testing.T) {
 	}
 	res := b.do(http.MethodGet, linkPage+"?t=x", nil, nil)
 	b.want(res, http.StatusOK)
-	if res.Header.Get("Content-Security-Policy") != pageCSP || res.Header.Get("Referrer-Policy") != "no-referrer" {
+	if res.Header.Get("Content-Security-Policy") != pageCSP || res.Header.Get("Referrer-Policy") != "no-referrer" || res.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("landing page headers %v", res.Header)
 	}
 
