@@ -18,8 +18,10 @@
 // and …BySocial let a new visitor with a note convert with an account's
 // address on a server run three ways: signed in (the default), refused
 // (-returning=false: the page says the address has an account) and merged
-// (-merge: the anonymous user deleted). One browser per test; the example
-// server is built once per test binary.
+// (-merge: the anonymous user deleted). TestBrowserLinkInAnotherBrowser opens
+// a visitor's magic link in another browser context: nothing converts there,
+// and the visitor's own browser converts with it afterwards. One browser per
+// test; the example server is built once per test binary.
 //
 // TestWebJSSDK loads Descope's own @descope/web-js-sdk 1.53.0 (its browser
 // build, from the conformance suite's node_modules, served locally) in a

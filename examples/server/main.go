@@ -1,7 +1,9 @@
 // Command server is a small web application on the anonymous middleware:
 // every visitor gets an anonymous Descope user at once, keeps notes under its
-// user ID, and can turn it into a regular account by email code without
-// losing them, because the user ID stays the same.
+// user ID, and can turn it into a regular account by email code or magic
+// link without losing them, because the user ID stays the same (or by
+// social login, which signs up a new user the notes move to). A returning
+// customer's address signs it in to its account from the same box.
 //
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
