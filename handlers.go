@@ -28,8 +28,8 @@ type UserJSON struct {
 	LoginIDs  []string `json:"loginIds"`
 	// Outcome says how a verified conversion ended: [OutcomeConverted],
 	// [OutcomeSignedIn] (a returning customer, in its existing account) or
-	// [OutcomeCreated]. Only the verify handlers set it, after the visitor
-	// proved the address.
+	// [OutcomeCreated]. Only the verify handlers (and the social login
+	// finish) set it, after the visitor proved the address.
 	Outcome string `json:"outcome,omitempty"`
 }
 

@@ -50,14 +50,16 @@ func (m *Middleware) ConvertOAuthStartHandler() http.Handler {
 
 // ConvertOAuthFinishHandler answers POST {"code": …, "state": …} by
 // finishing a social login conversion ([Middleware.FinishOAuthConversion]),
-// with 200 {"userId", "anonymous", "loginIds"} and fresh cookies. The
-// callback page reads its code and state query parameters and POSTs them
+// with 200 {"userId", "anonymous", "loginIds", "outcome"} and fresh
+// cookies: outcome is [OutcomeCreated] for a user the sign-up created,
+// [OutcomeSignedIn] for a returning customer's account. The callback page
+// reads its code and state query parameters and POSTs them
 // here from the page's own origin: the GET that opens the page must not
 // convert (another site can cause it). When the callback carries err
 // instead of code, the page shows it and posts nothing. Errors are JSON
 // {"error": …}: 400 for a refused or used code, 409 when the visitor has
 // no pending social login with that state or the account exists already
-// (without [WithMerge]), and, as for the other handlers, 405, 403 and 415
+// (with [WithReturningCustomers](false) and no [WithMerge]), and, as for the other handlers, 405, 403 and 415
 // before the body is read. Mount it behind the middleware.
 func (m *Middleware) ConvertOAuthFinishHandler() http.Handler {
 	return m.postHandler(oauthFinishBody, func(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -68,10 +70,13 @@ func (m *Middleware) ConvertOAuthFinishHandler() http.Handler {
 		if req.Code == "" || req.State == "" {
 			return nil, fmt.Errorf("%w: no code or state: expected a JSON body %s", errBadRequest, oauthFinishBody)
 		}
+		r, outcome := ConversionOutcome(r)
 		u, err := m.FinishOAuthConversion(w, r, req.Code, req.State)
 		if err != nil {
 			return nil, err
 		}
-		return NewUserJSON(u), nil
+		j := NewUserJSON(u)
+		j.Outcome = outcome()
+		return j, nil
 	})
 }

@@ -26,7 +26,8 @@ const (
 	// OutcomeSignedIn: the visitor was signed in to the existing account
 	// that owns the address.
 	OutcomeSignedIn = "signed_in"
-	// OutcomeCreated: a native or local visitor signed up, as a new user.
+	// OutcomeCreated: a native or local visitor signed up, as a new user,
+	// or a social login signed up a new user (any strategy).
 	OutcomeCreated = "created"
 )
 

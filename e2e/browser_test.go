@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -179,29 +180,16 @@ func checkFunnel(t *testing.T, tab context.Context, admin string) {
 	}
 }
 
-// startServer builds examples/server (a module of its own), runs it on the
-// embedded emulator on a free loopback port, with its admin routes on
-// another, and returns both URLs. At cleanup it stops the server with SIGINT
-// and checks that it shut down cleanly.
-func startServer(t *testing.T, ctx context.Context) (base, admin string) {
+// startServer runs the example server (examples/server, built once per
+// test binary) on the embedded emulator on a free loopback port, with its
+// admin routes on another, and extra flags args, and returns both URLs. At
+// cleanup it stops the server with SIGINT and checks that it shut down
+// cleanly.
+func startServer(t *testing.T, ctx context.Context, args ...string) (base, admin string) {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "examples", "server"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is needed to build the example server: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "server")
-	build := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".")
-	build.Dir = dir
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build examples/server: %v\n%s", err, out)
-	}
-
+	bin := serverBinary(t, ctx)
 	logs := &serverLog{served: make(chan string, 1)}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(cleanEnv(), "ANON_SESSION_TTL="+sessionTTL.String())
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -240,6 +228,41 @@ func startServer(t *testing.T, ctx context.Context) (base, admin string) {
 		t.Fatalf("server did not log its URL within 30s:\n%s", logs.String())
 	}
 	return "", ""
+}
+
+// The example server's binary, built once for every test of the binary.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// serverBinary builds examples/server (a module of its own) the first time
+// it is called, into a directory TestMain removes, and returns its path.
+func serverBinary(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := filepath.Abs(filepath.Join("..", "examples", "server"))
+		if err != nil {
+			buildErr = err
+			return
+		}
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			buildErr = fmt.Errorf("the go command is needed to build the example server: %w", err)
+			return
+		}
+		builtBin = filepath.Join(buildDir, "server")
+		build := exec.CommandContext(ctx, goCmd, "build", "-o", builtBin, ".")
+		build.Dir = dir
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build examples/server: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
 }
 
 // cleanEnv is the test's environment without the variables that would point

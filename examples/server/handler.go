@@ -47,6 +47,14 @@ func inlineHashes(page []byte, tag string) []string {
 	}
 }
 
+// The pages a magic link opens (with ?t=) and a social login returns to
+// (with ?code=&state=, or ?err=), under the public URL. Both are the one
+// page, whose script posts what the query carries to the API.
+const (
+	linkPage  = "/convert/link"
+	oauthPage = "/convert/oauth"
+)
+
 // site holds the application's state and serves its routes.
 type site struct {
 	anon     *anonymous.Middleware
@@ -70,12 +78,30 @@ func (s *site) handler() http.Handler {
 	mux.HandleFunc("GET /api/me", s.me)
 	mux.HandleFunc("GET /api/notes", s.listNotes)
 	mux.HandleFunc("POST /api/notes", s.addNote)
+	// Conversion, by every method the library has. A registered address
+	// (or provider account) signs the returning customer in to its
+	// account (outcome "signed_in"); with -returning=false it answers 409
+	// instead (at a code's or a link's start, at a social login's finish).
+	// One-time code.
 	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler())
 	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
+	// Magic link: the page the link opens posts its token to verify.
+	mux.Handle("POST /api/convert/link/start", s.anon.ConvertLinkStartHandler())
+	mux.Handle("POST /api/convert/link/verify", s.anon.ConvertLinkVerifyHandler())
+	mux.HandleFunc("GET "+linkPage, s.landing)
+	// Social login: the callback page posts code and state to finish.
+	mux.Handle("POST /api/convert/oauth/start", s.anon.ConvertOAuthStartHandler())
+	mux.Handle("POST /api/convert/oauth/finish", s.anon.ConvertOAuthFinishHandler())
+	mux.HandleFunc("GET "+oauthPage, s.landing)
+	// A conversion the application's own Descope flow verified.
+	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler())
+	// passkey: added with the library's passkey method, at
+	// POST /api/convert/passkey/start and POST /api/convert/passkey/finish.
 	mux.HandleFunc("POST /api/logout", s.logout)
 	outer := http.NewServeMux()
 	if s.emu != nil {
 		mux.HandleFunc("GET /dev/otp", s.devOTP)
+		mux.HandleFunc("GET /dev/outbox", s.devOutbox)
 		outer.HandleFunc("GET /api/funnel", s.tel.serveFunnel)
 	}
 	outer.Handle("/", http.NewCrossOriginProtection().Handler(s.anon.Handler(mux)))
@@ -121,6 +147,15 @@ func (s *site) index(w http.ResponseWriter, _ *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	}
 	_, _ = w.Write(indexHTML)
+}
+
+// landing serves the page at the address a magic link opens or a social
+// login returns to. Its query carries a token or a code: the page is never
+// stored (the page itself takes the query out of the history), and, as
+// every page here, sends no Referer.
+func (s *site) landing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.index(w, r)
 }
 
 // me answers {"userId", "anonymous", "loginIds"}, or 401 without a user.
@@ -215,6 +250,25 @@ func (s *site) devOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+}
+
+// devOutbox answers {"code", "link"}: the last one-time code and the last
+// magic link the embedded emulator "sent" to ?address= (each left out when
+// none was), or 404 when neither was. It exists only in embedded mode: real
+// Descope sends them.
+func (s *site) devOutbox(w http.ResponseWriter, r *http.Request) {
+	address := r.URL.Query().Get("address")
+	var out struct {
+		Code string `json:"code,omitempty"`
+		Link string `json:"link,omitempty"`
+	}
+	out.Code, _ = s.emu.Outbox(address)
+	out.Link, _ = s.emu.OutboxLink(address)
+	if out.Code == "" && out.Link == "" {
+		writeError(w, http.StatusNotFound, "nothing sent to this address")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // maxBody bounds a JSON request body.

@@ -1,7 +1,9 @@
 // Command server is a small web application on the anonymous middleware:
 // every visitor gets an anonymous Descope user at once, keeps notes under its
-// user ID, and can turn it into a regular account by email code without
-// losing them, because the user ID stays the same.
+// user ID, and can turn it into a regular account by email code or magic
+// link without losing them, because the user ID stays the same (or by
+// social login, which signs up a new user the notes move to). A returning
+// customer's address signs it in to its account from the same box.
 //
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
@@ -32,6 +34,13 @@
 //	              accept -session-ttl and -lifetime under Descope's 3-minute minimum,
 //	              in seconds, from an emulator at DESCOPE_BASE_URL
 //	              (ANON_EMULATOR_LIFETIMES=1; always on with the embedded emulator)
+//	-public-url   the address visitors open (PUBLIC_URL, default the listen
+//	              address's URL): magic links open <it>/convert/link, social
+//	              logins return to <it>/convert/oauth
+//	-returning    a conversion for a registered address signs the visitor in to
+//	              that account (ANON_RETURNING, default true); false answers 409
+//	-merge        a returning customer's notes move into the account and its
+//	              anonymous user is deleted at once (ANON_MERGE=1, default off)
 //
 // Several replicas against one emulator command, watching sessions refresh
 // every few seconds:
@@ -59,9 +68,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -107,6 +118,16 @@ type config struct {
 	// emulatorLifetimes lets lifetimes go under Descope's 3-minute minimum
 	// against an emulator at baseURL (the embedded one always allows them).
 	emulatorLifetimes bool
+	// publicURL is the origin (and path prefix) visitors open, without a
+	// trailing slash; "": run sets the listen address's URL. Magic links
+	// and social logins come back to pages under it.
+	publicURL string
+	// noReturning refuses a conversion to a registered address (409)
+	// instead of signing the visitor in to it (-returning=false).
+	noReturning bool
+	// merge moves a returning customer's notes with the merge hook and
+	// deletes its anonymous user (-merge).
+	merge bool
 }
 
 // parseConfig reads the flags in args; each flag defaults to its environment
@@ -154,6 +175,18 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			return cfg, fmt.Errorf("ANON_EMULATOR_LIFETIMES: %q is not a boolean (1 or 0)", s)
 		}
 	}
+	returning := true
+	if s := getenv("ANON_RETURNING"); s != "" {
+		if returning, err = strconv.ParseBool(s); err != nil {
+			return cfg, fmt.Errorf("ANON_RETURNING: %q is not a boolean (1 or 0)", s)
+		}
+	}
+	if s := getenv("ANON_MERGE"); s != "" {
+		if cfg.merge, err = strconv.ParseBool(s); err != nil {
+			return cfg, fmt.Errorf("ANON_MERGE: %q is not a boolean (1 or 0)", s)
+		}
+	}
+	publicURL := getenv("PUBLIC_URL")
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&cfg.addr, "addr", addr, "listen `address` (env ADDR); port 0 picks a free port")
 	fs.StringVar(&adminAddr, "admin-addr", adminAddr, "listen `address` of /metrics, /api/funnel and /healthz (env ADMIN_ADDR); \"off\" serves them nowhere")
@@ -164,8 +197,20 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	fs.BoolVar(&cfg.emulatorLifetimes, "emulator-lifetimes", cfg.emulatorLifetimes,
 		"accept lifetimes under 3 minutes, in seconds, from the emulator at DESCOPE_BASE_URL (env ANON_EMULATOR_LIFETIMES=1); start descope-emulator with -seconds-unit")
+	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link and social logins return to <URL>/convert/oauth; default: the listen address's")
+	fs.BoolVar(&returning, "returning", returning, "a conversion to a registered address signs the visitor in to that account (env ANON_RETURNING); false answers 409")
+	fs.BoolVar(&cfg.merge, "merge", cfg.merge, "a returning customer's notes move into the account and its anonymous user is deleted (env ANON_MERGE=1)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	cfg.noReturning = !returning
+	if cfg.merge && cfg.noReturning {
+		return cfg, errors.New("-merge signs returning customers in: it cannot go with -returning=false")
+	}
+	if publicURL != "" {
+		if cfg.publicURL, err = parsePublicURL(publicURL); err != nil {
+			return cfg, err
+		}
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -180,6 +225,17 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		return cfg, errors.New("-emulator-lifetimes needs an emulator: set DESCOPE_BASE_URL to a descope-emulator started with -seconds-unit (real Descope refuses lifetimes under 3 minutes)")
 	}
 	return cfg, nil
+}
+
+// parsePublicURL checks the URL visitors open: absolute http(s), without a
+// query, fragment or user; the path (a prefix behind a proxy) loses its
+// trailing slash.
+func parsePublicURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("-public-url %q: want an absolute http(s) URL without query, fragment or user, e.g. https://notes.example.com", s)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // parseStrategy reads a strategy by its String name.
@@ -232,6 +288,12 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 			return fmt.Errorf("admin address: %w", err)
 		}
 		defer adminLn.Close()
+	}
+	if cfg.publicURL == "" {
+		// Port 0 is known only now. Visitors must open this very URL:
+		// a magic link or a social login that comes back to another name
+		// of the host (localhost for 127.0.0.1) finds other cookies.
+		cfg.publicURL = displayURL(ln.Addr())
 	}
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
@@ -324,7 +386,14 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		// not whole minutes (such as 3s, to watch refreshes happen).
 		// Descope's documented rate limits on, as in a real project: the
 		// create budget of 100 a minute is what overflow is for.
-		a.Emulator = descopetest.New(descopetest.WithSecondsUnit(), descopetest.WithRateLimits())
+		emuOpts := []descopetest.Option{descopetest.WithSecondsUnit(), descopetest.WithRateLimits()}
+		if host := publicHost(cfg.publicURL); host != "" {
+			// Descope sends magic links only to the project's approved
+			// domains (OpenAPI, magic link endpoints: the URI "should be
+			// part of the allowed Approved Domains"): this server's is.
+			emuOpts = append(emuOpts, descopetest.WithApprovedDomains(host))
+		}
+		a.Emulator = descopetest.New(emuOpts...)
 		logger.Info("no DESCOPE_PROJECT_ID: using the embedded Descope emulator",
 			"emulator", a.Emulator.URL, "project", a.Emulator.ProjectID)
 		c, err = a.Emulator.Client()
@@ -375,8 +444,30 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 		// Logging out and reading the dev outbox need no identity: do not
 		// create one for them.
 		anonymous.WithSkipProvision(func(r *http.Request) bool {
-			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp"
+			return r.URL.Path == "/api/logout" || r.URL.Path == "/dev/otp" || r.URL.Path == "/dev/outbox"
 		}),
+	}
+	if cfg.publicURL != "" {
+		// The pages a magic link opens and a social login returns to. On
+		// a real project, their host must be an approved domain.
+		opts = append(opts,
+			anonymous.WithLinkURLs(cfg.publicURL+linkPage),
+			anonymous.WithOAuthRedirectURLs(cfg.publicURL+oauthPage))
+	}
+	if cfg.noReturning {
+		opts = append(opts, anonymous.WithReturningCustomers(false))
+	}
+	if cfg.merge {
+		// A returning customer's notes move into its account; then the
+		// middleware deletes the anonymous user. Without -merge, the
+		// OnConvert hook above moves them, and the anonymous user is left
+		// for Cull.
+		opts = append(opts, anonymous.WithMerge(func(ctx context.Context, anon, existing *anonymous.User) error {
+			if len(existing.LoginIDs) > 0 {
+				profiles.put(existing.ID, existing.LoginIDs)
+			}
+			return ns.move(ctx, anon.ID, existing.ID, false)
+		}))
 	}
 	if a.Emulator != nil || cfg.emulatorLifetimes {
 		// The embedded emulator, and an emulator command started with
@@ -468,6 +559,15 @@ func openRedis(ctx context.Context, url string) (*redis.Client, error) {
 		return nil, fmt.Errorf("REDIS_URL: %s does not answer: %w", opts.Addr, err)
 	}
 	return rdb, nil
+}
+
+// publicHost is the host name of a public URL, "" when there is none.
+func publicHost(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // isLoopback reports whether a listen address only accepts local
