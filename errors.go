@@ -91,10 +91,10 @@ var errorTable = []struct {
 	reason string
 }{
 	{errNilMiddleware, http.StatusInternalServerError, ""},
-	{errMethod, http.StatusMethodNotAllowed, ""},
-	{errCrossOrigin, http.StatusForbidden, ""},
-	{errContentType, http.StatusUnsupportedMediaType, ""},
-	{errBadRequest, http.StatusBadRequest, ""},
+	{errMethod, http.StatusMethodNotAllowed, "method_not_allowed"},
+	{errCrossOrigin, http.StatusForbidden, "cross_origin"},
+	{errContentType, http.StatusUnsupportedMediaType, "content_type"},
+	{errBadRequest, http.StatusBadRequest, "bad_request"},
 	{ErrInvalidAddress, http.StatusBadRequest, "invalid_address"},
 	{ErrInvalidCode, http.StatusBadRequest, "invalid_code"},
 	{ErrNoSession, http.StatusUnauthorized, "no_session"},
@@ -104,10 +104,10 @@ var errorTable = []struct {
 	{ErrIdentifierInUse, http.StatusConflict, "identifier_in_use"},
 	{ErrNoPendingConversion, http.StatusConflict, "no_pending_conversion"},
 	{ErrConversionInProgress, http.StatusConflict, "conversion_in_progress"},
-	{ErrDescopeMerged, http.StatusConflict, ""},
+	{ErrDescopeMerged, http.StatusConflict, "descope_merged"},
 	{ErrTooManyAttempts, http.StatusTooManyRequests, "too_many_attempts"},
 	{ErrTooManyCodes, http.StatusTooManyRequests, "too_many_codes"},
-	{ErrRateLimited, http.StatusTooManyRequests, ""},
+	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{ErrInvalidLink, http.StatusBadRequest, "invalid_link"},
 	{ErrLinkURL, http.StatusBadRequest, "link_url"},
 	{ErrInvalidOAuth, http.StatusBadRequest, "invalid_oauth"},
@@ -131,6 +131,30 @@ func ErrorStatus(err error) int {
 		}
 	}
 	return http.StatusInternalServerError
+}
+
+// ErrorReason returns a short, stable name for err that a page can switch
+// on ("identifier_in_use", "no_pending_conversion", "too_many_codes", …:
+// the sentinels' names in snake case), or "" when err is none of them. The
+// conversion handlers and [FailClosed] send it as "reason" beside "error",
+// whose words may change; events carry it as [Event.Reason].
+func ErrorReason(err error) string {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.reason
+		}
+	}
+	return ""
+}
+
+// errorBody is the JSON answer of err: {"error": publicMessage, "reason":
+// ErrorReason} (no reason when it has none).
+func errorBody(err error) map[string]string {
+	body := map[string]string{"error": publicMessage(err)}
+	if reason := ErrorReason(err); reason != "" {
+		body["reason"] = reason
+	}
+	return body
 }
 
 // publicMessage is the text of err that is safe to show a visitor: the
@@ -157,7 +181,7 @@ func FailClosed(w http.ResponseWriter, _ *http.Request, err error) {
 	if status == http.StatusInternalServerError {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, map[string]string{"error": publicMessage(err)})
+	writeJSON(w, status, errorBody(err))
 }
 
 // descopeError wraps err from Descope under a sentinel so both errors.Is(err,

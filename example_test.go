@@ -213,5 +213,5 @@ func ExampleFailClosed() {
 	rec := httptest.NewRecorder()
 	anonymous.FailClosed(rec, httptest.NewRequest(http.MethodGet, "/", nil), anonymous.ErrUnavailable)
 	fmt.Println(rec.Code, strings.TrimSpace(rec.Body.String()))
-	// Output: 503 {"error":"descope unavailable"}
+	// Output: 503 {"error":"descope unavailable","reason":"unavailable"}
 }

@@ -156,7 +156,7 @@ func decodeProblem(err error) string {
 
 // writeError answers a conversion request with a JSON error.
 func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := ErrorStatus(err), publicMessage(err)
+	status := ErrorStatus(err)
 	if errors.Is(err, errCrossOrigin) {
 		// A page of another origin tried to drive a conversion: worth a
 		// line, not the error hook.
@@ -172,5 +172,5 @@ func (m *Middleware) writeError(w http.ResponseWriter, r *http.Request, err erro
 			}
 		}
 	}
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, errorBody(err))
 }

@@ -165,7 +165,7 @@ func TestPromoteNativeDoubleSubmit(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if ok := successes(t, statuses); ok != 1 || hooked.Load() != 1 {
+	if ok := successes(t, statuses, true); ok != 1 || hooked.Load() != 1 {
 		t.Errorf("statuses %v, %d hook calls", statuses, hooked.Load())
 	}
 	if env.Emu.Requests("/v1/mgmt/user/create") != 1 || env.Emu.UserCount() != 1 {

@@ -95,15 +95,15 @@ const (
 	// FinishConversion, StartLinkConversion, FinishLinkConversion,
 	// StartOAuthConversion, FinishOAuthConversion, StartPasskeyConversion,
 	// FinishPasskeyConversion, CompleteConversion)
-	// failed. Err is set; Reason: "invalid_address", "invalid_code",
-	// "invalid_link", "link_url", "invalid_oauth", "oauth_url",
-	// "invalid_passkey", "passkey_origin", "invalid_name",
-	// "nothing_verified",
-	// "not_user_backed",
-	// "too_many_attempts", "too_many_codes", "identifier_in_use",
-	// "no_pending_conversion", "conversion_in_progress", "not_anonymous",
-	// "no_session", "invalid_token", "duplicate_cookie", "unavailable",
-	// "error".
+	// failed. Err is set; Reason is [ErrorReason] of Err, as the handlers
+	// answer it: "invalid_address", "invalid_code", "invalid_link",
+	// "link_url", "invalid_oauth", "oauth_url", "invalid_passkey",
+	// "passkey_origin", "invalid_name", "nothing_verified",
+	// "not_user_backed", "too_many_attempts", "too_many_codes",
+	// "rate_limited", "identifier_in_use", "no_pending_conversion",
+	// "conversion_in_progress", "not_anonymous", "no_session",
+	// "invalid_token", "duplicate_cookie", "bad_request", "unavailable";
+	// "error" for anything else.
 	EventConversionFailed
 	// EventCacheHit: a session token was found in the verified-token cache
 	// (or a local ID cookie in the cache of opened ones).
@@ -393,14 +393,9 @@ func (m *Middleware) conversionFailed(ctx context.Context, errp *error) {
 	if err == nil || errors.Is(err, ErrDescopeMerged) {
 		return
 	}
-	reason := "error"
-	for _, e := range errorTable {
-		if errors.Is(err, e.err) {
-			if e.reason != "" {
-				reason = e.reason
-			}
-			break
-		}
+	reason := ErrorReason(err)
+	if reason == "" {
+		reason = "error"
 	}
 	m.convEvent(ctx, Event{Kind: EventConversionFailed, Reason: reason, Err: err})
 }
