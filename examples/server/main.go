@@ -298,13 +298,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 		defer adminLn.Close()
 	}
-	if cfg.publicURL == "" {
-		// Port 0 is known only now. Visitors must open this very URL:
-		// a magic link or a social login that comes back to another name
-		// of the host (localhost for 127.0.0.1) finds other cookies.
-		cfg.publicURL = displayURL(ln.Addr())
-		cfg.localhostURL = localhostURL(ln.Addr())
-	}
+	cfg.listening(ln.Addr())
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -613,6 +607,20 @@ func displayURL(addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// listening sets the public URL, when none is configured, from the address
+// the server listens on, known only now (port 0). Visitors must open this
+// very URL: a magic link or a social login that comes back to another name
+// of the host (localhost for 127.0.0.1) finds other cookies. Passkeys are
+// the exception: browsers refuse them on an IP address, so on a loopback
+// address a page at http://localhost:<port> may add one too (it is another
+// visitor there, with cookies of its own).
+func (c *config) listening(addr net.Addr) {
+	if c.publicURL == "" {
+		c.publicURL = displayURL(addr)
+		c.localhostURL = localhostURL(addr)
+	}
 }
 
 // localhostURL is http://localhost:<port> for a loopback listener's
