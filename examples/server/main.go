@@ -206,7 +206,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	fs.BoolVar(&cfg.emulatorLifetimes, "emulator-lifetimes", cfg.emulatorLifetimes,
 		"accept lifetimes under 3 minutes, in seconds, from the emulator at DESCOPE_BASE_URL (env ANON_EMULATOR_LIFETIMES=1); start descope-emulator with -seconds-unit")
-	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link and social logins return to <URL>/convert/oauth; default: the listen address's")
+	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link, social logins return to <URL>/convert/oauth, and its pages may add passkeys (unless its host is an IP address); default: the listen address's, and then on loopback http://localhost:<port> may add passkeys too")
 	fs.BoolVar(&returning, "returning", returning, "a conversion to a registered address signs the visitor in to that account (env ANON_RETURNING); false answers 409")
 	fs.BoolVar(&cfg.merge, "merge", cfg.merge, "a returning customer's notes move into the account and its anonymous user is deleted (env ANON_MERGE=1)")
 	if err := fs.Parse(args); err != nil {
