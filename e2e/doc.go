@@ -8,17 +8,23 @@
 // middleware does not serve, whose style sheet, image and favicon reach the
 // middleware before any cookie (one, its first API call's).
 //
-// TestBrowserConvertByCode, TestBrowserConvertByLink and
-// TestBrowserConvertBySocial convert a visitor with a note through the
-// example's page by each method (the code and the link from the page's dev
-// outbox, the link opened in the browser; social login through the
-// emulator's provider page, filled in and submitted), reload, sign out, and
-// sign in again from a fresh browser context with the same method (outcome
-// signed_in, the same user ID, the note). TestBrowserReturningByCode, …ByLink
-// and …BySocial let a new visitor with a note convert with an account's
-// address on a server run three ways: signed in (the default), refused
+// TestBrowserConvertByCode, TestBrowserConvertByLink,
+// TestBrowserConvertBySocial and TestBrowserConvertByPasskey convert a
+// visitor with a note through the example's page by each method (the code
+// and the link from the page's dev outbox, the link opened in the browser;
+// social login through the emulator's provider page, filled in and
+// submitted; a passkey made by Chromium's virtual authenticator, on the
+// page at http://localhost:<port>), reload, sign out, and sign in again
+// from a fresh browser context with the same method (outcome signed_in, the
+// same user ID, the note; for passkeys, the fresh context's authenticator
+// holds the same passkey, as a synced one would be).
+// TestBrowserReturningByCode, …ByLink, …BySocial and …ByPasskey let a new
+// visitor with a note convert with an account's address (or passkey name)
+// on a server run three ways: signed in (the default), refused
 // (-returning=false: the page says the address has an account) and merged
-// (-merge: the anonymous user deleted). TestBrowserLinkInAnotherBrowser opens
+// (-merge: the anonymous user deleted). TestBrowserPasskeyName shows the
+// library's message for a name that breaks its rule, and on the page at an
+// IP address says to open localhost, starting no ceremony. TestBrowserLinkInAnotherBrowser opens
 // a visitor's magic link in another browser context: nothing converts there,
 // and the visitor's own browser converts with it afterwards. One browser per
 // test; the example server is built once per test binary.

@@ -14,8 +14,9 @@ import (
 // The conversion methods of the example's page, each driven through the
 // page as a visitor does: the one-time code (the code from the page's dev
 // panel), the magic link (the link from the dev panel, opened in the same
-// browser) and social login (the emulator's provider page standing in for
-// Google: its form filled and submitted).
+// browser), social login (the emulator's provider page standing in for
+// Google: its form filled and submitted) and passkeys (Chromium's virtual
+// authenticator, passkey_page_test.go).
 //
 // TestBrowserConvertBy… converts a visitor with notes, then signs in again
 // from a fresh profile with the same method; TestBrowserReturningBy… lets a
@@ -35,6 +36,29 @@ type method struct {
 	// converted is the outcome of a new address: the same user
 	// ("converted"), or a new user the notes moved to ("created").
 	converted string
+	// named: the method's accounts have a name, not an email address
+	// (passkeys).
+	named bool
+	// localhost: the page must be opened at http://localhost:<port>, not
+	// at the server's http://127.0.0.1:<port> (passkeys, which browsers
+	// refuse on an IP address).
+	localhost bool
+}
+
+// address is what who converts with by m: an email address, or a name.
+func (m method) address(who string) string {
+	if m.named {
+		return who + "." + m.name
+	}
+	return who + "." + m.name + "@example.com"
+}
+
+// page is the URL m opens the page of the server at base at.
+func (m method) page(base string) string {
+	if m.localhost {
+		return strings.Replace(base, "://127.0.0.1:", "://localhost:", 1)
+	}
+	return base
 }
 
 var (
@@ -59,8 +83,9 @@ func testConvertAndSignIn(t *testing.T, m method) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	base, _ := startServer(t, ctx)
+	base = m.page(base)
 	browser := newProfile(t, ctx)
-	email := "ada." + m.name + "@example.com"
+	email := m.address("ada")
 	note := "Note kept by " + m.name
 
 	tab := newVisitor(t, browser)
@@ -142,7 +167,8 @@ func testReturning(t *testing.T, m method) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, admin := startServer(t, ctx, tc.flags...)
-			email := "owner." + m.name + "@example.com"
+			base = m.page(base)
+			email := m.address("owner")
 			const accountNote, visitorNote = "The account's note", "The visitor's note"
 
 			owner := newVisitor(t, browser)

@@ -79,9 +79,10 @@ func (s *site) handler() http.Handler {
 	mux.HandleFunc("GET /api/notes", s.listNotes)
 	mux.HandleFunc("POST /api/notes", s.addNote)
 	// Conversion, by every method the library has. A registered address
-	// (or provider account) signs the returning customer in to its
-	// account (outcome "signed_in"); with -returning=false it answers 409
-	// instead (at a code's or a link's start, at a social login's finish).
+	// (or provider account, or passkey name) signs the returning customer
+	// in to its account (outcome "signed_in"); with -returning=false it
+	// answers 409 instead (at a code's, a link's or a passkey's start, at a
+	// social login's finish).
 	// One-time code.
 	mux.Handle("POST /api/convert/start", s.anon.ConvertStartHandler())
 	mux.Handle("POST /api/convert/verify", s.anon.ConvertVerifyHandler())
@@ -95,8 +96,11 @@ func (s *site) handler() http.Handler {
 	mux.HandleFunc("GET "+oauthPage, s.landing)
 	// A conversion the application's own Descope flow verified.
 	mux.Handle("POST /api/convert/complete", s.anon.ConvertCompleteHandler())
-	// passkey: added with the library's passkey method, at
-	// POST /api/convert/passkey/start and POST /api/convert/passkey/finish.
+	// Passkey: the page creates one (a new name) or signs in with one
+	// (a name that has one) as the start says, then posts the credential
+	// to finish. Only pages at the passkey origins may (passkeyOrigins).
+	mux.Handle("POST /api/convert/passkey/start", s.anon.ConvertPasskeyStartHandler())
+	mux.Handle("POST /api/convert/passkey/finish", s.anon.ConvertPasskeyFinishHandler())
 	mux.HandleFunc("POST /api/logout", s.logout)
 	outer := http.NewServeMux()
 	if s.emu != nil {

@@ -1,9 +1,10 @@
 // Command server is a small web application on the anonymous middleware:
 // every visitor gets an anonymous Descope user at once, keeps notes under its
-// user ID, and can turn it into a regular account by email code or magic
-// link without losing them, because the user ID stays the same (or by
-// social login, which signs up a new user the notes move to). A returning
-// customer's address signs it in to its account from the same box.
+// user ID, and can turn it into a regular account by email code, magic
+// link or passkey without losing them, because the user ID stays the same
+// (or by social login, which signs up a new user the notes move to). A
+// returning customer's address (or passkey name) signs it in to its
+// account from the same box.
 //
 // Without DESCOPE_PROJECT_ID it runs against an embedded Descope emulator, so
 // it needs no account and no network:
@@ -36,7 +37,9 @@
 //	              (ANON_EMULATOR_LIFETIMES=1; always on with the embedded emulator)
 //	-public-url   the address visitors open (PUBLIC_URL, default the listen
 //	              address's URL): magic links open <it>/convert/link, social
-//	              logins return to <it>/convert/oauth
+//	              logins return to <it>/convert/oauth, and its pages may add
+//	              a passkey (unless its host is an IP address; on a loopback
+//	              listen address, http://localhost:<port> may too by default)
 //	-returning    a conversion for a registered address signs the visitor in to
 //	              that account (ANON_RETURNING, default true); false answers 409
 //	-merge        a returning customer's notes move into the account and its
@@ -71,6 +74,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -120,8 +124,13 @@ type config struct {
 	emulatorLifetimes bool
 	// publicURL is the origin (and path prefix) visitors open, without a
 	// trailing slash; "": run sets the listen address's URL. Magic links
-	// and social logins come back to pages under it.
+	// and social logins come back to pages under it, and its origin may
+	// convert by passkey.
 	publicURL string
+	// localhostURL is http://localhost:<port> when run derived publicURL
+	// from a loopback listen address (http://127.0.0.1:<port>): the one
+	// name of this host a browser allows passkeys on (passkeyOrigins).
+	localhostURL string
 	// noReturning refuses a conversion to a registered address (409)
 	// instead of signing the visitor in to it (-returning=false).
 	noReturning bool
@@ -197,7 +206,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	fs.BoolVar(&cfg.emulatorLifetimes, "emulator-lifetimes", cfg.emulatorLifetimes,
 		"accept lifetimes under 3 minutes, in seconds, from the emulator at DESCOPE_BASE_URL (env ANON_EMULATOR_LIFETIMES=1); start descope-emulator with -seconds-unit")
-	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link and social logins return to <URL>/convert/oauth; default: the listen address's")
+	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link, social logins return to <URL>/convert/oauth, and its pages may add passkeys (unless its host is an IP address); default: the listen address's, and then on loopback http://localhost:<port> may add passkeys too")
 	fs.BoolVar(&returning, "returning", returning, "a conversion to a registered address signs the visitor in to that account (env ANON_RETURNING); false answers 409")
 	fs.BoolVar(&cfg.merge, "merge", cfg.merge, "a returning customer's notes move into the account and its anonymous user is deleted (env ANON_MERGE=1)")
 	if err := fs.Parse(args); err != nil {
@@ -289,12 +298,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 		defer adminLn.Close()
 	}
-	if cfg.publicURL == "" {
-		// Port 0 is known only now. Visitors must open this very URL:
-		// a magic link or a social login that comes back to another name
-		// of the host (localhost for 127.0.0.1) finds other cookies.
-		cfg.publicURL = displayURL(ln.Addr())
-	}
+	cfg.listening(ln.Addr())
 	a, err := build(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -454,6 +458,14 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 			anonymous.WithLinkURLs(cfg.publicURL+linkPage),
 			anonymous.WithOAuthRedirectURLs(cfg.publicURL+oauthPage))
 	}
+	// The pages that may add a passkey. On a real project each must be an
+	// allowed origin of its passkey settings.
+	if origins := passkeyOrigins(cfg.publicURL, cfg.localhostURL); len(origins) > 0 {
+		opts = append(opts, anonymous.WithPasskeyOrigins(origins...))
+		logger.Info("passkeys", "origins", strings.Join(origins, " "))
+	} else {
+		logger.Info("passkeys off: browsers allow them only on a domain name, over https or on http://localhost", "public_url", cfg.publicURL)
+	}
 	if cfg.noReturning {
 		opts = append(opts, anonymous.WithReturningCustomers(false))
 	}
@@ -595,4 +607,55 @@ func displayURL(addr net.Addr) string {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// listening sets the public URL, when none is configured, from the address
+// the server listens on, known only now (port 0). Visitors must open this
+// very URL: a magic link or a social login that comes back to another name
+// of the host (localhost for 127.0.0.1) finds other cookies. Passkeys are
+// the exception: browsers refuse them on an IP address, so on a loopback
+// address a page at http://localhost:<port> may add one too (it is another
+// visitor there, with cookies of its own).
+func (c *config) listening(addr net.Addr) {
+	if c.publicURL == "" {
+		c.publicURL = displayURL(addr)
+		c.localhostURL = localhostURL(addr)
+	}
+}
+
+// localhostURL is http://localhost:<port> for a loopback listener's
+// address, "" for any other.
+func localhostURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsLoopback() {
+		return ""
+	}
+	return "http://" + net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
+}
+
+// passkeyOrigins returns the origins, as browsers send them in the Origin
+// header (lower case, no default port, no path), of the URLs whose pages
+// may convert by passkey (anonymous.WithPasskeyOrigins), leaving out those
+// whose host is an IP address: a browser refuses passkeys on a page whose
+// effective domain is not a valid domain (W3C Web Authentication Level 2,
+// §5.1.3 and §5.1.4, "If effectiveDomain is not a valid domain … a
+// SecurityError"), and an IP address is a host but no domain (WHATWG URL
+// Standard, "Hosts"). The default public URL, http://127.0.0.1:<port>, is
+// therefore never listed: run adds http://localhost:<port> beside it.
+func passkeyOrigins(urls ...string) []string {
+	var out []string
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if s == "" || err != nil || u.Host == "" || net.ParseIP(u.Hostname()) != nil {
+			continue
+		}
+		scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+		if p := u.Port(); p != "" && !(scheme == "https" && p == "443") && !(scheme == "http" && p == "80") {
+			host = net.JoinHostPort(host, p)
+		}
+		if o := scheme + "://" + host; !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
