@@ -351,7 +351,7 @@ func TestConversionMethodMustMatch(t *testing.T) {
 	b, first := env.Visitor(t)
 	tok := startLink(t, env, b, "ada@example.com")
 	for _, code := range []string{"123456", "000000"} {
-		if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "ada@example.com", "code": code}); me.Status != http.StatusConflict || !strings.Contains(me.Body, "no code or link") {
+		if me := env.Post(t, b, "/convert/verify", map[string]string{"email": "ada@example.com", "code": code}); me.Status != http.StatusConflict || !strings.Contains(me.Body, "no pending conversion") {
 			t.Errorf("code for a link's conversion: %d %s", me.Status, me.Body)
 		}
 	}

@@ -315,7 +315,7 @@ func TestPasskeyConversionBoundToVisitor(t *testing.T) {
 			ach := mustStartPasskey(t, env, attacker, "mallory")
 			aresp := browserAnswer(t, mallory, ach)
 			env.Emu.ResetRequests()
-			if me, _ := finishPasskey(t, env, victim, ach.TransactionID, aresp); me.Status != http.StatusConflict || !strings.Contains(me.Body, "no code or link") {
+			if me, _ := finishPasskey(t, env, victim, ach.TransactionID, aresp); me.Status != http.StatusConflict || !strings.Contains(me.Body, "no pending conversion") {
 				t.Errorf("attacker's transaction, nothing pending: %d %s", me.Status, me.Body)
 			}
 			mustStartPasskey(t, env, victim, "victim.name")

@@ -47,12 +47,13 @@ var (
 	// visitor, or its client, made as many verifications as the limits
 	// allow for now; the error says which.
 	ErrTooManyAttempts = errors.New("anonymous: too many attempts")
-	// ErrNoPendingConversion means verify was called with no code sent to
-	// that address for this visitor (or the code's time has passed): a code
-	// only ever verifies the address it was sent to. For a magic link it
-	// also means the link is not this visitor's pending one (another
-	// visitor's, or of a conversion started by another method).
-	ErrNoPendingConversion = errors.New("anonymous: no code or link was sent to this address")
+	// ErrNoPendingConversion means a finish found no pending conversion of
+	// this visitor that its answer belongs to: no code was sent to that
+	// address (or the code's time has passed; a code only ever verifies
+	// the address it was sent to), or the magic link, social login state
+	// or passkey transaction is not this visitor's pending one (another
+	// visitor's, an older start's, or one used already).
+	ErrNoPendingConversion = errors.New("anonymous: no pending conversion for this answer: start again from this browser")
 	// ErrTooManyCodes means the visitor, or the address, was sent as many
 	// one-time codes as the limits allow for now, or the visitor, or its
 	// client, started as many conversions; the error says which.

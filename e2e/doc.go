@@ -13,8 +13,7 @@
 // visitor with a note through the example's page by each method (the code
 // and the link from the page's dev outbox, the link opened in the browser;
 // social login through the emulator's provider page, filled in and
-// submitted; a passkey made by Chromium's virtual authenticator, on the
-// page at http://localhost:<port>), reload, sign out, and sign in again
+// submitted; a passkey made by Chromium's virtual authenticator), reload, sign out, and sign in again
 // from a fresh browser context with the same method (outcome signed_in, the
 // same user ID, the note; for passkeys, the fresh context's authenticator
 // holds the same passkey, as a synced one would be).

@@ -39,10 +39,6 @@ type method struct {
 	// named: the method's accounts have a name, not an email address
 	// (passkeys).
 	named bool
-	// localhost: the page must be opened at http://localhost:<port>, not
-	// at the server's http://127.0.0.1:<port> (passkeys, which browsers
-	// refuse on an IP address).
-	localhost bool
 }
 
 // address is what who converts with by m: an email address, or a name.
@@ -51,14 +47,6 @@ func (m method) address(who string) string {
 		return who + "." + m.name
 	}
 	return who + "." + m.name + "@example.com"
-}
-
-// page is the URL m opens the page of the server at base at.
-func (m method) page(base string) string {
-	if m.localhost {
-		return strings.Replace(base, "://127.0.0.1:", "://localhost:", 1)
-	}
-	return base
 }
 
 var (
@@ -83,7 +71,6 @@ func testConvertAndSignIn(t *testing.T, m method) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	base, _ := startServer(t, ctx)
-	base = m.page(base)
 	browser := newProfile(t, ctx)
 	email := m.address("ada")
 	note := "Note kept by " + m.name
@@ -167,7 +154,6 @@ func testReturning(t *testing.T, m method) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, admin := startServer(t, ctx, tc.flags...)
-			base = m.page(base)
 			email := m.address("owner")
 			const accountNote, visitorNote = "The account's note", "The visitor's note"
 

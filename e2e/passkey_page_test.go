@@ -14,9 +14,8 @@ import (
 
 // Passkeys on the example's page: its "Add a passkey" box, driven with
 // Chromium's virtual authenticators (resident keys, user verification),
-// one a tab. The page is opened at http://localhost:<port>: browsers refuse
-// passkeys on an IP address, and the server lets pages at localhost add
-// them beside its public URL, http://127.0.0.1:<port>.
+// one a tab. The page is at the server's URL, http://localhost:<port>:
+// browsers refuse passkeys on an IP address.
 
 // byPasskey is the passkey method, for one test: a new name creates a
 // passkey in the tab's virtual authenticator; a name that has one signs in
@@ -25,7 +24,7 @@ import (
 // a fresh browser context signs in with the passkey another made.
 func byPasskey() method {
 	k := &keychain{tabs: map[context.Context]webauthn.AuthenticatorID{}, creds: map[string][]*webauthn.Credential{}}
-	return method{name: "passkey", convert: k.convert, converted: "converted", named: true, localhost: true}
+	return method{name: "passkey", convert: k.convert, converted: "converted", named: true}
 }
 
 func TestBrowserConvertByPasskey(t *testing.T)   { testConvertAndSignIn(t, byPasskey()) }
@@ -124,8 +123,8 @@ func credentials(t *testing.T, tab context.Context, auth webauthn.AuthenticatorI
 
 // The passkey box says what is wrong before any ceremony: a name that
 // breaks the library's rule gets its 400 message, and a page at an IP
-// address (the server's default URL) is told to open localhost, where
-// browsers allow passkeys. The visitor stays as it was.
+// address (http://127.0.0.1:<port>, another name of the server) is told to
+// open localhost, where browsers allow passkeys. The visitor stays as it was.
 func TestBrowserPasskeyName(t *testing.T) {
 	needChromium(t)
 	began := time.Now()
@@ -139,7 +138,7 @@ func TestBrowserPasskeyName(t *testing.T) {
 	}
 
 	tab := newVisitor(t, browser)
-	run(t, tab, chromedp.Navigate(m.page(base)))
+	run(t, tab, chromedp.Navigate(base))
 	first := readPage(t, tab)
 	for _, name := range []string{"ada@example.com", "+15551234567", "ab", "ada lovelace"} {
 		if got := m.convert(t, tab, name); got != "error" {
@@ -151,7 +150,7 @@ func TestBrowserPasskeyName(t *testing.T) {
 	}
 
 	ip := newVisitor(t, browser)
-	run(t, ip, chromedp.Navigate(base))
+	run(t, ip, chromedp.Navigate(strings.Replace(base, "://localhost:", "://127.0.0.1:", 1)))
 	readPage(t, ip)
 	run(t, ip,
 		chromedp.SetValue(chromedp.ID("passkey-name"), "ada.lovelace"),
@@ -160,7 +159,7 @@ func TestBrowserPasskeyName(t *testing.T) {
 	if got := outcome(t, ip); got != "error" {
 		t.Fatalf("a page at an IP address: outcome %q (page says %q), want an error", got, message(ip))
 	}
-	if msg, want := message(ip), "open this page at "+m.page(base)+"/ instead"; !strings.Contains(msg, want) {
+	if msg, want := message(ip), "open this page at "+base+"/ instead"; !strings.Contains(msg, want) {
 		t.Errorf("a page at an IP address says %q, want %q", msg, want)
 	}
 	if n := starts(); n != 0 {

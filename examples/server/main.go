@@ -123,14 +123,10 @@ type config struct {
 	// against an emulator at baseURL (the embedded one always allows them).
 	emulatorLifetimes bool
 	// publicURL is the origin (and path prefix) visitors open, without a
-	// trailing slash; "": run sets the listen address's URL. Magic links
-	// and social logins come back to pages under it, and its origin may
-	// convert by passkey.
+	// trailing slash; "": run sets the listen address's URL
+	// (http://localhost:<port> on loopback). Magic links and social logins
+	// come back to pages under it, and its origin may convert by passkey.
 	publicURL string
-	// localhostURL is http://localhost:<port> when run derived publicURL
-	// from a loopback listen address (http://127.0.0.1:<port>): the one
-	// name of this host a browser allows passkeys on (passkeyOrigins).
-	localhostURL string
 	// noReturning refuses a conversion to a registered address (409)
 	// instead of signing the visitor in to it (-returning=false).
 	noReturning bool
@@ -206,7 +202,7 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&cfg.redisURL, "redis-url", cfg.redisURL, "Redis `URL` for shared state and notes, e.g. redis://127.0.0.1:6379/0 (env REDIS_URL); none keeps them in memory")
 	fs.BoolVar(&cfg.emulatorLifetimes, "emulator-lifetimes", cfg.emulatorLifetimes,
 		"accept lifetimes under 3 minutes, in seconds, from the emulator at DESCOPE_BASE_URL (env ANON_EMULATOR_LIFETIMES=1); start descope-emulator with -seconds-unit")
-	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link, social logins return to <URL>/convert/oauth, and its pages may add passkeys (unless its host is an IP address); default: the listen address's, and then on loopback http://localhost:<port> may add passkeys too")
+	fs.StringVar(&publicURL, "public-url", publicURL, "the `URL` visitors open, e.g. https://notes.example.com (env PUBLIC_URL); magic links open <URL>/convert/link, social logins return to <URL>/convert/oauth, and its pages may add passkeys (unless its host is an IP address); default: the listen address's, http://localhost:<port> on loopback")
 	fs.BoolVar(&returning, "returning", returning, "a conversion to a registered address signs the visitor in to that account (env ANON_RETURNING); false answers 409")
 	fs.BoolVar(&cfg.merge, "merge", cfg.merge, "a returning customer's notes move into the account and its anonymous user is deleted (env ANON_MERGE=1)")
 	if err := fs.Parse(args); err != nil {
@@ -327,7 +323,7 @@ func run(ctx context.Context, cfg config, logger *slog.Logger) error {
 	} else {
 		logger.Info("admin routes off: no /metrics, /api/funnel or /healthz")
 	}
-	logger.Info("serving", "url", displayURL(ln.Addr()))
+	logger.Info("serving", "url", cfg.publicURL)
 
 	select {
 	case err := <-served:
@@ -460,7 +456,7 @@ func build(ctx context.Context, cfg config, logger *slog.Logger) (*app, error) {
 	}
 	// The pages that may add a passkey. On a real project each must be an
 	// allowed origin of its passkey settings.
-	if origins := passkeyOrigins(cfg.publicURL, cfg.localhostURL); len(origins) > 0 {
+	if origins := passkeyOrigins(cfg.publicURL); len(origins) > 0 {
 		opts = append(opts, anonymous.WithPasskeyOrigins(origins...))
 		logger.Info("passkeys", "origins", strings.Join(origins, " "))
 	} else {
@@ -610,27 +606,19 @@ func displayURL(addr net.Addr) string {
 }
 
 // listening sets the public URL, when none is configured, from the address
-// the server listens on, known only now (port 0). Visitors must open this
-// very URL: a magic link or a social login that comes back to another name
-// of the host (localhost for 127.0.0.1) finds other cookies. Passkeys are
-// the exception: browsers refuse them on an IP address, so on a loopback
-// address a page at http://localhost:<port> may add one too (it is another
-// visitor there, with cookies of its own).
+// the server listens on, known only now (port 0). On a loopback address it
+// is http://localhost:<port>, not http://127.0.0.1:<port>: browsers refuse
+// passkeys on an IP address, and a magic link or a social login must come
+// back to the very name the visitor opened (another name of the host finds
+// other cookies), so every method works at one URL.
 func (c *config) listening(addr net.Addr) {
-	if c.publicURL == "" {
-		c.publicURL = displayURL(addr)
-		c.localhostURL = localhostURL(addr)
+	if c.publicURL != "" {
+		return
 	}
-}
-
-// localhostURL is http://localhost:<port> for a loopback listener's
-// address, "" for any other.
-func localhostURL(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok || !tcp.IP.IsLoopback() {
-		return ""
+	c.publicURL = displayURL(addr)
+	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		c.publicURL = "http://" + net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
 	}
-	return "http://" + net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))
 }
 
 // passkeyOrigins returns the origins, as browsers send them in the Origin
@@ -641,7 +629,7 @@ func localhostURL(addr net.Addr) string {
 // §5.1.3 and §5.1.4, "If effectiveDomain is not a valid domain … a
 // SecurityError"), and an IP address is a host but no domain (WHATWG URL
 // Standard, "Hosts"). The default public URL, http://127.0.0.1:<port>, is
-// therefore never listed: run adds http://localhost:<port> beside it.
+// therefore never listed (listening prefers http://localhost:<port>).
 func passkeyOrigins(urls ...string) []string {
 	var out []string
 	for _, s := range urls {

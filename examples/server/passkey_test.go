@@ -15,9 +15,8 @@ import (
 	"github.com/descope-contrib/anonymous/descopetest"
 )
 
-// testAppListening is testApp with the URLs run derives from the listen
-// address (config.listening), or cfg's own public URL: for passkeys, the
-// page at http://localhost:<port> beside http://127.0.0.1:<port>.
+// testAppListening is testApp with the public URL run derives from the
+// listen address (config.listening: http://localhost:<port>), or cfg's own.
 func testAppListening(t *testing.T, cfg config) (*app, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
@@ -75,23 +74,23 @@ func TestPasskeyOrigins(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		addr              net.Addr
-		public, localhost string
+		addr   net.Addr
+		public string
 	}{
-		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080", "http://localhost:8080"},
-		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, "http://[::1]:8080", "http://localhost:8080"},
-		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "http://localhost:8080", ""},
-		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 5), Port: 8080}, "http://192.168.1.5:8080", ""},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://localhost:8080"},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, "http://localhost:8080"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8080}, "http://localhost:8080"},
+		{&net.TCPAddr{IP: net.IPv4(192, 168, 1, 5), Port: 8080}, "http://192.168.1.5:8080"},
 	} {
 		var cfg config
 		cfg.listening(tc.addr)
-		if cfg.publicURL != tc.public || cfg.localhostURL != tc.localhost {
-			t.Errorf("listening on %v: public %q, localhost %q; want %q, %q", tc.addr, cfg.publicURL, cfg.localhostURL, tc.public, tc.localhost)
+		if cfg.publicURL != tc.public {
+			t.Errorf("listening on %v: public %q, want %q", tc.addr, cfg.publicURL, tc.public)
 		}
 	}
 	cfg := config{publicURL: "https://notes.example.com"}
 	cfg.listening(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080})
-	if cfg.publicURL != "https://notes.example.com" || cfg.localhostURL != "" {
+	if cfg.publicURL != "https://notes.example.com" {
 		t.Errorf("with -public-url: %+v", cfg)
 	}
 }
@@ -132,7 +131,7 @@ func TestPasskeyRoutes(t *testing.T) {
 			t.Errorf("name %q: %q, want the library's message %q", name, e.Error, wantName)
 		}
 	}
-	// The server's own URL, http://127.0.0.1:<port>: no passkeys there.
+	// The server at its IP address, http://127.0.0.1:<port>: no passkeys there.
 	var e apiError
 	b.want(b.do(http.MethodPost, "/api/convert/passkey/start", map[string]string{"name": "ada.lovelace"}, &e, fromPage(srv.URL)), http.StatusBadRequest)
 	if !strings.Contains(e.Error, "passkey origin not allowed") {
