@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/descope-contrib/anonymous"
+	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
 
@@ -361,5 +362,41 @@ func TestOAuthConversionAllowListAndPosts(t *testing.T) {
 		if get := env2.Get(t, b2, path+"?code=x&state=y"); get.Status != http.StatusMethodNotAllowed {
 			t.Errorf("%s GET: %d %s", path, get.Status, get.Body)
 		}
+	}
+}
+
+// With the provider's merge_user_accounts off, Descope refuses a social
+// login whose email is an existing user's login ID: the provider page
+// comes back with err, no code, and nothing changes, in every strategy;
+// the account stays as it was, the visitor keeps its anonymous identity,
+// and a provider account of a new address still converts.
+func TestOAuthConversionProviderWithoutMerge(t *testing.T) {
+	for _, s := range anontest.Strategies {
+		t.Run(s.String(), func(t *testing.T) {
+			env := anontest.NewEnvWith(t, anontest.Setup{Mount: netHTTP, Strategy: s},
+				[]descopetest.Option{descopetest.WithOAuthProvider("google", false)},
+				anonymous.WithOAuthRedirectURLs(oauthCallback))
+			owner := env.Registered(t, "owner@example.com")
+			b, first := env.Visitor(t)
+			q := providerAnswer(t, startOAuth(t, env, b), "owner@example.com", "allow")
+			if q.Get("err") == "" || q.Get("code") != "" {
+				t.Fatalf("the provider page answered %v, want err and no code", q)
+			}
+			// The callback page shows err and posts nothing; a post without
+			// a code is refused before anything is asked.
+			if me := finishOAuth(t, env, b, q); me.Status != http.StatusBadRequest {
+				t.Errorf("finish without a code: %d %s", me.Status, me.Body)
+			}
+			if got, ok := env.Emu.User(owner.UserID); !ok || !slices.Equal(got.LoginIDs, []string{"owner@example.com"}) || got.Status == "disabled" {
+				t.Errorf("owner changed: %+v", got)
+			}
+			if after := env.Get(t, b, "/whoami"); after.UserID != first.UserID || !after.Anonymous || len(env.Converted()) != 0 {
+				t.Errorf("visitor after the refusal: %+v, OnConvert %v", after, env.Converted())
+			}
+			me := finishOAuth(t, env, b, providerAnswer(t, startOAuth(t, env, b), "new@example.com", "allow"))
+			if me.Status != http.StatusOK || me.Anonymous || me.UserID == owner.UserID {
+				t.Errorf("a new provider account: %d %+v", me.Status, me)
+			}
+		})
 	}
 }
