@@ -52,3 +52,10 @@ func StoreKeys(s Store, prefix string) int {
 
 // LocalStoreLen is the number of keys in m's process-local store.
 func LocalStoreLen(m *Middleware) int { return m.state.local.len() }
+
+// SetPendingJSON stores raw as the pending conversion of userID, sealed as
+// m stores its own: a record another version of the library wrote.
+func SetPendingJSON(m *Middleware, userID, raw string) error {
+	key := pendingKey + userID
+	return m.state.strictSet(context.Background(), key, m.state.keys.seal(key, []byte(raw)), codeWindow)
+}
