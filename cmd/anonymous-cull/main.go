@@ -12,13 +12,14 @@
 //
 // With --redis-url (env REDIS_URL), the Redis the middleware keeps its state
 // in through redisstore, the command holds each user's conversion lock from
-// that load to the delete, as anonymous.Cull does with CullOptions.Store: a
-// conversion by the middleware cannot land in between, and a user whose
-// conversion holds the lock is kept this run. --redis-prefix must be the
-// middleware's redisstore.WithPrefix (default "anonymous:"); the lock keys
-// are not hashed, so no store secret is needed. A Redis that does not answer,
-// at the start or during the run, stops the command with exit 1 before any
-// further delete: it never deletes without the lock it was asked to hold.
+// that load to the delete, as [anonymous.Cull] does with
+// [anonymous.CullOptions].Store: a conversion by the middleware cannot land
+// in between, and a user whose conversion holds the lock is kept this run.
+// --redis-prefix must be the middleware's [redisstore.WithPrefix] (default
+// "anonymous:"); the lock keys are not hashed, so no store secret is needed.
+// A Redis that does not answer, at the start or during the run, stops the
+// command with exit 1 before any further delete: it never deletes without
+// the lock it was asked to hold.
 //
 // Without --redis-url the command holds no lock: a conversion by the
 // middleware that lands between the load and the delete, one round trip,
