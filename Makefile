@@ -1,5 +1,5 @@
 # Every module of the repository: the core and its nested modules.
-MODULES := . adapters/chi adapters/gin adapters/echo otelanon redisstore examples/server conformance e2e
+MODULES := . adapters/chi adapters/gin adapters/echo otelanon redisstore cmd/anonymous-cull examples/server conformance e2e
 GO ?= go
 FUZZTIME ?= 10s
 

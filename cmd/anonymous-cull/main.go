@@ -1,24 +1,36 @@
 // Command anonymous-cull deletes the anonymous Descope users that never
 // converted and are older than the anonymous lifetime. Run it from cron.
 //
-//	DESCOPE_PROJECT_ID=P… DESCOPE_MANAGEMENT_KEY=K… anonymous-cull --dry-run
+//	DESCOPE_PROJECT_ID=P… DESCOPE_MANAGEMENT_KEY=K… REDIS_URL=redis://… anonymous-cull --dry-run
 //
 // Progress goes to stderr; --json prints the report on stdout. It exits 0
 // when the run completed with no failed deletion, 1 otherwise, 2 on bad flags.
 //
 // Each user a search page shows stale is loaded again right before its
 // delete, and kept if anything about it changed (two calls per user deleted,
-// paced at most 400 a minute: 200 users a minute). The command holds no
-// conversion lock: a conversion by the middleware that lands between that
-// load and the delete, one round trip, can still lose its user. To close that
-// window, run anonymous.Cull inside the application with
-// CullOptions.Store set to the middleware's store.
+// paced at most 400 a minute: 200 users a minute).
+//
+// With --redis-url (env REDIS_URL), the Redis the middleware keeps its state
+// in through redisstore, the command holds each user's conversion lock from
+// that load to the delete, as [anonymous.Cull] does with
+// [anonymous.CullOptions].Store: a conversion by the middleware cannot land
+// in between, and a user whose conversion holds the lock is kept this run.
+// --redis-prefix must be the middleware's [redisstore.WithPrefix] (default
+// "anonymous:"); the lock keys are not hashed, so no store secret is needed.
+// A Redis that does not answer, at the start or during the run, stops the
+// command with exit 1 before any further delete: it never deletes without
+// the lock it was asked to hold.
+//
+// Without --redis-url the command holds no lock: a conversion by the
+// middleware that lands between the load and the delete, one round trip,
+// can still lose its user.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		dryRun    = fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
 		asJSON    = fs.Bool("json", false, "print the report as JSON on stdout")
 		timeout   = fs.Duration("timeout", time.Hour, "give up after this long")
+		redisURL  = fs.String("redis-url", os.Getenv("REDIS_URL"), "Redis `URL` of the middleware's store (redisstore), e.g. redis://127.0.0.1:6379/0 (env REDIS_URL): each user's conversion lock is held from its last check to its delete; default none: no lock")
+		prefix    = fs.String("redis-prefix", defaultRedisPrefix, "key prefix of the middleware's redisstore (redisstore.WithPrefix); with -redis-url")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: anonymous-cull [flags]\n\nThe management key is read from DESCOPE_MANAGEMENT_KEY.\n\n")
@@ -63,6 +77,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	if *redisURL == "" && flagSet(fs, "redis-prefix") {
+		// A prefix alone would look like a lock that is not held.
+		fmt.Fprintln(stderr, "anonymous-cull: -redis-prefix needs -redis-url (or REDIS_URL)")
+		return 2
+	}
 	c, err := client.NewWithConfig(&client.Config{ProjectID: *projectID, ManagementKey: key, DescopeBaseURL: *baseURL})
 	if err != nil {
 		fmt.Fprintf(stderr, "anonymous-cull: %v\n", err)
@@ -70,12 +89,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	var store anonymous.Store // nil: no lock
+	if *redisURL != "" {
+		st, closeStore, err := openStore(ctx, *redisURL, *prefix)
+		if err != nil {
+			fmt.Fprintf(stderr, "anonymous-cull: %v\n", err)
+			if _, bad := errors.AsType[errRedisURL](err); bad {
+				return 2
+			}
+			return 1
+		}
+		defer closeStore()
+		store = st
+	}
 	opts := anonymous.CullOptions{
 		TenantName: *tenant,
 		TenantID:   *tenantID,
 		OlderThan:  *olderThan,
 		BatchSize:  *batch,
 		DryRun:     *dryRun,
+		Store:      store,
 		Logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Progress: func(r anonymous.CullReport) {
 			fmt.Fprintf(stderr, "scanned %d, %s %d, skipped %d, failed %d\n", r.Scanned, verb(r.DryRun), r.Deleted, total(r.Skipped), r.Failed)
@@ -103,6 +136,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultRedisPrefix is redisstore's default key prefix.
+const defaultRedisPrefix = "anonymous:"
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // verb says what a run did to the users it chose: deleted them, or would
