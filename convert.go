@@ -270,6 +270,8 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 // answer is the only step of its own. addr is the address the visitor
 // names (nil: the one pending), perr the error parsing it gave.
 func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *address, perr error, mt method, answer string) (_ *User, err error) {
+	guard := m.loserGuard(w, r)
+	defer func() { guard(err) }()
 	ctx := withMethod(r.Context(), mt.kind())
 	defer m.conversionFailed(ctx, &err)
 	if perr != nil {
@@ -538,9 +540,11 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 }
 
 // retire ends what the visitor held before a conversion: its refresh tokens
-// are retired (retireRefresh), its session token leaves the cache, and the
-// pending conversion is done.
+// are retired (retireRefresh), its session token leaves the cache, the
+// pending conversion is done, and the conversion is noted for a duplicate
+// of the finish that comes after (noteConverted).
 func (m *Middleware) retire(ctx context.Context, anon *User, rt refreshToken) {
+	m.noteConverted(ctx, anon.ID)
 	m.retireRefresh(ctx, anon.ID, rt)
 	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)
