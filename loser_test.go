@@ -162,16 +162,13 @@ func doubleSubmit(t *testing.T, a, b *anontest.Env, c *loserControl, mode, path 
 			c.reached <- struct{}{}
 			<-c.release
 		}})
-		go func() { answers <- send(a, false) }()
+		won := make(chan anontest.Me, 1)
+		go func() { won <- send(a, false) }()
 		<-c.reached // the winner holds the lock, at Descope
 		go func() { answers <- send(b, false) }()
 		<-c.busy // the loser found it held
 		c.free()
-		first, second := <-answers, <-answers
-		if first.Status == http.StatusOK {
-			return first, second
-		}
-		return second, first
+		return <-won, <-answers
 	case loserRefreshedBefore:
 		go func() { answers <- send(b, true) }()
 		<-c.reached // refreshed, not yet at its finish
@@ -347,3 +344,116 @@ func TestDoubleSubmitLoserLocalKeepsNoLocalID(t *testing.T) {
 	}
 }
 
+
+// The same with [anonymous.Middleware.CompleteConversion] after the
+// application's own flow verified an email (user-backed visitors), on two
+// replicas.
+func TestDoubleSubmitLoserKeepsWinnersCookiesComplete(t *testing.T) {
+	for _, rot := range loserRotations {
+		for _, mode := range loserModes {
+			t.Run(rot.name+"/"+mode, func(t *testing.T) {
+				t.Parallel()
+				c := newLoserControl()
+				a, b := loserWorld(t, anonymous.UserBacked, rot.opts, true, c)
+				v, anon := a.Visitor(t)
+				flowAddsEmail(t, a, v, anon.UserID, "adopted@example.com", true)
+				a.DropCookie(v, "DS")
+				win, lose := doubleSubmit(t, a, b, c, mode, "/convert/complete", map[string]string{}, cookieLine(a, v), "/v1/mgmt/user")
+				loserLeavesWinner(t, a, v, mode, win, lose, anon.UserID, anon.UserID)
+			})
+		}
+	}
+}
+
+// A finish that fails for an ordinary reason keeps the cookies the
+// middleware refreshed on the way in: with rotation, the refresh cookie the
+// request carried is rotated out, and only the answer's is live. A wrong
+// code; a verify when nothing was started; and a double submit whose
+// winner fails (a wrong code, held at Descope while the loser finds the
+// lock): no conversion, so the loser, which waits for the winner's
+// outcome, keeps them too.
+func TestDoubleSubmitOrdinaryFailureKeepsRefreshedCookies(t *testing.T) {
+	for _, s := range []anonymous.Strategy{anonymous.UserBacked, anonymous.NativeTokens} {
+		for _, rot := range loserRotations {
+			for _, what := range []string{"wrong code", "nothing started", "the winner fails"} {
+				t.Run(s.String()+"/"+rot.name+"/"+what, func(t *testing.T) {
+					t.Parallel()
+					c := newLoserControl()
+					a, b := loserWorld(t, s, rot.opts, true, c)
+					v, anon := a.Visitor(t)
+					const addr = "ordinary@example.com"
+					code := "000000"
+					if what != "nothing started" {
+						code = wrongOf(a.SendCode(t, v, addr))
+					}
+					a.DropCookie(v, "DS")
+					body := map[string]string{"email": addr, "code": code}
+					var answers []anontest.Me
+					if what == "the winner fails" {
+						win, lose := doubleSubmit(t, a, b, c, loserLockHeld, "/convert/verify", body, cookieLine(a, v), "/v1/auth/otp/verify/email")
+						if !strings.Contains(lose.Body, "conversion_in_progress") {
+							t.Fatalf("the loser answered %d %s, want conversion_in_progress", lose.Status, lose.Body)
+						}
+						answers = []anontest.Me{win, lose}
+					} else {
+						answers = []anontest.Me{b.Do(t, b.Browser(t), http.MethodPost, "/convert/verify", body, cookieHeader(cookieLine(a, v)))}
+					}
+					for _, me := range answers {
+						if me.Status == http.StatusOK {
+							t.Fatalf("a verify with code %s answered 200 %s", code, me.Body)
+						}
+						want := []string{"DS"}
+						if rot.opts != nil {
+							want = []string{"DS", "DSR"}
+						}
+						if got := identityCookies(me); !slices.Equal(got, want) {
+							t.Errorf("a failed verify (%d %s) sets %v, want the refreshed %v", me.Status, strings.TrimSpace(me.Body), got, want)
+						}
+					}
+					land(a, v, answers...)
+					for range 2 {
+						if me := a.Get(t, v, "/whoami"); me.Status != http.StatusOK || me.UserID != anon.UserID || !me.Anonymous || me.New {
+							t.Fatalf("after the failed verify: %+v, want the anonymous visitor %s", me, anon.UserID)
+						}
+						a.DropCookie(v, "DS") // and again once it expired: the refresh cookie held is live
+					}
+				})
+			}
+		}
+	}
+}
+
+// wrongOf returns a six-digit code other than code.
+func wrongOf(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}
+
+// A conversion notes its anonymous identity for a minute (convertedFor at
+// the default timeout), with an empty value: the bound the documents give.
+func TestConversionNoteLifetime(t *testing.T) {
+	clock := &anontest.Clock{}
+	store := newSwitchStore(clock.Now)
+	for _, s := range anontest.Strategies {
+		w := anontest.NewEnvWith(t, anontest.Setup{Strategy: s, Timeout: 5 * time.Second}, nil, anonymous.WithStore(store))
+		v, anon := w.Visitor(t)
+		if me := w.Convert(t, v, s.String()+"@example.com"); me.Status != http.StatusOK {
+			t.Fatalf("%s: convert: %d %s", s, me.Status, me.Body)
+		}
+		key := "conv:converted:" + anon.UserID
+		ctx := context.Background()
+		if val, ok, err := store.Get(ctx, key); err != nil || !ok || len(val) != 0 {
+			t.Fatalf("%s: %s: %q %v %v, want an empty note", s, key, val, ok, err)
+		}
+		clock.Advance(59 * time.Second)
+		if _, ok, _ := store.Get(ctx, key); !ok {
+			t.Errorf("%s: the note is gone before its minute", s)
+		}
+		clock.Advance(2 * time.Second)
+		if _, ok, _ := store.Get(ctx, key); ok {
+			t.Errorf("%s: the note outlives its minute", s)
+		}
+	}
+}
