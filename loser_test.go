@@ -344,7 +344,6 @@ func TestDoubleSubmitLoserLocalKeepsNoLocalID(t *testing.T) {
 	}
 }
 
-
 // The same with [anonymous.Middleware.CompleteConversion] after the
 // application's own flow verified an email (user-backed visitors), on two
 // replicas.
