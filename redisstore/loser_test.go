@@ -167,7 +167,7 @@ func TestConvertedNoteBytes(t *testing.T) {
 	const n = 20_000
 	for _, kind := range []struct{ name, id string }{
 		{"user-backed or native", "U2ZYXWVUTSRQPONMLKJIHGFEDCBA"}, // a Descope user ID: 28 characters
-		{"local", "local-00000000-0000-4000-8000-000000000000"},    // a local ID
+		{"local", "local-00000000-0000-4000-8000-000000000000"},   // a local ID
 	} {
 		if err := rdb.FlushDB(ctx).Err(); err != nil {
 			t.Fatal(err)
