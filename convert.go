@@ -253,6 +253,15 @@ func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a addre
 // Descope again, which it may take for reuse of a stolen token and answer
 // by revoking the whole session.
 //
+// A finish of any method that fails because a concurrent request of the
+// visitor (a double submit, on any replica sharing the store) converted it
+// takes the identity cookies the middleware wrote on w for r (a refresh on
+// the way in, or a visitor provisioned because its refresh cookie was
+// revoked) off w, so that a browser that processes its answer after the
+// winner's keeps the winner's cookies; one that found the conversion under
+// way ([ErrConversionInProgress]) waits for its outcome first. A finish
+// that fails for any other reason leaves them.
+//
 // The verifications that reach Descope are limited per visitor and per
 // client, counted before any call, and once Descope has locked the code
 // after wrong attempts, the next ones get [ErrTooManyAttempts] without a call
