@@ -36,8 +36,13 @@ func (p pendingConversion) boundToken() string {
 // that is checked and the verification counted, the pending conversion is
 // dropped and exchange runs, under the conversion lock. perr is the error
 // checking the answer's form gave (reported as the conversion's failure).
-func (m *Middleware) finishBound(r *http.Request, kind, token string, perr error,
+// w is the response exchange writes on: a finish that fails because a
+// concurrent one converted the visitor takes the anonymous cookies off it
+// (loserGuard).
+func (m *Middleware) finishBound(w http.ResponseWriter, r *http.Request, kind, token string, perr error,
 	exchange func(ctx context.Context, anon *User, rt refreshToken, p pendingConversion) (*User, error)) (_ *User, err error) {
+	guard := m.loserGuard(w, r)
+	defer func() { guard(err) }()
 	ctx := withMethod(r.Context(), kind)
 	defer m.conversionFailed(ctx, &err)
 	if perr != nil {

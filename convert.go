@@ -253,6 +253,15 @@ func (m *Middleware) startCode(ctx context.Context, u *User, dsr string, a addre
 // Descope again, which it may take for reuse of a stolen token and answer
 // by revoking the whole session.
 //
+// A finish of any method that fails because a concurrent request of the
+// visitor (a double submit, on any replica sharing the store) converted it
+// takes the identity cookies the middleware wrote on w for r (a refresh on
+// the way in, or a visitor provisioned because its refresh cookie was
+// revoked) off w, so that a browser that processes its answer after the
+// winner's keeps the winner's cookies; one that found the conversion under
+// way ([ErrConversionInProgress]) waits for its outcome first. A finish
+// that fails for any other reason leaves them.
+//
 // The verifications that reach Descope are limited per visitor and per
 // client, counted before any call, and once Descope has locked the code
 // after wrong attempts, the next ones get [ErrTooManyAttempts] without a call
@@ -270,6 +279,8 @@ func (m *Middleware) FinishConversion(w http.ResponseWriter, r *http.Request, ad
 // answer is the only step of its own. addr is the address the visitor
 // names (nil: the one pending), perr the error parsing it gave.
 func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *address, perr error, mt method, answer string) (_ *User, err error) {
+	guard := m.loserGuard(w, r)
+	defer func() { guard(err) }()
 	ctx := withMethod(r.Context(), mt.kind())
 	defer m.conversionFailed(ctx, &err)
 	if perr != nil {
@@ -538,9 +549,11 @@ func (m *Middleware) complete(ctx context.Context, w http.ResponseWriter, anon *
 }
 
 // retire ends what the visitor held before a conversion: its refresh tokens
-// are retired (retireRefresh), its session token leaves the cache, and the
-// pending conversion is done.
+// are retired (retireRefresh), its session token leaves the cache, the
+// pending conversion is done, and the conversion is noted for a duplicate
+// of the finish that comes after (noteConverted).
 func (m *Middleware) retire(ctx context.Context, anon *User, rt refreshToken) {
+	m.noteConverted(ctx, anon.ID)
 	m.retireRefresh(ctx, anon.ID, rt)
 	m.dropSession(anon)
 	m.dropPending(ctx, anon.ID)

@@ -34,6 +34,8 @@ import (
 // tokens. The calls are counted against the same per-visitor and per-client
 // verification limits as a code's ([ErrTooManyAttempts]).
 func (m *Middleware) CompleteConversion(w http.ResponseWriter, r *http.Request) (_ *User, err error) {
+	guard := m.loserGuard(w, r)
+	defer func() { guard(err) }()
 	ctx := withMethod(r.Context(), methodAdopt)
 	defer m.conversionFailed(ctx, &err)
 	anon, rt, err := m.resumable(r)

@@ -203,7 +203,7 @@ func (m *Middleware) FinishOAuthConversion(w http.ResponseWriter, r *http.Reques
 	if !urlSafe(code) || !urlSafe(state) {
 		perr = ErrInvalidOAuth
 	}
-	return m.finishBound(r, methodOAuth, state, perr, func(ctx context.Context, anon *User, rt refreshToken, _ pendingConversion) (*User, error) {
+	return m.finishBound(w, r, methodOAuth, state, perr, func(ctx context.Context, anon *User, rt refreshToken, _ pendingConversion) (*User, error) {
 		info, err := call(m, ctx, "oauth.exchange", func(ctx context.Context) (*descope.AuthenticationInfo, error) {
 			return m.c.Auth.OAuth().ExchangeToken(ctx, code, nil)
 		})

@@ -362,7 +362,7 @@ func (m *Middleware) FinishPasskeyConversion(w http.ResponseWriter, r *http.Requ
 	if transactionID == "" || len(transactionID) > maxTransactionID || response == "" || len(response) > maxPasskeyResponse {
 		perr = ErrInvalidPasskey
 	}
-	return m.finishBound(r, methodPasskey, transactionID, perr, func(ctx context.Context, anon *User, rt refreshToken, p pendingConversion) (*User, error) {
+	return m.finishBound(w, r, methodPasskey, transactionID, perr, func(ctx context.Context, anon *User, rt refreshToken, p pendingConversion) (*User, error) {
 		req := &descope.WebAuthnFinishRequest{TransactionID: transactionID, Response: response}
 		switch p.Ceremony {
 		case ceremonyUpdate:
