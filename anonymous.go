@@ -25,6 +25,7 @@ type Middleware struct {
 	now       func() time.Time // the clock
 	obs       *observer        // observers of events; what Healthy knows of Descope
 	rotation  atomic.Int32     // what the last refresh showed: rotationUnknown, rotationOn or rotationOff
+	awaiting  atomic.Int32     // finishes waiting for another's conversion lock (awaitUnlock)
 
 	createPausedUntil atomic.Int64 // unix nanoseconds: Descope answered user create with 429
 	sdkRefreshCookie  string       // the refresh cookie name the SDK client reads

@@ -156,18 +156,29 @@ func (m *Middleware) isIdentityCookie(l string) bool {
 	return name == m.cfg.sessionCookie || name == m.cfg.refreshCookie || (m.local != nil && name == m.local.name)
 }
 
-// Polling of a conversion lock held by another request (awaitUnlock).
+// Polling of a conversion lock held by another request (awaitUnlock), by
+// at most maxAwaiting finishes of a process at once: a flood of parallel
+// finishes of one visitor (each would poll the store up to 8×timeout/200
+// ms times) costs the store no more than maxAwaiting pollers; the others
+// answer at once, their cookies left as they were.
 const (
 	unlockPollFirst = 10 * time.Millisecond
 	unlockPollMax   = 200 * time.Millisecond
+	maxAwaiting     = 32
 )
 
 // awaitUnlock waits until userID's conversion lock is released, polling
 // the store (from every 10 ms, doubling up to every 200 ms), at most as
 // long as the lock may be held (8 times the timeout, on the real clock: the
 // lock's holder is a real request). It reports false when the lock is still
-// held then, the store does not answer, or ctx ends.
+// held then, the store does not answer, ctx ends, or maxAwaiting finishes
+// of this process wait already.
 func (m *Middleware) awaitUnlock(ctx context.Context, userID string) bool {
+	if m.awaiting.Add(1) > maxAwaiting {
+		m.awaiting.Add(-1)
+		return false
+	}
+	defer m.awaiting.Add(-1)
 	key := conversionLockKey(userID)
 	deadline := time.Now().Add(8 * m.cfg.timeout)
 	wait := unlockPollFirst
