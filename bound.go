@@ -109,56 +109,26 @@ func (m *Middleware) signedInAs(ctx context.Context, w http.ResponseWriter, anon
 		return nil, fmt.Errorf("%w: the answer signed in an anonymous user", ErrNoPendingConversion)
 	}
 	if !info.FirstSeen {
-		if !m.cfg.allowMerge && m.cfg.noReturning {
+		// A returning customer, proved by the method.
+		existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
+		if info.User != nil {
+			existing.LoginIDs = info.User.LoginIDs
+		}
+		switch {
+		case m.cfg.allowMerge:
+			return m.switchTo(ctx, w, anon, rt, info)
+		case m.cfg.noReturning:
 			m.revoke(ctx, info.RefreshToken.JWT)
 			return nil, ErrIdentifierInUse
 		}
-		var u *User
-		var err error
-		if m.cfg.allowMerge {
-			u, err = m.switchTo(ctx, w, anon, rt, info)
-		} else {
-			// A returning customer, proved by the method: signed in to
-			// it, as by a code ([WithReturningCustomers]).
-			existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
-			if info.User != nil {
-				existing.LoginIDs = info.User.LoginIDs
-			}
-			u, err = m.signIn(ctx, w, anon, existing, rt, info)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if isLocal(anon) || isNative(anon) {
-			if isLocal(anon) {
-				m.clearLocal(w)
-			}
-			m.retireID(ctx, anon.ID, rt.exp)
-		}
-		return u, nil
+		// Signed in to it, as by a code ([WithReturningCustomers]).
+		return m.signIn(ctx, w, anon, existing, rt, info)
 	}
 	u := &User{ID: info.SessionToken.ID, Anonymous: false, token: info.SessionToken}
 	if info.User != nil {
 		u.LoginIDs = info.User.LoginIDs
 	}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, err
-	}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	if isLocal(anon) {
-		m.clearLocal(w)
-	}
-	m.retire(ctx, anon, rt)
-	if isLocal(anon) || isNative(anon) {
-		m.retireID(ctx, anon.ID, rt.exp)
-	}
-	// A user-backed anonymous user stays, its tokens retired, until Cull
-	// deletes it: nothing of another account is touched here.
-	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID, "method", methodOf(ctx))
-	setOutcome(ctx, OutcomeCreated)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: u})
-	return u, nil
+	return m.handOver(ctx, w, anon, u, rt, info, OutcomeCreated)
 }
 
 // methodOf returns the method ctx carries (withMethod).

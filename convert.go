@@ -350,9 +350,10 @@ func (m *Middleware) finishPending(ctx context.Context, w http.ResponseWriter, a
 // finishNative verifies the code of a Descope-native or local visitor: the
 // code, sent to the address by sign-up-or-in, signs the visitor up or in to
 // the user that owns the address (no account is changed or deleted: the code
-// proves the visitor owns it), the OnConvert hook moves the data from the
-// anonymous ID, and that user's tokens replace the anonymous ones (and the
-// local ID cookie).
+// proves the visitor owns it), and the conversion ends as every method's
+// sign-in by Descope does (signedInAs): a new user gets the data by
+// OnConvert; a returning customer's account by OnConvert, or by the merge
+// hook with [WithMerge], or is refused with [WithReturningCustomers](false).
 func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, a address, mt method, answer string) (*User, error) {
 	answer, err := mt.clean(answer)
 	if err != nil {
@@ -366,28 +367,9 @@ func (m *Middleware) finishNative(ctx context.Context, w http.ResponseWriter, an
 		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, err
 	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
-	if info.User != nil {
-		u.LoginIDs = info.User.LoginIDs
-	}
-	if err := m.convertHook(ctx, anon.ID, u); err != nil {
-		m.revoke(ctx, info.RefreshToken.JWT)
-		return nil, err
-	}
-	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	if isLocal(anon) {
-		m.clearLocal(w)
-	}
-	m.retire(ctx, anon, rt)
-	m.retireID(ctx, anon.ID, rt.exp)
-	m.cfg.logger.Info("anonymous visitor signed up", "anonymous", anon.ID, "user", u.ID)
-	outcome, reason := OutcomeCreated, ""
-	if !info.FirstSeen {
-		outcome, reason = OutcomeSignedIn, OutcomeSignedIn // a registered address: a returning customer
-	}
-	setOutcome(ctx, outcome)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: u, Reason: reason})
-	return u, nil
+	// A new address created a user; a registered one signed in to its
+	// account: a returning customer, as by any method.
+	return m.signedInAs(ctx, w, anon, rt, info)
 }
 
 // finishUpdate verifies the code of an email or phone update, and moves the

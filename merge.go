@@ -70,7 +70,8 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, during("merge hook", err)
 	}
-	if !isNative(anon) {
+	if !isNative(anon) && !isLocal(anon) {
+		// Only a user-backed visitor has an anonymous user to delete.
 		_, err := call(m, ctx, "user.delete", func(ctx context.Context) (struct{}, error) {
 			return struct{}{}, m.c.Management.User().Delete(ctx, anon.ID)
 		})
@@ -82,7 +83,7 @@ func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *
 		}
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
-	m.retire(ctx, anon, rt)
+	m.retireAnonymous(ctx, w, anon, rt)
 	m.cfg.logger.Info("anonymous user merged", "anonymous", anon.ID, "user", existing.ID)
 	setOutcome(ctx, OutcomeSignedIn)
 	m.convEvent(ctx, Event{Kind: EventMerged, User: existing})

@@ -58,22 +58,50 @@ func setOutcome(ctx context.Context, o string) {
 	}
 }
 
-// signIn hands a returning customer, proved by its code, the existing
-// account's tokens without WithMerge: the OnConvert hook may move the data
-// (if it fails, nothing changes and the tokens are revoked); the anonymous
-// user's session is retired, the user itself left to cull.
+// signIn hands a returning customer, proved by its code (or link, provider
+// account, passkey), the existing account's tokens without WithMerge: the
+// OnConvert hook may move the data (if it fails, nothing changes and the
+// tokens are revoked); the anonymous session is retired, a user-backed
+// anonymous user left to cull.
 func (m *Middleware) signIn(ctx context.Context, w http.ResponseWriter, anon, existing *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
-	if err := m.convertHook(ctx, anon.ID, existing); err != nil {
+	return m.handOver(ctx, w, anon, existing, rt, info, OutcomeSignedIn)
+}
+
+// handOver ends a conversion that signed the visitor in to u, a user other
+// than its anonymous identity (a new user, or a returning customer's
+// account without WithMerge): the OnConvert hook moves the data from the
+// anonymous ID (should it fail, u's new tokens are revoked and nothing
+// changes), u's tokens replace the anonymous ones, and the anonymous
+// identity is retired (retireAnonymous). outcome is OutcomeCreated or
+// OutcomeSignedIn.
+func (m *Middleware) handOver(ctx context.Context, w http.ResponseWriter, anon, u *User, rt refreshToken, info *descope.AuthenticationInfo, outcome string) (*User, error) {
+	if err := m.convertHook(ctx, anon.ID, u); err != nil {
 		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, err
 	}
 	m.writeTokens(w, info.SessionToken, info.RefreshToken)
+	m.retireAnonymous(ctx, w, anon, rt)
+	reason, msg := "", "anonymous visitor signed up"
+	if outcome == OutcomeSignedIn {
+		reason, msg = OutcomeSignedIn, "returning customer signed in"
+	}
+	m.cfg.logger.Info(msg, "anonymous", anon.ID, "user", u.ID, "method", methodOf(ctx))
+	setOutcome(ctx, outcome)
+	m.convEvent(ctx, Event{Kind: EventConverted, User: u, Reason: reason})
+	return u, nil
+}
+
+// retireAnonymous ends the anonymous identity of a visitor now signed in
+// as another user: its tokens are retired (retire), and a native or local
+// identity is retired for good (retireID), its local ID cookie cleared.
+// A user-backed anonymous user stays, its tokens retired, until Cull (or a
+// merge) deletes it.
+func (m *Middleware) retireAnonymous(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken) {
 	if isLocal(anon) {
 		m.clearLocal(w)
 	}
 	m.retire(ctx, anon, rt)
-	m.cfg.logger.Info("returning customer signed in", "anonymous", anon.ID, "user", existing.ID)
-	setOutcome(ctx, OutcomeSignedIn)
-	m.convEvent(ctx, Event{Kind: EventConverted, User: existing, Reason: OutcomeSignedIn})
-	return existing, nil
+	if isLocal(anon) || isNative(anon) {
+		m.retireID(ctx, anon.ID, rt.exp)
+	}
 }

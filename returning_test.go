@@ -212,3 +212,85 @@ func TestReturningCustomerNativeAndLocal(t *testing.T) {
 		})
 	}
 }
+
+// A native or local visitor's returning customer ends as every method's
+// does, whatever proved it (a code, a social login): with WithMerge the
+// merge hook moves the data (not OnConvert) and no user is deleted (a
+// native or local identity has none); with WithReturningCustomers(false)
+// the proof answers 409, the account's new tokens are revoked, and the
+// visitor stays anonymous. The account is unchanged either way.
+func TestReturningCustomerNativeAndLocalEveryMethodAlike(t *testing.T) {
+	type proof struct {
+		name  string
+		prove func(t *testing.T, env *anontest.Env, b *http.Client) anontest.Me
+	}
+	proofs := []proof{
+		{"code", func(t *testing.T, env *anontest.Env, b *http.Client) anontest.Me {
+			code := env.SendCode(t, b, "ada@example.com")
+			return env.Post(t, b, "/convert/verify", map[string]string{"email": "ada@example.com", "code": code})
+		}},
+		{"oauth", func(t *testing.T, env *anontest.Env, b *http.Client) anontest.Me {
+			return finishOAuth(t, env, b, providerAnswer(t, startOAuth(t, env, b), "ada@example.com", "allow"))
+		}},
+	}
+	for _, s := range []anonymous.Strategy{anonymous.NativeTokens, anonymous.LocalIDs} {
+		for _, p := range proofs {
+			t.Run(s.String()+"/"+p.name+"/merge", func(t *testing.T) {
+				var mu sync.Mutex
+				var merged [][2]string
+				env := anontest.NewEnvWith(t, anontest.Setup{Mount: netHTTP, Strategy: s}, nil,
+					anonymous.WithOAuthRedirectURLs(oauthCallback),
+					anonymous.WithMerge(func(_ context.Context, anon, existing *anonymous.User) error {
+						mu.Lock()
+						defer mu.Unlock()
+						merged = append(merged, [2]string{anon.ID, existing.ID})
+						return nil
+					}))
+				owner := env.Registered(t, "ada@example.com")
+				before := anontest.StateOf(env.Emu, owner.UserID)
+				b, anon := env.Visitor(t)
+				env.Emu.ResetRequests()
+				me := p.prove(t, env, b)
+				if me.Status != http.StatusOK || me.UserID != owner.UserID || me.Anonymous {
+					t.Fatalf("returning customer with WithMerge: %d %s", me.Status, me.Body)
+				}
+				mu.Lock()
+				got := slices.Clone(merged)
+				mu.Unlock()
+				if !slices.Equal(got, [][2]string{{anon.UserID, owner.UserID}}) || len(env.Converted()) != 0 {
+					t.Errorf("merge hook calls %v, OnConvert calls %v; want one merge from %s", got, env.Converted(), anon.UserID)
+				}
+				if n := env.Emu.Requests("/v1/mgmt/user/delete"); n != 0 {
+					t.Errorf("%d user deletes for a %s identity, which has no user", n, s)
+				}
+				if after := anontest.StateOf(env.Emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) || !slices.Equal(after.Tenants, before.Tenants) {
+					t.Errorf("existing account changed: %+v -> %+v", before, after)
+				}
+				if w := env.Get(t, b, "/whoami"); w.UserID != owner.UserID || w.Anonymous {
+					t.Errorf("visitor after the merge: %+v", w)
+				}
+			})
+			t.Run(s.String()+"/"+p.name+"/refused", func(t *testing.T) {
+				env := anontest.NewEnvWith(t, anontest.Setup{Mount: netHTTP, Strategy: s}, nil,
+					anonymous.WithOAuthRedirectURLs(oauthCallback), anonymous.WithReturningCustomers(false))
+				owner := env.Registered(t, "ada@example.com")
+				before := anontest.StateOf(env.Emu, owner.UserID)
+				live := env.Emu.LiveRefreshTokens(owner.UserID)
+				b, anon := env.Visitor(t)
+				me := p.prove(t, env, b)
+				if me.Status != http.StatusConflict || errorReason(t, me) != "identifier_in_use" {
+					t.Fatalf("returning customer with WithReturningCustomers(false): %d %s", me.Status, me.Body)
+				}
+				if n := env.Emu.LiveRefreshTokens(owner.UserID); n != live {
+					t.Errorf("the account has %d live refresh tokens, had %d: the refused sign-in's were not revoked", n, live)
+				}
+				if after := anontest.StateOf(env.Emu, owner.UserID); !slices.Equal(after.LoginIDs, before.LoginIDs) {
+					t.Errorf("existing account changed: %+v -> %+v", before, after)
+				}
+				if w := env.Get(t, b, "/whoami"); w.UserID != anon.UserID || !w.Anonymous || len(env.Converted()) != 0 {
+					t.Errorf("visitor after the refusal: %+v, OnConvert %v", w, env.Converted())
+				}
+			})
+		}
+	}
+}
