@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
@@ -136,4 +137,39 @@ func errorReason(t *testing.T, me anontest.Me) string {
 	var body struct{ Reason string }
 	_ = json.Unmarshal([]byte(me.Body), &body)
 	return body.Reason
+}
+
+// A start expires: ten minutes after it (on the store's clock) its social
+// login state, passkey transaction or magic link finishes nothing (409
+// no_pending_conversion, nothing asked of Descope), whatever the provider
+// or Descope would still accept.
+func TestPipelineStartsExpire(t *testing.T) {
+	for _, method := range []string{"link", "oauth", "passkey"} {
+		for _, s := range anontest.Strategies {
+			t.Run(method+"/"+s.String(), func(t *testing.T) {
+				clock := &anontest.Clock{}
+				env := anontest.NewEnvWith(t, anontest.Setup{Mount: netHTTP, Strategy: s}, nil,
+					anonymous.WithStore(anonymous.NewMemStore(clock.Now)),
+					anonymous.WithLinkURLs(landing), anonymous.WithOAuthRedirectURLs(oauthCallback), anonymous.WithPasskeyOrigins(passkeySite))
+				b, first := env.Visitor(t)
+				st, _ := startBy(t, env, b, method, descopetest.NewAuthenticator())
+				clock.Advance(10*time.Minute + time.Second)
+				calls := env.Emu.TotalRequests()
+				me := env.Do(t, b, http.MethodPost, finishes[method].path, st.answer, onPage(passkeySite))
+				if me.Status != http.StatusConflict || errorReason(t, me) != "no_pending_conversion" {
+					t.Errorf("a finish 10 minutes after its start: %d %s", me.Status, me.Body)
+				}
+				if method != "link" {
+					// A link's finish looks up who owns the address first;
+					// the bound methods check the record before anything.
+					if n := env.Emu.TotalRequests() - calls; n != 0 {
+						t.Errorf("an expired start asked Descope %d things: %v", n, env.Emu.RequestLog()[calls:])
+					}
+				}
+				if w := env.Get(t, b, "/whoami"); w.UserID != first.UserID || !w.Anonymous {
+					t.Errorf("visitor after the expired finish: %+v", w)
+				}
+			})
+		}
+	}
 }
