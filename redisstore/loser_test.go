@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 	"github.com/descope-contrib/anonymous/internal/redistest"
-	"github.com/descope-contrib/anonymous/redisstore"
 )
 
 // The loser of a double-submitted conversion finish on two replicas sharing
@@ -135,54 +132,6 @@ func TestDoubleSubmitLoserOnRedisReplicas(t *testing.T) {
 					}
 				})
 			}
-		}
-	}
-}
-
-// What a conversion's note costs Redis, all told (key, empty value, a
-// minute's expiry), as INFO's used_memory grows over 20,000 of them: the
-// figure the documents give per conversion, for a while.
-func TestConvertedNoteBytes(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := newClient(t, srv)
-	ctx := context.Background()
-	store, err := redisstore.New(rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	used := func() int64 {
-		info, err := rdb.Info(ctx, "memory").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(info, "\r\n") {
-			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-				n, _ := strconv.ParseInt(v, 10, 64)
-				return n
-			}
-		}
-		t.Fatal("no used_memory")
-		return 0
-	}
-	const n = 20_000
-	for _, kind := range []struct{ name, id string }{
-		{"user-backed or native", "U2ZYXWVUTSRQPONMLKJIHGFEDCBA"}, // a Descope user ID: 28 characters
-		{"local", "local-00000000-0000-4000-8000-000000000000"},   // a local ID
-	} {
-		if err := rdb.FlushDB(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		before := used()
-		for i := range n {
-			id := fmt.Sprintf("%s%08d", kind.id[:len(kind.id)-8], i)
-			if err := store.Set(ctx, "conv:converted:"+id, nil, time.Minute); err != nil {
-				t.Fatal(err)
-			}
-		}
-		per := float64(used()-before) / n
-		t.Logf("a %s note costs Redis %.0f bytes", kind.name, per)
-		if per > 240 {
-			t.Errorf("a %s note costs %.0f bytes, over the 240 the documents allow", kind.name, per)
 		}
 	}
 }
