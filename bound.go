@@ -108,12 +108,9 @@ func (m *Middleware) signedInAs(ctx context.Context, w http.ResponseWriter, anon
 		m.revoke(ctx, info.RefreshToken.JWT)
 		return nil, fmt.Errorf("%w: the answer signed in an anonymous user", ErrNoPendingConversion)
 	}
+	u := m.signedInUser(info)
 	if !info.FirstSeen {
 		// A returning customer, proved by the method.
-		existing := &User{ID: info.SessionToken.ID, token: info.SessionToken}
-		if info.User != nil {
-			existing.LoginIDs = info.User.LoginIDs
-		}
 		switch {
 		case m.cfg.allowMerge:
 			return m.switchTo(ctx, w, anon, rt, info)
@@ -122,13 +119,19 @@ func (m *Middleware) signedInAs(ctx context.Context, w http.ResponseWriter, anon
 			return nil, ErrIdentifierInUse
 		}
 		// Signed in to it, as by a code ([WithReturningCustomers]).
-		return m.signIn(ctx, w, anon, existing, rt, info)
+		return m.signIn(ctx, w, anon, u, rt, info)
 	}
-	u := &User{ID: info.SessionToken.ID, Anonymous: false, token: info.SessionToken}
+	return m.handOver(ctx, w, anon, u, rt, info, OutcomeCreated)
+}
+
+// signedInUser is the user info signs in: its ID, session token and login
+// IDs.
+func (m *Middleware) signedInUser(info *descope.AuthenticationInfo) *User {
+	u := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
 	if info.User != nil {
 		u.LoginIDs = info.User.LoginIDs
 	}
-	return m.handOver(ctx, w, anon, u, rt, info, OutcomeCreated)
+	return u
 }
 
 // methodOf returns the method ctx carries (withMethod).

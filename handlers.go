@@ -61,11 +61,7 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		key := "maskedEmail"
-		if req.Phone != "" {
-			key = "maskedPhone"
-		}
-		return map[string]string{key: masked}, nil
+		return maskedAnswer(req, masked), nil
 	})
 }
 
@@ -78,15 +74,30 @@ func (m *Middleware) ConvertStartHandler() http.Handler {
 // 405, 403 and 415 before the body is read. Mount it behind the middleware.
 func (m *Middleware) ConvertVerifyHandler() http.Handler {
 	return m.convertHandler(verifyBody, func(w http.ResponseWriter, r *http.Request, req ConvertRequest, addr string) (any, error) {
-		r, outcome := ConversionOutcome(r)
-		u, err := m.FinishConversion(w, r, addr, req.Code)
-		if err != nil {
-			return nil, err
-		}
-		j := NewUserJSON(u)
-		j.Outcome = outcome()
-		return j, nil
+		return finished(r, func(r *http.Request) (*User, error) { return m.FinishConversion(w, r, addr, req.Code) })
 	})
+}
+
+// finished runs a conversion's finish on r and answers the user, with the
+// outcome the finish reached ([ConversionOutcome]).
+func finished(r *http.Request, finish func(*http.Request) (*User, error)) (any, error) {
+	r, outcome := ConversionOutcome(r)
+	u, err := finish(r)
+	if err != nil {
+		return nil, err
+	}
+	j := NewUserJSON(u)
+	j.Outcome = outcome()
+	return j, nil
+}
+
+// maskedAnswer is a start's answer: {"maskedEmail": masked}, or
+// {"maskedPhone": masked} when req named a phone.
+func maskedAnswer(req ConvertRequest, masked string) map[string]string {
+	if req.Phone != "" {
+		return map[string]string{"maskedPhone": masked}
+	}
+	return map[string]string{"maskedEmail": masked}
 }
 
 // convertHandler admits a request (checkPost), decodes the ConvertRequest

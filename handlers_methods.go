@@ -39,11 +39,7 @@ func (m *Middleware) ConvertLinkStartHandler() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		key := "maskedEmail"
-		if req.Phone != "" {
-			key = "maskedPhone"
-		}
-		return map[string]string{key: masked}, nil
+		return maskedAnswer(req, masked), nil
 	})
 }
 
@@ -66,14 +62,7 @@ func (m *Middleware) ConvertLinkVerifyHandler() http.Handler {
 		if req.Token == "" {
 			return nil, fmt.Errorf("%w: no token: expected a JSON body %s", errBadRequest, linkVerifyBody)
 		}
-		r, outcome := ConversionOutcome(r)
-		u, err := m.FinishLinkConversion(w, r, req.Token)
-		if err != nil {
-			return nil, err
-		}
-		j := NewUserJSON(u)
-		j.Outcome = outcome()
-		return j, nil
+		return finished(r, func(r *http.Request) (*User, error) { return m.FinishLinkConversion(w, r, req.Token) })
 	})
 }
 

@@ -70,13 +70,6 @@ func (m *Middleware) ConvertOAuthFinishHandler() http.Handler {
 		if req.Code == "" || req.State == "" {
 			return nil, fmt.Errorf("%w: no code or state: expected a JSON body %s", errBadRequest, oauthFinishBody)
 		}
-		r, outcome := ConversionOutcome(r)
-		u, err := m.FinishOAuthConversion(w, r, req.Code, req.State)
-		if err != nil {
-			return nil, err
-		}
-		j := NewUserJSON(u)
-		j.Outcome = outcome()
-		return j, nil
+		return finished(r, func(r *http.Request) (*User, error) { return m.FinishOAuthConversion(w, r, req.Code, req.State) })
 	})
 }

@@ -69,13 +69,8 @@ func (m *Middleware) ConvertPasskeyFinishHandler() http.Handler {
 		if req.TransactionID == "" || req.Response == "" {
 			return nil, fmt.Errorf("%w: no transactionId or response: expected a JSON body %s", errBadRequest, passkeyFinishBody)
 		}
-		r, outcome := ConversionOutcome(r)
-		u, err := m.FinishPasskeyConversion(w, r, req.TransactionID, req.Response)
-		if err != nil {
-			return nil, err
-		}
-		j := NewUserJSON(u)
-		j.Outcome = outcome()
-		return j, nil
+		return finished(r, func(r *http.Request) (*User, error) {
+			return m.FinishPasskeyConversion(w, r, req.TransactionID, req.Response)
+		})
 	})
 }

@@ -59,10 +59,7 @@ func (m *Middleware) finishMerge(ctx context.Context, w http.ResponseWriter, ano
 // tokens. When the hook fails, nothing changes and the tokens are revoked.
 // Without WithMerge the visitor is signed in (signIn), and no user deleted.
 func (m *Middleware) switchTo(ctx context.Context, w http.ResponseWriter, anon *User, rt refreshToken, info *descope.AuthenticationInfo) (*User, error) {
-	existing := &User{ID: info.SessionToken.ID, Anonymous: m.isAnonymous(info.SessionToken), token: info.SessionToken}
-	if info.User != nil {
-		existing.LoginIDs = info.User.LoginIDs
-	}
+	existing := m.signedInUser(info)
 	if !m.cfg.allowMerge {
 		return m.signIn(ctx, w, anon, existing, rt, info)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,9 +19,15 @@ import (
 // as run sets it from the listen address: magic links and social logins
 // come back to it.
 func testAppAt(t *testing.T, cfg config) (*app, *httptest.Server) {
+	return serveTestApp(t, cfg, func(c *config, addr net.Addr) { c.publicURL = "http://" + addr.String() })
+}
+
+// serveTestApp builds the app of cfg, set by public from the test
+// server's listen address, and serves it on that server.
+func serveTestApp(t *testing.T, cfg config, public func(*config, net.Addr)) (*app, *httptest.Server) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	cfg.publicURL = "http://" + srv.Listener.Addr().String()
+	public(&cfg, srv.Listener.Addr())
 	cfg.addr, cfg.sessionTTL, cfg.lifetime = "127.0.0.1:0", 10*time.Minute, 24*time.Hour
 	a, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

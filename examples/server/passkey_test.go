@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/descopetest"
@@ -18,19 +15,7 @@ import (
 // testAppListening is testApp with the public URL run derives from the
 // listen address (config.listening: http://localhost:<port>), or cfg's own.
 func testAppListening(t *testing.T, cfg config) (*app, *httptest.Server) {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	cfg.listening(srv.Listener.Addr())
-	cfg.addr, cfg.sessionTTL, cfg.lifetime = "127.0.0.1:0", 10*time.Minute, 24*time.Hour
-	a, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(a.Close)
-	srv.Config.Handler = a.Handler
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return a, srv
+	return serveTestApp(t, cfg, (*config).listening)
 }
 
 // passkeyStart is the answer of /api/convert/passkey/start.
