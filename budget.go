@@ -85,18 +85,18 @@ func (m *Middleware) takeConvSlots(ctx context.Context, limits ...convLimit) (gi
 		if l.limit <= 0 {
 			continue
 		}
-		counter := windowKey(l.prefix, l.key, codeWindow, m.now())
-		n, err := m.state.strictIncr(ctx, counter, 1, codeWindow)
-		if err != nil {
-			back(true)
-			return nil, wrap(ErrUnavailable, err)
+		for _, counter := range windowKeys(l.prefix, l.key, codeWindow, m.now()) {
+			n, err := m.state.strictIncr(ctx, counter, 1, codeWindow)
+			if err != nil {
+				back(true)
+				return nil, wrap(ErrUnavailable, err)
+			}
+			taken, kept = append(taken, counter), append(kept, l.keep)
+			if n > int64(l.limit) {
+				back(true)
+				return nil, fmt.Errorf("%w: at most %d %s in %v", l.err, l.limit, l.what, codeWindow)
+			}
 		}
-		if n > int64(l.limit) {
-			_, _ = m.state.strictIncr(ctx, counter, -1, codeWindow)
-			back(true)
-			return nil, fmt.Errorf("%w: at most %d %s in %v", l.err, l.limit, l.what, codeWindow)
-		}
-		taken, kept = append(taken, counter), append(kept, l.keep)
 	}
 	return func() { back(false) }, nil
 }

@@ -289,7 +289,8 @@ func WithIPv6Prefix(bits int) Option {
 }
 
 // WithClientRateLimit allows each client at most n provisioned users per
-// period; 0 disables the limit. Defaults to 10 per minute.
+// period; 0 disables the limit. Defaults to 10 per minute. No burst, however
+// it is timed around a window's edge, gets more than n (windowKeys).
 func WithClientRateLimit(n int, per time.Duration) Option {
 	return func(c *config) error { c.clientLimit, c.clientPer = n, per; return nil }
 }

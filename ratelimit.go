@@ -28,27 +28,39 @@ const (
 	addressCounterKey = "code:a:"
 )
 
-// windowKey names the counter of key in the fixed window of length per that
-// holds now.
-func windowKey(prefix, key string, per time.Duration, now time.Time) string {
-	return prefix + key + "@" + strconv.FormatInt(now.UnixNano()/int64(per), 36)
+// windowKeys names the two counters of key at now. Every limit counts an
+// event in two sets of fixed windows of length per, the second set half a
+// period later than the first, and allows it only while both counters stay
+// within the limit. A burst shorter than half a period lies whole within one
+// window of one set, so no burst, however it is timed, gets more than the
+// limit; with one set, a burst across a window's edge got twice as much.
+// Steady use is unchanged: each set allows the limit per period.
+func windowKeys(prefix, key string, per time.Duration, now time.Time) [2]string {
+	n := now.UnixNano()
+	return [2]string{
+		prefix + key + "@" + strconv.FormatInt(n/int64(per), 36),
+		prefix + key + "@~" + strconv.FormatInt((n+int64(per/2))/int64(per), 36),
+	}
 }
 
-// take counts one event against the window counter of key and reports
+// take counts one event against key's counters (windowKeys) and reports
 // whether it stays within limit. An event over the limit is not counted.
-func (m *Middleware) take(ctx context.Context, prefix, key string, limit int, per time.Duration) (counter string, ok bool) {
-	counter = windowKey(prefix, key, per, m.now())
-	n, _ := m.state.incr(ctx, counter, 1, per)
-	if n > int64(limit) {
-		_, _ = m.state.incr(ctx, counter, -1, per)
-		return counter, false
+func (m *Middleware) take(ctx context.Context, prefix, key string, limit int, per time.Duration) (counters [2]string, ok bool) {
+	counters = windowKeys(prefix, key, per, m.now())
+	for i, c := range counters {
+		if n, _ := m.state.incr(ctx, c, 1, per); n > int64(limit) {
+			m.give(ctx, counters[:i+1], per)
+			return counters, false
+		}
 	}
-	return counter, true
+	return counters, true
 }
 
 // give returns an event counted by take, for work that did not happen.
-func (m *Middleware) give(ctx context.Context, counter string, per time.Duration) {
-	_, _ = m.state.incr(ctx, counter, -1, per)
+func (m *Middleware) give(ctx context.Context, counters []string, per time.Duration) {
+	for _, c := range counters {
+		_, _ = m.state.incr(ctx, c, -1, per)
+	}
 }
 
 // takeClientSlot takes one slot of the per-client provisioning limit and
@@ -63,7 +75,7 @@ func (m *Middleware) takeClientSlot(ctx context.Context, client string) (giveBac
 		m.obs.emit(ctx, Event{Kind: EventProvisionRefused, Reason: "client_limit", Err: ErrRateLimited})
 		return nil, fmt.Errorf("%w: per-client limit of %d per %v", ErrRateLimited, l, m.cfg.clientPer)
 	}
-	return func() { m.give(ctx, c, m.cfg.clientPer) }, nil
+	return func() { m.give(ctx, c[:], m.cfg.clientPer) }, nil
 }
 
 // budgetSpent is a provisioning refused because a budget shared by every
