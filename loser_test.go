@@ -456,3 +456,59 @@ func TestConversionNoteLifetime(t *testing.T) {
 		}
 	}
 }
+
+// The loser of a double-submitted promotion of a native visitor whose
+// session cookie expired, for each rotation reading, on one replica and on
+// two: however the loser meets the winner, it promotes nothing (one user
+// created, one OnConvert call), its answer sets no identity cookie, and the
+// browser that lands it after the winner's is the promoted user. In the
+// old code a loser provisioned on the way in (its refresh token revoked by
+// the winner) was promoted too: a second user, with none of the data,
+// under cookies the browser may read last.
+func TestDoubleSubmitLoserPromotion(t *testing.T) {
+	for _, rot := range loserRotations {
+		for _, replicas := range []bool{false, true} {
+			// The lock-held meeting is a conversion's (the staging waits
+			// for its failure event); the others are a promotion's too.
+			for _, mode := range []string{loserRefreshedBefore, loserProvisioned, loserParallel} {
+				name := rot.name + "/one replica/" + mode
+				if replicas {
+					name = rot.name + "/two replicas/" + mode
+				}
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					c := newLoserControl()
+					a, b := loserWorld(t, anonymous.NativeTokens, rot.opts, replicas, c)
+					v, anon := a.Visitor(t)
+					a.DropCookie(v, "DS")
+					a.Emu.ResetRequests()
+					win, lose := doubleSubmit(t, a, b, c, mode, promoteTo(anonymous.UserBacked), nil, cookieLine(a, v), "")
+					if win.Status != http.StatusOK || win.UserID == anon.UserID || !win.Anonymous {
+						t.Fatalf("the winner: %d %s", win.Status, win.Body)
+					}
+					if lose.Status != http.StatusConflict && lose.Status != http.StatusUnauthorized {
+						t.Errorf("the loser answered %d %s, want 409 or 401", lose.Status, lose.Body)
+					}
+					if names := identityCookies(lose); len(names) != 0 {
+						t.Errorf("the loser (%d %s) sets %v", lose.Status, strings.TrimSpace(lose.Body), names)
+					}
+					if n := a.Emu.Requests("/v1/mgmt/user/create"); n != 1 {
+						t.Errorf("%d users created, want the winner's alone", n)
+					}
+					conv := a.Converted()
+					if b != a {
+						conv = append(conv, b.Converted()...)
+					}
+					if len(conv) != 1 || conv[0] != [2]string{anon.UserID, win.UserID} {
+						t.Errorf("OnConvert saw %v", conv)
+					}
+					land(a, v, win, lose)
+					a.DropCookie(v, "DS")
+					if me := a.Get(t, v, "/whoami"); me.UserID != win.UserID || me.New {
+						t.Errorf("after the winner's answer, then the loser's: %+v, want the promoted user %s", me, win.UserID)
+					}
+				})
+			}
+		}
+	}
+}

@@ -34,8 +34,9 @@ func (m *Middleware) Promote(w http.ResponseWriter, r *http.Request) (*User, err
 // no cookie is written. On success the new identity's cookies replace the
 // old ones (a local visitor's cookie is cleared). A visitor already at or
 // above target is returned as is: nothing is ever demoted. A second
-// promotion of a visitor while one is under way gets
-// ErrConversionInProgress; with a store ([WithStore]) that does not answer,
+// promotion of a visitor while one is under way, or its duplicate arriving
+// just after (a double submit), gets ErrConversionInProgress and sends no
+// identity cookie; with a store ([WithStore]) that does not answer,
 // a promotion gets ErrUnavailable, since the lock and the retirement of the
 // old identity live there. The provisioning limits count promotions. [Middleware.Promote](w, r) is [Middleware.PromoteTo](w, r, UserBacked).
 func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target Strategy) (*User, error) {
@@ -58,8 +59,14 @@ func (m *Middleware) PromoteTo(w http.ResponseWriter, r *http.Request, target St
 
 // promote provisions a Descope anonymous identity of target for u, a native
 // or local visitor, moves its data there, and retires u.
-func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, target Strategy) (*User, error) {
+func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, target Strategy) (_ *User, err error) {
+	// The loser of a double submit sends no identity cookie (loser.go).
+	guard := m.loserGuard(w, r)
+	defer func() { guard(err) }()
 	ctx := r.Context()
+	if err := m.notPromotedOnTheWayIn(ctx, r); err != nil {
+		return nil, err
+	}
 	rt, err := m.visitorProof(r, u)
 	if err != nil {
 		return nil, err
@@ -87,9 +94,33 @@ func (m *Middleware) promote(w http.ResponseWriter, r *http.Request, u *User, ta
 	}
 	m.dropSession(u)
 	m.retireID(ctx, u.ID, rt.exp)
+	m.noteConverted(ctx, u.ID)
 	m.cfg.logger.Info("anonymous visitor promoted", "anonymous", u.ID, "user", nu.ID, "strategy", target)
 	m.obs.emit(ctx, Event{Kind: EventPromoted, Strategy: target, User: nu})
 	return nu, nil
+}
+
+// notPromotedOnTheWayIn refuses the duplicate of a promotion that has just
+// ended: its request carried the refresh cookie the winner revoked, so the
+// middleware provisioned a new visitor on the way in, which must not be
+// promoted too (a second user, with none of the data, under cookies the
+// browser may read last). It answers ErrConversionInProgress when the
+// identity r's refresh cookie names was just converted or promoted
+// (noteConverted), and costs a store read only for a visitor provisioned on
+// r whose refresh cookie names another identity.
+func (m *Middleware) notPromotedOnTheWayIn(ctx context.Context, r *http.Request) error {
+	prev, lockedBy := m.loserIdentity(r)
+	if prev == "" || lockedBy != "" {
+		return nil // identified or refreshed on r, or nothing to look up
+	}
+	_, noted, err := m.state.strictGet(ctx, convertedKey+prev)
+	switch {
+	case err != nil:
+		return wrap(ErrUnavailable, err)
+	case noted:
+		return ErrConversionInProgress
+	}
+	return nil
 }
 
 // undoProvision takes back an identity provisioned for a promotion that did
