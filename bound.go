@@ -48,13 +48,7 @@ func (m *Middleware) finishBound(w http.ResponseWriter, r *http.Request, kind, t
 	if perr != nil {
 		return nil, perr
 	}
-	anon, rt, err := m.convertible(r, false)
-	if err != nil {
-		return nil, err
-	}
-	// The steps run to their end even if the visitor goes away.
-	ctx = context.WithoutCancel(ctx)
-	unlock, err := m.lockConversion(ctx, anon.ID)
+	ctx, anon, rt, unlock, err := m.lockVisitor(ctx, r, func(r *http.Request) (*User, refreshToken, error) { return m.convertible(r, false) })
 	if err != nil {
 		return nil, err
 	}

@@ -286,13 +286,7 @@ func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *addres
 	if perr != nil {
 		return nil, perr
 	}
-	anon, rt, err := m.resumable(r)
-	if err != nil {
-		return nil, err
-	}
-	// The steps run to their end even if the visitor goes away.
-	ctx = context.WithoutCancel(ctx)
-	unlock, err := m.lockConversion(ctx, anon.ID)
+	ctx, anon, rt, unlock, err := m.lockVisitor(ctx, r, m.resumable)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +323,24 @@ func (m *Middleware) finish(w http.ResponseWriter, r *http.Request, addr *addres
 		}
 	}
 	return u, err
+}
+
+// lockVisitor is the first step every finish shares: prove the visitor of
+// r (prove: convertible, or resumable where a half-done conversion may be
+// resumed) and take its conversion lock. The context it returns lets the
+// steps run to their end even if the visitor goes away; unlock releases
+// the lock.
+func (m *Middleware) lockVisitor(ctx context.Context, r *http.Request, prove func(*http.Request) (*User, refreshToken, error)) (context.Context, *User, refreshToken, func(), error) {
+	anon, rt, err := prove(r)
+	if err != nil {
+		return ctx, nil, refreshToken{}, nil, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	unlock, err := m.lockConversion(ctx, anon.ID)
+	if err != nil {
+		return ctx, nil, refreshToken{}, nil, err
+	}
+	return ctx, anon, rt, unlock, nil
 }
 
 // finishPending finishes the conversion the way it was started: the

@@ -1,7 +1,6 @@
 package anonymous
 
 import (
-	"context"
 	"net/http"
 	"strings"
 
@@ -38,15 +37,13 @@ func (m *Middleware) CompleteConversion(w http.ResponseWriter, r *http.Request) 
 	defer func() { guard(err) }()
 	ctx := withMethod(r.Context(), methodAdopt)
 	defer m.conversionFailed(ctx, &err)
-	anon, rt, err := m.resumable(r)
-	if err != nil {
-		return nil, err
-	}
-	if isNative(anon) || isLocal(anon) {
-		return nil, ErrNotUserBacked
-	}
-	ctx = context.WithoutCancel(ctx)
-	unlock, err := m.lockConversion(ctx, anon.ID)
+	ctx, anon, rt, unlock, err := m.lockVisitor(ctx, r, func(r *http.Request) (*User, refreshToken, error) {
+		anon, rt, err := m.resumable(r)
+		if err == nil && (isNative(anon) || isLocal(anon)) {
+			err = ErrNotUserBacked
+		}
+		return anon, rt, err
+	})
 	if err != nil {
 		return nil, err
 	}
