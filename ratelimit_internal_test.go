@@ -3,28 +3,11 @@ package anonymous
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/descope-contrib/anonymous/internal/testclock"
 )
-
-// frozenClock is a clock that moves only when told.
-type frozenClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *frozenClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *frozenClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // An attacker who times a burst at the edge of a limit's window, half before
 // it and half after, gets no more than the limit: every limit counts in two
@@ -66,8 +49,8 @@ func TestLimitsHoldAcrossAWindowEdge(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clock := &frozenClock{t: edge.Add(-time.Second)}
-			w := newIWorld(t, nil, append([]Option{WithClock(clock.now)}, tc.opts...)...)
+			clock := testclock.New(edge.Add(-time.Second))
+			w := newIWorld(t, nil, append([]Option{WithClock(clock.Now)}, tc.opts...)...)
 			allowed, i := 0, 0
 			for range 2 * tc.limit {
 				if tc.take(w.m, i) {
@@ -75,7 +58,7 @@ func TestLimitsHoldAcrossAWindowEdge(t *testing.T) {
 				}
 				i++
 			}
-			clock.advance(2 * time.Second) // past the edge
+			clock.Add(2 * time.Second) // past the edge
 			for range 2 * tc.limit {
 				if tc.take(w.m, i) {
 					allowed++
@@ -86,7 +69,7 @@ func TestLimitsHoldAcrossAWindowEdge(t *testing.T) {
 				t.Errorf("a burst across a window's edge was allowed %d, want the limit %d", allowed, tc.limit)
 			}
 			// A period later, a window of each set has begun since the burst.
-			clock.advance(codeWindow)
+			clock.Add(codeWindow)
 			if !tc.take(w.m, i) {
 				t.Error("refused a period after the burst")
 			}

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
-
-	"github.com/descope-contrib/anonymous/descopetest"
 )
 
 func TestStatusFaults(t *testing.T) {
@@ -166,7 +166,7 @@ func TestClearFaultsEndsLatency(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu, sdk, ctx := setup(t, descopetest.WithRateLimits(), descopetest.WithClock(clk.Now))
 	users := sdk.Management.User()
 	for i := range 100 {

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/go-sdk/descope"
-
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
+	"github.com/descope/go-sdk/descope"
 )
 
 const verifyURI = "https://app.example.com/verify"
@@ -127,7 +127,7 @@ func TestMagicLinkUpdateMerges(t *testing.T) {
 }
 
 func TestMagicLinkSignInUpAndExpiry(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu, sdk, ctx := setup(t, descopetest.WithClock(clk.Now), descopetest.WithMagicLinkTTL(time.Minute))
 	ml := sdk.Auth.MagicLink()
 

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
-
-	"github.com/descope-contrib/anonymous/descopetest"
 )
 
 const callback = "https://app.example.com/oauth/callback"
@@ -192,7 +192,7 @@ func TestOAuthRefusals(t *testing.T) {
 }
 
 func TestOAuthExpiry(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	_, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
 	oauth := sdk.Auth.OAuth()
 	pageURL := must[string](t)(oauth.SignUpOrIn(ctx, descope.OAuthGoogle, callback, "", nil, nil, nil))

@@ -5,14 +5,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
-
-	"github.com/descope-contrib/anonymous/descopetest"
 )
 
 // startEmailUpdate signs loginID in and starts an OTP email update.
@@ -121,26 +120,8 @@ func TestOTPAttemptLimit(t *testing.T) {
 	must[*descope.AuthenticationInfo](t)(sdk.Auth.OTP().VerifyCode(ctx, descope.MethodEmail, "try", outbox(t, emu, "try@example.com"), nil))
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestOTPExpiry(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu, sdk, ctx := setup(t, descopetest.WithClock(clk.Now), descopetest.WithOTPTTL(time.Minute))
 	startEmailUpdate(t, sdk, ctx, "late", "late@example.com", nil)
 	code := outbox(t, emu, "late@example.com")

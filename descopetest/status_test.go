@@ -4,13 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/go-sdk/descope"
-
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
+	"github.com/descope/go-sdk/descope"
 )
 
 func TestCreatedUsersAreInvitedUntilSignIn(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
 	users := sdk.Management.User()
 	status := func(id string) string {

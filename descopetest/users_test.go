@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/descope/go-sdk/descope"
-
 	"github.com/descope-contrib/anonymous/descopetest"
+	"github.com/descope-contrib/anonymous/internal/testclock"
+	"github.com/descope/go-sdk/descope"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -153,7 +153,7 @@ func TestCreateBatch(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
 	users := sdk.Management.User()
 	tid := must[string](t)(sdk.Management.Tenant().Create(ctx, &descope.TenantRequest{Name: "Search"}))
@@ -269,7 +269,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestTenants(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	_, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
 	tenants := sdk.Management.Tenant()
 	id := must[string](t)(tenants.Create(ctx, &descope.TenantRequest{Name: "Alpha", SelfProvisioningDomains: []string{"alpha.com"}, CustomAttributes: map[string]any{"tier": "gold"}}))
@@ -318,7 +318,7 @@ func TestTenants(t *testing.T) {
 }
 
 func TestSearchSort(t *testing.T) {
-	clk := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	_, sdk, ctx := setup(t, descopetest.WithClock(clk.Now))
 	users := sdk.Management.User()
 	var created []string

@@ -8,12 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/descope/go-sdk/descope"
 	"github.com/descope/go-sdk/descope/client"
+
+	"github.com/descope-contrib/anonymous/internal/testclock"
 )
 
 // Forged answers to the WebAuthn finish calls: each must be refused, spend
@@ -21,31 +22,13 @@ import (
 
 const forgeOrigin = "https://app.example.com"
 
-// forgeClock is a settable time source.
-type forgeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *forgeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *forgeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // forgeWorld is an emulator with two signed-in users, each with an
 // authenticator.
 type forgeWorld struct {
 	emu      *Emulator
 	sdk      *client.DescopeClient
 	ctx      context.Context
-	clk      *forgeClock
+	clk      *testclock.Clock
 	dsr      map[string]string // login ID -> refresh token
 	userID   map[string]string // login ID -> user ID
 	auth     map[string]*Authenticator
@@ -54,7 +37,7 @@ type forgeWorld struct {
 
 func newForgeWorld(t *testing.T) *forgeWorld {
 	t.Helper()
-	clk := &forgeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	emu := New(WithClock(clk.Now))
 	t.Cleanup(emu.Close)
 	sdk, err := emu.Client()
