@@ -907,3 +907,36 @@ func TestLocalRetiredCookieReplay(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkNewLocalVisitor is a cookie-less request from a client not seen
+// before, given a local ID: the per-client limit (the default, 10 a minute)
+// and the global one counted in the process-local store, as in a flood of
+// new clients, and the cookie sealed. No Descope call. The clients cycle
+// through 2^18 IPv4 addresses, so none reaches its limit.
+func BenchmarkNewLocalVisitor(b *testing.B) {
+	emu := newEmu(b)
+	m, _ := localMW(b, emu, anonymous.WithGlobalRateLimit(1<<30, time.Minute))
+	var got *anonymous.User
+	h := m.Handler(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, _ = anonymous.FromContext(r.Context()) }))
+	addrs := make([]string, 1<<18)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("10.%d.%d.%d:1234", i>>16, i>>8&0xff, i&0xff)
+	}
+	r, _ := http.NewRequest(http.MethodGet, "http://example.com/", nil)
+	r.Header.Set("User-Agent", anontest.BrowserUA)
+	w := anontest.NewNopWriter()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		r.RemoteAddr = addrs[i%len(addrs)]
+		i++
+		clear(w.H)
+		h.ServeHTTP(w, r)
+		if got == nil || !got.New {
+			b.Fatalf("request %d: no new visitor (%+v)", i, got)
+		}
+	}
+	if emu.TotalRequests() != 0 {
+		b.Errorf("%d Descope calls", emu.TotalRequests())
+	}
+}

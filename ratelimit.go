@@ -37,10 +37,13 @@ const (
 // Steady use is unchanged: each set allows the limit per period.
 func windowKeys(prefix, key string, per time.Duration, now time.Time) [2]string {
 	n := now.UnixNano()
-	return [2]string{
-		prefix + key + "@" + strconv.FormatInt(n/int64(per), 36),
-		prefix + key + "@~" + strconv.FormatInt((n+int64(per/2))/int64(per), 36),
-	}
+	// Both names in one allocation: a new visitor counts two limits.
+	b := make([]byte, 0, 2*(len(prefix)+len(key))+3+2*13)
+	b = strconv.AppendInt(append(append(append(b, prefix...), key...), '@'), n/int64(per), 36)
+	first := len(b)
+	b = strconv.AppendInt(append(append(append(b, prefix...), key...), "@~"...), (n+int64(per/2))/int64(per), 36)
+	s := string(b)
+	return [2]string{s[:first], s[first:]}
 }
 
 // take counts one event against key's counters (windowKeys) and reports
