@@ -3,6 +3,7 @@ package anonymous
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -74,5 +75,29 @@ func TestLimitsHoldAcrossAWindowEdge(t *testing.T) {
 				t.Error("refused a period after the burst")
 			}
 		})
+	}
+}
+
+// The first set's counters keep the names they had before the second set
+// (an upgrade keeps their counts); the second's are named apart, and move
+// to a new window half a period after the first's.
+func TestWindowKeys(t *testing.T) {
+	per := time.Minute
+	edge := time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{edge.Add(-time.Nanosecond), edge, edge.Add(per/2 - time.Nanosecond), edge.Add(per / 2)} {
+		got := windowKeys("prov:c:", "k", per, at)
+		n := at.UnixNano()
+		want := [2]string{"prov:c:k@" + strconv.FormatInt(n/int64(per), 36), "prov:c:k@~" + strconv.FormatInt((n+int64(per/2))/int64(per), 36)}
+		if got != want {
+			t.Errorf("at %v: %q, want %q", at, got, want)
+		}
+	}
+	a, b := windowKeys("", "k", per, edge.Add(-time.Nanosecond)), windowKeys("", "k", per, edge)
+	if a[0] == b[0] || a[1] != b[1] {
+		t.Errorf("at the first set's edge: %q then %q, want the first to move and the second to stay", a, b)
+	}
+	a, b = windowKeys("", "k", per, edge.Add(per/2-time.Nanosecond)), windowKeys("", "k", per, edge.Add(per/2))
+	if a[0] != b[0] || a[1] == b[1] {
+		t.Errorf("half a period on: %q then %q, want the second to move and the first to stay", a, b)
 	}
 }
