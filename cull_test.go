@@ -371,25 +371,13 @@ func cullClientAfter(t *testing.T, emu *descopetest.Emulator, path string, after
 	return c
 }
 
-// convertingVisitor is a user-backed visitor of env, created two hours ago,
-// with a code sent to addr: its conversion needs only the verify.
-func convertingVisitor(t *testing.T, env *anontest.Env, addr string) (b *http.Client, id, code string) {
-	t.Helper()
-	b, me := env.Visitor(t)
-	code = env.SendCode(t, b, addr)
-	if err := env.Emu.SetUserCreatedTime(me.UserID, time.Now().Add(-2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	return b, me.UserID, code
-}
-
 // A visitor that converts after Cull's search found it stale, and before
 // Cull deletes it, is not deleted: Cull loads it again right before the
 // delete and finds it changed. The usual stale user beside it is deleted.
 func TestCullSparesUserConvertedAfterSearch(t *testing.T) {
 	env := anontest.NewEnv(t, netHTTP, nil)
-	b, id, code := convertingVisitor(t, env, "ada@example.com")
-	_, staleID, _ := convertingVisitor(t, env, "other@example.com")
+	b, id, code := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
+	_, staleID, _ := env.AgedVisitor(t, "other@example.com", 2*time.Hour)
 	var verified anontest.Me
 	c := cullClientAfter(t, env.Emu, "/v2/mgmt/user/search", func() {
 		verified = env.Verify(t, b, "ada@example.com", code)
@@ -488,7 +476,7 @@ func TestCullHoldsConversionLock(t *testing.T) {
 	t.Run("held by a conversion", func(t *testing.T) {
 		st := anonymous.NewMemStore(time.Now)
 		env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStore(st))
-		_, id, _ := convertingVisitor(t, env, "ada@example.com")
+		_, id, _ := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
 		if ok, err := st.SetNX(ctx, "conv:lock:"+id, nil, time.Minute); err != nil || !ok {
 			t.Fatal(ok, err)
 		}
@@ -511,7 +499,7 @@ func TestCullHoldsConversionLock(t *testing.T) {
 	t.Run("conversion between check and delete", func(t *testing.T) {
 		st := anonymous.NewMemStore(time.Now)
 		env := anontest.NewEnv(t, netHTTP, nil, anonymous.WithStore(st))
-		b, id, code := convertingVisitor(t, env, "ada@example.com")
+		b, id, code := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
 		var during anontest.Me
 		c := cullClientAfter(t, env.Emu, "/v1/mgmt/user", func() {
 			during = env.Verify(t, b, "ada@example.com", code)
@@ -535,7 +523,7 @@ func TestCullHoldsConversionLock(t *testing.T) {
 	})
 	t.Run("store fails", func(t *testing.T) {
 		env := anontest.NewEnv(t, netHTTP, nil)
-		_, id, _ := convertingVisitor(t, env, "ada@example.com")
+		_, id, _ := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
 		rep, err := anonymous.Cull(ctx, env.SDK, anonymous.CullOptions{OlderThan: time.Hour, Store: failingStore{}})
 		if _, ok := env.Emu.User(id); err == nil || !ok || rep.Deleted != 0 || rep.DeleteCalls != 0 {
 			t.Errorf("cull with a failing store: %+v, %v; user there: %v", rep, err, ok)

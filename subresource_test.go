@@ -1,7 +1,6 @@
 package anonymous_test
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"testing"
@@ -9,28 +8,6 @@ import (
 	"github.com/descope-contrib/anonymous"
 	"github.com/descope-contrib/anonymous/internal/anontest"
 )
-
-// skipLog records the reasons of EventProvisionSkipped.
-type skipLog struct {
-	mu      sync.Mutex
-	reasons []string
-}
-
-func (l *skipLog) observe(_ context.Context, e anonymous.Event) {
-	if e.Kind == anonymous.EventProvisionSkipped {
-		l.mu.Lock()
-		l.reasons = append(l.reasons, e.Reason)
-		l.mu.Unlock()
-	}
-}
-
-func (l *skipLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := l.reasons
-	l.reasons = nil
-	return r
-}
 
 // headers is a request edit that sets the header pairs kv.
 func headers(kv ...string) func(*http.Request) {
@@ -47,8 +24,8 @@ func headers(kv ...string) func(*http.Request) {
 // provision; the resources a page loads, the icons browsers fetch on their
 // own, and prefetches and prerenders do not, with their skip reason.
 func TestSubresourcesAndPrefetchesAreNotProvisioned(t *testing.T) {
-	skips := &skipLog{}
-	env := anontest.NewEnv(t, nil, nil, anonymous.WithObserver(skips.observe))
+	skips := &anontest.SkipLog{}
+	env := anontest.NewEnv(t, nil, nil, anonymous.WithObserver(skips.Observe))
 	for _, tc := range []struct {
 		name, path string
 		kv         []string
@@ -88,7 +65,7 @@ func TestSubresourcesAndPrefetchesAreNotProvisioned(t *testing.T) {
 			before := env.Emu.Requests("/v1/mgmt/user/create")
 			me := env.Do(t, env.Browser(t), http.MethodGet, tc.path, nil, headers(tc.kv...))
 			created := env.Emu.Requests("/v1/mgmt/user/create") - before
-			got := skips.take()
+			got := skips.Take()
 			if tc.skip == "" {
 				if !me.New || created != 1 || len(got) != 0 {
 					t.Errorf("not provisioned: %+v, %d users created, skipped %v", me, created, got)

@@ -49,18 +49,6 @@ func runCull(t *testing.T, env *anontest.Env, redisEnv string, args ...string) (
 	return rep, errb.String(), code
 }
 
-// staleVisitor is a user-backed visitor of env created two hours ago, with a
-// code sent to addr: the next step of its conversion is the code check.
-func staleVisitor(t *testing.T, env *anontest.Env, addr string) (b *http.Client, id, code string) {
-	t.Helper()
-	b, me := env.Visitor(t)
-	code = env.SendCode(t, b, addr)
-	if err := env.Emu.SetUserCreatedTime(me.UserID, time.Now().Add(-2*time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	return b, me.UserID, code
-}
-
 // verify posts the code check of b's conversion to addr, as the visitor's
 // browser would, and returns the status answered (0 when the request
 // failed). It may run on any goroutine.
@@ -98,7 +86,7 @@ func TestCommandHoldsConversionLock(t *testing.T) {
 	// A long timeout, so that the held code check outlasts the command's
 	// run: the middleware holds its lock for 8 timeouts.
 	env := anontest.NewEnvWith(t, anontest.Setup{Timeout: 30 * time.Second}, nil, anonymous.WithStore(st))
-	b, id, code := staleVisitor(t, env, "ada@example.com")
+	b, id, code := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
 	wrong := "000000"
 	if code == wrong {
 		wrong = "111111"
@@ -204,7 +192,7 @@ func TestCommandFailsClosedWithoutRedis(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			env := anontest.NewEnv(t, nil, nil)
-			_, id, _ := staleVisitor(t, env, "ada@example.com")
+			_, id, _ := env.AgedVisitor(t, "ada@example.com", 2*time.Hour)
 			closed := closedRedisURL(t)
 			var live *redistest.Server
 			if tc.stop {

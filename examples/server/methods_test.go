@@ -90,11 +90,13 @@ func TestConvertRoutesRefuseOtherSites(t *testing.T) {
 	b := newBrowser(t, srv)
 	b.want(b.do(http.MethodGet, "/api/me", nil, nil), http.StatusOK)
 	for path, body := range map[string]any{
-		"/api/convert/link/start":   map[string]string{"email": "ada@example.com"},
-		"/api/convert/link/verify":  map[string]string{"token": "x"},
-		"/api/convert/oauth/start":  map[string]string{"provider": "google"},
-		"/api/convert/oauth/finish": map[string]string{"code": "x", "state": "y"},
-		"/api/convert/complete":     map[string]string{},
+		"/api/convert/link/start":     map[string]string{"email": "ada@example.com"},
+		"/api/convert/link/verify":    map[string]string{"token": "x"},
+		"/api/convert/oauth/start":    map[string]string{"provider": "google"},
+		"/api/convert/oauth/finish":   map[string]string{"code": "x", "state": "y"},
+		"/api/convert/complete":       map[string]string{},
+		"/api/convert/passkey/start":  map[string]string{"name": "ada.lovelace"},
+		"/api/convert/passkey/finish": map[string]string{"transactionId": "x"},
 	} {
 		res := b.do(http.MethodPost, path, body, nil, func(r *http.Request) {
 			r.Header.Set("Origin", "https://evil.example")

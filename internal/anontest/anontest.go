@@ -253,6 +253,19 @@ func (e *Env) NewSDK(t testing.TB) *client.DescopeClient {
 	return c
 }
 
+// AgedVisitor is a new user-backed visitor of e whose user Descope created
+// age ago, with a code sent to addr: its conversion needs only the verify,
+// and Cull counts it stale past the anonymous refresh lifetime.
+func (e *Env) AgedVisitor(t testing.TB, addr string, age time.Duration) (b *http.Client, id, code string) {
+	t.Helper()
+	b, me := e.Visitor(t)
+	code = e.SendCode(t, b, addr)
+	if err := e.Emu.SetUserCreatedTime(me.UserID, time.Now().Add(-age)); err != nil {
+		t.Fatal(err)
+	}
+	return b, me.UserID, code
+}
+
 // Transport returns a new HTTP transport that e owns.
 func (e *Env) Transport(t testing.TB) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -110,15 +110,15 @@ func ErrorHookEndsChain(t *testing.T, mount Mount) {
 // there as anywhere. A nil middleware answers 500 there too.
 func RunPerRoute(t *testing.T, mount Mount) {
 	t.Helper()
-	skips := &reasonLog{}
-	env := NewEnv(t, mount, nil, anonymous.WithObserver(skips.observe))
+	skips := &SkipLog{}
+	env := NewEnv(t, mount, nil, anonymous.WithObserver(skips.Observe))
 	create := env.ProvisionPath()
 
 	b := env.Browser(t)
 	if me := env.Get(t, b, "/quiet/whoami"); me.Status != http.StatusUnauthorized || len(me.SetCookie) != 0 || env.Emu.Requests(create) != 0 {
 		t.Fatalf("new visitor behind Identify: %+v, %d identities made", me, env.Emu.Requests(create))
 	}
-	if got := skips.take(); len(got) != 1 || got[0] != "identify" {
+	if got := skips.Take(); len(got) != 1 || got[0] != "identify" {
 		t.Errorf("skip reasons behind Identify: %v, want [identify]", got)
 	}
 	first := env.Get(t, b, "/quiet/ensure")
@@ -162,13 +162,15 @@ func RunPerRoute(t *testing.T, mount Mount) {
 	}
 }
 
-// reasonLog records the reasons of EventProvisionSkipped.
-type reasonLog struct {
+// SkipLog records the reasons of EventProvisionSkipped; Observe is its
+// observer ([anonymous.WithObserver]).
+type SkipLog struct {
 	mu      sync.Mutex
 	reasons []string
 }
 
-func (l *reasonLog) observe(_ context.Context, e anonymous.Event) {
+// Observe records e's reason when e is a skipped provisioning.
+func (l *SkipLog) Observe(_ context.Context, e anonymous.Event) {
 	if e.Kind == anonymous.EventProvisionSkipped {
 		l.mu.Lock()
 		l.reasons = append(l.reasons, e.Reason)
@@ -176,8 +178,8 @@ func (l *reasonLog) observe(_ context.Context, e anonymous.Event) {
 	}
 }
 
-// take returns the reasons recorded so far and forgets them.
-func (l *reasonLog) take() []string {
+// Take returns the reasons recorded so far and forgets them.
+func (l *SkipLog) Take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.reasons
